@@ -1,0 +1,31 @@
+"""A cluster's inputs as the files an operator exports with `az` and `kubectl`.
+
+`RawCluster` is the in-memory form of one snapshot folder (see DESIGN.md, "Snapshot
+folders"). The snapshot loader reads it from disk, the live collector builds it from Azure
+and the Kubernetes API, `--save-snapshot` writes it back, and `collect.parse` turns it into
+the typed `ClusterSnapshot` the checks read. One path from bytes to verdicts, whatever the
+source, so a saved snapshot evaluates exactly like the live run that wrote it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from collect.model import Problem, Source
+
+JsonObject = dict[str, Any]
+
+
+@dataclass
+class RawCluster:
+    cluster: JsonObject  # `az aks show -o json` or the ARM GET body
+    context: JsonObject = field(default_factory=dict)  # merged context.json ({"clients": [...]})
+    network: list[JsonObject] | None = None  # ARM resources, told apart by "type"
+    kube: list[JsonObject] | None = None  # Kubernetes objects, told apart by "kind"
+    pod_logs: dict[str, str] | None = None  # "namespace/pod" -> `kubectl logs` text
+    logs: dict[str, list[JsonObject]] = field(default_factory=dict)  # query name -> rows
+    probes: JsonObject | None = None  # probes.json
+    problems: dict[Source, Problem] = field(default_factory=dict)
+    # Kubernetes sources actually collected (a live run knows; a folder infers it from the kinds present).
+    kube_sources: frozenset[Source] | None = None

@@ -1,0 +1,70 @@
+"""Every setting of the app and the CLI, read from the environment (Function app settings).
+
+Each setting has a default and a line in README ("Settings"). Check thresholds are declared
+next to their check (`Limits` in checks/<check>.py) and read here as
+`AKS_REACH_<CHECK_ID>_<FIELD>`, e.g. `AKS_REACH_HELM_HISTORY_FAIL_REVISIONS=50`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from checks import CHECKS
+from checks.finding import Check
+
+PREFIX = "AKS_REACH_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the setting."""
+
+
+def limit_setting_name(check_id: str, field_name: str) -> str:
+    return f"{PREFIX}{check_id.upper().replace('-', '_')}_{field_name.upper()}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Check thresholds, by check id (instances of each check's `Limits`).
+    limits: Mapping[str, Any] = field(default_factory=dict)
+    # Cluster tag whose value names the cluster's owners (comma-separated).
+    owner_tag: str = "owner"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            limits={check.id: read_limits(check, env) for check in CHECKS},
+            owner_tag=env.get(f"{PREFIX}OWNER_TAG", "owner"),
+        )
+
+
+def read_limits(check: Check, env: Mapping[str, str]) -> Any:
+    if not dataclasses.is_dataclass(check.limits):
+        return check.limits()
+    values: dict[str, Any] = {}
+    for limit in dataclasses.fields(check.limits):
+        name = limit_setting_name(check.id, limit.name)
+        raw = env.get(name)
+        if raw is None or raw == "":
+            continue
+        kind = type(limit.default)
+        try:
+            values[limit.name] = kind(raw)
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
+    return check.limits(**values)
+
+
+def all_limit_settings() -> dict[str, Any]:
+    """Every threshold setting name with its default (for README and local.settings.sample.json)."""
+    return {
+        limit_setting_name(check.id, limit.name): limit.default
+        for check in CHECKS
+        if dataclasses.is_dataclass(check.limits)
+        for limit in dataclasses.fields(check.limits)
+    }
