@@ -26,7 +26,7 @@ HOW_TO_COLLECT: Mapping[Source, str] = {
     Source.POD_LOGS: "Add `kubectl logs -n kube-system <tunnel pod> --tail 200` under kube/logs/kube-system/.",
     Source.AUDIT: "Send the API server audit log to a Log Analytics workspace: `az monitor diagnostic-settings "
     "create --name aks-audit --resource <cluster id> --workspace <workspace id> "
-    "--logs '[{\"category\":\"kube-audit-admin\",\"enabled\":true},{\"category\":\"kube-audit\",\"enabled\":true}]'`; "
+    '--logs \'[{"category":"kube-audit-admin","enabled":true},{"category":"kube-audit","enabled":true}]\'`; '
     "then run the `apiserver-requests` query (`python -m sweep queries`).",
     Source.APISERVER_PROBE: "Run the sweep live (it probes the API server), or add probes.json to the snapshot.",
     Source.KUBELET_PROBE: "Run the sweep live, or add the kubelet results to probes.json.",
@@ -59,9 +59,7 @@ def run_check(check: Check, snapshot: ClusterSnapshot, limits: Any) -> Finding:
     )
 
 
-def evaluate_cluster(
-    snapshot: ClusterSnapshot, checks: Iterable[Check], limits: Mapping[str, Any]
-) -> list[Finding]:
+def evaluate_cluster(snapshot: ClusterSnapshot, checks: Iterable[Check], limits: Mapping[str, Any]) -> list[Finding]:
     return [run_check(check, snapshot, limits.get(check.id) or check.limits()) for check in checks]
 
 
@@ -104,4 +102,3 @@ def _missing_input(check: Check, snapshot: ClusterSnapshot) -> Verdict | None:
             evidence={"source": source.value},
         )
     return None
-

@@ -76,7 +76,9 @@ class Cluster:
     authorized_ranges: tuple[str, ...] = ()
     vnet_integration: bool = False
     apiserver_subnet_id: str | None = None
-    outbound_type: str | None = None  # loadBalancer, managedNATGateway, userAssignedNATGateway, userDefinedRouting, none, block
+    outbound_type: str | None = (
+        None  # loadBalancer, managedNATGateway, userAssignedNATGateway, userDefinedRouting, none, block
+    )
     network_plugin: str | None = None
     node_resource_group: str | None = None
     agent_pools: tuple[AgentPool, ...] = ()

@@ -29,18 +29,48 @@ def limit_setting_name(check_id: str, field_name: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
+    """Field defaults are the documented defaults; `from_env` reads `AKS_REACH_<FIELD>` (upper case)."""
+
     # Check thresholds, by check id (instances of each check's `Limits`).
     limits: Mapping[str, Any] = field(default_factory=dict)
-    # Cluster tag whose value names the cluster's owners (comma-separated).
-    owner_tag: str = "owner"
+    # --- scope and collection (live runs) ---
+    subscriptions: tuple[str, ...] = ()  # empty: every subscription the identity can read
+    management_group: str = ""  # discover under this management group instead
+    clients: str = ""  # JSON list of clients every cluster must admit, as in context.json
+    clients_tag: str = "aks-reach-clients"  # cluster tag: comma-separated client CIDRs/IPs
+    owner_tag: str = "owner"  # cluster tag whose value names the owners (comma-separated)
+    concurrency: int = 8  # clusters collected at once by one process
+    request_timeout_seconds: float = 30.0  # per Azure / Kubernetes call
+    probe_timeout_seconds: float = 5.0  # DNS, TCP and TLS probes of the API server
+    # --- Function app ---
+    schedule: str = "0 0 * * * *"  # NCRONTAB, UTC: hourly
+    queue_name: str = "aks-api-reach-clusters"
+    state_table: str = "AksApiReachState"
+    teams_webhooks: str = ""  # JSON object owner -> webhook URL (values may be Key Vault references)
+    teams_default_webhook: str = ""  # for clusters whose owners have no webhook of their own
+    check_time_budget_seconds: float = 100.0  # HTTP trigger: answer 504 past this
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        return cls(
-            limits={check.id: read_limits(check, env) for check in CHECKS},
-            owner_tag=env.get(f"{PREFIX}OWNER_TAG", "owner"),
-        )
+        values: dict[str, Any] = {"limits": {check.id: read_limits(check, env) for check in CHECKS}}
+        for setting in dataclasses.fields(cls):
+            if setting.name == "limits":
+                continue
+            name = f"{PREFIX}{setting.name.upper()}"
+            raw = env.get(name, "").strip()
+            if raw:
+                values[setting.name] = _convert(name, raw, setting.default)
+        return cls(**values)
+
+
+def _convert(name: str, raw: str, default: Any) -> Any:
+    if isinstance(default, tuple):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    try:
+        return type(default)(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a valid {type(default).__name__}") from None
 
 
 def read_limits(check: Check, env: Mapping[str, str]) -> Any:
@@ -52,11 +82,7 @@ def read_limits(check: Check, env: Mapping[str, str]) -> Any:
         raw = env.get(name)
         if raw is None or raw == "":
             continue
-        kind = type(limit.default)
-        try:
-            values[limit.name] = kind(raw)
-        except ValueError:
-            raise SettingsError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
+        values[limit.name] = _convert(name, raw, limit.default)
     return check.limits(**values)
 
 
