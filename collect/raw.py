@@ -22,10 +22,11 @@ class RawCluster:
     cluster: JsonObject  # `az aks show -o json` or the ARM GET body
     context: JsonObject = field(default_factory=dict)  # merged context.json ({"clients": [...]})
     network: list[JsonObject] | None = None  # ARM resources, told apart by "type"
-    kube: list[JsonObject] | None = None  # Kubernetes objects, told apart by "kind"
+    # Kubernetes documents as `kubectl get -o json` prints them: a `List`/`<Kind>List` or one object,
+    # told apart by each item's "kind". An empty typed list (`{"kind": "SecretList", "items": []}`) records
+    # that the listing was made and found nothing.
+    kube: list[JsonObject] | None = None
     pod_logs: dict[str, str] | None = None  # "namespace/pod" -> `kubectl logs` text
     logs: dict[str, list[JsonObject]] = field(default_factory=dict)  # query name -> rows
     probes: JsonObject | None = None  # probes.json
     problems: dict[Source, Problem] = field(default_factory=dict)
-    # Kubernetes sources actually collected (a live run knows; a folder infers it from the kinds present).
-    kube_sources: frozenset[Source] | None = None
