@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from collect.model import ClusterSnapshot, Source
+from collect.model import Cluster, ClusterSnapshot, Source
 
 
 class Status(StrEnum):
@@ -81,3 +81,17 @@ class Check:
     evaluate: Callable[[ClusterSnapshot, Any], Verdict]
     requires: tuple[Source, ...] = ()
     limits: type = NoLimits
+
+
+@dataclass(frozen=True)
+class ClusterResult:
+    """One cluster's findings, one per check id in registry order, with whom to tell."""
+
+    cluster: Cluster
+    owners: tuple[str, ...]
+    findings: tuple[Finding, ...]
+    input_error: str | None = None  # set when the cluster's input could not be read (snapshot or live body)
+
+    @property
+    def failed(self) -> bool:
+        return any(finding.status is Status.FAIL for finding in self.findings)

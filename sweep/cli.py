@@ -1,0 +1,113 @@
+"""`python -m sweep`: the command line (DESIGN.md "Command line").
+
+Exit status: 0 no finding failed, 1 at least one failed, 2 bad usage or unreadable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+import checks
+from checks.finding import Check, ClusterResult
+from collect.snapshot_folder import SnapshotFileError, read_estate
+from publish.json_report import report_document
+from publish.markdown_report import render_markdown
+from publish.text_report import render_text
+from sweep.evaluate import evaluate_raw, unreachable_result
+from sweep.settings import Settings, SettingsError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+QUERIES_DIR = Path(__file__).resolve().parent.parent / "collect" / "queries"
+
+
+class UsageError(Exception):
+    """Bad usage or unreadable input: printed as one line, exit 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m sweep",
+        description="Find why kubectl times out against AKS API servers. "
+        "`python -m sweep queries` lists the Log Analytics queries it ships.",
+    )
+    parser.add_argument("--snapshot", type=Path, metavar="DIR", help="evaluate a snapshot folder (estate or cluster)")
+    parser.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="report format")
+    parser.add_argument(
+        "--check", action="append", metavar="ID", help=f"only this check (repeatable): {', '.join(checks.CHECK_IDS)}"
+    )
+    parser.add_argument("--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging on stderr")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["queries"]:
+        return list_queries(sys.stdout)
+    args = build_parser().parse_args(args_list)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        settings = Settings.from_env()
+        selected = checks.select(args.check)
+        if args.snapshot is None:
+            raise UsageError("nothing to do: give --snapshot DIR (see --help)")
+        results, unreadable = evaluate_snapshot(args.snapshot, selected, settings)
+        write_report(results, args.format, args.output)
+    except (UsageError, SettingsError, SnapshotFileError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if unreadable:
+        return EXIT_USAGE
+    return EXIT_FAILED if any(result.failed for result in results) else EXIT_OK
+
+
+def evaluate_snapshot(estate: Path, selected: Sequence[Check], settings: Settings) -> tuple[list[ClusterResult], int]:
+    """Results for every cluster folder; a folder that cannot be read is reported and gets `error` findings."""
+    results: list[ClusterResult] = []
+    unreadable = 0
+    for folder in read_estate(estate):
+        if folder.raw is None:
+            unreadable += 1
+            print(f"error: {folder.error}", file=sys.stderr)
+            results.append(
+                replace(unreachable_result(str(folder.path), folder.error or "", selected), input_error=folder.error)
+            )
+            continue
+        result = evaluate_raw(folder.raw, settings, selected)
+        if result.input_error:
+            unreadable += 1
+            print(f"error: {folder.path}: {result.input_error}", file=sys.stderr)
+        results.append(result)
+    return results, unreadable
+
+
+def write_report(results: Sequence[ClusterResult], report_format: str, output: Path | None) -> None:
+    stream = sys.stdout
+    if report_format == "json":
+        text = json.dumps(report_document(results, datetime.now(UTC)), indent=2) + "\n"
+    elif report_format == "markdown":
+        text = render_markdown(results)
+    else:
+        text = render_text(results, colour=output is None and stream.isatty())
+    if output is None:
+        stream.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{output}: cannot write the report: {exc.strerror or exc}") from None
+
+
+def list_queries(stream: TextIO) -> int:
+    for path in sorted(QUERIES_DIR.glob("*.kql")):
+        about = next((line.lstrip("/ ").strip() for line in path.read_text().splitlines() if line.strip()), "")
+        stream.write(f"{path.stem:<24} {about}\n")
+    return EXIT_OK

@@ -1,0 +1,47 @@
+"""One cluster from raw inputs to its result: parse, run every check, never raise."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from checks import CHECKS
+from checks.engine import error_findings, evaluate_cluster
+from checks.finding import Check, ClusterResult
+from collect.arm import parse_cluster_id
+from collect.model import Cluster
+from collect.parse import SnapshotError, parse_cluster
+from collect.raw import RawCluster
+from sweep.settings import Settings
+
+
+def evaluate_raw(raw: RawCluster, settings: Settings, checks: Sequence[Check] = CHECKS) -> ClusterResult:
+    """Findings for one cluster; unreadable input gives every check an `error` finding naming the problem."""
+    try:
+        snapshot = parse_cluster(raw, owner_tag=settings.owner_tag)
+    except SnapshotError as exc:
+        cluster_id = raw.cluster.get("id") if isinstance(raw.cluster, dict) else None
+        result = unreachable_result(str(cluster_id or "unknown cluster"), str(exc), checks)
+        return replace(result, input_error=str(exc))
+    findings = evaluate_cluster(snapshot, checks, settings.limits)
+    return ClusterResult(cluster=snapshot.cluster, owners=snapshot.owners, findings=tuple(findings))
+
+
+def unreachable_result(cluster_id: str, message: str, checks: Sequence[Check] = CHECKS) -> ClusterResult:
+    """A cluster that could not be collected or read at all: all its findings are `error`."""
+    return ClusterResult(cluster=cluster_stub(cluster_id), owners=(), findings=tuple(error_findings(checks, message)))
+
+
+def cluster_stub(cluster_id: str) -> Cluster:
+    """What an id alone says about a cluster (an id that is not an AKS id keeps its text as the name)."""
+    try:
+        subscription, group, name = parse_cluster_id(cluster_id)
+    except ValueError:
+        return Cluster(
+            id=cluster_id,
+            name=cluster_id.rstrip("/").rsplit("/", 1)[-1],
+            subscription="",
+            resource_group="",
+            location="",
+        )
+    return Cluster(id=cluster_id, name=name, subscription=subscription, resource_group=group, location="")
