@@ -315,8 +315,8 @@ class NetworkInventory:
 
 def vnet_id_of(subnet_id: str) -> str:
     """`.../virtualNetworks/v/subnets/s` -> `.../virtualNetworks/v`."""
-    head, sep, _ = subnet_id.rpartition("/subnets/")
-    return head if sep else subnet_id
+    index = subnet_id.lower().rfind("/subnets/")
+    return subnet_id[:index] if index >= 0 else subnet_id
 
 
 # --- Kubernetes --------------------------------------------------------------------------
