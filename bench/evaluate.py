@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from checks import CHECKS
+from checks.registry import CHECKS
 from checks.engine import evaluate_cluster
 from collect.parse import parse_cluster
 from collect.snapshot_folder import cluster_folders, read_estate

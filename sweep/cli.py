@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-import checks
+from checks import registry as checks
 from checks.finding import Check, ClusterResult
 from collect.snapshot_folder import SnapshotFileError, read_estate
 from publish.json_report import report_document

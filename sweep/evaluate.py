@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from checks import CHECKS
+from checks.registry import CHECKS
 from checks.engine import error_findings, evaluate_cluster
 from checks.finding import Check, ClusterResult
 from collect.arm import parse_cluster_id

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks import CHECKS
+from checks.registry import CHECKS
 from checks.finding import Check
 
 PREFIX = "AKS_REACH_"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import checks
+from checks import registry as checks
 from collect.snapshot_folder import read_cluster
 from sweep.evaluate import evaluate_raw
 from sweep.settings import Settings

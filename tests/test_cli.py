@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-import checks
+from checks import registry as checks
 
 ROOT = Path(__file__).resolve().parent.parent
 ESTATE = ROOT / "examples" / "estate"
