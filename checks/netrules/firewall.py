@@ -1,0 +1,135 @@
+"""Azure Firewall evaluation: classic rule collections, or a firewall policy with its parent.
+
+Azure Firewall processes network rules before application rules, each by priority (a parent
+policy's rule collection groups before the child's, then group priority, then collection
+priority); the first matching collection decides, and with no match traffic is denied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from checks.netrules.addresses import cidr_within, fqdn_matches, port_in
+from collect.arm import last_segment
+from collect.model import AzureFirewall, FirewallRule, NetworkInventory, RuleCollection
+
+# What the AzureKubernetesService FQDN tag allows (HTTPS), per Microsoft's outbound rules page.
+AKS_FQDN_TAG = "azurekubernetesservice"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """One outbound flow a cluster needs: an FQDN on a port, or a destination (service tag / IP) on a port."""
+
+    name: str
+    protocol: str  # TCP / UDP
+    port: int
+    fqdn: str | None = None  # concrete name (wildcard requirements are resolved to an example name)
+    destination: str | None = None  # service tag or address
+    fqdn_tag: bool = False  # covered by the AzureKubernetesService FQDN tag
+
+
+@dataclass(frozen=True)
+class FirewallDecision:
+    allowed: bool
+    collection: RuleCollection | None = None
+    rule: FirewallRule | None = None
+
+    def describe(self, firewall: AzureFirewall) -> str:
+        if self.collection is None or self.rule is None:
+            return f"no rule of Azure Firewall {firewall.name} allows it (the firewall denies by default)"
+        collection = self.collection
+        where = f"rule collection {collection.name}"
+        if collection.group:
+            policy = last_segment(collection.policy_id)
+            where = f"firewall policy {policy}, rule collection group {collection.group}, {where}"
+        verb = "allowed" if self.allowed else "denied"
+        return f"{verb} by {collection.kind} rule {self.rule.name} in {where} (priority {collection.priority})"
+
+
+def policy_rule_collections(inventory: NetworkInventory, policy_id: str | None) -> list[RuleCollection]:
+    """A policy's rule collections in processing order: parent policy first, then group and collection priority."""
+    chain: list[str] = []
+    current = policy_id
+    while current and current.lower() not in chain:
+        chain.insert(0, current.lower())
+        policy = inventory.firewall_policies.get(current.lower())
+        current = policy.parent_policy_id if policy else None
+    collections: list[RuleCollection] = []
+    for chain_id in chain:
+        groups = [group for group in inventory.rule_collection_groups.values() if group.policy_id.lower() == chain_id]
+        for group in sorted(groups, key=lambda group: group.priority):
+            ordered = sorted(group.rule_collections, key=lambda collection: collection.priority)
+            collections += ordered
+    return collections
+
+
+def firewall_collections(inventory: NetworkInventory, firewall: AzureFirewall) -> list[RuleCollection]:
+    if firewall.policy_id:
+        return policy_rule_collections(inventory, firewall.policy_id)
+    return sorted(firewall.rule_collections, key=lambda collection: collection.priority)
+
+
+def policy_known(inventory: NetworkInventory, firewall: AzureFirewall) -> bool:
+    """A firewall on a policy can only be judged when the policy's rule collection groups were collected."""
+    if not firewall.policy_id:
+        return True
+    return any(
+        group.policy_id.lower() == firewall.policy_id.lower() for group in inventory.rule_collection_groups.values()
+    )
+
+
+def evaluate_firewall(
+    inventory: NetworkInventory, firewall: AzureFirewall, sources: Sequence[str], requirement: Requirement
+) -> FirewallDecision:
+    collections = firewall_collections(inventory, firewall)
+    for kind in ("network", "application"):
+        for collection in (c for c in collections if c.kind == kind):
+            for rule in collection.rules:
+                if _source_matches(inventory, rule, sources) and _rule_matches(rule, requirement):
+                    return FirewallDecision(collection.action.lower() == "allow", collection, rule)
+    return FirewallDecision(False)
+
+
+def _source_matches(inventory: NetworkInventory, rule: FirewallRule, sources: Sequence[str]) -> bool:
+    allowed = list(rule.source_addresses)
+    for group_id in rule.source_ip_groups:
+        group = inventory.ip_groups.get(group_id.lower())
+        allowed += group.addresses if group else ()
+    return all(any(spec.strip() == "*" or cidr_within(source, spec) for spec in allowed) for source in sources)
+
+
+def _rule_matches(rule: FirewallRule, requirement: Requirement) -> bool:
+    if rule.kind == "network":
+        protocols = {protocol.lower() for protocol in rule.protocols}
+        if not protocols & {"any", requirement.protocol.lower()}:
+            return False
+        if not any(port_in(spec, requirement.port) for spec in rule.destination_ports):
+            return False
+        if requirement.fqdn and any(fqdn_matches(name, requirement.fqdn) for name in rule.destination_fqdns):
+            return True
+        return any(_destination_matches(spec, requirement) for spec in rule.destination_addresses)
+    if requirement.protocol.upper() != "TCP" or not requirement.fqdn:
+        return False
+    schemes = {"https": 443, "http": 80}
+    if not any(_app_protocol_allows(protocol, requirement.port, schemes) for protocol in rule.protocols):
+        return False
+    if requirement.fqdn_tag and any(tag.lower() == AKS_FQDN_TAG for tag in rule.fqdn_tags):
+        return True
+    return any(fqdn_matches(pattern, requirement.fqdn) for pattern in rule.target_fqdns)
+
+
+def _app_protocol_allows(protocol: str, port: int, schemes: dict[str, int]) -> bool:
+    scheme, _, rule_port = protocol.partition(":")
+    return int(rule_port or schemes.get(scheme.lower(), 0)) == port
+
+
+def _destination_matches(spec: str, requirement: Requirement) -> bool:
+    wanted = spec.strip().lower()
+    if wanted in ("*", "any", "0.0.0.0/0"):
+        return True
+    target = (requirement.destination or "").lower()
+    if not target:
+        return False
+    return target == wanted or target.startswith(wanted + ".") or cidr_within(target, spec)

@@ -1,0 +1,125 @@
+"""Network security group evaluation with Azure's semantics.
+
+Rules by priority, first match wins; the default rules apply when a body omits them;
+outbound traffic passes the NIC's NSG then the subnet's, inbound the subnet's then the NIC's,
+and both must allow it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from checks.netrules.addresses import address_in, network, port_in, protocol_matches
+from collect.model import NetworkInventory, NetworkSecurityGroup, SecurityRule
+
+
+def _default(name: str, priority: int, direction: str, access: str, source: str, destination: str) -> SecurityRule:
+    return SecurityRule(
+        name=name,
+        priority=priority,
+        direction=direction,
+        access=access,
+        protocol="*",
+        source_prefixes=(source,),
+        source_ports=("*",),
+        destination_prefixes=(destination,),
+        destination_ports=("*",),
+        default=True,
+    )
+
+
+DEFAULT_RULES: tuple[SecurityRule, ...] = (
+    _default("AllowVnetInBound", 65000, "Inbound", "Allow", "VirtualNetwork", "VirtualNetwork"),
+    _default("AllowAzureLoadBalancerInBound", 65001, "Inbound", "Allow", "AzureLoadBalancer", "*"),
+    _default("DenyAllInBound", 65500, "Inbound", "Deny", "*", "*"),
+    _default("AllowVnetOutBound", 65000, "Outbound", "Allow", "VirtualNetwork", "VirtualNetwork"),
+    _default("AllowInternetOutBound", 65001, "Outbound", "Allow", "*", "Internet"),
+    _default("DenyAllOutBound", 65500, "Outbound", "Deny", "*", "*"),
+)
+
+
+@dataclass(frozen=True)
+class Flow:
+    direction: str  # Inbound / Outbound
+    protocol: str  # Tcp / Udp
+    source: str  # IP or CIDR (a subnet's prefix stands for its hosts)
+    destination: str  # IP, CIDR, or a service tag such as AzureCloud.westeurope
+    port: int
+
+
+@dataclass(frozen=True)
+class NsgDecision:
+    nsg: NetworkSecurityGroup
+    rule: SecurityRule
+
+    @property
+    def allowed(self) -> bool:
+        return self.rule.access.lower() == "allow"
+
+    def describe(self) -> str:
+        kind = "default rule" if self.rule.default else "rule"
+        return f"NSG {self.nsg.name} {kind} {self.rule.name} (priority {self.rule.priority}, {self.rule.access})"
+
+
+def evaluate_nsg(nsg: NetworkSecurityGroup, flow: Flow, vnet_prefixes: Sequence[str]) -> NsgDecision:
+    rules = [rule for rule in nsg.rules if rule.direction.lower() == flow.direction.lower()]
+    if not any(rule.default for rule in nsg.rules):
+        rules += [rule for rule in DEFAULT_RULES if rule.direction == flow.direction]
+    for rule in sorted(rules, key=lambda rule: rule.priority):
+        if _matches(rule, flow, vnet_prefixes):
+            return NsgDecision(nsg, rule)
+    raise AssertionError("the default rules match every flow")  # DenyAll* covers everything
+
+
+def _matches(rule: SecurityRule, flow: Flow, vnet_prefixes: Sequence[str]) -> bool:
+    if not protocol_matches(rule.protocol, flow.protocol):
+        return False
+    if not any(port_in(spec, flow.port) for spec in rule.destination_ports or ("*",)):
+        return False
+    if not any(address_in(spec, flow.source, vnet_prefixes) for spec in rule.source_prefixes or ("*",)):
+        return False
+    return any(_destination_in(spec, flow.destination, vnet_prefixes) for spec in rule.destination_prefixes or ("*",))
+
+
+def _destination_in(spec: str, destination: str, vnet_prefixes: Sequence[str]) -> bool:
+    """A destination that is a service tag (AzureCloud.westeurope) matches that tag, its parent tag, or any/Internet."""
+    if network(destination) is not None:
+        return address_in(spec, destination, vnet_prefixes)
+    tag, wanted = destination.lower(), spec.lower()
+    return wanted in ("*", "any", "internet", "0.0.0.0/0") or tag == wanted or tag.startswith(wanted + ".")
+
+
+def effective_decision(
+    inventory: NetworkInventory, subnet_id: str, flow: Flow, nic_nsg_ids: Sequence[str] = ()
+) -> list[NsgDecision]:
+    """Decisions of every NSG on the path (subnet's and the NICs'), in the order Azure applies them."""
+    subnet = inventory.subnet(subnet_id)
+    vnet = inventory.vnet_of_subnet(subnet_id)
+    vnet_prefixes = list(vnet.address_prefixes) if vnet else []
+    if vnet:
+        for peering in vnet.peerings:
+            remote = inventory.virtual_networks.get((peering.remote_vnet_id or "").lower())
+            if remote and peering.state.lower() == "connected":
+                vnet_prefixes += remote.address_prefixes
+    subnet_nsgs = [subnet.nsg_id] if subnet and subnet.nsg_id else []
+    ordered = [*nic_nsg_ids, *subnet_nsgs] if flow.direction == "Outbound" else [*subnet_nsgs, *nic_nsg_ids]
+    decisions = []
+    for nsg_id in dict.fromkeys(nsg_id.lower() for nsg_id in ordered):
+        nsg = inventory.security_groups.get(nsg_id)
+        if nsg is not None:
+            decisions.append(evaluate_nsg(nsg, flow, vnet_prefixes))
+    return decisions
+
+
+def first_denial(decisions: Sequence[NsgDecision]) -> NsgDecision | None:
+    return next((decision for decision in decisions if not decision.allowed), None)
+
+
+def nic_nsgs_of_subnet(inventory: NetworkInventory, subnet_id: str) -> list[str]:
+    """NSGs attached to NICs in the subnet (VMSS node NICs, when collected)."""
+    return [
+        nic.nsg_id
+        for nic in inventory.interfaces.values()
+        if nic.nsg_id and any(sid.lower() == subnet_id.lower() for sid in nic.subnet_ids)
+    ]
