@@ -1,0 +1,91 @@
+"""apiserver-load: API server throttling (429) and the clients leaking LIST/GET/WATCH calls.
+
+Reads the `apiserver-requests` query (one row per user agent and verb, last `window_minutes`).
+fail: throttled >= throttled_percent of requests and >= throttled_min responses, naming the top
+throttled user agents. warn: one user agent averages >= reads_per_second get/list/watch calls,
+named as the likely leaking client. pass otherwise. skipped without rows (the engine says how to
+send kube-audit to a workspace).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from checks.finding import Check, Severity, Status, Verdict
+from collect.model import ClusterSnapshot, Source
+
+DOCS = (
+    "https://learn.microsoft.com/troubleshoot/azure/azure-kubernetes/create-upgrade-delete/troubleshoot-apiserver-etcd"
+)
+READ_VERBS = frozenset({"get", "list", "watch"})
+
+
+@dataclass(frozen=True)
+class Limits:
+    throttled_percent: float = 1.0
+    throttled_min: int = 100
+    reads_per_second: float = 10.0
+    window_minutes: int = 60  # the query's window
+
+
+def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:
+    rows = snapshot.apiserver_requests or ()
+    total = sum(row.requests for row in rows)
+    throttled = sum(row.throttled for row in rows)
+    reads: dict[str, int] = defaultdict(int)
+    throttled_by_agent: dict[str, int] = defaultdict(int)
+    for row in rows:
+        if row.verb in READ_VERBS:
+            reads[row.user_agent] += row.requests
+        throttled_by_agent[row.user_agent] += row.throttled
+    seconds = limits.window_minutes * 60
+    top_readers = sorted(reads.items(), key=lambda item: -item[1])[:5]
+    top_throttled = sorted(((a, n) for a, n in throttled_by_agent.items() if n), key=lambda item: -item[1])[:5]
+    evidence = {
+        "windowMinutes": limits.window_minutes,
+        "requests": total,
+        "throttled": throttled,
+        "topReaders": [{"userAgent": a, "reads": n, "perSecond": round(n / seconds, 2)} for a, n in top_readers],
+        "topThrottled": [{"userAgent": a, "throttled": n} for a, n in top_throttled],
+    }
+    share = 100 * throttled / total if total else 0.0
+    leakers = [(a, n / seconds) for a, n in top_readers if n / seconds >= limits.reads_per_second]
+    leak_text = ", ".join(f"{agent} ({rate:.1f} reads/s)" for agent, rate in leakers)
+    fix = (
+        "Find the client: kubectl get --raw /metrics | grep apiserver_request_total; make it use informers/watches "
+        "instead of polling LISTs, add resourceVersion=0 to LISTs, or scale it down; "
+        f"consider the Standard tier: az aks update -g {snapshot.cluster.resource_group} -n {snapshot.cluster.name} --tier standard"
+    )
+    if share >= limits.throttled_percent and throttled >= limits.throttled_min:
+        agents = ", ".join(f"{agent} ({n} throttled)" for agent, n in top_throttled)
+        detail = f"{throttled} of {total} requests ({share:.1f}%) got HTTP 429 in {limits.window_minutes} min; most throttled: {agents}."
+        if leakers:
+            detail += f" Likely leaking: {leak_text}."
+        return Verdict(Status.FAIL, f"API server throttling: {share:.1f}% of requests got 429", detail, fix, evidence)
+    if leakers:
+        return Verdict(
+            Status.WARN,
+            f"{leakers[0][0]} averages {leakers[0][1]:.1f} get/list/watch calls per second",
+            f"Likely leaking client(s): {leak_text}, over {limits.window_minutes} min; {throttled} of {total} requests throttled.",
+            fix,
+            evidence,
+        )
+    return Verdict(
+        Status.PASS,
+        f"No throttling: {throttled} of {total} requests got 429",
+        f"Busiest reader: {top_readers[0][0]}" if top_readers else "No requests in the window.",
+        "",
+        evidence,
+    )
+
+
+CHECK = Check(
+    id="apiserver-load",
+    title="API server load and throttling",
+    severity=Severity.HIGH,
+    docs=DOCS,
+    evaluate=evaluate,
+    requires=(Source.AUDIT,),
+    limits=Limits,
+)

@@ -1,0 +1,37 @@
+"""Which kube-system pods are the API server tunnel (shared by the checks that read them)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from collect.model import ClusterSnapshot, Pod
+
+TUNNEL_PREFIXES = ("konnectivity-agent-", "tunnelfront-", "aks-link-")
+LEGACY_PREFIXES = ("tunnelfront-", "aks-link-")
+# A cluster-proportional autoscaler that AKS runs beside the agents: never a tunnel pod.
+AUTOSCALER_PREFIX = "konnectivity-agent-autoscaler-"
+
+
+def is_tunnel_pod(pod: Pod) -> bool:
+    if pod.namespace != "kube-system" or pod.name.startswith(AUTOSCALER_PREFIX):
+        return False
+    return pod.labels.get("app") == "konnectivity-agent" or pod.name.startswith(TUNNEL_PREFIXES)
+
+
+def tunnel_pods(snapshot: ClusterSnapshot) -> list[Pod]:
+    return [pod for pod in snapshot.pods or () if is_tunnel_pod(pod)]
+
+
+def has_legacy_tunnel(snapshot: ClusterSnapshot) -> bool:
+    return any(pod.name.startswith(LEGACY_PREFIXES) for pod in tunnel_pods(snapshot))
+
+
+def tunnel_logs(snapshot: ClusterSnapshot) -> Mapping[str, str]:
+    """Log tails of tunnel pods ("kube-system/<pod>" -> text)."""
+    return {
+        name: text
+        for name, text in (snapshot.pod_logs or {}).items()
+        if name.startswith("kube-system/")
+        and name.split("/", 1)[1].startswith(TUNNEL_PREFIXES)
+        and not name.split("/", 1)[1].startswith(AUTOSCALER_PREFIX)
+    }
