@@ -1,0 +1,128 @@
+"""private-cluster-reach: every declared client of a private cluster sits on a network that reaches it.
+
+skipped: not private. warn: private with no declared client. fail, per client: no `vnet` (a public
+network cannot reach a private API server); a VNet that is neither the cluster's nor peered with
+it (peering state Connected); the cluster's private DNS zone (when in the snapshot) not linked to
+the client VNet, unless the private cluster's public FQDN is enabled. pass when every client is
+reachable. Peerings and DNS links are read from the network snapshot (required).
+"""
+
+from __future__ import annotations
+
+from checks.finding import Check, Severity, Status, Verdict
+from collect.arm import last_segment
+from collect.model import Client, ClusterSnapshot, NetworkInventory, PrivateDnsZone, Source, same_id, vnet_id_of
+
+DOCS = "https://learn.microsoft.com/azure/aks/private-clusters"
+
+
+def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
+    cluster = snapshot.cluster
+    if not cluster.is_private:
+        return Verdict(
+            Status.SKIPPED, "Not a private cluster", "The API server has a public endpoint; see authorized-ip-ranges."
+        )
+    if not snapshot.clients:
+        return Verdict(
+            Status.WARN,
+            "Private cluster with no declared client",
+            "Nobody is declared to need the API server, so nothing says which networks must reach it.",
+            'Declare clients with their VNet in context.json: {"clients": [{"name": "jumpbox", "ips": ["10.10.1.4"], "vnet": "<vnet id>"}]}',
+        )
+    network = snapshot.network
+    assert network is not None  # required source
+    # Lower-cased ids for matching; commands use the cluster's own spelling of its VNet.
+    cluster_vnets = {vnet_id_of(subnet).lower() for subnet in cluster.node_subnet_ids}
+    zone = _private_zone(cluster.private_dns_zone, network, cluster.location)
+    failures: list[str] = []
+    fixes: list[str] = []
+    for client in snapshot.clients:
+        problem, fix = _client_problem(client, cluster_vnets, network, zone, cluster.private_public_fqdn_enabled)
+        if problem:
+            failures.append(problem)
+            fixes += fix
+    evidence = {
+        "clusterVnets": sorted(cluster_vnets),
+        "privateDnsZone": zone.id if zone else cluster.private_dns_zone,
+        "zoneLinks": list(zone.linked_vnet_ids) if zone else [],
+        "clients": [{"name": c.name, "vnet": c.vnet} for c in snapshot.clients],
+    }
+    if failures:
+        return Verdict(
+            Status.FAIL,
+            f"{len(failures)} client(s) cannot reach the private API server",
+            "; ".join(failures),
+            "; ".join(fixes),
+            evidence,
+        )
+    dns_note = "" if zone else " (private DNS zone not in the snapshot: links not verified)"
+    return Verdict(
+        Status.PASS,
+        f"All {len(snapshot.clients)} client(s) sit on networks that reach the API server",
+        f"Clients: {', '.join(c.name for c in snapshot.clients)}{dns_note}",
+        "",
+        evidence,
+    )
+
+
+def _client_problem(
+    client: Client, cluster_vnets: set[str], network: NetworkInventory, zone: PrivateDnsZone | None, public_fqdn: bool
+) -> tuple[str | None, list[str]]:
+    if not client.vnet:
+        return (
+            f"{client.name} ({', '.join(client.ips) or 'no address'}) is on no Azure VNet: a private API server is only reachable from connected networks",
+            [
+                f"{client.name}: run from a VNet peered with the cluster's, or use az aks command invoke / enable the public FQDN"
+            ],
+        )
+    client_vnet = client.vnet.lower()
+    if client_vnet not in cluster_vnets and not _peered(network, client_vnet, cluster_vnets):
+        group, name = _vnet_parts(next(iter(cluster_vnets), ""))
+        return (
+            f"{client.name}'s VNet {last_segment(client.vnet)} has no Connected peering with the cluster VNet {name}",
+            [
+                f"az network vnet peering create -g {group} --vnet-name {name} -n to-{last_segment(client.vnet)} --remote-vnet {client.vnet} --allow-vnet-access (and the reverse peering from {last_segment(client.vnet)})"
+            ],
+        )
+    if zone and not public_fqdn and not any(same_id(link, client.vnet) for link in zone.linked_vnet_ids):
+        zone_group, _ = _vnet_parts(zone.id)
+        return (
+            f"{client.name}'s VNet {last_segment(client.vnet)} is not linked to private DNS zone {zone.name}: the API server name does not resolve there",
+            [
+                f"az network private-dns link vnet create -g {zone_group} -z {zone.name} -n {last_segment(client.vnet)}-link -v {client.vnet} -e false"
+            ],
+        )
+    return None, []
+
+
+def _peered(network: NetworkInventory, client_vnet: str, cluster_vnets: set[str]) -> bool:
+    for vnet_id in cluster_vnets | {client_vnet}:
+        vnet = network.virtual_networks.get(vnet_id)
+        others = cluster_vnets if vnet_id == client_vnet else {client_vnet}
+        for peering in vnet.peerings if vnet else ():
+            if (peering.remote_vnet_id or "").lower() in others and peering.state.lower() == "connected":
+                return True
+    return False
+
+
+def _private_zone(setting: str | None, network: NetworkInventory, region: str) -> PrivateDnsZone | None:
+    if setting and setting.lower().startswith("/subscriptions/"):
+        return network.private_dns_zones.get(setting.lower())
+    suffix = f"privatelink.{region}.azmk8s.io".lower()
+    return next((zone for zone in network.private_dns_zones.values() if zone.name.lower().endswith(suffix)), None)
+
+
+def _vnet_parts(resource_id: str) -> tuple[str, str]:
+    """(resource group, name) of a resource id."""
+    parts = resource_id.split("/")
+    return (parts[4] if len(parts) > 4 else ""), last_segment(resource_id)
+
+
+CHECK = Check(
+    id="private-cluster-reach",
+    title="Private cluster reachability",
+    severity=Severity.HIGH,
+    docs=DOCS,
+    evaluate=evaluate,
+    requires=(Source.NETWORK,),
+)
