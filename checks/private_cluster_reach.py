@@ -31,8 +31,8 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
         )
     network = snapshot.network
     assert network is not None  # required source
-    # Lower-cased ids for matching; commands use the cluster's own spelling of its VNet.
-    cluster_vnets = {vnet_id_of(subnet).lower() for subnet in cluster.node_subnet_ids}
+    # Lower-cased ids for matching, to the cluster's own spelling for the commands.
+    cluster_vnets = {vnet_id_of(subnet).lower(): vnet_id_of(subnet) for subnet in cluster.node_subnet_ids}
     zone = _private_zone(cluster.private_dns_zone, network, cluster.location)
     failures: list[str] = []
     fixes: list[str] = []
@@ -42,7 +42,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
             failures.append(problem)
             fixes += fix
     evidence = {
-        "clusterVnets": sorted(cluster_vnets),
+        "clusterVnets": sorted(cluster_vnets.values()),
         "privateDnsZone": zone.id if zone else cluster.private_dns_zone,
         "zoneLinks": list(zone.linked_vnet_ids) if zone else [],
         "clients": [{"name": c.name, "vnet": c.vnet} for c in snapshot.clients],
@@ -66,7 +66,11 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
 
 
 def _client_problem(
-    client: Client, cluster_vnets: set[str], network: NetworkInventory, zone: PrivateDnsZone | None, public_fqdn: bool
+    client: Client,
+    cluster_vnets: dict[str, str],
+    network: NetworkInventory,
+    zone: PrivateDnsZone | None,
+    public_fqdn: bool,
 ) -> tuple[str | None, list[str]]:
     if not client.vnet:
         return (
@@ -77,7 +81,7 @@ def _client_problem(
         )
     client_vnet = client.vnet.lower()
     if client_vnet not in cluster_vnets and not _peered(network, client_vnet, cluster_vnets):
-        group, name = _vnet_parts(next(iter(cluster_vnets), ""))
+        group, name = _vnet_parts(next(iter(cluster_vnets.values()), ""))
         return (
             f"{client.name}'s VNet {last_segment(client.vnet)} has no Connected peering with the cluster VNet {name}",
             [
@@ -95,10 +99,10 @@ def _client_problem(
     return None, []
 
 
-def _peered(network: NetworkInventory, client_vnet: str, cluster_vnets: set[str]) -> bool:
-    for vnet_id in cluster_vnets | {client_vnet}:
+def _peered(network: NetworkInventory, client_vnet: str, cluster_vnets: dict[str, str]) -> bool:
+    for vnet_id in {*cluster_vnets, client_vnet}:
         vnet = network.virtual_networks.get(vnet_id)
-        others = cluster_vnets if vnet_id == client_vnet else {client_vnet}
+        others = set(cluster_vnets) if vnet_id == client_vnet else {client_vnet}
         for peering in vnet.peerings if vnet else ():
             if (peering.remote_vnet_id or "").lower() in others and peering.state.lower() == "connected":
                 return True
