@@ -123,3 +123,17 @@ def nic_nsgs_of_subnet(inventory: NetworkInventory, subnet_id: str) -> list[str]
         for nic in inventory.interfaces.values()
         if nic.nsg_id and any(sid.lower() == subnet_id.lower() for sid in nic.subnet_ids)
     ]
+
+
+def allow_rule_command(decision: NsgDecision, flow: Flow, rule_name: str) -> str:
+    """The `az` command adding an Allow rule that wins over the deciding Deny rule."""
+    nsg = decision.nsg
+    group = nsg.id.split("/")[4] if nsg.id.count("/") > 4 else "<resource-group>"
+    priority = max(100, decision.rule.priority - 1)
+    clash = " (the deny rule has priority 100: lower it or narrow it first)" if decision.rule.priority <= 100 else ""
+    return (
+        f"az network nsg rule create -g {group} --nsg-name {nsg.name} -n {rule_name} --priority {priority} "
+        f"--direction {flow.direction} --access Allow --protocol {flow.protocol.capitalize()} "
+        f"--source-address-prefixes {flow.source} --destination-address-prefixes {flow.destination} "
+        f"--destination-port-ranges {flow.port}{clash}"
+    )

@@ -1,0 +1,232 @@
+"""egress-rules: the node subnets can reach every endpoint AKS requires (data/egress_requirements.json).
+
+- outboundType none / block: skipped (the cluster is meant to have no egress; says why).
+- Every outbound type: the node subnets' and node NICs' NSG outbound rules (Azure semantics) must
+  allow each network requirement.
+- userDefinedRouting: the node subnet's route table must send 0.0.0.0/0 to a virtual appliance
+  (else fail). When that next hop is an Azure Firewall in the snapshot, its classic rule
+  collections or firewall policy (with parent) must allow every required FQDN and port (wildcards,
+  the AzureKubernetesService FQDN tag, network rules before application rules); each blocked
+  endpoint is listed with the rule collection that decided. An appliance that is not in the
+  snapshot is warn: cannot verify.
+- Legacy tunnel ports (UDP 1194, TCP 9000) only with tunnelfront / aks-link pods; the public API
+  server FQDN not for private clusters; nothing tunnel-related with API Server VNet Integration.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from checks.finding import Check, Severity, Status, Verdict
+from checks.netrules.firewall import Requirement, evaluate_firewall, policy_known
+from checks.netrules.nsg import Flow, allow_rule_command, effective_decision, first_denial, nic_nsgs_of_subnet
+from checks.netrules.routes import egress_path
+from checks.tunnel import has_legacy_tunnel
+from collect.arm import last_segment
+from collect.model import AzureFirewall, ClusterSnapshot, NetworkInventory, Source
+
+REQUIREMENTS_FILE = Path(__file__).parent / "data" / "egress_requirements.json"
+DOCS = "https://learn.microsoft.com/azure/aks/outbound-rules-control-egress"
+
+
+@cache
+def requirement_table() -> dict[str, Any]:
+    return json.loads(REQUIREMENTS_FILE.read_text())
+
+
+def requirements_for(snapshot: ClusterSnapshot, cloud: str = "AzureCloud") -> list[Requirement]:
+    cluster = snapshot.cluster
+    legacy = has_legacy_tunnel(snapshot) and not cluster.is_private and not cluster.vnet_integration
+    dns_servers = sorted({dns for vnet in _node_vnets(snapshot) for dns in vnet.dns_servers})
+    wanted: list[Requirement] = []
+    for entry in requirement_table()["clouds"][cloud]:
+        when = entry.get("when")
+        if (when == "public" and cluster.is_private) or (when == "legacyTunnel" and not legacy):
+            continue
+        fqdn = entry.get("fqdn")
+        if fqdn and "*" in fqdn:
+            example = entry.get("example", "")
+            fqdn = (
+                cluster.fqdn
+                if example == "cluster" and cluster.fqdn
+                else example.format(region=cluster.location) or fqdn
+            )
+        destinations = dns_servers if when == "customDns" else [entry.get("destination")]
+        for destination in destinations:
+            wanted.append(
+                Requirement(
+                    name=entry["name"] if when != "customDns" else f"{entry['name']} {destination}",
+                    protocol=entry["protocol"],
+                    port=entry["port"],
+                    fqdn=fqdn,
+                    destination=destination.format(region=cluster.location) if destination else None,
+                    fqdn_tag=bool(entry.get("fqdnTag")),
+                )
+            )
+    return wanted
+
+
+def _node_vnets(snapshot: ClusterSnapshot) -> list[Any]:
+    network = snapshot.network
+    vnets = [network.vnet_of_subnet(subnet) for subnet in snapshot.cluster.node_subnet_ids] if network else []
+    return [vnet for vnet in vnets if vnet]
+
+
+@dataclass
+class _Findings:
+    blocked: list[str]
+    fixes: list[str]
+    unverifiable: list[str]
+
+
+def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
+    cluster = snapshot.cluster
+    network = snapshot.network
+    assert network is not None  # required source
+    if (cluster.outbound_type or "").lower() in ("none", "block"):
+        return Verdict(
+            Status.SKIPPED,
+            f"outboundType {cluster.outbound_type}: the cluster is built without egress",
+            "Egress is deliberately absent (network-isolated cluster); required images come from a private registry.",
+        )
+    subnets = cluster.node_subnet_ids
+    if not subnets:
+        return Verdict(
+            Status.SKIPPED,
+            "Node subnets are AKS-managed",
+            "The agent pools use the VNet AKS manages in the node resource group, whose NSG and routes AKS keeps open.",
+        )
+    requirements = requirements_for(snapshot)
+    result = _Findings([], [], [])
+    evidence: dict[str, Any] = {"requirements": [r.name for r in requirements], "subnets": {}}
+    for subnet_id in subnets:
+        _evaluate_subnet(snapshot, network, subnet_id, requirements, result, evidence)
+    if result.blocked:
+        return Verdict(
+            Status.FAIL,
+            f"{len(result.blocked)} required egress flow(s) blocked",
+            "; ".join(result.blocked),
+            "; ".join(dict.fromkeys(result.fixes)),
+            evidence,
+        )
+    if result.unverifiable:
+        return Verdict(
+            Status.WARN,
+            "Egress cannot be fully verified",
+            "; ".join(result.unverifiable),
+            f"Run from the cluster: az aks check-network outbound -g {cluster.resource_group} -n {cluster.name}",
+            evidence,
+        )
+    return Verdict(
+        Status.PASS,
+        f"All {len(requirements)} required egress flows allowed",
+        f"From {', '.join(last_segment(s) for s in subnets)}: NSGs{' and firewall' if cluster.outbound_type == 'userDefinedRouting' else ''} allow every requirement.",
+        "",
+        evidence,
+    )
+
+
+def _evaluate_subnet(
+    snapshot: ClusterSnapshot,
+    network: NetworkInventory,
+    subnet_id: str,
+    requirements: list[Requirement],
+    result: _Findings,
+    evidence: dict[str, Any],
+) -> None:
+    subnet = network.subnet(subnet_id)
+    name = last_segment(subnet_id)
+    if subnet is None or not subnet.address_prefixes:
+        result.unverifiable.append(f"subnet {name} is not in the snapshot (collect its VNet)")
+        return
+    source = subnet.address_prefixes[0]
+    nic_nsgs = nic_nsgs_of_subnet(network, subnet_id)
+    region = snapshot.cluster.location
+    for requirement in requirements:
+        destination = requirement.destination or f"AzureCloud.{region}"
+        flow = Flow("Outbound", requirement.protocol, source, destination, requirement.port)
+        denial = first_denial(effective_decision(network, subnet_id, flow, nic_nsgs))
+        if denial:
+            result.blocked.append(f"{_label(requirement)} from {name}: denied by {denial.describe()}")
+            result.fixes.append(
+                allow_rule_command(denial, flow, f"allow-aks-{requirement.protocol.lower()}-{requirement.port}")
+            )
+    path_record: dict[str, Any] = {"source": source, "nicNsgs": nic_nsgs}
+    evidence["subnets"][name] = path_record
+    if snapshot.cluster.outbound_type != "userDefinedRouting":
+        path_record["path"] = "load balancer / NAT gateway"
+        return
+    path = egress_path(snapshot, subnet_id)
+    path_record["path"] = path.describe()
+    if path.kind in ("internet", "none", "other"):
+        why = {
+            "internet": "has no 0.0.0.0/0 route to a virtual appliance",
+            "none": "drops 0.0.0.0/0 (next hop None)",
+            "other": "sends 0.0.0.0/0 to a gateway, not a virtual appliance",
+        }[path.kind]
+        result.blocked.append(f"subnet {name} {why} ({path.describe()}), but outboundType is userDefinedRouting")
+        table = path.route_table.name if path.route_table else "<route-table>"
+        group = path.route_table.id.split("/")[4] if path.route_table else snapshot.cluster.resource_group
+        result.fixes.append(
+            f"az network route-table route create -g {group} --route-table-name {table} -n default-to-firewall --address-prefix 0.0.0.0/0 --next-hop-type VirtualAppliance --next-hop-ip-address <firewall private IP>"
+        )
+        return
+    if path.kind == "appliance" or path.firewall is None:
+        result.unverifiable.append(
+            f"subnet {name} egresses through appliance {path.next_hop_ip}, which is not an Azure Firewall in the snapshot"
+        )
+        return
+    if not policy_known(network, path.firewall):
+        result.unverifiable.append(
+            f"firewall {path.firewall.name} uses policy {last_segment(path.firewall.policy_id)} whose rule collection groups were not collected"
+        )
+        return
+    for requirement in requirements:
+        decision = evaluate_firewall(network, path.firewall, subnet.address_prefixes, requirement)
+        if not decision.allowed:
+            result.blocked.append(f"{_label(requirement)} from {name}: {decision.describe(path.firewall)}")
+            result.fixes.append(_firewall_fix(path.firewall, requirement, source))
+
+
+def _label(requirement: Requirement) -> str:
+    target = requirement.fqdn or requirement.destination
+    return f"{requirement.name} ({target} {requirement.protocol} {requirement.port})"
+
+
+def _firewall_fix(firewall: AzureFirewall, requirement: Requirement, source: str) -> str:
+    is_web = bool(requirement.fqdn) and requirement.protocol == "TCP"
+    if is_web:
+        target = "--fqdn-tags AzureKubernetesService" if requirement.fqdn_tag else f"--target-fqdns {requirement.fqdn}"
+        rule = f"--protocols Https=443 {target}"
+    else:
+        rule = (
+            f"--destination-addresses {requirement.destination} --destination-ports {requirement.port} "
+            f"--{'ip-protocols' if firewall.policy_id else 'protocols'} {requirement.protocol}"
+        )
+    if firewall.policy_id:
+        return (
+            f"az network firewall policy rule-collection-group collection add-filter-collection "
+            f"-g {firewall.policy_id.split('/')[4]} --policy-name {last_segment(firewall.policy_id)} --rcg-name aks-egress "
+            f"--name aks-{'fqdns' if is_web else 'network'} --collection-priority 200 --action Allow --rule-name aks "
+            f"--rule-type {'ApplicationRule' if is_web else 'NetworkRule'} --source-addresses {source} {rule}"
+        )
+    kind = "application-rule" if is_web else "network-rule"
+    return (
+        f"az network firewall {kind} create -g {firewall.id.split('/')[4]} -f {firewall.name} "
+        f"--collection-name aks-{'fqdns' if is_web else 'network'} --priority 200 --action Allow "
+        f"-n aks-{requirement.protocol.lower()}-{requirement.port} --source-addresses {source} {rule}"
+    )
+
+
+CHECK = Check(
+    id="egress-rules",
+    title="Required outbound rules",
+    severity=Severity.HIGH,
+    docs=DOCS,
+    evaluate=evaluate,
+    requires=(Source.NETWORK,),
+)
