@@ -47,10 +47,10 @@ def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:
             evidence,
         )
     worst = over_fail or over_warn
-    listed = ", ".join(
-        f"{ns}/{release} ({n} revisions, Helm {'3' if st == 'secret' else '2'})" for (ns, release, st), n in worst[:5]
-    )
+    listed = _names(worst)
     more = f" and {len(worst) - 5} more" if len(worst) > 5 else ""
+    if over_fail and len(over_warn) > len(over_fail):
+        more += f"; also above {limits.warn_revisions}: {_names(over_warn[len(over_fail) :])}"
     fixes = []
     for (ns, release, storage), _ in worst[:3]:
         if storage == "secret":
@@ -67,6 +67,20 @@ def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:
         f"{listed}{more}. Every stored revision is a Secret/ConfigMap that clients list and watch.",
         "; ".join(fixes) + "; set --history-max in every pipeline that runs helm upgrade",
         evidence,
+    )
+
+
+def _names(releases: list[tuple[tuple[str, str, str], int]]) -> str:
+    return ", ".join(
+        f"{ns}/{release} ({n} revisions, Helm {'3' if st == 'secret' else '2'})"
+        for (ns, release, st), n in releases[:5]
+    )
+
+
+def _names(releases: list[tuple[tuple[str, str, str], int]]) -> str:
+    return ", ".join(
+        f"{ns}/{release} ({n} revisions, Helm {'3' if st == 'secret' else '2'})"
+        for (ns, release, st), n in releases[:5]
     )
 
 
