@@ -39,7 +39,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:
         return Verdict(
             Status.FAIL,
             f"API server {probe.target} unreachable from the checker: {probe.error}",
-            f"Resolved to {', '.join(probe.addresses) or 'nothing'}. {hint}",
+            f"The probe from the checker failed with {probe.error!r}; {probe.target} resolved to {', '.join(probe.addresses) or 'nothing'}. {hint}",
             f"From the same network: nslookup {probe.target}; curl -v https://{probe.target}/healthz; "
             f"az aks show -g {cluster.resource_group} -n {cluster.name} --query apiServerAccessProfile",
             evidence,
