@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from checks.registry import CHECKS
 from checks.engine import evaluate_cluster
+from checks.registry import CHECKS
 from collect.parse import parse_cluster
 from collect.snapshot_folder import cluster_folders, read_estate
 from sweep.settings import Settings

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from checks.registry import CHECKS
 from checks.engine import error_findings, evaluate_cluster
 from checks.finding import Check, ClusterResult
+from checks.registry import CHECKS
 from collect.arm import parse_cluster_id
 from collect.model import Cluster
 from collect.parse import SnapshotError, parse_cluster

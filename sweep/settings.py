@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.registry import CHECKS
 from checks.finding import Check
+from checks.registry import CHECKS
 
 PREFIX = "AKS_REACH_"
 
