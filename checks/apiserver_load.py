@@ -1,6 +1,6 @@
 """apiserver-load: API server throttling (429) and the clients leaking LIST/GET/WATCH calls.
 
-Reads the `apiserver-requests` query (one row per user agent and verb, last `window_minutes`).
+Reads the `apiserver-requests` query (one row per user agent and verb, last 60 minutes).
 fail: throttled >= throttled_percent of requests and >= throttled_min responses, naming the top
 throttled user agents. warn: one user agent averages >= reads_per_second get/list/watch calls,
 named as the likely leaking client. pass otherwise. skipped without rows (the engine says how to
@@ -19,6 +19,7 @@ DOCS = (
     "https://learn.microsoft.com/troubleshoot/azure/azure-kubernetes/create-upgrade-delete/troubleshoot-apiserver-etcd"
 )
 READ_VERBS = frozenset({"get", "list", "watch"})
+WINDOW_MINUTES = 60  # what collect/queries/apiserver-requests.kql covers
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,6 @@ class Limits:
     throttled_percent: float = 1.0
     throttled_min: int = 100
     reads_per_second: float = 10.0
-    window_minutes: int = 60  # the query's window
 
 
 def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:
@@ -39,11 +39,11 @@ def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:
         if row.verb in READ_VERBS:
             reads[row.user_agent] += row.requests
         throttled_by_agent[row.user_agent] += row.throttled
-    seconds = limits.window_minutes * 60
+    seconds = WINDOW_MINUTES * 60
     top_readers = sorted(reads.items(), key=lambda item: -item[1])[:5]
     top_throttled = sorted(((a, n) for a, n in throttled_by_agent.items() if n), key=lambda item: -item[1])[:5]
     evidence = {
-        "windowMinutes": limits.window_minutes,
+        "windowMinutes": WINDOW_MINUTES,
         "requests": total,
         "throttled": throttled,
         "topReaders": [{"userAgent": a, "reads": n, "perSecond": round(n / seconds, 2)} for a, n in top_readers],
@@ -59,7 +59,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:
     )
     if share >= limits.throttled_percent and throttled >= limits.throttled_min:
         agents = ", ".join(f"{agent} ({n} throttled)" for agent, n in top_throttled)
-        detail = f"{throttled} of {total} requests ({share:.1f}%) got HTTP 429 in {limits.window_minutes} min; most throttled: {agents}."
+        detail = f"{throttled} of {total} requests ({share:.1f}%) got HTTP 429 in {WINDOW_MINUTES} min; most throttled: {agents}."
         if leakers:
             detail += f" Likely leaking: {leak_text}."
         return Verdict(Status.FAIL, f"API server throttling: {share:.1f}% of requests got 429", detail, fix, evidence)
@@ -67,7 +67,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:
         return Verdict(
             Status.WARN,
             f"{leakers[0][0]} averages {leakers[0][1]:.1f} get/list/watch calls per second",
-            f"Likely leaking client(s): {leak_text}, over {limits.window_minutes} min; {throttled} of {total} requests throttled.",
+            f"Likely leaking client(s): {leak_text}, over {WINDOW_MINUTES} min; {throttled} of {total} requests throttled.",
             fix,
             evidence,
         )

@@ -33,22 +33,7 @@ class Settings:
 
     # Check thresholds, by check id (instances of each check's `Limits`).
     limits: Mapping[str, Any] = field(default_factory=dict)
-    # --- scope and collection (live runs) ---
-    subscriptions: tuple[str, ...] = ()  # empty: every subscription the identity can read
-    management_group: str = ""  # discover under this management group instead
-    clients: str = ""  # JSON list of clients every cluster must admit, as in context.json
-    clients_tag: str = "aks-reach-clients"  # cluster tag: comma-separated client CIDRs/IPs
     owner_tag: str = "owner"  # cluster tag whose value names the owners (comma-separated)
-    concurrency: int = 8  # clusters collected at once by one process
-    request_timeout_seconds: float = 30.0  # per Azure / Kubernetes call
-    probe_timeout_seconds: float = 5.0  # DNS, TCP and TLS probes of the API server
-    # --- Function app ---
-    schedule: str = "0 0 * * * *"  # NCRONTAB, UTC: hourly
-    queue_name: str = "aks-api-reach-clusters"
-    state_table: str = "AksApiReachState"
-    teams_webhooks: str = ""  # JSON object owner -> webhook URL (values may be Key Vault references)
-    teams_default_webhook: str = ""  # for clusters whose owners have no webhook of their own
-    check_time_budget_seconds: float = 100.0  # HTTP trigger: answer 504 past this
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
