@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import sys
+import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from typing import TextIO
 from checks import registry as checks
 from checks.finding import Check, ClusterResult
 from collect.snapshot_folder import SnapshotFileError, read_estate
+from publish.appinsights import configure_exporter
 from publish.json_report import report_document
 from publish.markdown_report import render_markdown
 from publish.text_report import render_text
@@ -61,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("nothing to do: give --snapshot DIR (see --help)")
         results, unreadable = evaluate_snapshot(args.snapshot, selected, settings)
         write_report(results, args.format, args.output)
+        if settings.app_insights_connection:
+            publish_events(results, settings.app_insights_connection)
     except (UsageError, SettingsError, SnapshotFileError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -87,6 +91,17 @@ def evaluate_snapshot(estate: Path, selected: Sequence[Check], settings: Setting
             print(f"error: {folder.path}: {result.input_error}", file=sys.stderr)
         results.append(result)
     return results, unreadable
+
+
+def publish_events(results: Sequence[ClusterResult], connection_string: str) -> None:
+    try:
+        publisher, provider = configure_exporter(connection_string)
+    except ValueError as exc:
+        raise UsageError(f"APPLICATIONINSIGHTS_CONNECTION_STRING: {exc}") from None
+    sweep_id = str(uuid.uuid4())
+    sent = publisher.publish(results, sweep_id)
+    provider.force_flush()
+    logging.getLogger(__name__).info("sent %d events to Application Insights (sweep %s)", sent, sweep_id)
 
 
 def write_report(results: Sequence[ClusterResult], report_format: str, output: Path | None) -> None:

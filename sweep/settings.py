@@ -34,6 +34,8 @@ class Settings:
     # Check thresholds, by check id (instances of each check's `Limits`).
     limits: Mapping[str, Any] = field(default_factory=dict)
     owner_tag: str = "owner"  # cluster tag whose value names the owners (comma-separated)
+    # Application Insights: when set, every sweep publishes its findings as custom events.
+    app_insights_connection: str = field(default="", metadata={"env": "APPLICATIONINSIGHTS_CONNECTION_STRING"})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -42,11 +44,15 @@ class Settings:
         for setting in dataclasses.fields(cls):
             if setting.name == "limits":
                 continue
-            name = f"{PREFIX}{setting.name.upper()}"
+            name = env_name(setting)
             raw = env.get(name, "").strip()
             if raw:
                 values[setting.name] = _convert(name, raw, setting.default)
         return cls(**values)
+
+
+def env_name(setting: dataclasses.Field[Any]) -> str:
+    return setting.metadata.get("env") or f"{PREFIX}{setting.name.upper()}"
 
 
 def _convert(name: str, raw: str, default: Any) -> Any:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sweep.settings import PREFIX, Settings, SettingsError, all_limit_settings
+from sweep.settings import Settings, SettingsError, all_limit_settings, env_name
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -32,11 +32,7 @@ def test_a_bad_value_names_the_setting() -> None:
 
 
 def test_every_setting_is_documented_in_readme_with_its_default() -> None:
-    names = {
-        f"{PREFIX}{field.name.upper()}": field.default
-        for field in dataclasses.fields(Settings)
-        if field.name != "limits"
-    }
+    names = {env_name(field): field.default for field in dataclasses.fields(Settings) if field.name != "limits"}
     for name, default in {**names, **all_limit_settings()}.items():
         line = next((line for line in README.splitlines() if f"`{name}`" in line), None)
         assert line is not None, f"{name} is not in README"

@@ -1,0 +1,98 @@
+"""Results as Application Insights custom events, through the Azure Monitor OpenTelemetry distro.
+
+One `AksApiReachFinding` event per finding and one `AksApiReachSweep` event per sweep, queryable
+in `customEvents` (infra/workbook.json reads exactly these names). A log record that carries the
+attribute `microsoft.custom_event.name` is exported as a customEvent; every property is a string,
+cut at Application Insights' limit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from checks.finding import ClusterResult, Finding
+from publish.json_report import summary
+
+FINDING_EVENT = "AksApiReachFinding"
+SWEEP_EVENT = "AksApiReachSweep"
+EVENT_NAME_ATTRIBUTE = "microsoft.custom_event.name"
+LOGGER_NAME = "aks_api_reach.events"
+PROPERTY_LIMIT = 8192
+
+FINDING_PROPERTIES = (
+    "check",
+    "status",
+    "severity",
+    "title",
+    "detail",
+    "remediation",
+    "evidence",
+    "docs",
+    "clusterId",
+    "clusterName",
+    "subscription",
+    "resourceGroup",
+    "location",
+    "owners",
+    "sweepId",
+)
+SWEEP_PROPERTIES = ("sweepId", "clusters", "pass", "fail", "warn", "skipped", "error")
+
+
+def finding_properties(result: ClusterResult, finding: Finding, sweep_id: str) -> dict[str, str]:
+    cluster = result.cluster
+    values: dict[str, Any] = {
+        **finding.to_dict(),
+        "evidence": json.dumps(dict(finding.evidence), sort_keys=True),
+        "clusterId": cluster.id,
+        "clusterName": cluster.name,
+        "subscription": cluster.subscription,
+        "resourceGroup": cluster.resource_group,
+        "location": cluster.location,
+        "owners": ",".join(result.owners),
+        "sweepId": sweep_id,
+    }
+    return {name: str(values[name])[:PROPERTY_LIMIT] for name in FINDING_PROPERTIES}
+
+
+def sweep_properties(results: Sequence[ClusterResult], sweep_id: str) -> dict[str, str]:
+    return {"sweepId": sweep_id, **{name: str(count) for name, count in summary(results).items()}}
+
+
+class EventPublisher:
+    """Writes the events to a logger that the Azure Monitor distro exports (see `configure_exporter`)."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+
+    def publish(self, results: Sequence[ClusterResult], sweep_id: str) -> int:
+        sent = 0
+        for result in results:
+            for finding in result.findings:
+                self._emit(FINDING_EVENT, finding_properties(result, finding, sweep_id))
+                sent += 1
+        self._emit(SWEEP_EVENT, sweep_properties(results, sweep_id))
+        return sent + 1
+
+    def _emit(self, name: str, properties: dict[str, str]) -> None:
+        self._logger.info(name, extra={EVENT_NAME_ATTRIBUTE: name, **properties})
+
+
+def configure_exporter(connection_string: str) -> tuple[EventPublisher, Any]:
+    """Point the distro at the connection string; returns the publisher and the provider to flush."""
+    from azure.monitor.opentelemetry import configure_azure_monitor  # import here: only runs with telemetry on
+    from opentelemetry._logs import get_logger_provider
+
+    configure_azure_monitor(
+        connection_string=connection_string,
+        logger_name=LOGGER_NAME,
+        enable_live_metrics=False,
+        disable_offline_storage=True,  # a run that ends must not leave events to resend from disk
+    )
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # events are telemetry, not console output
+    return EventPublisher(logger), get_logger_provider()

@@ -1,0 +1,120 @@
+"""Application Insights: a sweep with a connection string sends its custom events to the ingestion endpoint.
+
+The endpoint is a local capture server (the connection string's IngestionEndpoint); the assertions are on
+the envelopes the Azure Monitor exporter actually POSTs to {IngestionEndpoint}/v2.1/track."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from checks.registry import CHECK_IDS
+from publish.appinsights import FINDING_EVENT, FINDING_PROPERTIES, PROPERTY_LIMIT, SWEEP_EVENT, SWEEP_PROPERTIES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Capture(BaseHTTPRequestHandler):
+    envelopes: ClassVar[list[dict]] = []
+    paths: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        items = json.loads(body)
+        Capture.paths.append(self.path)
+        Capture.envelopes.extend(items if isinstance(items, list) else [items])
+        answer = json.dumps({"itemsReceived": len(items), "itemsAccepted": len(items), "errors": []}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def ingestion() -> Iterator[str]:
+    Capture.envelopes, Capture.paths = [], []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Capture)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def run_sweep(connection_string: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": connection_string,
+        # Keep the exporter on loopback: no statsbeat, no cloud metadata probes.
+        "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+        "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "sweep", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_every_finding_arrives_as_a_custom_event(ingestion: str) -> None:
+    run = run_sweep(
+        f"InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint={ingestion}",
+        "--snapshot",
+        "examples/estate",
+        "--format",
+        "json",
+    )
+    assert run.returncode == 1, run.stderr
+    report = json.loads(run.stdout)
+    events = [e for e in Capture.envelopes if e["name"] == "Microsoft.ApplicationInsights.Event"]
+    assert Capture.paths and all(path.endswith("/v2.1/track") for path in Capture.paths)
+    findings = [e["data"]["baseData"] for e in events if e["data"]["baseData"]["name"] == FINDING_EVENT]
+    sweeps = [e["data"]["baseData"] for e in events if e["data"]["baseData"]["name"] == SWEEP_EVENT]
+    assert len(findings) == 9 * len(report["clusters"]) and len(sweeps) == 1
+    for finding in findings:
+        properties = finding["properties"]
+        assert set(FINDING_PROPERTIES) <= set(properties)
+        assert all(isinstance(value, str) and len(value) <= PROPERTY_LIMIT for value in properties.values())
+        assert properties["check"] in CHECK_IDS
+        json.loads(properties["evidence"])
+    sweep = sweeps[0]["properties"]
+    assert set(SWEEP_PROPERTIES) <= set(sweep)
+    assert (
+        {findings[0]["properties"]["sweepId"]} == {f["properties"]["sweepId"] for f in findings} == {sweep["sweepId"]}
+    )
+    assert int(sweep["fail"]) == report["summary"]["fail"] and int(sweep["clusters"]) == len(report["clusters"])
+    helm = next(
+        f["properties"]
+        for f in findings
+        if f["properties"]["clusterName"] == "aks-storefront-prod" and f["properties"]["check"] == "helm-history"
+    )
+    assert helm["status"] == "fail" and helm["owners"] == "team-storefront" and "web-frontend" in helm["detail"]
+
+
+def test_a_malformed_connection_string_is_one_line(ingestion: str) -> None:
+    run = run_sweep("not a connection string", "--snapshot", "examples/estate/aks-payments-prod")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert (
+        run.stderr.startswith("error: APPLICATIONINSIGHTS_CONNECTION_STRING:")
+        and len(run.stderr.strip().splitlines()) == 1
+    )
