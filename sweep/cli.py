@@ -18,6 +18,7 @@ from typing import TextIO
 
 from checks import registry as checks
 from checks.finding import Check, ClusterResult
+from collect.queries import QUERIES_DIR
 from collect.snapshot_folder import SnapshotFileError, read_estate
 from publish.appinsights import configure_exporter
 from publish.json_report import report_document
@@ -27,7 +28,6 @@ from sweep.evaluate import evaluate_raw, unreachable_result
 from sweep.settings import Settings, SettingsError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-QUERIES_DIR = Path(__file__).resolve().parent.parent / "collect" / "queries"
 
 
 class UsageError(Exception):

@@ -1,0 +1,1 @@
+"""Live collection from Azure and the Kubernetes API into `RawCluster`s (the SDKs stay in this package)."""

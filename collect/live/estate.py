@@ -1,0 +1,78 @@
+"""A live sweep: discover clusters, read the estate's network resources in bulk, then collect the
+clusters concurrently (bounded). Yields each cluster as it completes; one cluster's failure is
+that cluster's `CollectionFailure`, never the sweep's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+from collect.arm import parse_cluster_id
+from collect.live import resource_graph
+from collect.live.clients import LiveClients
+from collect.live.cluster import collect_cluster
+from collect.live.network import NetworkInventory
+from collect.raw import RawCluster
+
+
+@dataclass(frozen=True)
+class Scope:
+    subscriptions: tuple[str, ...] = ()
+    management_group: str = ""
+    cluster_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CollectionFailure:
+    cluster_id: str
+    message: str
+
+
+def discover_clusters(clients: LiveClients, scope: Scope) -> list[dict[str, Any]]:
+    """Managed cluster bodies: the named ones through ARM, or all of the scope through Resource Graph."""
+    if scope.cluster_ids:
+        return [_get_cluster(clients, cluster_id) for cluster_id in scope.cluster_ids]
+    rows = resource_graph.query(clients, resource_graph.CLUSTERS_QUERY, scope.subscriptions, scope.management_group)
+    return sorted(rows, key=lambda row: str(row["id"]).lower())
+
+
+def _get_cluster(clients: LiveClients, cluster_id: str) -> dict[str, Any]:
+    subscription, group, name = parse_cluster_id(cluster_id)
+    try:
+        model = clients.container_service(subscription).managed_clusters.get(group, name)
+    except ResourceNotFoundError:
+        raise LookupError(f"{cluster_id}: no such cluster, or the identity cannot read it") from None
+    return model.as_dict()
+
+
+def sweep(
+    clients: LiveClients,
+    scope: Scope,
+    context: dict[str, Any],
+    concurrency: int,
+    probe_timeout: float,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Iterator[RawCluster | CollectionFailure]:
+    clusters = discover_clusters(clients, scope)
+    subscriptions = sorted({str(cluster["id"]).split("/")[2] for cluster in clusters}, key=str.lower)
+    inventory = NetworkInventory(_network_rows(clients, subscriptions), clients) if clusters else None
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        futures = {
+            pool.submit(collect_cluster, cluster, context, inventory, clients, probe_timeout): cluster["id"]
+            for cluster in clusters
+        }
+        for done, future in enumerate(as_completed(futures), start=1):
+            try:
+                yield future.result()
+            except AzureError as exc:
+                yield CollectionFailure(futures[future], f"collection failed: {str(exc).splitlines()[0][:300]}")
+            if on_progress:
+                on_progress(done, len(clusters))
+
+
+def _network_rows(clients: LiveClients, subscriptions: Sequence[str]) -> list[dict[str, Any]]:
+    return list(resource_graph.query(clients, resource_graph.NETWORK_QUERY, subscriptions))

@@ -1,0 +1,334 @@
+"""A local Azure + Kubernetes emulator on 127.0.0.1 over HTTPS (a trustme CA), for the real SDK clients.
+
+Serves, in their wire formats: ARM managedClusters GET and listClusterUserCredential, firewall policy
+rule collection groups, Resource Graph queries (paged with $skipToken), Log Analytics
+`query_resource`, and one Kubernetes API per cluster under /k8s/<cluster>/ (pods, nodes, node metrics,
+events, Helm secrets as PartialObjectMetadataList, Tiller configmaps, pod logs). Data comes from
+`RawCluster` values (the same shape a snapshot folder holds), so fixtures are the SDK-serialized sample
+estate. Faults (status, Retry-After, a bounded count) and latency can be injected per path pattern;
+every request is counted and recorded for assertions.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import ssl
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import trustme
+
+from collect.raw import RawCluster
+
+TOKEN = "emulator-token"
+PARTIAL_METADATA = "as=PartialObjectMetadataList"
+
+
+@dataclass
+class Fault:
+    pattern: str  # regex on "METHOD /path"
+    status: int
+    times: int  # how many requests it answers before it stops
+    retry_after: float | None = None
+    body: str = '{"error": {"code": "Injected", "message": "injected fault"}}'
+
+
+@dataclass
+class EmulatedCluster:
+    raw: RawCluster
+    reachable: bool = True  # False: the kubeconfig points at a port where nothing listens
+    kubelet_timeouts: set[str] = field(default_factory=set)  # nodes whose pod logs fail like kubelet 10250 timeouts
+    diagnostics: bool = True  # False: Log Analytics answers as for a resource without a diagnostic setting
+
+    @property
+    def id(self) -> str:
+        return self.raw.cluster["id"]
+
+    @property
+    def name(self) -> str:
+        return self.raw.cluster["name"]
+
+
+class AzureEmulator:
+    def __init__(self, clusters: list[EmulatedCluster], network: list[dict[str, Any]], page_size: int = 1000) -> None:
+        self.clusters = {cluster.id.lower(): cluster for cluster in clusters}
+        self.by_name = {cluster.name: cluster for cluster in clusters}
+        self.network = network
+        self.page_size = page_size
+        self.faults: list[Fault] = []
+        self.latency_seconds = 0.0
+        self.requests: Counter[str] = Counter()
+        self.log: list[str] = []
+        self._lock = threading.Lock()
+        self.ca = trustme.CA()
+        self._server: ThreadingHTTPServer | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self, ca_path: Path) -> AzureEmulator:
+        self.ca.cert_pem.write_to_path(str(ca_path))
+        self.ca_path = ca_path
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        context.set_alpn_protocols(["h2", "http/1.1"])
+        emulator = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.emulator = emulator
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self._server
+        return f"https://127.0.0.1:{self._server.server_address[1]}"
+
+    def count(self, pattern: str) -> int:
+        return sum(n for key, n in self.requests.items() if re.search(pattern, key))
+
+    # --- routing ------------------------------------------------------------------------------
+
+    def handle(
+        self, method: str, path: str, query: dict[str, list[str]], headers: Any, body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        key = f"{method} {path}"
+        with self._lock:
+            self.requests[key] += 1
+            self.log.append(key)
+            fault = next((f for f in self.faults if f.times > 0 and re.search(f.pattern, key)), None)
+            if fault:
+                fault.times -= 1
+        if self.latency_seconds:
+            time.sleep(self.latency_seconds)
+        if fault:
+            extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+            return fault.status, {"Content-Type": "application/json", **extra}, fault.body.encode()
+        if headers.get("Authorization") != f"Bearer {TOKEN}":
+            return _json(401, {"error": {"code": "AuthenticationFailed", "message": "no valid bearer token"}})
+        if path.startswith("/k8s/"):
+            return self._kube(path, query, headers)
+        if path == "/providers/Microsoft.ResourceGraph/resources":
+            return self._resource_graph(json.loads(body or b"{}"))
+        match = re.match(r"^/v1(/subscriptions/.+)/query$", path, re.IGNORECASE)
+        if match:
+            return self._logs(match[1])
+        return self._arm(method, path)
+
+    def _arm(self, method: str, path: str) -> tuple[int, dict[str, str], bytes]:
+        credential = re.match(r"^(.+)/listClusterUserCredential$", path, re.IGNORECASE)
+        cluster = self.clusters.get((credential[1] if credential else path).lower())
+        if cluster and credential and method == "POST":
+            return _json(
+                200,
+                {
+                    "kubeconfigs": [
+                        {"name": "clusterUser", "value": base64.b64encode(self._kubeconfig(cluster).encode()).decode()}
+                    ]
+                },
+            )
+        if cluster and method == "GET":
+            return _json(200, cluster.raw.cluster)
+        groups = re.match(r"^(.+/firewallPolicies/[^/]+)/ruleCollectionGroups$", path, re.IGNORECASE)
+        if groups and method == "GET":
+            prefix = groups[1].lower() + "/rulecollectiongroups/"
+            return _json(200, {"value": [r for r in self.network if r["id"].lower().startswith(prefix)]})
+        return _json(404, {"error": {"code": "ResourceNotFound", "message": f"The Resource '{path}' was not found."}})
+
+    def _resource_graph(self, request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        query = str(request.get("query", "")).lower()
+        subscriptions = {s.lower() for s in request.get("subscriptions") or []}
+        if "microsoft.containerservice/managedclusters" in query:
+            rows = [_rg_row(c.raw.cluster) for c in self.clusters.values()]
+        else:
+            rows = [_rg_row(r) for r in self.network if "/rulecollectiongroups/" not in r["id"].lower()]
+        if subscriptions:
+            rows = [row for row in rows if row["subscriptionId"].lower() in subscriptions]
+        start = int((request.get("options") or {}).get("$skipToken") or 0)
+        page = rows[start : start + self.page_size]
+        answer: dict[str, Any] = {
+            "totalRecords": len(rows),
+            "count": len(page),
+            "data": page,
+            "facets": [],
+            "resultTruncated": "false",
+        }
+        if start + self.page_size < len(rows):
+            answer["$skipToken"] = str(start + self.page_size)
+        return _json(200, answer)
+
+    def _logs(self, resource_id: str) -> tuple[int, dict[str, str], bytes]:
+        cluster = self.clusters.get(resource_id.lower())
+        if cluster is None or not cluster.diagnostics:
+            return _json(
+                400,
+                {
+                    "error": {
+                        "code": "BadArgumentError",
+                        "message": "The request had some invalid properties",
+                        "innererror": {
+                            "code": "ResourceHasNoWorkspaces",
+                            "message": "The resource has no diagnostic settings sending logs to a workspace",
+                        },
+                    }
+                },
+            )
+        rows = cluster.raw.logs.get("apiserver-requests", [])
+        columns = [
+            {"name": "userAgent", "type": "string"},
+            {"name": "verb", "type": "string"},
+            {"name": "requests", "type": "long"},
+            {"name": "throttled", "type": "long"},
+        ]
+        table_rows = [[row["userAgent"], row["verb"], int(row["requests"]), int(row["throttled"])] for row in rows]
+        return _json(200, {"tables": [{"name": "PrimaryResult", "columns": columns, "rows": table_rows}]})
+
+    def _kubeconfig(self, cluster: EmulatedCluster) -> str:
+        server = f"{self.url}/k8s/{cluster.name}" if cluster.reachable else "https://127.0.0.1:9"
+        ca = base64.b64encode(self.ca.cert_pem.bytes()).decode()
+        user: dict[str, Any] = {"token": "local-account-token-never-used"}
+        if (cluster.raw.cluster.get("properties") or {}).get("aadProfile"):
+            user = {
+                "exec": {
+                    "apiVersion": "client.authentication.k8s.io/v1beta1",
+                    "command": "kubelogin",
+                    "args": ["get-token", "--server-id", "6dae42f8-4368-4678-94ff-3960e28e3630"],
+                }
+            }
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": cluster.name, "cluster": {"server": server, "certificate-authority-data": ca}}],
+            "users": [{"name": f"clusterUser_{cluster.name}", "user": user}],
+            "contexts": [
+                {"name": cluster.name, "context": {"cluster": cluster.name, "user": f"clusterUser_{cluster.name}"}}
+            ],
+            "current-context": cluster.name,
+        }
+        return json.dumps(config)  # JSON is YAML
+
+    def _kube(self, path: str, query: dict[str, list[str]], headers: Any) -> tuple[int, dict[str, str], bytes]:
+        _, _, name, rest = path.split("/", 3)
+        cluster = self.by_name.get(name)
+        if cluster is None:
+            return _json(404, {"kind": "Status", "code": 404})
+        items = _kube_items(cluster.raw)
+        rest = "/" + rest
+        logs = re.match(r"^/api/v1/namespaces/kube-system/pods/([^/]+)/log$", rest)
+        if logs:
+            pod = next((p for p in items.get("Pod", []) if p["metadata"]["name"] == logs[1]), None)
+            if pod is None:
+                return _json(404, {"kind": "Status", "code": 404, "message": f'pods "{logs[1]}" not found'})
+            node = pod.get("spec", {}).get("nodeName")
+            if node in cluster.kubelet_timeouts:
+                ip = _node_ip(items, node)
+                message = (
+                    f'Get "https://{ip}:10250/containerLogs/kube-system/{logs[1]}": dial tcp {ip}:10250: i/o timeout'
+                )
+                return _json(
+                    500, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "code": 500}
+                )
+            text = (cluster.raw.pod_logs or {}).get(
+                f"kube-system/{logs[1]}", "I1125 04:00:00.000000       1 main.go:42] running\n"
+            )
+            return 200, {"Content-Type": "text/plain"}, text.encode()
+        routes = {
+            "/api/v1/namespaces/kube-system/pods": ("PodList", "Pod"),
+            "/api/v1/nodes": ("NodeList", "Node"),
+            "/apis/metrics.k8s.io/v1beta1/nodes": ("NodeMetricsList", "NodeMetrics"),
+            "/api/v1/events": ("EventList", "Event"),
+            "/api/v1/secrets": ("SecretList", "Secret"),
+            "/api/v1/namespaces/kube-system/configmaps": ("ConfigMapList", "ConfigMap"),
+        }
+        if rest not in routes:
+            return _json(404, {"kind": "Status", "code": 404})
+        list_kind, kind = routes[rest]
+        selected = [dict(item) for item in items.get(kind, [])]
+        selector = (query.get("labelSelector") or [""])[0]
+        if selector:
+            label, _, value = selector.partition("=")
+            selected = [item for item in selected if (item.get("metadata", {}).get("labels") or {}).get(label) == value]
+        for item in selected:
+            item.pop("kind", None)  # a list call returns items without kind, as the API server does
+            item.pop("apiVersion", None)
+        if kind == "Secret" and PARTIAL_METADATA in headers.get("Accept", ""):
+            body = {
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": {},
+                "items": [
+                    {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": item["metadata"]}
+                    for item in selected
+                ],
+            }
+            return _json(200, body)
+        if kind == "Secret":
+            for item in selected:
+                item["data"] = {"release": "SDRzSUFBQUFBQUFDLytTOWE=="}  # what a full GET would leak
+        return _json(
+            200, {"kind": list_kind, "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": selected}
+        )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    emulator: AzureEmulator
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        url = urlparse(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status, headers, payload = self.emulator.handle(self.command, url.path, parse_qs(url.query), self.headers, body)
+        self.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(payload))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = _serve
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _json(status: int, body: Any) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+def _rg_row(resource: dict[str, Any]) -> dict[str, Any]:
+    parts = resource["id"].split("/")
+    return {**resource, "subscriptionId": parts[2], "resourceGroup": parts[4].lower(), "type": resource["type"].lower()}
+
+
+def _kube_items(raw: RawCluster) -> dict[str, list[dict[str, Any]]]:
+    items: dict[str, list[dict[str, Any]]] = {}
+    for document in raw.kube or []:
+        list_kind = document.get("kind", "")
+        for item in document.get("items", [document]):
+            kind = item.get("kind") or list_kind.removesuffix("List")
+            if kind == "PartialObjectMetadata":
+                kind = "Secret"
+            items.setdefault(kind, []).append(item)
+    return items
+
+
+def _node_ip(items: dict[str, list[dict[str, Any]]], node: str) -> str:
+    for item in items.get("Node", []):
+        if item["metadata"]["name"] == node:
+            return next(a["address"] for a in item["status"]["addresses"] if a["type"] == "InternalIP")
+    return "10.224.0.4"

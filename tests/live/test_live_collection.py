@@ -1,0 +1,183 @@
+"""Live collection with the real SDK clients (Resource Graph, Container Service, Network, Logs, kubernetes)
+against the local HTTPS emulator: discovery paging and scope, every collector, faults, the unreachable
+cluster, metadata-only Helm secrets, and the save -> offline round trip."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from azure.core.credentials import AccessToken
+
+from checks.finding import Status
+from collect.live.clients import LiveClients
+from collect.live.estate import CollectionFailure, Scope, discover_clusters, sweep
+from collect.raw import RawCluster
+from collect.snapshot_folder import read_cluster, write_cluster
+from sweep.evaluate import evaluate_raw
+from sweep.settings import Settings
+from tests.emulator.server import TOKEN, AzureEmulator, EmulatedCluster, Fault
+from tools import make_example_estate as estate
+
+OTHER_SUB = "9d8c7b6a-0000-4000-8000-00000000beef"
+
+
+class StaticToken:
+    """A test credential: the emulator accepts this bearer token and nothing else."""
+
+    def __init__(self) -> None:
+        self.scopes: list[str] = []
+
+    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+        self.scopes += scopes
+        return AccessToken(TOKEN, int(time.time()) + 3600)
+
+
+def moved(raw: RawCluster, subscription: str) -> RawCluster:
+    other = copy.deepcopy(raw)
+    other.cluster["id"] = (
+        other.cluster["id"].replace(estate.SUB, subscription).replace("aks-payments-prod", "aks-payments-dr")
+    )
+    other.cluster["name"] = "aks-payments-dr"
+    return other
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[AzureEmulator]:
+    raws = {
+        "healthy": estate.healthy(),
+        "legacy": estate.legacy_tunnelfront_overloaded(),
+        "ledger": estate.udr_classic_firewall_missing_rule(),
+        "helm": estate.helm_history(),
+        "search": estate.nsg_denies_kubelet(),
+        "core": estate.private_peered_hub(),
+        "inventory": estate.throttled_leaking_client(),
+    }
+    network = {r["id"].lower(): r for raw in raws.values() for r in raw.network or []}
+    clusters = [EmulatedCluster(raw) for raw in raws.values()] + [EmulatedCluster(moved(raws["healthy"], OTHER_SUB))]
+    clusters[4].kubelet_timeouts = {"aks-system-40867632-vmss000001"}
+    clusters[5].reachable = False
+    clusters[1].diagnostics = False
+    server = AzureEmulator(clusters, list(network.values()), page_size=3).start(tmp_path / "ca.pem")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def clients(emulator: AzureEmulator) -> LiveClients:
+    return LiveClients(
+        StaticToken(),
+        arm_endpoint=emulator.url,
+        logs_endpoint=f"{emulator.url}/v1",
+        timeout_seconds=5,
+        retries=3,
+        connection_verify=str(emulator.ca_path),
+    )
+
+
+def run(clients: LiveClients, scope: Scope | None = None) -> dict[str, RawCluster]:
+    collected = list(
+        sweep(
+            clients,
+            scope or Scope(),
+            {"clients": [{"name": "platform-ci", "ips": [estate.CI_RUNNERS]}]},
+            concurrency=4,
+            probe_timeout=2,
+        )
+    )
+    assert not [c for c in collected if isinstance(c, CollectionFailure)]
+    return {raw.cluster["name"]: raw for raw in collected}
+
+
+def findings(raw: RawCluster) -> dict[str, object]:
+    return {f.check: f for f in evaluate_raw(raw, Settings.from_env({})).findings}
+
+
+def test_discovery_pages_through_every_cluster_and_scopes_subscriptions(emulator, clients) -> None:
+    everything = discover_clusters(clients, Scope())
+    assert len(everything) == 8 and emulator.count("ResourceGraph") == 3  # 8 rows at 3 a page
+    only_other = discover_clusters(clients, Scope(subscriptions=(OTHER_SUB,)))
+    assert [c["name"] for c in only_other] == ["aks-payments-dr"]
+    named = discover_clusters(clients, Scope(cluster_ids=(everything[0]["id"],)))
+    assert named[0]["id"].lower() == everything[0]["id"].lower() and "properties" in named[0]
+
+
+def test_a_live_sweep_finds_what_the_snapshots_show(emulator, clients) -> None:
+    raws = run(clients)
+    assert len(raws) == 8
+    assert findings(raws["aks-payments-prod"])["egress-rules"].status is Status.PASS
+    ledger = findings(raws["aks-ledger-prod"])["egress-rules"]
+    assert (
+        ledger.status is Status.FAIL and "fw-hub-classic" in ledger.detail
+    )  # firewall found from the route's next hop
+    assert findings(raws["aks-storefront-prod"])["helm-history"].status is Status.FAIL
+    assert findings(raws["aks-legacy-batch"])["konnectivity-agent"].status is Status.FAIL
+    private = findings(raws["aks-core-private"])["private-cluster-reach"]  # the CI runner declared for all is public
+    assert private.status is Status.FAIL and "platform-ci (203.0.113.0/28) is on no Azure VNet" in private.detail
+    probe = raws["aks-payments-prod"].probes["apiserver"]
+    assert probe["error"] is None and probe["alpn"] == "h2" and probe["tlsMs"] is not None
+    assert (
+        emulator.count(r"ruleCollectionGroups") == 0 and emulator.count(r"managedClusters/[^/]+$") == 0
+    )  # bulk reads only
+
+
+def test_kubelet_probe_goes_through_the_api_server(emulator, clients) -> None:
+    search = run(clients)["aks-search-prod"]
+    failed = [p for p in search.probes["kubelet"] if not p["ok"]]
+    assert [p["node"] for p in failed] == ["aks-system-40867632-vmss000001"] and "10250: i/o timeout" in failed[0][
+        "error"
+    ]
+    assert findings(search)["kubelet-port"].status is Status.FAIL
+
+
+def test_helm_secrets_are_metadata_only(emulator, clients) -> None:
+    helm = run(clients)["aks-storefront-prod"]
+    listing = next(d for d in helm.kube if d["kind"] == "PartialObjectMetadataList")
+    assert len(listing["items"]) == 338 and '"data"' not in json.dumps(helm.kube)
+
+
+def test_unreachable_api_server_still_gets_nine_findings(emulator, clients) -> None:
+    core = run(clients)["aks-core-private"]
+    assert core.probes["apiserver"]["error"] == "refused"
+    result = findings(core)
+    assert len(result) == 9 and result["apiserver-probe"].status is Status.FAIL
+    assert (
+        result["konnectivity-agent"].status is Status.SKIPPED
+        and "not reachable from the checker: refused" in result["konnectivity-agent"].detail
+    )
+    assert result["private-cluster-reach"].status is Status.FAIL  # network checks still judge
+
+
+def test_no_diagnostic_setting_skips_the_audit_check_with_how_to_enable_it(emulator, clients) -> None:
+    legacy = findings(run(clients)["aks-legacy-batch"])["apiserver-load"]
+    assert legacy.status is Status.SKIPPED and "az monitor diagnostic-settings create" in legacy.remediation
+    assert findings(run(clients)["aks-inventory-prod"])["apiserver-load"].status is Status.FAIL
+
+
+def test_throttling_and_server_errors_are_retried(emulator, clients) -> None:
+    emulator.faults += [
+        Fault("ResourceGraph", 429, times=2, retry_after=0),
+        Fault("listClusterUserCredential", 503, times=1),
+    ]
+    assert len(run(clients)) == 8
+    assert emulator.count("ResourceGraph") >= 2 + 3 + 3  # two throttled, then clusters and network pages
+
+
+def test_a_cluster_whose_credentials_keep_failing_is_that_clusters_error(emulator, clients) -> None:
+    emulator.faults.append(Fault("aks-helm|aks-storefront-prod/listClusterUserCredential", 500, times=50))
+    raws = run(clients)
+    helm = findings(raws["aks-storefront-prod"])
+    assert helm["helm-history"].status is Status.ERROR and "cluster user credentials" in helm["helm-history"].detail
+    assert findings(raws["aks-search-prod"])["helm-history"].status is not Status.ERROR
+
+
+def test_save_then_offline_gives_the_same_findings(emulator, clients, tmp_path: Path) -> None:
+    for name, raw in run(clients).items():
+        write_cluster(raw, tmp_path / name)
+        offline = evaluate_raw(read_cluster(tmp_path / name), Settings.from_env({}))
+        live = evaluate_raw(raw, Settings.from_env({}))
+        assert offline.findings == live.findings, name
