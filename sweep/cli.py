@@ -14,10 +14,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from checks import registry as checks
 from checks.finding import Check, ClusterResult
+from collect.arm import parse_cluster_id
+from collect.parse import clients_from_context
 from collect.queries import QUERIES_DIR
 from collect.snapshot_folder import SnapshotFileError, read_estate
 from publish.appinsights import configure_exporter
@@ -46,6 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="append", metavar="ID", help=f"only this check (repeatable): {', '.join(checks.CHECK_IDS)}"
     )
     parser.add_argument("--output", type=Path, metavar="FILE", help="write the report here instead of stdout")
+    live = parser.add_argument_group(
+        "live runs (without --snapshot; DefaultAzureCredential: az login or a managed identity)"
+    )
+    live.add_argument("--subscription", action="append", metavar="ID", help="only this subscription (repeatable)")
+    live.add_argument("--management-group", metavar="ID", help="every subscription under this management group")
+    live.add_argument("--cluster", action="append", metavar="ARM_ID", help="only this cluster (repeatable)")
+    live.add_argument(
+        "--context", type=Path, metavar="FILE", help="context.json declaring the clients every cluster must admit"
+    )
+    live.add_argument(
+        "--save-snapshot", type=Path, metavar="DIR", help="also write what was collected as a snapshot folder"
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging on stderr")
     return parser
 
@@ -59,9 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         selected = checks.select(args.check)
-        if args.snapshot is None:
-            raise UsageError("nothing to do: give --snapshot DIR (see --help)")
-        results, unreadable = evaluate_snapshot(args.snapshot, selected, settings)
+        if args.snapshot is not None:
+            results, unreadable = evaluate_snapshot(args.snapshot, selected, settings)
+        else:
+            results, unreadable = evaluate_live(args, selected, settings), 0
         write_report(results, args.format, args.output)
         if settings.app_insights_connection:
             publish_events(results, settings.app_insights_connection)
@@ -91,6 +106,42 @@ def evaluate_snapshot(estate: Path, selected: Sequence[Check], settings: Setting
             print(f"error: {folder.path}: {result.input_error}", file=sys.stderr)
         results.append(result)
     return results, unreadable
+
+
+def evaluate_live(args: argparse.Namespace, selected: Sequence[Check], settings: Settings) -> list[ClusterResult]:
+    from azure.core.exceptions import ClientAuthenticationError  # imported here: snapshot runs need no SDK
+    from azure.identity import DefaultAzureCredential
+
+    from collect.live.estate import Scope
+    from sweep.live import run_live
+
+    if args.subscription and args.management_group:
+        raise UsageError("give --subscription or --management-group, not both")
+    for cluster_id in args.cluster or []:
+        parse_cluster_id(cluster_id)  # a malformed id is a usage error before any call
+    context = _read_context(args.context) if args.context else {}
+    scope = Scope(tuple(args.subscription or ()), args.management_group or "", tuple(args.cluster or ()))
+    try:
+        return run_live(scope, context, settings, DefaultAzureCredential(), selected, args.save_snapshot)
+    except ClientAuthenticationError as exc:
+        raise UsageError(
+            f"cannot get an Azure token (az login, or a managed identity): {str(exc).splitlines()[0]}"
+        ) from None
+    except LookupError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _read_context(path: Path) -> dict[str, Any]:
+    try:
+        context = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(context, dict):
+            raise ValueError('expected a JSON object: {"clients": [...]}')
+        clients_from_context(context)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (ValueError, AttributeError) as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    return context
 
 
 def publish_events(results: Sequence[ClusterResult], connection_string: str) -> None:

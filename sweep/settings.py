@@ -34,6 +34,12 @@ class Settings:
     # Check thresholds, by check id (instances of each check's `Limits`).
     limits: Mapping[str, Any] = field(default_factory=dict)
     owner_tag: str = "owner"  # cluster tag whose value names the owners (comma-separated)
+    # --- live runs ---
+    concurrency: int = 8  # clusters collected at once
+    request_timeout_seconds: float = 30.0  # per Azure or Kubernetes call (retries on 429/5xx come on top)
+    probe_timeout_seconds: float = 5.0  # TCP connect and TLS handshake of the API server probe
+    arm_endpoint: str = "https://management.azure.com"  # other clouds: their Resource Manager endpoint
+    logs_endpoint: str = "https://api.loganalytics.io/v1"  # other clouds: their Log Analytics endpoint
     # Application Insights: when set, every sweep publishes its findings as custom events.
     app_insights_connection: str = field(default="", metadata={"env": "APPLICATIONINSIGHTS_CONNECTION_STRING"})
 

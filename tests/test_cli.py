@@ -81,7 +81,12 @@ def test_exit_0_when_nothing_fails() -> None:
     [
         (["--snapshot", "/nonexistent/estate"], "error: /nonexistent/estate: no such snapshot folder"),
         (["--snapshot", str(ESTATE), "--check", "nope"], "error: unknown check id(s): nope"),
-        ([], "error: nothing to do"),
+        (["--cluster", "/subscriptions/x/resourceGroups/y"], "is not an AKS cluster resource id"),
+        (
+            ["--subscription", "s", "--management-group", "m"],
+            "error: give --subscription or --management-group, not both",
+        ),
+        (["--context", "/nonexistent/context.json"], "error: /nonexistent/context.json: cannot read"),
         (["--snapshot", str(ESTATE), "--output", "/nonexistent/dir/r.txt"], "cannot write the report"),
     ],
 )

@@ -8,17 +8,21 @@ import copy
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from azure.core.credentials import AccessToken
 
 from checks.finding import Status
+from checks.registry import CHECKS
 from collect.live.clients import LiveClients
 from collect.live.estate import CollectionFailure, Scope, discover_clusters, sweep
 from collect.raw import RawCluster
 from collect.snapshot_folder import read_cluster, write_cluster
+from sweep.cli import evaluate_snapshot
 from sweep.evaluate import evaluate_raw
+from sweep.live import run_live
 from sweep.settings import Settings
 from tests.emulator.server import TOKEN, AzureEmulator, EmulatedCluster, Fault
 from tools import make_example_estate as estate
@@ -181,3 +185,16 @@ def test_save_then_offline_gives_the_same_findings(emulator, clients, tmp_path: 
         offline = evaluate_raw(read_cluster(tmp_path / name), Settings.from_env({}))
         live = evaluate_raw(raw, Settings.from_env({}))
         assert offline.findings == live.findings, name
+
+
+def test_the_command_lines_live_run_saves_a_snapshot_that_evaluates_the_same(emulator, tmp_path: Path) -> None:
+    settings = replace(
+        Settings.from_env({}), arm_endpoint=emulator.url, logs_endpoint=f"{emulator.url}/v1", concurrency=3
+    )
+    saved = tmp_path / "snapshot"
+    scope = Scope(subscriptions=(estate.SUB,))
+    live = run_live(scope, {}, settings, StaticToken(), CHECKS, saved, connection_verify=str(emulator.ca_path))
+    assert [r.cluster.name for r in live] == sorted(r.cluster.name for r in live) and len(live) == 7
+    offline, unreadable = evaluate_snapshot(saved, CHECKS, settings)
+    assert unreadable == 0
+    assert {r.cluster.id: r.findings for r in offline} == {r.cluster.id: r.findings for r in live}

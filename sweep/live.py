@@ -1,0 +1,50 @@
+"""`python -m sweep` without --snapshot: collect the scope live, evaluate, and optionally save a snapshot."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+
+from checks.finding import Check, ClusterResult
+from collect.live.clients import LiveClients
+from collect.live.estate import CollectionFailure, Scope, sweep
+from collect.snapshot_folder import write_cluster
+from sweep.evaluate import evaluate_raw, unreachable_result
+from sweep.settings import Settings
+
+
+def run_live(
+    scope: Scope,
+    context: dict[str, Any],
+    settings: Settings,
+    credential: TokenCredential,
+    selected: Sequence[Check],
+    save_to: Path | None = None,
+    connection_verify: str | bool = True,
+) -> list[ClusterResult]:
+    clients = LiveClients(
+        credential,
+        arm_endpoint=settings.arm_endpoint,
+        logs_endpoint=settings.logs_endpoint,
+        timeout_seconds=settings.request_timeout_seconds,
+        connection_verify=connection_verify,
+    )
+    results: list[ClusterResult] = []
+    for collected in sweep(clients, scope, context, settings.concurrency, settings.probe_timeout_seconds, _progress):
+        if isinstance(collected, CollectionFailure):
+            results.append(unreachable_result(collected.cluster_id, collected.message, selected))
+            continue
+        if save_to is not None:
+            write_cluster(collected, save_to / collected.cluster["name"])
+        results.append(evaluate_raw(collected, settings, selected))
+    return sorted(results, key=lambda result: result.cluster.id.lower())
+
+
+def _progress(done: int, total: int) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\rcollected {done}/{total} clusters" + ("\n" if done == total else ""))
+        sys.stderr.flush()
