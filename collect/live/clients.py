@@ -12,6 +12,8 @@ from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.monitor.query import LogsQueryClient
 
+from collect.live.throttling import ResourceGraphQuotaPolicy
+
 # Microsoft Entra ID server application of every AKS cluster with Entra integration (what kubelogin asks for).
 AKS_SERVER_SCOPE = "6dae42f8-4368-4678-94ff-3960e28e3630/.default"
 
@@ -43,7 +45,9 @@ class LiveClients:
 
     @cached_property
     def resource_graph(self) -> ResourceGraphClient:
-        return ResourceGraphClient(self.credential, **self._arm_options())
+        return ResourceGraphClient(
+            self.credential, per_retry_policies=[ResourceGraphQuotaPolicy()], **self._arm_options()
+        )
 
     @cached_property
     def logs(self) -> LogsQueryClient:

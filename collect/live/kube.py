@@ -116,6 +116,11 @@ def _read_all(api_client: k8s.ApiClient, readings: KubeReadings, timeout: float)
                 raise Unreachable(_network_error(exc)) from None
             readings.problems.setdefault(source, Problem("error", _network_error(exc)))
             continue
+        except ValueError:
+            readings.problems.setdefault(
+                source, Problem("error", f"{source.value}: the API server answered with malformed JSON")
+            )
+            continue
         if source is Source.HELM and document.get("kind") == "ConfigMapList":
             for item in document.get("items", []):
                 item.pop("data", None)  # Tiller's release payload: not needed, not kept

@@ -39,6 +39,8 @@ class Fault:
     times: int  # how many requests it answers before it stops
     retry_after: float | None = None
     body: str = '{"error": {"code": "Injected", "message": "injected fault"}}'
+    delay_seconds: float = 0.0  # with status 0: answer normally, but this late (a slow or hung service)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -65,6 +67,10 @@ class AzureEmulator:
         self.page_size = page_size
         self.faults: list[Fault] = []
         self.latency_seconds = 0.0
+        self.graph_quota: int | None = None  # Resource Graph queries per window, as the service's per-user quota
+        self.graph_window_seconds = 5.0
+        self.graph_throttled = 0
+        self._graph_window: list[float] = []
         self.requests: Counter[str] = Counter()
         self.log: list[str] = []
         self._lock = threading.Lock()
@@ -117,15 +123,17 @@ class AzureEmulator:
                 fault.times -= 1
         if self.latency_seconds:
             time.sleep(self.latency_seconds)
-        if fault:
+        if fault and fault.delay_seconds:
+            time.sleep(fault.delay_seconds)
+        if fault and fault.status:
             extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
-            return fault.status, {"Content-Type": "application/json", **extra}, fault.body.encode()
+            return fault.status, {"Content-Type": "application/json", **extra, **fault.headers}, fault.body.encode()
         if headers.get("Authorization") != f"Bearer {TOKEN}":
             return _json(401, {"error": {"code": "AuthenticationFailed", "message": "no valid bearer token"}})
         if path.startswith("/k8s/"):
             return self._kube(path, query, headers)
         if path == "/providers/Microsoft.ResourceGraph/resources":
-            return self._resource_graph(json.loads(body or b"{}"))
+            return self._with_graph_quota(lambda: self._resource_graph(json.loads(body or b"{}")))
         match = re.match(r"^/v1(/subscriptions/.+)/query$", path, re.IGNORECASE)
         if match:
             return self._logs(match[1])
@@ -150,6 +158,31 @@ class AzureEmulator:
             prefix = groups[1].lower() + "/rulecollectiongroups/"
             return _json(200, {"value": [r for r in self.network if r["id"].lower().startswith(prefix)]})
         return _json(404, {"error": {"code": "ResourceNotFound", "message": f"The Resource '{path}' was not found."}})
+
+    def _with_graph_quota(self, answer: Any) -> tuple[int, dict[str, str], bytes]:
+        """The per-user quota: a sliding window, announced in x-ms-user-quota-* headers; 429 beyond it."""
+        if self.graph_quota is None:
+            return answer()
+        with self._lock:
+            now = time.monotonic()
+            self._graph_window = [t for t in self._graph_window if now - t < self.graph_window_seconds]
+            resets = (
+                self.graph_window_seconds - (now - self._graph_window[0])
+                if self._graph_window
+                else self.graph_window_seconds
+            )
+            quota = {"x-ms-user-quota-resets-after": time.strftime("%H:%M:", time.gmtime(0)) + f"{resets:06.3f}"}
+            if len(self._graph_window) >= self.graph_quota:
+                self.graph_throttled += 1
+                status, headers, payload = _json(
+                    429,
+                    {"error": {"code": "RateLimiting", "message": "Please provide below info when asking for support"}},
+                )
+                return status, {**headers, **quota, "x-ms-user-quota-remaining": "0"}, payload
+            self._graph_window.append(now)
+            remaining = self.graph_quota - len(self._graph_window)
+        status, headers, payload = answer()
+        return status, {**headers, **quota, "x-ms-user-quota-remaining": str(remaining)}, payload
 
     def _resource_graph(self, request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         query = str(request.get("query", "")).lower()

@@ -18,6 +18,7 @@ from checks.finding import Status
 from checks.registry import CHECKS
 from collect.live.clients import LiveClients
 from collect.live.estate import CollectionFailure, Scope, discover_clusters, sweep
+from collect.model import Source
 from collect.raw import RawCluster
 from collect.snapshot_folder import read_cluster, write_cluster
 from sweep.cli import evaluate_snapshot
@@ -198,3 +199,40 @@ def test_the_command_lines_live_run_saves_a_snapshot_that_evaluates_the_same(emu
     offline, unreadable = evaluate_snapshot(saved, CHECKS, settings)
     assert unreadable == 0
     assert {r.cluster.id: r.findings for r in offline} == {r.cluster.id: r.findings for r in live}
+
+
+def test_resource_graph_quota_headers_pace_the_queries(emulator, clients) -> None:
+    emulator.page_size, emulator.graph_quota, emulator.graph_window_seconds = 1, 3, 1.0
+    assert len(discover_clusters(clients, Scope())) == 8  # 8 pages at 3 queries a second
+    assert emulator.graph_throttled <= 1  # paced by x-ms-user-quota-remaining, not by hitting 429s
+
+
+def test_a_resource_graph_429_without_retry_after_waits_for_the_quota_reset(emulator, clients) -> None:
+    quota_only = {"x-ms-user-quota-remaining": "0", "x-ms-user-quota-resets-after": "00:00:00.300"}
+    emulator.faults.append(Fault("ResourceGraph", 429, times=2, headers=quota_only))  # no Retry-After
+    assert len(discover_clusters(clients, Scope())) == 8
+    assert emulator.count("ResourceGraph") == 2 + 3
+
+
+def test_slow_and_malformed_answers_are_that_clusters_errors(emulator, tmp_path: Path) -> None:
+    impatient = LiveClients(
+        StaticToken(),
+        arm_endpoint=emulator.url,
+        logs_endpoint=f"{emulator.url}/v1",
+        timeout_seconds=0.5,
+        retries=1,
+        connection_verify=str(emulator.ca_path),
+    )
+    emulator.faults += [
+        Fault("aks-storefront-prod/listClusterUserCredential", 0, times=10, delay_seconds=1.5),
+        Fault("aks-search-prod/listClusterUserCredential", 200, times=10, body="<html>proxy error</html>"),
+        Fault("/k8s/aks-payments-prod/api/v1/nodes", 200, times=10, body="{truncated"),
+    ]
+    raws = run(impatient)
+    storefront = findings(raws["aks-storefront-prod"])["helm-history"]
+    assert storefront.status is Status.ERROR and "cluster user credentials" in storefront.detail
+    assert findings(raws["aks-search-prod"])["konnectivity-agent"].status is Status.ERROR
+    payments = raws["aks-payments-prod"]
+    assert "malformed JSON" in payments.problems[Source.NODES].message
+    assert findings(payments)["konnectivity-agent"].status is Status.PASS  # pods still read; node load not judged
+    assert findings(raws["aks-legacy-batch"])["konnectivity-agent"].status is Status.FAIL  # others unaffected
