@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,9 +13,10 @@ from azure.core.credentials import TokenCredential
 from checks.finding import Check, ClusterResult
 from collect.live.clients import LiveClients
 from collect.live.estate import CollectionFailure, Scope, sweep
+from collect.parse import clients_from_context
 from collect.snapshot_folder import write_cluster
 from sweep.evaluate import evaluate_raw, unreachable_result
-from sweep.settings import Settings
+from sweep.settings import Settings, SettingsError
 
 
 def run_live(
@@ -34,7 +36,11 @@ def run_live(
         connection_verify=connection_verify,
     )
     results: list[ClusterResult] = []
-    for collected in sweep(clients, scope, context, settings.concurrency, settings.probe_timeout_seconds, _progress):
+    context = {**context, "clients": [*context.get("clients", []), *settings_clients(settings)]}
+    stream = sweep(
+        clients, scope, context, settings.concurrency, settings.probe_timeout_seconds, _progress, settings.clients_tag
+    )
+    for collected in stream:
         if isinstance(collected, CollectionFailure):
             results.append(unreachable_result(collected.cluster_id, collected.message, selected))
             continue
@@ -42,6 +48,18 @@ def run_live(
             write_cluster(collected, save_to / collected.cluster["name"])
         results.append(evaluate_raw(collected, settings, selected))
     return sorted(results, key=lambda result: result.cluster.id.lower())
+
+
+def settings_clients(settings: Settings) -> list[dict[str, Any]]:
+    """AKS_REACH_CLIENTS, validated like context.json (a bad value is a SettingsError naming it)."""
+    if not settings.clients:
+        return []
+    try:
+        declared = json.loads(settings.clients)
+        clients_from_context({"clients": declared})
+    except ValueError as exc:
+        raise SettingsError(f"AKS_REACH_CLIENTS: {exc}") from None
+    return declared
 
 
 def _progress(done: int, total: int) -> None:

@@ -35,6 +35,8 @@ class Settings:
     limits: Mapping[str, Any] = field(default_factory=dict)
     owner_tag: str = "owner"  # cluster tag whose value names the owners (comma-separated)
     # --- live runs ---
+    clients: str = ""  # JSON list of clients every cluster must admit, as in context.json
+    clients_tag: str = "aks-reach-clients"  # cluster tag listing more client IPs/CIDRs (comma-separated)
     concurrency: int = 8  # clusters collected at once
     request_timeout_seconds: float = 30.0  # per Azure or Kubernetes call (retries on 429/5xx come on top)
     probe_timeout_seconds: float = 5.0  # TCP connect and TLS handshake of the API server probe

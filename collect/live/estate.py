@@ -56,13 +56,21 @@ def sweep(
     concurrency: int,
     probe_timeout: float,
     on_progress: Callable[[int, int], None] | None = None,
+    clients_tag: str = "aks-reach-clients",
 ) -> Iterator[RawCluster | CollectionFailure]:
     clusters = discover_clusters(clients, scope)
     subscriptions = sorted({str(cluster["id"]).split("/")[2] for cluster in clusters}, key=str.lower)
     inventory = NetworkInventory(_network_rows(clients, subscriptions), clients) if clusters else None
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         futures = {
-            pool.submit(collect_cluster, cluster, context, inventory, clients, probe_timeout): cluster["id"]
+            pool.submit(
+                collect_cluster,
+                cluster,
+                declared_context(cluster, context, clients_tag),
+                inventory,
+                clients,
+                probe_timeout,
+            ): cluster["id"]
             for cluster in clusters
         }
         for done, future in enumerate(as_completed(futures), start=1):
@@ -72,6 +80,16 @@ def sweep(
                 yield CollectionFailure(futures[future], f"collection failed: {str(exc).splitlines()[0][:300]}")
             if on_progress:
                 on_progress(done, len(clusters))
+
+
+def declared_context(cluster: dict[str, Any], context: dict[str, Any], clients_tag: str) -> dict[str, Any]:
+    """The context recorded in the cluster's snapshot: the run's clients plus those its tag lists."""
+    tags = cluster.get("tags") or {}
+    tagged = next((str(value) for key, value in tags.items() if key.lower() == clients_tag.lower()), "")
+    ips = [part.strip() for part in tagged.split(",") if part.strip()]
+    if not ips:
+        return context
+    return {**context, "clients": [*context.get("clients", []), {"name": f"tag:{clients_tag}", "ips": ips}]}
 
 
 def _network_rows(clients: LiveClients, subscriptions: Sequence[str]) -> list[dict[str, Any]]:

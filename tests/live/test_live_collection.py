@@ -189,13 +189,26 @@ def test_save_then_offline_gives_the_same_findings(emulator, clients, tmp_path: 
 
 
 def test_the_command_lines_live_run_saves_a_snapshot_that_evaluates_the_same(emulator, tmp_path: Path) -> None:
-    settings = replace(
-        Settings.from_env({}), arm_endpoint=emulator.url, logs_endpoint=f"{emulator.url}/v1", concurrency=3
-    )
+    emulator.by_name["aks-payments-prod"].raw.cluster["tags"]["aks-reach-clients"] = "198.51.100.7"
+    declared = Settings.from_env({"AKS_REACH_CLIENTS": '[{"name": "vpn", "ips": ["192.0.2.0/25"]}]'})
+    settings = replace(declared, arm_endpoint=emulator.url, logs_endpoint=f"{emulator.url}/v1", concurrency=3)
     saved = tmp_path / "snapshot"
     scope = Scope(subscriptions=(estate.SUB,))
     live = run_live(scope, {}, settings, StaticToken(), CHECKS, saved, connection_verify=str(emulator.ca_path))
     assert [r.cluster.name for r in live] == sorted(r.cluster.name for r in live) and len(live) == 7
+    payments = json.loads((saved / "aks-payments-prod" / "context.json").read_text())
+    assert payments["clients"] == [
+        {"name": "vpn", "ips": ["192.0.2.0/25"]},
+        {"name": "tag:aks-reach-clients", "ips": ["198.51.100.7"]},
+    ]
+    ranges = next(
+        f
+        for r in live
+        if r.cluster.name == "aks-payments-prod"
+        for f in r.findings
+        if f.check == "authorized-ip-ranges"
+    )
+    assert ranges.status is Status.FAIL and "client vpn 192.0.2.0/25" in ranges.detail
     offline, unreadable = evaluate_snapshot(saved, CHECKS, settings)
     assert unreadable == 0
     assert {r.cluster.id: r.findings for r in offline} == {r.cluster.id: r.findings for r in live}
