@@ -44,6 +44,23 @@ class Settings:
     logs_endpoint: str = "https://api.loganalytics.io/v1"  # other clouds: their Log Analytics endpoint
     # Application Insights: when set, every sweep publishes its findings as custom events.
     app_insights_connection: str = field(default="", metadata={"env": "APPLICATIONINSIGHTS_CONNECTION_STRING"})
+    # --- the Function app ---
+    schedule: str = "0 0 * * * *"  # NCRONTAB (UTC) of the sweep timer; the trigger reads it as %AKS_REACH_SCHEDULE%
+    subscriptions: tuple[str, ...] = ()  # comma-separated scope of the timer sweep; empty: every readable one
+    management_group: str = ""  # scope of the timer sweep instead of subscriptions
+    queue: str = "aks-reach-clusters"  # one message per cluster; the worker trigger reads it as %AKS_REACH_QUEUE%
+    state_table: str = "aksreachstate"  # last failing checks per cluster, so Teams hears only of changes
+    http_budget_seconds: float = 100.0  # the HTTP check answers 504 after this (the front end cuts at 230 s)
+    portal_url: str = "https://portal.azure.com"  # links in Teams cards (sovereign clouds have their own)
+    # Teams: {"owner": "webhook URL"} as JSON, and the webhook of clusters whose owner has none. Both are
+    # secrets (Key Vault references in Azure), never logged.
+    teams_webhooks: str = field(default="", repr=False)
+    teams_default_webhook: str = field(default="", repr=False)
+    # Storage of the queue and the state table: a connection string (Azurite, local runs), or the service
+    # URIs used with the managed identity (AzureWebJobsStorage__queueServiceUri / __tableServiceUri).
+    storage_connection: str = field(default="", repr=False, metadata={"env": "AzureWebJobsStorage"})
+    storage_queue_uri: str = field(default="", metadata={"env": "AzureWebJobsStorage__queueServiceUri"})
+    storage_table_uri: str = field(default="", metadata={"env": "AzureWebJobsStorage__tableServiceUri"})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

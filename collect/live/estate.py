@@ -82,6 +82,21 @@ def sweep(
                 on_progress(done, len(clusters))
 
 
+def collect_one(
+    clients: LiveClients, cluster_id: str, context: dict[str, Any], probe_timeout: float, clients_tag: str
+) -> RawCluster | CollectionFailure:
+    """One cluster by id (the Function app's queue worker and HTTP check). A cluster that does not exist
+    or cannot be read raises LookupError; any other failure is that cluster's `CollectionFailure`."""
+    cluster = _get_cluster(clients, cluster_id)
+    try:
+        inventory = NetworkInventory(_network_rows(clients, [parse_cluster_id(cluster_id)[0]]), clients)
+        return collect_cluster(
+            cluster, declared_context(cluster, context, clients_tag), inventory, clients, probe_timeout
+        )
+    except AzureError as exc:
+        return CollectionFailure(cluster_id, f"collection failed: {str(exc).splitlines()[0][:300]}")
+
+
 def declared_context(cluster: dict[str, Any], context: dict[str, Any], clients_tag: str) -> dict[str, Any]:
     """The context recorded in the cluster's snapshot: the run's clients plus those its tag lists."""
     tags = cluster.get("tags") or {}
