@@ -8,9 +8,10 @@ cut at Application Insights' limit.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from checks.finding import ClusterResult, Finding
@@ -58,8 +59,8 @@ def finding_properties(result: ClusterResult, finding: Finding, sweep_id: str) -
     return {name: str(values[name])[:PROPERTY_LIMIT] for name in FINDING_PROPERTIES}
 
 
-def sweep_properties(results: Sequence[ClusterResult], sweep_id: str) -> dict[str, str]:
-    return {"sweepId": sweep_id, **{name: str(count) for name, count in summary(results).items()}}
+def sweep_properties(counts: Mapping[str, int], sweep_id: str) -> dict[str, str]:
+    return {"sweepId": sweep_id, **{name: str(counts.get(name, 0)) for name in SWEEP_PROPERTIES[1:]}}
 
 
 class EventPublisher:
@@ -69,20 +70,29 @@ class EventPublisher:
         self._logger = logger
 
     def publish(self, results: Sequence[ClusterResult], sweep_id: str) -> int:
-        sent = 0
-        for result in results:
-            for finding in result.findings:
-                self._emit(FINDING_EVENT, finding_properties(result, finding, sweep_id))
-                sent += 1
-        self._emit(SWEEP_EVENT, sweep_properties(results, sweep_id))
+        """A whole sweep at once (the CLI): every finding, then the sweep's summary."""
+        sent = sum(self.publish_result(result, sweep_id) for result in results)
+        self.publish_sweep(summary(results), sweep_id)
         return sent + 1
+
+    def publish_result(self, result: ClusterResult, sweep_id: str) -> int:
+        for finding in result.findings:
+            self._emit(FINDING_EVENT, finding_properties(result, finding, sweep_id))
+        return len(result.findings)
+
+    def publish_sweep(self, counts: Mapping[str, int], sweep_id: str) -> None:
+        """The event that closes a sweep: clusters checked and findings per status."""
+        self._emit(SWEEP_EVENT, sweep_properties(counts, sweep_id))
 
     def _emit(self, name: str, properties: dict[str, str]) -> None:
         self._logger.info(name, extra={EVENT_NAME_ATTRIBUTE: name, **properties})
 
 
+@functools.cache
 def configure_exporter(connection_string: str) -> tuple[EventPublisher, Any]:
-    """Point the distro at the connection string; returns the publisher and the provider to flush."""
+    """Point the distro at the connection string; returns the publisher and the provider to flush.
+
+    The distro's providers are process-wide: configured once per process and connection string."""
     from azure.monitor.opentelemetry import configure_azure_monitor  # import here: only runs with telemetry on
     from opentelemetry._logs import get_logger_provider
 

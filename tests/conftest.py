@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.azurite import Azurite, AzuriteProcess, AzuriteUnavailable
+from tests.capture import IngestionCapture
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +25,27 @@ def azurite() -> Iterator[Azurite]:
         yield running
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="session")
+def ingestion() -> Iterator[IngestionCapture]:
+    """The Application Insights ingestion endpoint of in-process tests (the exporter is process-wide)."""
+    # Keep the exporter on loopback: no statsbeat, no cloud metadata probes.
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL", "true")
+        env.setenv("OTEL_EXPERIMENTAL_RESOURCE_DETECTORS", "otel")
+        capture = IngestionCapture()
+        yield capture
+        _stop_exporters()
+        capture.stop()
+
+
+def _stop_exporters() -> None:
+    """Flush and stop the exporter while its endpoint still listens (not at interpreter exit)."""
+    from opentelemetry import metrics, trace
+    from opentelemetry._logs import get_logger_provider
+
+    for provider in (get_logger_provider(), trace.get_tracer_provider(), metrics.get_meter_provider()):
+        shutdown = getattr(provider, "shutdown", None)
+        if shutdown:
+            shutdown()

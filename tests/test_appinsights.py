@@ -5,56 +5,27 @@ the envelopes the Azure Monitor exporter actually POSTs to {IngestionEndpoint}/v
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
 from checks.registry import CHECK_IDS
 from publish.appinsights import FINDING_EVENT, FINDING_PROPERTIES, PROPERTY_LIMIT, SWEEP_EVENT, SWEEP_PROPERTIES
+from tests.capture import IngestionCapture
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class Capture(BaseHTTPRequestHandler):
-    envelopes: ClassVar[list[dict]] = []
-    paths: ClassVar[list[str]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        items = json.loads(body)
-        Capture.paths.append(self.path)
-        Capture.envelopes.extend(items if isinstance(items, list) else [items])
-        answer = json.dumps({"itemsReceived": len(items), "itemsAccepted": len(items), "errors": []}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def ingestion() -> Iterator[str]:
-    Capture.envelopes, Capture.paths = [], []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Capture)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
+def ingestion() -> Iterator[IngestionCapture]:
+    capture = IngestionCapture()
+    yield capture
+    capture.stop()
 
 
 def run_sweep(connection_string: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -76,9 +47,9 @@ def run_sweep(connection_string: str, *args: str) -> subprocess.CompletedProcess
     )
 
 
-def test_every_finding_arrives_as_a_custom_event(ingestion: str) -> None:
+def test_every_finding_arrives_as_a_custom_event(ingestion: IngestionCapture) -> None:
     run = run_sweep(
-        f"InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint={ingestion}",
+        ingestion.connection_string(),
         "--snapshot",
         "examples/estate",
         "--format",
@@ -86,10 +57,9 @@ def test_every_finding_arrives_as_a_custom_event(ingestion: str) -> None:
     )
     assert run.returncode == 1, run.stderr
     report = json.loads(run.stdout)
-    events = [e for e in Capture.envelopes if e["name"] == "Microsoft.ApplicationInsights.Event"]
-    assert Capture.paths and all(path.endswith("/v2.1/track") for path in Capture.paths)
-    findings = [e["data"]["baseData"] for e in events if e["data"]["baseData"]["name"] == FINDING_EVENT]
-    sweeps = [e["data"]["baseData"] for e in events if e["data"]["baseData"]["name"] == SWEEP_EVENT]
+    assert ingestion.paths and all(path.endswith("/v2.1/track") for path in ingestion.paths)
+    findings = [{"properties": properties} for properties in ingestion.events(FINDING_EVENT)]
+    sweeps = [{"properties": properties} for properties in ingestion.events(SWEEP_EVENT)]
     assert len(findings) == 9 * len(report["clusters"]) and len(sweeps) == 1
     for finding in findings:
         properties = finding["properties"]
@@ -111,7 +81,7 @@ def test_every_finding_arrives_as_a_custom_event(ingestion: str) -> None:
     assert helm["status"] == "fail" and helm["owners"] == "team-storefront" and "web-frontend" in helm["detail"]
 
 
-def test_a_malformed_connection_string_is_one_line(ingestion: str) -> None:
+def test_a_malformed_connection_string_is_one_line() -> None:
     run = run_sweep("not a connection string", "--snapshot", "examples/estate/aks-payments-prod")
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert (

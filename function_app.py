@@ -1,0 +1,40 @@
+"""AKS API Reach as an Azure Function app (Python v2 programming model): the table of contents.
+
+- `sweep_timer`: every AKS_REACH_SCHEDULE, discovers the scope's clusters and enqueues one message each.
+- `check_cluster_message`: one worker per message checks one cluster and publishes its findings.
+- `record_poison_message`: a message that failed every retry still publishes that cluster's error result.
+- `check_cluster_http`: runbooks check one cluster now (function key).
+Each body is one call into sweep/; the Runtime (settings, SDK clients, sinks) is built on first use.
+"""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from sweep import fanout, http_check, worker
+from sweep.runtime import Runtime, Services
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+services = Services(Runtime.from_environment)
+
+STORAGE = "AzureWebJobsStorage"  # identity-based in Azure (AzureWebJobsStorage__queueServiceUri ...)
+
+
+@app.timer_trigger(arg_name="timer", schedule="%AKS_REACH_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def sweep_timer(timer: func.TimerRequest) -> None:
+    fanout.start_sweep(services.get())
+
+
+@app.queue_trigger(arg_name="message", queue_name="%AKS_REACH_QUEUE%", connection=STORAGE)
+def check_cluster_message(message: func.QueueMessage) -> None:
+    worker.handle_message(services.get(), message.get_body())
+
+
+@app.queue_trigger(arg_name="message", queue_name="%AKS_REACH_QUEUE%-poison", connection=STORAGE)
+def record_poison_message(message: func.QueueMessage) -> None:
+    worker.record_poison(services.get(), message.get_body(), message.dequeue_count)
+
+
+@app.route(route="clusters/check", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
+def check_cluster_http(req: func.HttpRequest) -> func.HttpResponse:
+    return http_check.handle(services.get(), req)

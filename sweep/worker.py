@@ -1,0 +1,73 @@
+"""The queue worker's half of a sweep: check one cluster, publish its findings, count it into its sweep.
+
+A message whose check keeps raising lands on the poison queue after host.json's maxDequeueCount;
+`record_poison` still publishes that cluster's `error` result, so no cluster drops out of a sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from checks.finding import ClusterResult
+from collect.live.estate import CollectionFailure, collect_one
+from publish.json_report import summary
+from sweep.evaluate import evaluate_raw, unreachable_result
+from sweep.messages import ClusterMessage, MessageError
+from sweep.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def check_cluster(runtime: Runtime, cluster_id: str, extra_clients: Sequence[dict[str, Any]] = ()) -> ClusterResult:
+    """One cluster's result; LookupError when it does not exist or the identity cannot read it."""
+    settings = runtime.settings
+    context = {**runtime.context, "clients": [*runtime.context.get("clients", []), *extra_clients]}
+    collected = collect_one(runtime.clients, cluster_id, context, settings.probe_timeout_seconds, settings.clients_tag)
+    if isinstance(collected, CollectionFailure):
+        return unreachable_result(collected.cluster_id, collected.message)
+    return evaluate_raw(collected, settings)
+
+
+def handle_message(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
+    """The worker trigger. An unreadable message is logged and dropped (retrying cannot fix it)."""
+    try:
+        message = ClusterMessage.parse(body)
+    except MessageError as exc:
+        log.error("%s; message dropped", exc)
+        return None
+    try:
+        result = check_cluster(runtime, message.cluster_id)
+    except LookupError as exc:
+        result = unreachable_result(message.cluster_id, str(exc))
+    publish(runtime, result, message.sweep_id)
+    return result
+
+
+def record_poison(runtime: Runtime, body: str | bytes, dequeue_count: int | None) -> ClusterResult | None:
+    """The poison-queue trigger: the cluster's check failed every retry; its findings say so."""
+    try:
+        message = ClusterMessage.parse(body)
+    except MessageError as exc:
+        log.error("poison %s; message dropped", exc)
+        return None
+    attempts = f" {dequeue_count} times" if dequeue_count else ""
+    reason = f"the check of this cluster failed{attempts} (poison message); see the function app's logs"
+    result = unreachable_result(message.cluster_id, reason)
+    publish(runtime, result, message.sweep_id)
+    return result
+
+
+def publish(runtime: Runtime, result: ClusterResult, sweep_id: str) -> None:
+    """Events, Teams cards, then the sweep count: the cluster that completes the sweep sends its summary."""
+    if runtime.events:
+        runtime.events.publish_result(result, sweep_id)
+    if runtime.notify:
+        for outcome in runtime.notify([result]):
+            log.info("teams: %s", outcome)
+    totals = runtime.progress.record(sweep_id, result.cluster.id, summary([result]))
+    if totals and runtime.events:
+        runtime.events.publish_sweep(totals.counts, sweep_id)
+        log.info("sweep %s closed: %s", sweep_id, dict(totals.counts))
+    runtime.flush()

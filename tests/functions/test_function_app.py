@@ -1,0 +1,280 @@
+"""The Function app end to end, through its decorated functions with real azure.functions objects:
+timer -> Azurite queue -> workers (and the poison path) -> Application Insights envelopes at a local
+ingestion endpoint, and the HTTP check's answers. Azure is the local HTTPS emulator, with the real SDK
+clients; storage is Azurite with the real queue and table clients."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import jsonschema
+import pytest
+from azure.functions.queue import QueueMessage
+from azure.functions.timer import TimerRequest
+from azure.storage.queue import QueueClient
+
+import function_app
+from checks.registry import CHECK_IDS
+from publish.appinsights import FINDING_EVENT, SWEEP_EVENT
+from sweep.messages import ClusterMessage
+from sweep.runtime import Runtime
+from sweep.settings import Settings
+from tests.capture import IngestionCapture
+from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault
+from tests.live.test_live_collection import StaticToken
+from tools import make_example_estate as estate
+
+pytestmark = pytest.mark.azurite
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = json.loads((ROOT / "publish" / "report.schema.json").read_text())
+DECLARED = function_app.app.get_functions()  # the host's indexing: once per app (it rejects a second pass)
+FUNCTIONS: dict[str, Callable[..., Any]] = {f.get_function_name(): f.get_user_function() for f in DECLARED}
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[AzureEmulator]:
+    raws = [estate.healthy(), estate.ranges_missing_client(), estate.helm_history()]
+    network = {r["id"].lower(): r for raw in raws for r in raw.network or []}
+    server = AzureEmulator([EmulatedCluster(raw) for raw in raws], list(network.values())).start(tmp_path / "ca.pem")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def runtime(emulator: AzureEmulator, azurite: Any, ingestion: IngestionCapture) -> Runtime:
+    """What the app builds from its settings, pointed at the emulators; fresh queue and table per test."""
+    suffix = uuid.uuid4().hex[:8]
+    settings = Settings.from_env(
+        {
+            "AKS_REACH_ARM_ENDPOINT": emulator.url,
+            "AKS_REACH_LOGS_ENDPOINT": f"{emulator.url}/v1",
+            "AKS_REACH_SUBSCRIPTIONS": estate.SUB,
+            "AKS_REACH_CLIENTS": json.dumps([{"name": "vpn-users", "ips": ["192.0.2.0/25"]}]),
+            "AKS_REACH_QUEUE": f"clusters-{suffix}",
+            "AKS_REACH_STATE_TABLE": f"state{suffix}",
+            "AKS_REACH_REQUEST_TIMEOUT_SECONDS": "5",
+            "AKS_REACH_PROBE_TIMEOUT_SECONDS": "2",
+            "AzureWebJobsStorage": azurite.connection_string,
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion.connection_string(),
+        }
+    )
+    built = Runtime.build(settings, StaticToken(), connection_verify=str(emulator.ca_path))
+    built.queue.create_queue()
+    ingestion.clear()
+    function_app.services.use(built)
+    return built
+
+
+def drain(queue: QueueClient) -> list[QueueMessage]:
+    """What the Functions host hands the worker: the decoded body of each message (bounded)."""
+    messages = []
+    for _ in range(20):
+        batch = list(queue.receive_messages(messages_per_page=32, visibility_timeout=60))
+        if not batch:
+            break
+        for message in batch:
+            messages.append(
+                QueueMessage(id=message.id, body=message.content.encode(), dequeue_count=message.dequeue_count)
+            )
+            queue.delete_message(message)
+    return messages
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def http(method: str, params: dict[str, str] | None = None, body: bytes = b"") -> func.HttpResponse:
+    request = func.HttpRequest(method, "https://app.example/api/clusters/check", params=params or {}, body=body)
+    return FUNCTIONS["check_cluster_http"](request)
+
+
+# --- metadata -----------------------------------------------------------------------------------------------
+
+
+def test_the_app_declares_its_four_functions_and_their_bindings() -> None:
+    bindings = {f.get_function_name(): json.loads(f.get_function_json())["bindings"] for f in DECLARED}
+    assert set(bindings) == {"sweep_timer", "check_cluster_message", "record_poison_message", "check_cluster_http"}
+    (timer,) = bindings["sweep_timer"]
+    assert timer["type"] == "timerTrigger" and timer["schedule"] == "%AKS_REACH_SCHEDULE%" and not timer["runOnStartup"]
+    (worker,) = bindings["check_cluster_message"]
+    assert worker["type"] == "queueTrigger" and worker["queueName"] == "%AKS_REACH_QUEUE%"
+    (poison,) = bindings["record_poison_message"]
+    assert poison["queueName"] == "%AKS_REACH_QUEUE%-poison"  # where the host moves a message after maxDequeueCount
+    assert worker["connection"] == poison["connection"] == "AzureWebJobsStorage"
+    trigger, output = bindings["check_cluster_http"]
+    assert (
+        trigger["type"] == "httpTrigger" and trigger["authLevel"] == "FUNCTION" and trigger["route"] == "clusters/check"
+    )
+    assert sorted(trigger["methods"]) == ["GET", "POST"] and output["type"] == "http"
+
+
+def test_host_json_retries_messages_then_poisons_them() -> None:
+    host = json.loads((ROOT / "host.json").read_text())
+    queues = host["extensions"]["queues"]
+    assert host["version"] == "2.0" and queues["maxDequeueCount"] >= 2 and queues["messageEncoding"] == "base64"
+    assert "WEBSITE_TIME_ZONE" not in json.dumps(host)  # Flex Consumption runs timers in UTC
+
+
+# --- a sweep ------------------------------------------------------------------------------------------------
+
+
+def test_a_timer_sweep_fans_out_and_every_finding_reaches_application_insights(
+    runtime: Runtime, ingestion: IngestionCapture
+) -> None:
+    FUNCTIONS["sweep_timer"](TimerRequest())
+    messages = drain(runtime.queue)
+    clusters = {ClusterMessage.parse(m.get_body()).cluster_id.lower() for m in messages}
+    assert len(messages) == len(clusters) == 3
+    sweep_ids = {ClusterMessage.parse(m.get_body()).sweep_id for m in messages}
+    assert len(sweep_ids) == 1
+
+    for message in messages:
+        FUNCTIONS["check_cluster_message"](message)
+    wait_for(lambda: len(ingestion.events(SWEEP_EVENT)) == 1)
+
+    findings = ingestion.events(FINDING_EVENT)
+    assert len(findings) == 3 * len(CHECK_IDS)
+    assert {f["sweepId"] for f in findings} == sweep_ids and {f["clusterId"].lower() for f in findings} == clusters
+    ranges = next(f for f in findings if f["clusterName"] == "aks-claims-prod" and f["check"] == "authorized-ip-ranges")
+    assert ranges["status"] == "fail" and "az aks update" in ranges["remediation"]
+    (closing,) = ingestion.events(SWEEP_EVENT)
+    assert closing["sweepId"] in sweep_ids and closing["clusters"] == "3"
+    assert int(closing["fail"]) == sum(f["status"] == "fail" for f in findings)
+    assert sum(int(closing[s]) for s in ("pass", "fail", "warn", "skipped", "error")) == len(findings)
+
+
+def test_a_retried_message_is_counted_once(runtime: Runtime, ingestion: IngestionCapture) -> None:
+    FUNCTIONS["sweep_timer"](TimerRequest())
+    messages = drain(runtime.queue)
+    FUNCTIONS["check_cluster_message"](messages[0])
+    FUNCTIONS["check_cluster_message"](messages[0])  # the host redelivers after a lost completion
+    for message in messages[1:]:
+        FUNCTIONS["check_cluster_message"](message)
+    wait_for(lambda: len(ingestion.events(SWEEP_EVENT)) == 1)
+    (closing,) = ingestion.events(SWEEP_EVENT)
+    assert closing["clusters"] == "3"
+
+
+def test_a_message_that_keeps_failing_still_gives_its_cluster_an_error_result(
+    runtime: Runtime, emulator: AzureEmulator, ingestion: IngestionCapture
+) -> None:
+    FUNCTIONS["sweep_timer"](TimerRequest())
+    messages = drain(runtime.queue)
+    failing = next(m for m in messages if "aks-storefront-prod" in m.get_body().decode())
+    emulator.faults.append(Fault(r"GET .*/managedClusters/aks-storefront-prod$", 500, times=1000, retry_after=0))
+    with pytest.raises(Exception, match=r"500|Injected"):
+        FUNCTIONS["check_cluster_message"](failing)  # the host retries, then moves it to the poison queue
+    poisoned = QueueMessage(id=failing.id, body=failing.get_body(), dequeue_count=3)
+    FUNCTIONS["record_poison_message"](poisoned)
+    for message in messages:
+        if message is not failing:
+            FUNCTIONS["check_cluster_message"](message)
+    wait_for(lambda: len(ingestion.events(SWEEP_EVENT)) == 1)
+
+    storefront = [f for f in ingestion.events(FINDING_EVENT) if f["clusterName"] == "aks-storefront-prod"]
+    assert [f["check"] for f in storefront] == list(CHECK_IDS)
+    assert {f["status"] for f in storefront} == {"error"} and "failed 3 times" in storefront[0]["detail"]
+    (closing,) = ingestion.events(SWEEP_EVENT)
+    errors = sum(f["status"] == "error" for f in ingestion.events(FINDING_EVENT))
+    assert closing["clusters"] == "3" and int(closing["error"]) == errors >= len(CHECK_IDS)
+
+
+def test_an_unreadable_message_is_dropped_with_one_log_line(runtime: Runtime, caplog: pytest.LogCaptureFixture) -> None:
+    FUNCTIONS["check_cluster_message"](QueueMessage(body=b'{"version": 1, "sweepId": "x", "clusterId": "y"}'))
+    assert any('"sweepId" should be a UUID' in record.getMessage() for record in caplog.records)
+
+
+# --- the HTTP check -----------------------------------------------------------------------------------------
+
+
+def test_the_http_check_answers_the_report_document_for_one_cluster(
+    runtime: Runtime, ingestion: IngestionCapture
+) -> None:
+    cluster_id = estate.ranges_missing_client().cluster["id"]
+    response = http("GET", {"clusterId": cluster_id, "clientIps": "198.51.100.7,203.0.113.0/28"})
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    document = json.loads(response.get_body())
+    jsonschema.validate(document, SCHEMA)
+    (cluster,) = document["clusters"]
+    assert cluster["id"] == cluster_id and [f["check"] for f in cluster["findings"]] == list(CHECK_IDS)
+    ranges = next(f for f in cluster["findings"] if f["check"] == "authorized-ip-ranges")
+    assert ranges["status"] == "fail" and "198.51.100.7" in ranges["detail"]
+    wait_for(lambda: len(ingestion.events(FINDING_EVENT)) == len(CHECK_IDS))
+    assert {f["sweepId"][:9] for f in ingestion.events(FINDING_EVENT)} == {"ondemand-"}
+
+
+def test_the_http_check_takes_a_json_body(runtime: Runtime) -> None:
+    cluster_id = estate.healthy().cluster["id"]
+    response = http("POST", body=json.dumps({"clusterId": cluster_id, "clientIps": ["10.1.2.3"]}).encode())
+    assert response.status_code == 200, response.get_body()
+    assert json.loads(response.get_body())["clusters"][0]["name"] == "aks-payments-prod"
+
+
+@pytest.mark.parametrize(
+    ("params", "body", "error"),
+    [
+        ({}, b"", "clusterId is required"),
+        ({"clusterId": "/subscriptions/x/resourceGroups/rg"}, b"", "clusterId is not an AKS cluster resource id"),
+        (
+            {
+                "clusterId": "https://attacker.example/subscriptions/3f2c9a8e-5b1d-4c7a-9e6f-2a1b0c9d8e7f/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/a"
+            },
+            b"",
+            "clusterId is not an AKS cluster resource id",
+        ),
+        (
+            {
+                "clusterId": "/subscriptions/3f2c9a8e-5b1d-4c7a-9e6f-2a1b0c9d8e7f/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/a/../../x"
+            },
+            b"",
+            "clusterId is not an AKS cluster resource id",
+        ),
+        ({"clusterId": "x", "verbose": "1"}, b"", "unknown parameter(s): verbose"),
+        ({}, b"{not json", "body is not JSON"),
+        ({}, b"[1, 2]", "body should be a JSON object"),
+        ({}, b"x" * 20000, "body is 20000 bytes"),
+        ({"clusterId": "c"}, b'{"clusterId": "c"}', "clusterId is given twice"),
+        (
+            {},
+            json.dumps({"clusterId": estate.healthy().cluster["id"], "clientIps": "10.0.0.1"}).encode(),
+            "clientIps should be a list",
+        ),
+        (
+            {"clusterId": estate.healthy().cluster["id"], "clientIps": "10.0.0.1,not-an-ip"},
+            b"",
+            "'not-an-ip' is not an IP",
+        ),
+    ],
+)
+def test_bad_requests_get_400_naming_the_field(
+    runtime: Runtime, params: dict[str, str], body: bytes, error: str
+) -> None:
+    response = http("POST" if body else "GET", params, body)
+    assert response.status_code == 400
+    assert error in json.loads(response.get_body())["error"]
+
+
+def test_a_cluster_that_does_not_exist_is_404(runtime: Runtime) -> None:
+    missing = estate.healthy().cluster["id"].replace("aks-payments-prod", "aks-nowhere")
+    response = http("GET", {"clusterId": missing})
+    assert response.status_code == 404 and "no such cluster" in json.loads(response.get_body())["error"]
+
+
+def test_a_slow_azure_answers_504_within_the_budget(runtime: Runtime, emulator: AzureEmulator) -> None:
+    function_app.services.use(
+        Runtime(**{**runtime.__dict__, "settings": Settings.from_env({"AKS_REACH_HTTP_BUDGET_SECONDS": "0.5"})})
+    )
+    emulator.faults.append(Fault(r"GET .*/managedClusters/aks-payments-prod$", 0, times=1, delay_seconds=3))
+    started = time.monotonic()
+    response = http("GET", {"clusterId": estate.healthy().cluster["id"]})
+    assert response.status_code == 504 and "did not finish within 0.5 s" in json.loads(response.get_body())["error"]
+    assert time.monotonic() - started < 2.5
