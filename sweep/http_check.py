@@ -9,7 +9,6 @@ the app call a URL of its choosing.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import re
@@ -22,6 +21,7 @@ from typing import Any
 import azure.functions as func
 
 from checks.finding import ClusterResult
+from collect.parse import clients_from_context
 from publish.json_report import report_document
 from sweep.runtime import Runtime
 from sweep.worker import check_cluster
@@ -106,11 +106,10 @@ def _client_ips(value: Any) -> list[str]:
     ips = [ip.strip() for ip in value if ip.strip()]
     if len(ips) > MAX_CLIENT_IPS:
         raise BadRequest(f"clientIps has {len(ips)} entries; at most {MAX_CLIENT_IPS} are accepted")
-    for ip in ips:
-        try:
-            ipaddress.ip_network(ip, strict=False)
-        except ValueError:
-            raise BadRequest(f"clientIps: {ip[:64]!r} is not an IP address or CIDR") from None
+    try:
+        clients_from_context({"clients": [{"name": "request", "ips": ips}]})  # the same rule as context.json
+    except ValueError as exc:
+        raise BadRequest(f"clientIps: {str(exc).split(': ', 1)[-1]}") from None
     return ips
 
 

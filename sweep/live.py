@@ -28,13 +28,7 @@ def run_live(
     save_to: Path | None = None,
     connection_verify: str | bool = True,
 ) -> list[ClusterResult]:
-    clients = LiveClients(
-        credential,
-        arm_endpoint=settings.arm_endpoint,
-        logs_endpoint=settings.logs_endpoint,
-        timeout_seconds=settings.request_timeout_seconds,
-        connection_verify=connection_verify,
-    )
+    clients = live_clients(settings, credential, connection_verify)
     results: list[ClusterResult] = []
     context = {**context, "clients": [*context.get("clients", []), *settings_clients(settings)]}
     stream = sweep(
@@ -48,6 +42,16 @@ def run_live(
             write_cluster(collected, save_to / collected.cluster["name"])
         results.append(evaluate_raw(collected, settings, selected))
     return sorted(results, key=lambda result: result.cluster.id.lower())
+
+
+def live_clients(settings: Settings, credential: TokenCredential, connection_verify: str | bool = True) -> LiveClients:
+    return LiveClients(
+        credential,
+        arm_endpoint=settings.arm_endpoint,
+        logs_endpoint=settings.logs_endpoint,
+        timeout_seconds=settings.request_timeout_seconds,
+        connection_verify=connection_verify,
+    )
 
 
 def settings_clients(settings: Settings) -> list[dict[str, Any]]:

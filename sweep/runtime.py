@@ -15,7 +15,7 @@ from azure.storage.queue import QueueClient
 from checks.finding import ClusterResult
 from collect.live.clients import LiveClients
 from publish.appinsights import EventPublisher, configure_exporter
-from sweep.live import settings_clients
+from sweep.live import live_clients, settings_clients
 from sweep.progress import SweepProgress
 from sweep.settings import Settings
 from sweep.storage import queue_client, table_client
@@ -36,13 +36,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, credential: TokenCredential, connection_verify: str | bool = True) -> Runtime:
-        clients = LiveClients(
-            credential,
-            arm_endpoint=settings.arm_endpoint,
-            logs_endpoint=settings.logs_endpoint,
-            timeout_seconds=settings.request_timeout_seconds,
-            connection_verify=connection_verify,
-        )
+        clients = live_clients(settings, credential, connection_verify)
         table = table_client(settings, credential)
         runtime = cls(
             settings=settings,
