@@ -2,14 +2,24 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
+# checkov (the infra/ scan of the tests) pins packages that conflict with ours: its own venv.
+TOOLS := .venv-tools
+REQUIRE_PYTHON = command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 2; }
 
 .PHONY: demo test lint bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 2; }
+	@$(REQUIRE_PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(TOOLS)/.installed: requirements-tools.txt
+	@$(REQUIRE_PYTHON)
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
 	touch $@
 
 # Azurite (the storage emulator the Function app tests use), pinned in package.json / package-lock.json.
@@ -21,7 +31,7 @@ node_modules/.installed: package.json package-lock.json
 demo: $(VENV)/.installed
 	$(PY) -m sweep --snapshot examples/estate; status=$$?; [ $$status -le 1 ] || exit $$status
 
-test: $(VENV)/.installed node_modules/.installed
+test: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
@@ -34,4 +44,4 @@ bench: $(VENV)/.installed
 	$(PY) -m bench.evaluate
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) node_modules .pytest_cache .ruff_cache

@@ -1,0 +1,198 @@
+// AKS API Reach in one deployment: `azd up`, or
+//   az deployment sub create --location <region> --template-file infra/main.bicep --parameters environmentName=<name>
+// Creates the resource group, the app identity and its read-only roles on this subscription, storage
+// (identity-only), Key Vault (Teams webhooks), Application Insights on Log Analytics, the Flex
+// Consumption Function app and the results workbook.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(40)
+@description('Name of the environment (azd: AZURE_ENV_NAME); seeds the resource names.')
+param environmentName string
+
+@minLength(1)
+@description('Region of every resource; it must offer the Flex Consumption plan.')
+param location string
+
+@description('Resource group to create or reuse; empty: rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('Comma-separated subscription ids the timer sweeps (AKS_REACH_SUBSCRIPTIONS); empty: every subscription the identity can read.')
+param sweepSubscriptions string = ''
+
+@description('Management group the timer sweeps instead (AKS_REACH_MANAGEMENT_GROUP); grant the roles there with roles/management-group.bicep.')
+param managementGroupId string = ''
+
+@description('NCRONTAB schedule (UTC) of the sweep timer (AKS_REACH_SCHEDULE).')
+param schedule string = '0 0 * * * *'
+
+@description('Cluster tag whose value names the owners (AKS_REACH_OWNER_TAG).')
+param ownerTag string = 'owner'
+
+@description('Storage queue with one message per cluster (AKS_REACH_QUEUE).')
+param queueName string = 'aks-reach-clusters'
+
+@description('Table of each cluster\'s last failing checks (AKS_REACH_STATE_TABLE).')
+param stateTableName string = 'aksreachstate'
+
+@secure()
+@description('JSON map of owner to Teams webhook URL, stored in Key Vault (AKS_REACH_TEAMS_WEBHOOKS); empty: {}.')
+param teamsWebhooks string = ''
+
+@secure()
+@description('Webhook of clusters whose owners have none in the map, stored in Key Vault (AKS_REACH_TEAMS_DEFAULT_WEBHOOK); empty: none.')
+param teamsDefaultWebhook string = ''
+
+@description('Subnet resource id (delegated to Microsoft.App/environments) for VNet integration, to reach private clusters; empty: none.')
+param virtualNetworkSubnetId string = ''
+
+@description('Grant the identity its read-only roles (Reader, AKS RBAC Reader, Log Analytics Reader) on this subscription.')
+param assignRolesOnThisSubscription bool = true
+
+@description('Also grant Azure Kubernetes Service Cluster User Role, needed to fetch the user kubeconfig (listClusterUserCredential).')
+param grantClusterUserRole bool = true
+
+@minValue(1)
+@maxValue(1000)
+@description('Most instances the app scales out to (each runs queue batches of clusters).')
+param maximumInstanceCount int = 40
+
+@allowed([512, 2048, 4096])
+@description('Memory of each instance, in MB.')
+param instanceMemoryMB int = 2048
+
+var token = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+  application: 'aks-api-reach'
+}
+var functionAppName = 'func-aksreach-${token}'
+var deploymentContainerName = 'app-package-${token}'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-aksreach-${token}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    workspaceName: 'log-aksreach-${token}'
+    appInsightsName: 'appi-aksreach-${token}'
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'staksreach${take(token, 13)}'
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+    deploymentContainerName: deploymentContainerName
+    queueName: queueName
+    stateTableName: stateTableName
+  }
+}
+
+module vault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: 'kv-aksreach-${take(token, 11)}'
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+    // An unset azd variable arrives as '': store an empty map rather than an empty secret.
+    teamsWebhooks: empty(teamsWebhooks) ? '{}' : teamsWebhooks
+    teamsDefaultWebhook: teamsDefaultWebhook
+  }
+}
+
+// Every app setting in one place; tests/infra checks these names against the settings the code reads.
+var appSettings = {
+  // Read by the Functions host: storage with the identity, no connection string or key.
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identity.outputs.clientId
+  AzureWebJobsStorage__blobServiceUri: storage.outputs.blobEndpoint
+  // Read by the host and by the sweep (queue and state table clients).
+  AzureWebJobsStorage__queueServiceUri: storage.outputs.queueEndpoint
+  AzureWebJobsStorage__tableServiceUri: storage.outputs.tableEndpoint
+  // Read by DefaultAzureCredential: use the user-assigned identity.
+  AZURE_CLIENT_ID: identity.outputs.clientId
+  // Telemetry, sent with the identity (the component disables local auth).
+  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
+  // The sweep's own settings (sweep/settings.py).
+  AKS_REACH_SCHEDULE: schedule
+  AKS_REACH_QUEUE: queueName
+  AKS_REACH_STATE_TABLE: stateTableName
+  AKS_REACH_SUBSCRIPTIONS: sweepSubscriptions
+  AKS_REACH_MANAGEMENT_GROUP: managementGroupId
+  AKS_REACH_OWNER_TAG: ownerTag
+  AKS_REACH_TEAMS_WEBHOOKS: '@Microsoft.KeyVault(SecretUri=${vault.outputs.webhooksSecretUri})'
+  AKS_REACH_TEAMS_DEFAULT_WEBHOOK: empty(teamsDefaultWebhook) ? '' : '@Microsoft.KeyVault(SecretUri=${vault.outputs.defaultWebhookSecretUri})'
+}
+
+module app 'modules/function-app.bicep' = {
+  name: 'function-app'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: 'plan-aksreach-${token}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    appSettings: appSettings
+    virtualNetworkSubnetId: virtualNetworkSubnetId
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    appInsightsId: monitoring.outputs.appInsightsId
+  }
+}
+
+// Read-only roles on this subscription; other subscriptions or a management group: see roles/.
+module sweepRoles 'roles/subscription.bicep' = if (assignRolesOnThisSubscription) {
+  name: 'sweep-roles'
+  params: {
+    principalId: identity.outputs.principalId
+    grantClusterUserRole: grantClusterUserRole
+  }
+}
+
+output AZURE_LOCATION string = location
+output resourceGroupName string = rg.name
+output functionAppName string = app.outputs.name
+output functionAppHostName string = app.outputs.defaultHostName
+output identityPrincipalId string = identity.outputs.principalId
+output identityClientId string = identity.outputs.clientId
+output keyVaultName string = vault.outputs.name
+output storageAccountName string = storage.outputs.name
+output appInsightsName string = monitoring.outputs.appInsightsName
+output workbookId string = workbook.outputs.id
