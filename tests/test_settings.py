@@ -34,6 +34,6 @@ def test_a_bad_value_names_the_setting() -> None:
 def test_every_setting_is_documented_in_readme_with_its_default() -> None:
     names = {env_name(field): field.default for field in dataclasses.fields(Settings) if field.name != "limits"}
     for name, default in {**names, **all_limit_settings()}.items():
-        line = next((line for line in README.splitlines() if f"`{name}`" in line), None)
+        line = next((line for line in README.splitlines() if line.startswith(f"| `{name}` |")), None)
         assert line is not None, f"{name} is not in README"
         assert f"`{default}`" in line, f"{name}: README does not give the default {default!r}"
