@@ -12,10 +12,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# Azurite (the storage emulator the Function app tests use), pinned in package.json / package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "error: npm not found; install Node.js 20 and npm (the tests run Azurite from node_modules)" >&2; exit 2; }
+	npm ci --no-audit --no-fund
+	touch $@
+
 demo: $(VENV)/.installed
 	$(PY) -m sweep --snapshot examples/estate; status=$$?; [ $$status -le 1 ] || exit $$status
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed node_modules/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
@@ -28,4 +34,4 @@ bench: $(VENV)/.installed
 	$(PY) -m bench.evaluate
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
