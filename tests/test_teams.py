@@ -426,3 +426,42 @@ def test_retry_after_in_seconds_or_as_a_date():
     assert parse_retry_after("3") == 3.0
     assert parse_retry_after(None) is None and parse_retry_after("soon") is None
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: retry now
+
+
+def test_a_retry_after_beyond_the_budget_gives_up_at_once(estate, capture):
+    sender = TeamsSender(
+        WebhookRoutes.from_settings(Settings(teams_default_webhook=capture.url("/slow"))), budget_seconds=5
+    )
+    [webhook] = sender.routes.for_owners(("anyone",))
+    capture.answer("/slow", Answer(429, "", {"Retry-After": "120"}))
+    message = teams_message(estate["aks-web-prod"], FailureChange(("alpn-tls",), (), ()), "https://portal.azure.com")
+    started = time.monotonic()
+    delivery = sender.deliver(webhook, message)
+    assert not delivery.accepted and delivery.attempts == 1
+    assert delivery.reason == "HTTP 429; no retry: waiting 120 s would pass the 5 s budget"
+    assert time.monotonic() - started < 5
+
+
+def test_a_redirect_is_refused_not_followed(estate, capture):
+    sender = TeamsSender(WebhookRoutes.from_settings(Settings(teams_default_webhook=capture.url("/moved"))))
+    [webhook] = sender.routes.for_owners(())
+    capture.answer("/moved", Answer(302, "", {"Location": capture.url("/elsewhere")}))
+    message = teams_message(estate["aks-web-prod"], FailureChange(("alpn-tls",), (), ()), "https://portal.azure.com")
+    delivery = sender.deliver(webhook, message)
+    assert (delivery.accepted, delivery.reason) == (False, "HTTP 302")
+    assert capture.posts_to("/elsewhere") == []
+
+
+@pytest.mark.azurite
+def test_the_posted_message_of_a_huge_cluster_fits(estate, capture, state):
+    settings = Settings(teams_default_webhook=capture.url("/default"))
+    ledger = estate["aks-ledger-prod"]
+    huge = tuple(
+        replace(finding, status=Status.FAIL, detail="d" * 40_000, remediation="x" * 9_000)
+        for finding in ledger.findings
+    )
+    [outcome] = notify([replace(ledger, findings=huge)], state, sender_for(settings), settings)
+    assert outcome.status is OutcomeStatus.SENT and len(outcome.new) == len(huge)
+    [post] = capture.posts_to("/default")
+    assert len(post.body) <= MAX_MESSAGE_BYTES
+    assert f"… and {len(huge) - 2} more failing checks (see the full report)" in card_texts(validate_card(post.message))
