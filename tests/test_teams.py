@@ -33,7 +33,7 @@ from publish.teams import (
 from publish.teams_card import MAX_MESSAGE_BYTES, FailureChange, encode_message, portal_link, teams_message
 from sweep.evaluate import evaluate_raw, unreachable_result
 from sweep.settings import Settings, SettingsError
-from tests.azurite import Azurite
+from tests.azurite import Azurite, UnsignedStorageToken
 from tests.builders import make_cluster
 from tests.webhook_capture import Answer, WebhookCapture
 
@@ -465,3 +465,22 @@ def test_the_posted_message_of_a_huge_cluster_fits(estate, capture, state):
     [post] = capture.posts_to("/default")
     assert len(post.body) <= MAX_MESSAGE_BYTES
     assert f"… and {len(huge) - 2} more failing checks (see the full report)" in card_texts(validate_card(post.message))
+
+
+@pytest.mark.azurite
+def test_state_with_the_table_service_uri_and_a_token_credential(estate, capture, azurite_oauth, monkeypatch):
+    # The managed identity's path: AzureWebJobsStorage__tableServiceUri and a TokenCredential, over HTTPS.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(azurite_oauth.ca_bundle))
+    credential = UnsignedStorageToken()
+    settings = Settings(
+        teams_default_webhook=capture.url("/default"),
+        storage_table_uri=azurite_oauth.azurite.table_url,
+        state_table="identity" + uuid.uuid4().hex[:8],
+    )
+    state, sender = teams_from_settings(settings, credential)
+    kubelet = estate["aks-search-prod"]
+    assert [outcome.status for outcome in notify([kubelet], state, sender, settings)] == [OutcomeStatus.SENT]
+    assert [outcome.status for outcome in notify([kubelet], state, sender, settings)] == [OutcomeStatus.UNCHANGED]
+    assert state.last_failing(kubelet.cluster) == {"kubelet-port"}
+    assert ("https://storage.azure.com/.default",) in credential.scopes
+    assert len(capture.posts) == 1
