@@ -7,6 +7,8 @@ for blob, queue and table, so the OS picks free ports without a race, and the po
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import socket
 import subprocess
@@ -16,6 +18,8 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from azure.core.credentials import AccessToken
+
 REPO = Path(__file__).resolve().parent.parent
 AZURITE_BIN = REPO / "node_modules" / ".bin" / "azurite"
 
@@ -24,7 +28,7 @@ ACCOUNT_NAME = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 SERVICES = ("blob", "queue", "table")
-LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at http://127\.0\.0\.1:(\d+)")
+LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at https?://127\.0\.0\.1:(\d+)")
 START_TIMEOUT_SECONDS = 60.0  # a cold node start on a busy CI machine; normally about one second
 STOP_TIMEOUT_SECONDS = 10.0
 
@@ -42,9 +46,10 @@ class Azurite:
     table_port: int
     account_name: str = ACCOUNT_NAME
     account_key: str = ACCOUNT_KEY
+    scheme: str = "http"  # "https" when started with a certificate (needed for bearer tokens)
 
     def _url(self, port: int) -> str:
-        return f"http://127.0.0.1:{port}/{self.account_name}"
+        return f"{self.scheme}://127.0.0.1:{port}/{self.account_name}"
 
     @property
     def blob_url(self) -> str:
@@ -61,17 +66,33 @@ class Azurite:
     @property
     def connection_string(self) -> str:
         return (
-            f"DefaultEndpointsProtocol=http;AccountName={self.account_name};AccountKey={self.account_key};"
+            f"DefaultEndpointsProtocol={self.scheme};AccountName={self.account_name};AccountKey={self.account_key};"
             f"BlobEndpoint={self.blob_url};QueueEndpoint={self.queue_url};TableEndpoint={self.table_url};"
         )
+
+
+@dataclass(frozen=True)
+class Tls:
+    """HTTPS for Azurite: its certificate and key files; with `oauth`, bearer tokens are accepted
+    ("basic": Azurite checks a token's issuer, audience and lifetime, not its signature)."""
+
+    cert_file: Path
+    key_file: Path
+    oauth: bool = True
 
 
 class AzuriteProcess:
     """Starts Azurite, waits (bounded) until all three services listen, and stops it."""
 
-    def __init__(self, binary: Path = AZURITE_BIN, start_timeout_seconds: float = START_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        binary: Path = AZURITE_BIN,
+        start_timeout_seconds: float = START_TIMEOUT_SECONDS,
+        tls: Tls | None = None,
+    ) -> None:
         self.binary = binary
         self.start_timeout_seconds = start_timeout_seconds
+        self.tls = tls
         self._process: subprocess.Popen[str] | None = None
         self._output: deque[str] = deque(maxlen=50)  # the last lines, for the error message if it fails
         self._ports: dict[str, int] = {}
@@ -86,6 +107,9 @@ class AzuriteProcess:
         command += ["--skipApiVersionCheck", "--loose", "--disableTelemetry"]
         for service in SERVICES:
             command += [f"--{service}Host", "127.0.0.1", f"--{service}Port", "0"]
+        if self.tls:
+            command += ["--cert", str(self.tls.cert_file), "--key", str(self.tls.key_file)]
+            command += ["--oauth", "basic"] if self.tls.oauth else []
         self._process = subprocess.Popen(
             command,
             cwd=REPO,
@@ -104,7 +128,8 @@ class AzuriteProcess:
                 why = "exited" if exited else f"did not listen within {self.start_timeout_seconds:.0f} s"
                 tail = "\n".join(self._output)
                 raise AzuriteUnavailable(f"Azurite {why}; its last output:\n{tail}")
-        azurite = Azurite(self._ports["blob"], self._ports["queue"], self._ports["table"])
+        scheme = "https" if self.tls else "http"
+        azurite = Azurite(self._ports["blob"], self._ports["queue"], self._ports["table"], scheme=scheme)
         _wait_until_accepting(azurite, deadline)
         return azurite
 
@@ -141,3 +166,30 @@ def _wait_until_accepting(azurite: Azurite, deadline: float) -> None:
                 if time.monotonic() > deadline:
                     raise AzuriteUnavailable(f"Azurite port {port} does not accept connections") from None
                 time.sleep(0.05)
+
+
+class UnsignedStorageToken:
+    """A TokenCredential for Azurite's OAuth "basic" mode, standing in for the managed identity: a JWT with
+    the issuer, audience and lifetime Azurite checks, unsigned. Records the scopes it was asked for."""
+
+    def __init__(self, tenant: str = "00000000-0000-0000-0000-0000000000aa") -> None:
+        self.tenant = tenant
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+        self.scopes.append(scopes)
+        now = int(time.time())
+        claims = {
+            "aud": "https://storage.azure.com",
+            "iss": f"https://sts.windows.net/{self.tenant}/",
+            "iat": now - 60,
+            "nbf": now - 60,
+            "exp": now + 3600,
+            "oid": "11111111-1111-1111-1111-111111111111",
+        }
+
+        def part(value: dict[str, object]) -> str:
+            return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+        token = f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+        return AccessToken(token, now + 3600)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+import trustme
 
-from tests.azurite import Azurite, AzuriteProcess, AzuriteUnavailable
+from tests.azurite import Azurite, AzuriteProcess, AzuriteUnavailable, Tls
 from tests.capture import IngestionCapture
 
 
@@ -16,7 +19,30 @@ def azurite() -> Iterator[Azurite]:
 
     A missing install fails the tests that need it (it is never skipped): CI must run them.
     """
-    process = AzuriteProcess()
+    yield from _run(AzuriteProcess())
+
+
+@dataclass(frozen=True)
+class AzuriteOAuth:
+    azurite: Azurite
+    ca_bundle: Path  # the CA of Azurite's certificate, for `connection_verify` or REQUESTS_CA_BUNDLE
+
+
+@pytest.fixture(scope="session")
+def azurite_oauth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzuriteOAuth]:
+    """A second Azurite over HTTPS (a trustme CA) that accepts bearer tokens: the managed identity's path."""
+    folder = tmp_path_factory.mktemp("azurite-tls")
+    ca = trustme.CA()
+    certificate = ca.issue_cert("127.0.0.1", "localhost")
+    tls = Tls(cert_file=folder / "cert.pem", key_file=folder / "key.pem")
+    certificate.cert_chain_pems[0].write_to_path(str(tls.cert_file))
+    certificate.private_key_pem.write_to_path(str(tls.key_file))
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    for running in _run(AzuriteProcess(tls=tls)):
+        yield AzuriteOAuth(running, folder / "ca.pem")
+
+
+def _run(process: AzuriteProcess) -> Iterator[Azurite]:
     try:
         running = process.start()
     except AzuriteUnavailable as error:

@@ -1,0 +1,345 @@
+"""Teams notifications: a card per cluster whose failing checks changed, to each owner's webhook.
+
+Routing: the cluster's owners (its owner tag) pick webhooks from AKS_REACH_TEAMS_WEBHOOKS (owner names
+match case-insensitively); owners without an entry, and clusters without owners, go to
+AKS_REACH_TEAMS_DEFAULT_WEBHOOK; a URL shared by several owners is posted once.
+
+When: new failures = failing now minus last notified; resolved = last notified minus failing now. A check
+whose finding is `error` (collection failed) keeps its last notified state: it neither fails anew nor
+resolves. A card goes out only when something is new or resolved, and the new state is written only
+after every webhook accepted it, so a failing webhook is retried next sweep and a retried queue message
+finds nothing changed (idempotent).
+
+Webhook URLs are secrets: logs, errors and outcomes name a webhook by its owner, never by its URL. Posts
+use the standard library's HTTP client on purpose: it logs nothing (urllib3 logs request paths at DEBUG).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+from azure.core.credentials import TokenCredential
+
+from checks.finding import ClusterResult, Status
+from publish.notify_state import NotificationState
+from publish.teams_card import FailureChange, encode_message, teams_message
+from sweep.settings import Settings, SettingsError
+
+LOGGER = logging.getLogger("aks_api_reach.teams")
+WEBHOOKS_SETTING = "AKS_REACH_TEAMS_WEBHOOKS"
+DEFAULT_WEBHOOK_SETTING = "AKS_REACH_TEAMS_DEFAULT_WEBHOOK"
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})  # plain http only for local test servers
+KEY_VAULT_REFERENCE = "@microsoft.keyvault("
+DEFAULT_LABEL = "default webhook"
+
+
+# --- webhooks and routing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A webhook URL (a secret, kept out of repr) and the owner name logs and outcomes use for it."""
+
+    label: str
+    url: str = field(repr=False)
+
+
+def validate_webhook_url(url: str, setting: str, owner: str | None = None) -> str:
+    """The URL itself when usable; otherwise a SettingsError naming the setting (and owner), never the URL."""
+    where = f"{setting} (owner {owner!r})" if owner else setting
+    url = url.strip()
+    if url.lower().startswith(KEY_VAULT_REFERENCE):
+        raise SettingsError(
+            f"{where} is an unresolved Key Vault reference: give the app's identity 'Key Vault Secrets User' on the vault"
+        )
+    parts = urlsplit(url)
+    local = parts.scheme == "http" and (parts.hostname or "") in LOCAL_HOSTS
+    if not parts.hostname or not (parts.scheme == "https" or local):
+        raise SettingsError(f"{where} is not an https URL")
+    return url
+
+
+@dataclass(frozen=True)
+class WebhookRoutes:
+    """Owner (case-folded) -> webhook, and the webhook for everyone else."""
+
+    by_owner: Mapping[str, Webhook] = field(default_factory=dict)
+    default: Webhook | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebhookRoutes:
+        by_owner: dict[str, Webhook] = {}
+        raw = settings.teams_webhooks.strip()
+        if raw:
+            try:
+                mapping = json.loads(raw)
+            except json.JSONDecodeError:
+                mapping = None
+            if not isinstance(mapping, dict):
+                raise SettingsError(
+                    f'{WEBHOOKS_SETTING} is not a JSON object of owner to webhook URL ({{"team": "https://..."}})'
+                )
+            for owner, url in mapping.items():
+                if not isinstance(url, str) or not str(owner).strip():
+                    raise SettingsError(
+                        f"{WEBHOOKS_SETTING}: the entry of owner {owner!r} is not an owner name and a URL"
+                    )
+                name = str(owner).strip()
+                by_owner[name.casefold()] = Webhook(name, validate_webhook_url(url, WEBHOOKS_SETTING, name))
+        default_url = settings.teams_default_webhook.strip()
+        default = (
+            Webhook(DEFAULT_LABEL, validate_webhook_url(default_url, DEFAULT_WEBHOOK_SETTING)) if default_url else None
+        )
+        return cls(by_owner, default)
+
+    def for_owners(self, owners: Sequence[str]) -> list[Webhook]:
+        """One webhook per distinct URL, labelled with every owner it serves, in owner order."""
+        chosen: dict[str, list[str]] = {}
+        for owner in owners or ("",):
+            webhook = self.by_owner.get(owner.strip().casefold()) if owner.strip() else None
+            webhook = webhook or self.default
+            if webhook is not None:
+                labels = chosen.setdefault(webhook.url, [])
+                label = webhook.label if webhook is not self.default else DEFAULT_LABEL
+                if label not in labels:
+                    labels.append(label)
+        return [Webhook(", ".join(labels), url) for url, labels in chosen.items()]
+
+
+# --- sending -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    webhook: str  # the label, never the URL
+    accepted: bool
+    attempts: int
+    reason: str
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect would turn the POST into a GET without the card: report it instead."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class TeamsSender:
+    """Posts messages to webhooks: timeouts always set, 429/5xx and network errors retried with backoff
+    (honouring Retry-After) within `max_attempts` and `budget_seconds`, posts to one URL paced below
+    Teams' 4 requests per second."""
+
+    def __init__(
+        self,
+        routes: WebhookRoutes,
+        timeout_seconds: float = 30.0,
+        max_attempts: int = 4,
+        budget_seconds: float = 60.0,
+        backoff_seconds: float = 1.0,
+        min_interval_seconds: float = 0.3,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.routes = routes
+        self.timeout_seconds = timeout_seconds
+        self.max_attempts = max_attempts
+        self.budget_seconds = budget_seconds
+        self.backoff_seconds = backoff_seconds
+        self.min_interval_seconds = min_interval_seconds
+        self._sleep = sleep
+        self._opener = urllib.request.build_opener(_NoRedirects())
+        self._last_post: dict[str, float] = {}
+        self._pace_lock = threading.Lock()
+
+    def deliver(self, webhook: Webhook, message: Mapping[str, Any]) -> Delivery:
+        body = encode_message(message)
+        deadline = time.monotonic() + self.budget_seconds
+        problem = "not attempted"
+        for attempt in range(1, self.max_attempts + 1):
+            self._pace(webhook.url)
+            status, retry_after, problem = self._post_once(webhook, body)
+            if status is not None and not problem:
+                return Delivery(webhook.label, True, attempt, f"accepted (HTTP {status})")
+            retryable = status is None or status == 429 or status >= 500
+            if not retryable:
+                return Delivery(webhook.label, False, attempt, problem)
+            if attempt == self.max_attempts:
+                break
+            wait = retry_after if retry_after is not None else self.backoff_seconds * 2 ** (attempt - 1)
+            if time.monotonic() + wait > deadline:
+                return Delivery(
+                    webhook.label,
+                    False,
+                    attempt,
+                    f"{problem}; no retry: waiting {wait:g} s would pass the {self.budget_seconds:g} s budget",
+                )
+            self._sleep(wait)
+        return Delivery(webhook.label, False, self.max_attempts, f"{problem} (after {self.max_attempts} attempts)")
+
+    def _pace(self, url: str) -> None:
+        with self._pace_lock:
+            now = time.monotonic()
+            start = max(now, self._last_post.get(url, 0.0) + self.min_interval_seconds)
+            self._last_post[url] = start
+        if start > now:
+            self._sleep(start - now)
+
+    def _post_once(self, webhook: Webhook, body: bytes) -> tuple[int | None, float | None, str]:
+        """(HTTP status or None, Retry-After seconds, problem or ""); every text is free of the URL."""
+        request = urllib.request.Request(
+            webhook.url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
+        )
+        try:
+            with self._opener.open(request, timeout=self.timeout_seconds) as response:
+                status, text = response.status, response.read(2048).decode("utf-8", "replace").strip()
+        except urllib.error.HTTPError as error:
+            retry_after = parse_retry_after(error.headers.get("Retry-After")) if error.headers else None
+            return error.code, retry_after, f"HTTP {error.code}"
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            return None, None, redact(f"request failed: {type(error).__name__}: {reason}", webhook.url)
+        # Workflows answer 202 with no body; legacy connectors 200 "1", and 200 with an error text otherwise.
+        if status == 200 and text not in ("", "1"):
+            return status, None, redact(f"HTTP 200 with an error: {text[:200]}", webhook.url)
+        return status, None, ""
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def redact(text: str, url: str) -> str:
+    """Removes the URL and its parts from a message (a TLS error may name the host, for example)."""
+    parts = urlsplit(url)
+    for secret in (url, parts.path, parts.query, parts.netloc, parts.hostname or ""):
+        if len(secret) > 1:
+            text = text.replace(secret, "<webhook>")
+    return text
+
+
+# --- the worker's entry point ----------------------------------------------------------------------------
+
+
+class OutcomeStatus(StrEnum):
+    SENT = "sent"  # every webhook accepted the card; state saved
+    UNCHANGED = "unchanged"  # same failing checks as last notified: nothing to send
+    SKIPPED = "skipped"  # changed, but no webhook for the cluster's owners (state not saved)
+    FAILED = "failed"  # a webhook or the state table failed; retried next sweep
+
+
+@dataclass(frozen=True)
+class NotificationOutcome:
+    cluster_id: str
+    owners: tuple[str, ...]
+    status: OutcomeStatus
+    reason: str  # never holds a URL
+    new: tuple[str, ...] = ()
+    resolved: tuple[str, ...] = ()
+    webhooks: tuple[str, ...] = ()  # labels of the webhooks posted to
+
+
+def failure_change(result: ClusterResult, last_notified: frozenset[str]) -> FailureChange:
+    order = [finding.check for finding in result.findings]
+    order += sorted(last_notified - set(order))  # a check no longer reported at all counts as resolved
+    failing = {finding.check for finding in result.findings if finding.status is Status.FAIL}
+    unknown = {finding.check for finding in result.findings if finding.status is Status.ERROR}
+    current = failing | (last_notified & unknown)
+    return FailureChange(
+        new=tuple(check for check in order if check in current - last_notified),
+        still=tuple(check for check in order if check in current & last_notified),
+        resolved=tuple(check for check in order if check in last_notified - current),
+    )
+
+
+def notify(
+    results: Sequence[ClusterResult], state: NotificationState, sender: TeamsSender, settings: Settings
+) -> list[NotificationOutcome]:
+    """Sends each changed cluster's card and records what was notified; one outcome per cluster, never raises
+    for one cluster's trouble (it is in that cluster's outcome)."""
+    outcomes = []
+    for result in results:
+        outcome = _notify_one(result, state, sender, settings)
+        level = logging.WARNING if outcome.status is OutcomeStatus.FAILED else logging.INFO
+        LOGGER.log(level, "Teams %s: %s (%s)", outcome.status.value, result.cluster.name, outcome.reason)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _notify_one(
+    result: ClusterResult, state: NotificationState, sender: TeamsSender, settings: Settings
+) -> NotificationOutcome:
+    cluster = result.cluster
+
+    def outcome(
+        status: OutcomeStatus, reason: str, change: FailureChange | None = None, **more: Any
+    ) -> NotificationOutcome:
+        changes = {"new": change.new, "resolved": change.resolved} if change else {}
+        return NotificationOutcome(cluster.id, result.owners, status, reason, **changes, **more)
+
+    try:
+        last = state.last_failing(cluster)
+    except Exception as error:  # the table's trouble is this cluster's outcome, not the whole sweep's
+        return outcome(OutcomeStatus.FAILED, f"state table not readable: {type(error).__name__}")
+    change = failure_change(result, last)
+    if not change.changed:
+        return outcome(OutcomeStatus.UNCHANGED, f"{len(change.still)} failing checks, as last notified")
+    webhooks = sender.routes.for_owners(result.owners)
+    if not webhooks:
+        owners = ", ".join(result.owners) or "no owner tag"
+        return outcome(OutcomeStatus.SKIPPED, f"no webhook for {owners} and no default webhook", change)
+    message = teams_message(result, change, settings.portal_url)
+    deliveries = [sender.deliver(webhook, message) for webhook in webhooks]
+    labels = tuple(delivery.webhook for delivery in deliveries)
+    refused = [f"{delivery.webhook}: {delivery.reason}" for delivery in deliveries if not delivery.accepted]
+    if refused:
+        return outcome(OutcomeStatus.FAILED, "not accepted by " + "; ".join(refused), change, webhooks=labels)
+    try:
+        state.save(cluster, change.new + change.still)
+    except Exception as error:  # sent but not recorded: the next sweep sends it again (better twice than never)
+        return outcome(
+            OutcomeStatus.FAILED, f"sent, but state not saved: {type(error).__name__}", change, webhooks=labels
+        )
+    summary = f"{len(change.new)} new, {len(change.resolved)} resolved, to {len(deliveries)} webhook(s)"
+    return outcome(OutcomeStatus.SENT, summary, change, webhooks=labels)
+
+
+def teams_from_settings(
+    settings: Settings, credential: TokenCredential | None = None
+) -> tuple[NotificationState, TeamsSender]:
+    """The state table (connection string, else table service URI with the credential) and the sender."""
+    routes = WebhookRoutes.from_settings(settings)
+    options = {"connection_timeout": settings.request_timeout_seconds, "read_timeout": settings.request_timeout_seconds}
+    if settings.storage_connection:
+        state = NotificationState.from_connection_string(settings.storage_connection, settings.state_table, **options)
+    elif settings.storage_table_uri and credential is not None:
+        state = NotificationState.from_endpoint(settings.storage_table_uri, settings.state_table, credential, **options)
+    else:
+        raise SettingsError(
+            "Teams state needs AzureWebJobsStorage (a connection string) or AzureWebJobsStorage__tableServiceUri "
+            "with a managed identity credential"
+        )
+    return state, TeamsSender(routes, timeout_seconds=settings.request_timeout_seconds)

@@ -1,0 +1,486 @@
+"""Teams notifications: cards (validated against the Adaptive Card 1.4 schema), change detection with the
+state in Azurite tables through the real TableClient, routing, retries and the size rule, against a local
+capture webhook. Cluster results come from evaluating the sample estate, so findings are real."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import adaptive_cards
+import jsonschema
+import pytest
+from azure.core.credentials import AzureNamedKeyCredential
+
+from checks.finding import ClusterResult, Status
+from collect.snapshot_folder import read_estate
+from publish.notify_state import NotificationState, partition_key, row_key
+from publish.teams import (
+    NotificationOutcome,
+    OutcomeStatus,
+    TeamsSender,
+    WebhookRoutes,
+    notify,
+    parse_retry_after,
+    teams_from_settings,
+)
+from publish.teams_card import MAX_MESSAGE_BYTES, FailureChange, encode_message, portal_link, teams_message
+from sweep.evaluate import evaluate_raw, unreachable_result
+from sweep.settings import Settings, SettingsError
+from tests.azurite import Azurite, UnsignedStorageToken
+from tests.builders import make_cluster
+from tests.webhook_capture import Answer, WebhookCapture
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_FILE = Path(adaptive_cards.__file__).parent / "schemas" / "schema-1.4.json"
+SECRET_PATH = "/workflows/0f1e2d3c4b5a/triggers/manual/paths/invoke"
+SECRET_QUERY = "api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sig=Zx9SecretSignature"
+
+
+@pytest.fixture(scope="module")
+def estate() -> dict[str, ClusterResult]:
+    settings = Settings()
+    results = [evaluate_raw(folder.raw, settings) for folder in read_estate(ROOT / "examples" / "estate") if folder.raw]
+    return {result.cluster.name: result for result in results}
+
+
+@pytest.fixture
+def capture() -> Iterator[WebhookCapture]:
+    with WebhookCapture() as server:
+        yield server
+
+
+@pytest.fixture
+def state(azurite: Azurite) -> Iterator[NotificationState]:
+    table = "state" + uuid.uuid4().hex[:12]  # one table per test: tests share one Azurite
+    store = NotificationState.from_connection_string(azurite.connection_string, table)
+    yield store
+    store.close()
+
+
+def validate_card(message: dict) -> dict:
+    assert message["type"] == "message"
+    [attachment] = message["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = attachment["content"]
+    schema = json.loads(SCHEMA_FILE.read_text())
+    jsonschema.Draft6Validator(schema).validate(card)
+    assert card["version"] == "1.4"
+    return card
+
+
+def card_texts(card: dict) -> list[str]:
+    return [element["text"] for element in card["body"] if element["type"] == "TextBlock"]
+
+
+def sender_for(settings: Settings, **options: float) -> TeamsSender:
+    return TeamsSender(WebhookRoutes.from_settings(settings), timeout_seconds=5.0, **options)
+
+
+def fixed(result: ClusterResult, healthy: ClusterResult) -> ClusterResult:
+    """The same cluster once its problems are fixed: the findings of a healthy sample cluster."""
+    assert not healthy.failed
+    return replace(result, findings=healthy.findings)
+
+
+# --- the card --------------------------------------------------------------------------------------------
+
+
+def test_card_is_a_valid_adaptive_card_1_4_with_commands_and_portal_link(estate):
+    ledger = estate["aks-ledger-prod"]
+    change = FailureChange(new=("egress-rules",), still=(), resolved=("konnectivity-agent",))
+    card = validate_card(teams_message(ledger, change, "https://portal.azure.com/"))
+    texts = card_texts(card)
+    egress = next(finding for finding in ledger.findings if finding.check == "egress-rules")
+    assert texts[0] == "AKS API Reach: aks-ledger-prod"
+    assert egress.title in texts
+    monospace = [element["text"] for element in card["body"] if element.get("fontType") == "Monospace"]
+    assert monospace == [egress.remediation]
+    assert any(text.startswith("- konnectivity-agent (now pass)") for text in texts)
+    facts = {fact["title"]: fact["value"] for fact in card["body"][2]["facts"]}
+    assert facts["Resource group"] == "rg-aks-ledger-prod"
+    assert facts["Owners"] == "team-ledger"
+    assert card["actions"][0]["url"] == f"https://portal.azure.com/#@/resource{ledger.cluster.id}"
+    assert portal_link("https://portal.azure.us", "/x") == "https://portal.azure.us/#@/resource/x"
+
+
+def test_huge_findings_are_cut_to_the_size_limit_with_and_n_more(estate):
+    ledger = estate["aks-ledger-prod"]
+    huge = tuple(
+        replace(finding, status=Status.FAIL, detail="d" * 40_000, remediation=f"az aks update {'--x ' * 1500}")
+        for finding in ledger.findings
+    )
+    result = replace(ledger, findings=huge)
+    checks = tuple(finding.check for finding in huge)
+    message = teams_message(result, FailureChange(new=checks, still=(), resolved=()), "https://portal.azure.com")
+    assert len(encode_message(message)) <= MAX_MESSAGE_BYTES
+    card = validate_card(message)
+    shown = [element for element in card["body"] if element.get("fontType") == "Monospace"]
+    assert 1 <= len(shown) < len(checks)
+    assert f"… and {len(checks) - len(shown)} more failing checks (see the full report)" in card_texts(card)
+    details = [text for text in card_texts(card) if text.startswith("ddd")]
+    assert details and all(len(text) <= 600 for text in details)
+
+
+def test_a_card_that_fits_has_no_and_more(estate):
+    result = estate["aks-risk-private"]
+    failing = tuple(finding.check for finding in result.findings if finding.status is Status.FAIL)
+    card = validate_card(teams_message(result, FailureChange(failing, (), ()), "https://portal.azure.com"))
+    assert not [text for text in card_texts(card) if "more failing" in text]
+    assert len([element for element in card["body"] if element.get("fontType") == "Monospace"]) == len(failing) == 2
+
+
+# --- change detection with the state in Azurite ------------------------------------------------------------
+
+
+@pytest.mark.azurite
+def test_second_identical_sweep_sends_nothing_and_a_fix_sends_resolved(estate, capture, state):
+    settings = Settings(teams_default_webhook=capture.url("/default"))
+    sender = sender_for(settings)
+    ledger = estate["aks-ledger-prod"]
+
+    [first] = notify([ledger], state, sender, settings)
+    assert (first.status, first.new, first.resolved) == (OutcomeStatus.SENT, ("egress-rules",), ())
+    [post] = capture.posts_to("/default")
+    card = validate_card(post.message)
+    assert "egress-rules · severity high" in card_texts(card)
+    assert state.last_failing(ledger.cluster) == {"egress-rules"}
+
+    [second] = notify([ledger], state, sender, settings)
+    assert second.status is OutcomeStatus.UNCHANGED
+    assert len(capture.posts_to("/default")) == 1
+
+    [third] = notify([fixed(ledger, estate["aks-payments-prod"])], state, sender, settings)
+    assert (third.status, third.new, third.resolved) == (OutcomeStatus.SENT, (), ("egress-rules",))
+    resolved_card = validate_card(capture.posts_to("/default")[1].message)
+    assert "Resolved" in card_texts(resolved_card)
+    assert any(text.startswith("- egress-rules (now pass)") for text in card_texts(resolved_card))
+    assert state.last_failing(ledger.cluster) == frozenset()
+
+    [fourth] = notify([fixed(ledger, estate["aks-payments-prod"])], state, sender, settings)
+    assert fourth.status is OutcomeStatus.UNCHANGED
+    assert len(capture.posts_to("/default")) == 2
+
+
+@pytest.mark.azurite
+def test_first_sweep_of_a_healthy_cluster_sends_nothing(estate, capture, state):
+    settings = Settings(teams_default_webhook=capture.url("/default"))
+    [outcome] = notify([estate["aks-payments-prod"]], state, sender_for(settings), settings)
+    assert outcome.status is OutcomeStatus.UNCHANGED
+    assert capture.posts == []
+
+
+@pytest.mark.azurite
+def test_a_collection_error_neither_resolves_nor_renotifies(estate, capture, state):
+    settings = Settings(teams_default_webhook=capture.url("/default"))
+    sender = sender_for(settings)
+    risk = estate["aks-risk-private"]
+    assert notify([risk], state, sender, settings)[0].status is OutcomeStatus.SENT
+    unreachable = replace(unreachable_result(risk.cluster.id, "Kubernetes API: timeout"), owners=risk.owners)
+    [during_outage] = notify([unreachable], state, sender, settings)
+    assert during_outage.status is OutcomeStatus.UNCHANGED
+    assert state.last_failing(risk.cluster) == {"private-cluster-reach", "apiserver-probe"}
+    assert notify([risk], state, sender, settings)[0].status is OutcomeStatus.UNCHANGED
+    assert len(capture.posts) == 1
+
+
+@pytest.mark.azurite
+def test_429_with_retry_after_then_success(estate, capture, state):
+    settings = Settings(teams_default_webhook=capture.url("/busy"))
+    capture.answer("/busy", Answer(429, '{"error":"throttled"}', {"Retry-After": "1"}))
+    started = time.monotonic()
+    [outcome] = notify([estate["aks-web-prod"]], state, sender_for(settings), settings)
+    assert outcome.status is OutcomeStatus.SENT
+    posts = capture.posts_to("/busy")
+    assert len(posts) == 2 and posts[0].body == posts[1].body
+    assert posts[1].received_at - posts[0].received_at >= 1.0  # waited as long as Retry-After asked
+    assert time.monotonic() - started >= 1.0
+    assert state.last_failing(estate["aks-web-prod"].cluster) == {"alpn-tls"}
+
+
+@pytest.mark.azurite
+def test_a_failing_webhook_keeps_the_state_so_the_next_sweep_sends_again(estate, capture, state):
+    settings = Settings(teams_default_webhook=capture.url("/down"))
+    sender = sender_for(settings, max_attempts=3, backoff_seconds=0.05)
+    search = estate["aks-search-prod"]
+    capture.always("/down", Answer(503, "Service Unavailable"))
+    [failed] = notify([search], state, sender, settings)
+    assert failed.status is OutcomeStatus.FAILED
+    assert failed.reason == "not accepted by default webhook: HTTP 503 (after 3 attempts)"
+    assert len(capture.posts_to("/down")) == 3
+    assert state.last_failing(search.cluster) == frozenset()
+
+    capture.always("/down", Answer(202))
+    [sent] = notify([search], state, sender, settings)
+    assert (sent.status, sent.new) == (OutcomeStatus.SENT, ("kubelet-port",))
+    assert state.last_failing(search.cluster) == {"kubelet-port"}
+
+
+@pytest.mark.azurite
+def test_one_refusing_owner_fails_the_cluster_and_both_owners_get_it_next_sweep(estate, capture, state):
+    webhooks = {"team-a": capture.url("/a"), "team-b": capture.url("/b")}
+    settings = Settings(teams_webhooks=json.dumps(webhooks))
+    sender = sender_for(settings)
+    result = replace(estate["aks-claims-prod"], owners=("team-a", "team-b"))
+    capture.answer("/b", Answer(400, "Bad Request"))
+    [failed] = notify([result], state, sender, settings)
+    assert (failed.status, failed.reason) == (OutcomeStatus.FAILED, "not accepted by team-b: HTTP 400")
+    assert len(capture.posts_to("/b")) == 1  # a 4xx other than 429 is not retried
+    [sent] = notify([result], state, sender, settings)
+    assert sent.status is OutcomeStatus.SENT and sent.webhooks == ("team-a", "team-b")
+    assert len(capture.posts_to("/a")) == 2 and len(capture.posts_to("/b")) == 2
+
+
+@pytest.mark.azurite
+def test_legacy_connector_answers(estate, capture, state):
+    settings = Settings(teams_webhooks=json.dumps({"team-web": capture.url("/legacy")}))
+    capture.answer("/legacy", Answer(200, "Summary or Text is required."))
+    [refused] = notify([estate["aks-web-prod"]], state, sender_for(settings), settings)
+    assert refused.reason == "not accepted by team-web: HTTP 200 with an error: Summary or Text is required."
+    capture.answer("/legacy", Answer(200, "1"))
+    [accepted] = notify([estate["aks-web-prod"]], state, sender_for(settings), settings)
+    assert accepted.status is OutcomeStatus.SENT
+
+
+# --- routing -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.azurite
+def test_routing_by_owner_case_insensitive_default_and_one_post_per_url(estate, capture, state):
+    webhooks = {
+        "Team-Ledger": capture.url("/ledger"),
+        "team-x": capture.url("/shared"),
+        "team-y": capture.url("/shared"),
+    }
+    settings = Settings(teams_webhooks=json.dumps(webhooks), teams_default_webhook=capture.url("/default"))
+    results = [
+        estate["aks-ledger-prod"],  # owner team-ledger: matches "Team-Ledger"
+        estate["aks-orders-prod"],  # owner team-orders: not in the map -> default
+        replace(estate["aks-search-prod"], owners=()),  # no owner tag -> default
+        replace(estate["aks-web-prod"], owners=("team-x", "TEAM-Y")),  # one URL for both -> one post
+        replace(estate["aks-claims-prod"], owners=("team-x", "team-orders")),  # shared URL and the default
+    ]
+    outcomes = notify(results, state, sender_for(settings), settings)
+    assert [outcome.status for outcome in outcomes] == [OutcomeStatus.SENT] * 5
+    assert [outcome.webhooks for outcome in outcomes] == [
+        ("Team-Ledger",),
+        ("default webhook",),
+        ("default webhook",),
+        ("team-x, team-y",),
+        ("team-x", "default webhook"),
+    ]
+
+    def names(path: str) -> list[str]:
+        return [card_texts(validate_card(post.message))[0] for post in capture.posts_to(path)]
+
+    assert names("/ledger") == ["AKS API Reach: aks-ledger-prod"]
+    assert names("/default") == [
+        "AKS API Reach: aks-orders-prod",
+        "AKS API Reach: aks-search-prod",
+        "AKS API Reach: aks-claims-prod",
+    ]
+    assert names("/shared") == ["AKS API Reach: aks-web-prod", "AKS API Reach: aks-claims-prod"]
+
+
+@pytest.mark.azurite
+def test_no_webhook_at_all_skips_and_keeps_the_change_for_later(estate, capture, state, caplog):
+    caplog.set_level(logging.INFO, logger="aks_api_reach.teams")
+    settings = Settings(teams_webhooks=json.dumps({"team-other": capture.url("/other")}))
+    [outcome] = notify([estate["aks-orders-prod"]], state, sender_for(settings), settings)
+    assert (outcome.status, outcome.reason) == (
+        OutcomeStatus.SKIPPED,
+        "no webhook for team-orders and no default webhook",
+    )
+    assert capture.posts == []
+    assert state.last_failing(estate["aks-orders-prod"].cluster) == frozenset()
+    assert "Teams skipped: aks-orders-prod (no webhook for team-orders and no default webhook)" in caplog.text
+
+
+def test_posts_to_one_url_are_paced_below_four_per_second(estate, capture):
+    sender = TeamsSender(WebhookRoutes.from_settings(Settings(teams_default_webhook=capture.url("/paced"))))
+    [webhook] = sender.routes.for_owners(())
+    message = teams_message(estate["aks-web-prod"], FailureChange(("alpn-tls",), (), ()), "https://portal.azure.com")
+    deliveries = [sender.deliver(webhook, message) for _ in range(3)]
+    assert all(delivery.accepted for delivery in deliveries)
+    times = [post.received_at for post in capture.posts_to("/paced")]
+    assert len(times) == 3 and all(later - earlier >= 0.25 for earlier, later in itertools.pairwise(times))
+
+
+# --- secrets -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.azurite
+def test_webhook_urls_never_reach_logs_or_outcomes(estate, capture, state, caplog):
+    caplog.set_level(logging.DEBUG)
+    secret_url = capture.url(f"{SECRET_PATH}?{SECRET_QUERY}")
+    refused_url = capture.url(f"/refused{SECRET_PATH}?{SECRET_QUERY}")
+    unreachable_url = f"http://127.0.0.1:9/{SECRET_PATH}?{SECRET_QUERY}"  # discard port: nothing listens
+    webhooks = {"team-web": secret_url, "team-ledger": refused_url, "team-risk": unreachable_url}
+    settings = Settings(teams_webhooks=json.dumps(webhooks))
+    capture.answer(SECRET_PATH, Answer(429, "", {"Retry-After": "0"}))
+    capture.always(f"/refused{SECRET_PATH}", Answer(500, f"failed to run {SECRET_PATH}"))
+    sender = sender_for(settings, max_attempts=2, backoff_seconds=0.05)
+    results = [estate["aks-web-prod"], estate["aks-ledger-prod"], estate["aks-risk-private"]]
+    outcomes = notify(results, state, sender, settings)
+    assert [outcome.status for outcome in outcomes] == [OutcomeStatus.SENT, OutcomeStatus.FAILED, OutcomeStatus.FAILED]
+    assert outcomes[2].reason.startswith("not accepted by team-risk: request failed: URLError:")
+    texts = [caplog.text, *(repr(outcome) for outcome in outcomes), repr(sender.routes)]
+    for secret in (SECRET_PATH, "Zx9SecretSignature", secret_url, capture.url(""), "0f1e2d3c4b5a"):
+        assert all(secret not in text for text in texts), secret
+
+
+# --- settings and construction -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        (
+            {"AKS_REACH_TEAMS_WEBHOOKS": "not json"},
+            "AKS_REACH_TEAMS_WEBHOOKS is not a JSON object of owner to webhook URL",
+        ),
+        ({"AKS_REACH_TEAMS_WEBHOOKS": '["https://a"]'}, "AKS_REACH_TEAMS_WEBHOOKS is not a JSON object"),
+        ({"AKS_REACH_TEAMS_WEBHOOKS": '{"team-a": 7}'}, "the entry of owner 'team-a' is not an owner name and a URL"),
+        (
+            {"AKS_REACH_TEAMS_WEBHOOKS": '{"team-a": "http://hooks.example.com/secret-path"}'},
+            "AKS_REACH_TEAMS_WEBHOOKS (owner 'team-a') is not an https URL",
+        ),
+        (
+            {"AKS_REACH_TEAMS_DEFAULT_WEBHOOK": "ftp://hooks.example.com/secret-path"},
+            "AKS_REACH_TEAMS_DEFAULT_WEBHOOK is not an https URL",
+        ),
+        (
+            {
+                "AKS_REACH_TEAMS_DEFAULT_WEBHOOK": "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/hook/)"
+            },
+            "AKS_REACH_TEAMS_DEFAULT_WEBHOOK is an unresolved Key Vault reference",
+        ),
+    ],
+)
+def test_bad_webhook_settings_name_the_setting_never_the_url(environment, message):
+    with pytest.raises(SettingsError) as error:
+        WebhookRoutes.from_settings(Settings.from_env(environment))
+    assert message in str(error.value)
+    assert "secret-path" not in str(error.value) and "kv.vault" not in str(error.value)
+
+
+def test_https_and_local_http_webhooks_are_accepted():
+    settings = Settings(
+        teams_webhooks='{"a": "https://prod-1.westeurope.logic.azure.com/workflows/x", "b": "http://localhost:8080/x"}',
+        teams_default_webhook="http://127.0.0.1:7071/hook",
+    )
+    routes = WebhookRoutes.from_settings(settings)
+    assert sorted(routes.by_owner) == ["a", "b"] and routes.default is not None
+    assert "logic.azure.com" not in repr(routes)
+
+
+def test_teams_needs_a_state_store():
+    with pytest.raises(SettingsError, match="AzureWebJobsStorage"):
+        teams_from_settings(Settings(teams_default_webhook="https://example.org/hook"))
+
+
+@pytest.mark.azurite
+def test_teams_from_settings_with_the_storage_connection_string(estate, capture, azurite):
+    settings = Settings(
+        teams_default_webhook=capture.url("/default"),
+        storage_connection=azurite.connection_string,
+        state_table="fromsettings" + uuid.uuid4().hex[:8],
+    )
+    state, sender = teams_from_settings(settings)
+    outcomes: list[NotificationOutcome] = notify([estate["aks-storefront-prod"]], state, sender, settings)
+    assert outcomes[0].status is OutcomeStatus.SENT and outcomes[0].new == ("helm-history",)
+    assert state.table_name == settings.state_table
+
+
+@pytest.mark.azurite
+def test_state_by_table_endpoint_and_credential(azurite):
+    # Azure passes the managed identity's TokenCredential; Azurite over http takes the account key credential.
+    credential = AzureNamedKeyCredential(azurite.account_name, azurite.account_key)
+    table = "endpoint" + uuid.uuid4().hex[:8]
+    cluster = make_cluster(name="aks-endpoint")
+    writer = NotificationState.from_endpoint(azurite.table_url, table, credential)
+    writer.save(cluster, ["kubelet-port", "alpn-tls"])
+    reader = NotificationState.from_connection_string(azurite.connection_string, table)
+    assert reader.last_failing(cluster) == {"alpn-tls", "kubelet-port"}
+    assert reader.last_failing(make_cluster(name="aks-other")) == frozenset()
+
+
+def test_table_keys_are_valid_and_distinct():
+    cluster = make_cluster(name="aks-Prod-1")
+    assert (partition_key(cluster), row_key(cluster)) == ("00000000-0000-0000-0000-000000000001", "rg-aks.aks-prod-1")
+    other_group = replace(cluster, id=cluster.id.replace("/resourceGroups/rg-aks/", "/resourceGroups/rg-aks.aks-prod/"))
+    assert row_key(other_group) != row_key(cluster)
+    not_aks = replace(cluster, id="unknown cluster?#/x", subscription="")
+    key = row_key(not_aks)
+    assert key.startswith("id-") and not set(key) & set("/\\#?")
+    assert partition_key(not_aks) == "unknown-subscription"
+
+
+def test_retry_after_in_seconds_or_as_a_date():
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: retry now
+
+
+def test_a_retry_after_beyond_the_budget_gives_up_at_once(estate, capture):
+    sender = TeamsSender(
+        WebhookRoutes.from_settings(Settings(teams_default_webhook=capture.url("/slow"))), budget_seconds=5
+    )
+    [webhook] = sender.routes.for_owners(("anyone",))
+    capture.answer("/slow", Answer(429, "", {"Retry-After": "120"}))
+    message = teams_message(estate["aks-web-prod"], FailureChange(("alpn-tls",), (), ()), "https://portal.azure.com")
+    started = time.monotonic()
+    delivery = sender.deliver(webhook, message)
+    assert not delivery.accepted and delivery.attempts == 1
+    assert delivery.reason == "HTTP 429; no retry: waiting 120 s would pass the 5 s budget"
+    assert time.monotonic() - started < 5
+
+
+def test_a_redirect_is_refused_not_followed(estate, capture):
+    sender = TeamsSender(WebhookRoutes.from_settings(Settings(teams_default_webhook=capture.url("/moved"))))
+    [webhook] = sender.routes.for_owners(())
+    capture.answer("/moved", Answer(302, "", {"Location": capture.url("/elsewhere")}))
+    message = teams_message(estate["aks-web-prod"], FailureChange(("alpn-tls",), (), ()), "https://portal.azure.com")
+    delivery = sender.deliver(webhook, message)
+    assert (delivery.accepted, delivery.reason) == (False, "HTTP 302")
+    assert capture.posts_to("/elsewhere") == []
+
+
+@pytest.mark.azurite
+def test_the_posted_message_of_a_huge_cluster_fits(estate, capture, state):
+    settings = Settings(teams_default_webhook=capture.url("/default"))
+    ledger = estate["aks-ledger-prod"]
+    huge = tuple(
+        replace(finding, status=Status.FAIL, detail="d" * 40_000, remediation="x" * 9_000)
+        for finding in ledger.findings
+    )
+    [outcome] = notify([replace(ledger, findings=huge)], state, sender_for(settings), settings)
+    assert outcome.status is OutcomeStatus.SENT and len(outcome.new) == len(huge)
+    [post] = capture.posts_to("/default")
+    assert len(post.body) <= MAX_MESSAGE_BYTES
+    assert f"… and {len(huge) - 2} more failing checks (see the full report)" in card_texts(validate_card(post.message))
+
+
+@pytest.mark.azurite
+def test_state_with_the_table_service_uri_and_a_token_credential(estate, capture, azurite_oauth, monkeypatch):
+    # The managed identity's path: AzureWebJobsStorage__tableServiceUri and a TokenCredential, over HTTPS.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(azurite_oauth.ca_bundle))
+    credential = UnsignedStorageToken()
+    settings = Settings(
+        teams_default_webhook=capture.url("/default"),
+        storage_table_uri=azurite_oauth.azurite.table_url,
+        state_table="identity" + uuid.uuid4().hex[:8],
+    )
+    state, sender = teams_from_settings(settings, credential)
+    kubelet = estate["aks-search-prod"]
+    assert [outcome.status for outcome in notify([kubelet], state, sender, settings)] == [OutcomeStatus.SENT]
+    assert [outcome.status for outcome in notify([kubelet], state, sender, settings)] == [OutcomeStatus.UNCHANGED]
+    assert state.last_failing(kubelet.cluster) == {"kubelet-port"}
+    assert ("https://storage.azure.com/.default",) in credential.scopes
+    assert len(capture.posts) == 1
