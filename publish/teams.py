@@ -330,16 +330,11 @@ def _notify_one(
 def teams_from_settings(
     settings: Settings, credential: TokenCredential | None = None
 ) -> tuple[NotificationState, TeamsSender]:
-    """The state table (connection string, else table service URI with the credential) and the sender."""
+    """The state table (the Function app's storage: connection string, or table service URI with the
+    credential) and the sender."""
+    from sweep.storage import table_client  # the one place that picks the storage connection
+
     routes = WebhookRoutes.from_settings(settings)
-    options = {"connection_timeout": settings.request_timeout_seconds, "read_timeout": settings.request_timeout_seconds}
-    if settings.storage_connection:
-        state = NotificationState.from_connection_string(settings.storage_connection, settings.state_table, **options)
-    elif settings.storage_table_uri and credential is not None:
-        state = NotificationState.from_endpoint(settings.storage_table_uri, settings.state_table, credential, **options)
-    else:
-        raise SettingsError(
-            "Teams state needs AzureWebJobsStorage (a connection string) or AzureWebJobsStorage__tableServiceUri "
-            "with a managed identity credential"
-        )
-    return state, TeamsSender(routes, timeout_seconds=settings.request_timeout_seconds)
+    return NotificationState(table_client(settings, credential)), TeamsSender(
+        routes, timeout_seconds=settings.request_timeout_seconds
+    )

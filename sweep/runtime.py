@@ -3,6 +3,7 @@ from the app settings, on first use (never at import time, so the app imports wi
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from azure.storage.queue import QueueClient
 from checks.finding import ClusterResult
 from collect.live.clients import LiveClients
 from publish.appinsights import EventPublisher, configure_exporter
+from publish.teams import notify, teams_from_settings
 from sweep.live import live_clients, settings_clients
 from sweep.progress import SweepProgress
 from sweep.settings import Settings
@@ -45,6 +47,9 @@ class Runtime:
             progress=SweepProgress(table),
             context={"clients": settings_clients(settings)},
         )
+        if settings.teams_webhooks or settings.teams_default_webhook:
+            state, sender = teams_from_settings(settings, credential)
+            runtime.notify = functools.partial(notify, state=state, sender=sender, settings=settings)
         if settings.app_insights_connection:
             runtime.events, provider = configure_exporter(settings.app_insights_connection)
             runtime.flush = provider.force_flush

@@ -22,10 +22,14 @@ def queue_client(settings: Settings, credential: TokenCredential | None, queue: 
 
 def table_client(settings: Settings, credential: TokenCredential | None) -> TableClient:
     """The state table, created on first use."""
+    timeouts = {
+        "connection_timeout": settings.request_timeout_seconds,
+        "read_timeout": settings.request_timeout_seconds,
+    }
     if settings.storage_connection:
-        service = TableServiceClient.from_connection_string(settings.storage_connection)
+        service = TableServiceClient.from_connection_string(settings.storage_connection, **timeouts)
     elif settings.storage_table_uri and credential is not None:
-        service = TableServiceClient(settings.storage_table_uri, credential=credential)
+        service = TableServiceClient(settings.storage_table_uri, credential=credential, **timeouts)
     else:
         raise SettingsError(
             "set AzureWebJobsStorage__tableServiceUri (with the managed identity) or AzureWebJobsStorage"

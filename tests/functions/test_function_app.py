@@ -28,6 +28,7 @@ from sweep.settings import Settings
 from tests.capture import IngestionCapture
 from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault
 from tests.live.test_live_collection import StaticToken
+from tests.webhook_capture import WebhookCapture
 from tools import make_example_estate as estate
 
 pytestmark = pytest.mark.azurite
@@ -47,7 +48,13 @@ def emulator(tmp_path: Path) -> Iterator[AzureEmulator]:
 
 
 @pytest.fixture
-def runtime(emulator: AzureEmulator, azurite: Any, ingestion: IngestionCapture) -> Runtime:
+def webhook() -> Iterator[WebhookCapture]:
+    with WebhookCapture() as server:
+        yield server
+
+
+@pytest.fixture
+def runtime(emulator: AzureEmulator, azurite: Any, ingestion: IngestionCapture, webhook: WebhookCapture) -> Runtime:
     """What the app builds from its settings, pointed at the emulators; fresh queue and table per test."""
     suffix = uuid.uuid4().hex[:8]
     settings = Settings.from_env(
@@ -62,6 +69,8 @@ def runtime(emulator: AzureEmulator, azurite: Any, ingestion: IngestionCapture) 
             "AKS_REACH_PROBE_TIMEOUT_SECONDS": "2",
             "AzureWebJobsStorage": azurite.connection_string,
             "APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion.connection_string(),
+            "AKS_REACH_TEAMS_WEBHOOKS": json.dumps({"team-storefront": webhook.url("/storefront")}),
+            "AKS_REACH_TEAMS_DEFAULT_WEBHOOK": webhook.url("/platform"),
         }
     )
     built = Runtime.build(settings, StaticToken(), connection_verify=str(emulator.ca_path))
@@ -186,6 +195,37 @@ def test_a_message_that_keeps_failing_still_gives_its_cluster_an_error_result(
     (closing,) = ingestion.events(SWEEP_EVENT)
     errors = sum(f["status"] == "error" for f in ingestion.events(FINDING_EVENT))
     assert closing["clusters"] == "3" and int(closing["error"]) == errors >= len(CHECK_IDS)
+
+
+def sweep_once() -> None:
+    FUNCTIONS["sweep_timer"](TimerRequest())
+    for message in drain(function_app.services.get().queue):
+        FUNCTIONS["check_cluster_message"](message)
+
+
+def test_owners_hear_of_a_clusters_failures_once_until_they_change(
+    runtime: Runtime, webhook: WebhookCapture, emulator: AzureEmulator
+) -> None:
+    sweep_once()
+    (storefront,) = webhook.posts_to("/storefront")  # the helm-history cluster's owner, from its owner tag
+    card = storefront.message["attachments"][0]
+    assert storefront.message["type"] == "message" and card["contentType"] == "application/vnd.microsoft.card.adaptive"
+    text = json.dumps(card["content"])
+    assert "aks-storefront-prod" in text and "helm-history" in text and "--history-max" in text
+    assert {post.message["attachments"][0]["content"]["version"] for post in webhook.posts} == {"1.4"}
+    platform = webhook.posts_to("/platform")  # owners without a webhook of their own
+    assert any("aks-claims-prod" in json.dumps(post.message) for post in platform)
+    sent = len(webhook.posts)
+
+    sweep_once()  # nothing changed: no card
+    assert len(webhook.posts) == sent
+
+    fixed = emulator.by_name["aks-claims-prod"].raw.cluster
+    access = (fixed.get("properties") or fixed)["apiServerAccessProfile"]  # the sample keeps az's flat spelling
+    access["authorizedIpRanges"] = []  # ranges removed: open to all
+    sweep_once()
+    (resolved,) = webhook.posts[sent:]
+    assert resolved.path == "/platform" and "authorized-ip-ranges" in json.dumps(resolved.message)
 
 
 def test_an_unreadable_message_is_dropped_with_one_log_line(runtime: Runtime, caplog: pytest.LogCaptureFixture) -> None:
