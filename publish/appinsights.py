@@ -100,6 +100,9 @@ def configure_exporter(connection_string: str) -> tuple[EventPublisher, Any]:
         connection_string=connection_string,
         logger_name=LOGGER_NAME,
         enable_live_metrics=False,
+        # Only the events: the Functions host already sends requests, traces and metrics of the app.
+        disable_tracing=True,
+        disable_metrics=True,
         disable_offline_storage=True,  # a run that ends must not leave events to resend from disk
     )
     logger = logging.getLogger(LOGGER_NAME)

@@ -59,6 +59,7 @@ def ingestion() -> Iterator[IngestionCapture]:
     # Keep the exporter on loopback: no statsbeat, no cloud metadata probes.
     with pytest.MonkeyPatch.context() as env:
         env.setenv("APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL", "true")
+        env.setenv("APPLICATIONINSIGHTS_SDKSTATS_DISABLED", "true")
         env.setenv("OTEL_EXPERIMENTAL_RESOURCE_DETECTORS", "otel")
         capture = IngestionCapture()
         yield capture

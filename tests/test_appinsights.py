@@ -34,6 +34,7 @@ def run_sweep(connection_string: str, *args: str) -> subprocess.CompletedProcess
         "APPLICATIONINSIGHTS_CONNECTION_STRING": connection_string,
         # Keep the exporter on loopback: no statsbeat, no cloud metadata probes.
         "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+        "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
         "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel",
     }
     return subprocess.run(
