@@ -58,6 +58,10 @@ def subscription_id(index: int) -> str:
     return f"5b0c{index:04x}-0000-4000-8000-{index:012x}"
 
 
+def has_diagnostics(index: int) -> bool:
+    return index % NO_DIAGNOSTICS_EVERY != NO_DIAGNOSTICS_EVERY - 1
+
+
 def bench_estate(clusters: int, subscriptions: int) -> tuple[list[EmulatedCluster], list[dict[str, Any]]]:
     """N clusters over M subscriptions, from the sample estate's builders: a public cluster with its own
     outbound IP, and a user-defined-routing cluster behind its subscription's hub firewall, alternating.
@@ -76,7 +80,7 @@ def bench_estate(clusters: int, subscriptions: int) -> tuple[list[EmulatedCluste
         for resource_body in renamed["network"]:
             network.setdefault(resource_body["id"].lower(), resource_body)
         raw = RawCluster(cluster=renamed["cluster"], kube=template.kube, pod_logs=template.pod_logs, logs=template.logs)
-        made.append(EmulatedCluster(raw, diagnostics=index % NO_DIAGNOSTICS_EVERY != NO_DIAGNOSTICS_EVERY - 1))
+        made.append(EmulatedCluster(raw, diagnostics=has_diagnostics(index)))
     return made, list(network.values())
 
 
@@ -140,7 +144,6 @@ def lower_bound(
 ) -> dict[str, float]:
     """Seconds each service needs at least for the sweep's requests, given its throttling and latency."""
     per_sub = math.ceil(clusters / subscriptions)
-    with_workspace = clusters - clusters // NO_DIAGNOSTICS_EVERY
     # Resource Graph: the pages of the clusters and of the network resources; the k-th query can start
     # at floor(k / quota) windows, and each page chain is sequential.
     pages = math.ceil(clusters / PAGE_ROWS) + math.ceil(network_rows / PAGE_ROWS)
@@ -149,7 +152,7 @@ def lower_bound(
     # is a POST) against their buckets; subscriptions run in parallel.
     arm = max(max(0.0, (per_sub - size) / refill) + latency for size, refill in (ARM_READS, ARM_WRITES))
     # Log Analytics: one query per workspace with clusters sending to it (one per subscription here).
-    workspaces = min(subscriptions, with_workspace)
+    workspaces = len({i % subscriptions for i in range(clusters) if has_diagnostics(i)})
     logs = max(
         (workspaces - 1) // LOGS_QUOTA * LOGS_WINDOW + latency, math.ceil(workspaces / LOGS_CONCURRENCY) * latency
     )
@@ -279,7 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--subscriptions", type=int, default=0, help=f"default: one per {CLUSTERS_PER_SUBSCRIPTION} clusters"
     )
-    parser.add_argument("--latency-ms", type=float, default=50.0, help="every emulated service's answer time")
+    parser.add_argument(
+        "--latency-ms", type=float, default=100.0, help="answer time of every emulated service (ARM reads: ~100 ms)"
+    )
     parser.add_argument("--naive-sample", type=int, default=40, help="clusters the naive baseline really runs")
     parser.add_argument("--json", action="store_true", help="print the run as one JSON object (for series)")
     args = parser.parse_args(argv)
