@@ -175,11 +175,14 @@ class ArmNetworkReader(_RuleCollectionGroups):
 
     def private_dns_zones(self, subscription: str, resource_group: str, zone_suffix: str) -> list[JsonObject]:
         zones = self._clients.private_dns(subscription).private_zones.list_by_resource_group(resource_group)
-        return [
-            {**zone.as_dict(), "type": "Microsoft.Network/privateDnsZones"}
-            for zone in zones
-            if str(zone.name).lower().endswith(zone_suffix)
-        ]
+        try:
+            return [
+                {**zone.as_dict(), "type": "Microsoft.Network/privateDnsZones"}
+                for zone in zones
+                if str(zone.name).lower().endswith(zone_suffix)
+            ]
+        except ResourceNotFoundError:
+            return []  # no such node resource group: no zone, as a bulk read would find none
 
     def zone_links(self, zone_id: str) -> list[JsonObject]:
         parts = zone_id.split("/")
