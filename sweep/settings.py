@@ -37,7 +37,7 @@ class Settings:
     # --- live runs ---
     clients: str = ""  # JSON list of clients every cluster must admit, as in context.json
     clients_tag: str = "aks-reach-clients"  # cluster tag listing more client IPs/CIDRs (comma-separated)
-    concurrency: int = 8  # clusters collected at once
+    concurrency: int = 32  # clusters collected at once (each mostly waits on Kubernetes and ARM answers)
     request_timeout_seconds: float = 30.0  # per Azure or Kubernetes call (retries on 429/5xx come on top)
     probe_timeout_seconds: float = 5.0  # TCP connect and TLS handshake of the API server probe
     arm_endpoint: str = "https://management.azure.com"  # other clouds: their Resource Manager endpoint

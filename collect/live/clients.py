@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from azure.core.credentials import TokenCredential
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.network import NetworkManagementClient
+from azure.mgmt.privatedns import PrivateDnsManagementClient
 from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.monitor.query import LogsQueryClient
 
@@ -29,6 +31,7 @@ class LiveClients:
     retries: int = 4  # azure-core retries 429 and 5xx, honouring Retry-After, with exponential backoff
     connection_verify: str | bool = True  # a CA bundle path (tests) or True
     _per_subscription: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _options(self) -> dict[str, Any]:
         return {
@@ -59,8 +62,12 @@ class LiveClients:
     def network(self, subscription: str) -> NetworkManagementClient:
         return self._client(NetworkManagementClient, subscription)
 
+    def private_dns(self, subscription: str) -> PrivateDnsManagementClient:
+        return self._client(PrivateDnsManagementClient, subscription)
+
     def _client(self, kind: type, subscription: str) -> Any:
         key = (kind.__name__, subscription.lower())
-        if key not in self._per_subscription:
-            self._per_subscription[key] = kind(self.credential, subscription, **self._arm_options())
-        return self._per_subscription[key]
+        with self._lock:  # sweep threads share one client (and its connection pool) per subscription
+            if key not in self._per_subscription:
+                self._per_subscription[key] = kind(self.credential, subscription, **self._arm_options())
+            return self._per_subscription[key]

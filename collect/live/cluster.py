@@ -4,13 +4,14 @@ skipped (unavailable) or error (collection failed) for exactly the sources conce
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from azure.core.exceptions import AzureError
 
 from collect.live import kube, logs
 from collect.live.clients import LiveClients
-from collect.live.network import NetworkInventory, resources_for_cluster
+from collect.live.network import NetworkSource, resources_for_cluster
 from collect.live.probes import probe_apiserver
 from collect.model import Problem, Source
 from collect.raw import RawCluster
@@ -29,21 +30,25 @@ KUBE_SOURCES = (
 def collect_cluster(
     cluster: dict[str, Any],
     context: dict[str, Any],
-    inventory: NetworkInventory,
+    inventory: NetworkSource,
     clients: LiveClients,
     probe_timeout: float,
+    audit: Callable[[str], logs.AuditRows] | None = None,
 ) -> RawCluster:
+    """`audit` gives the cluster's audit rows (a sweep's per-workspace reader); default: a query scoped to
+    the cluster. Network resources come last: a sweep's inventory may still be arriving from Resource Graph
+    while the Kubernetes reads run."""
     raw = RawCluster(cluster=cluster, context=context, problems={})
-    try:
-        raw.network = resources_for_cluster(cluster, context, inventory)
-    except AzureError as exc:
-        raw.problems[Source.NETWORK] = Problem("error", f"network resources: {_azure_error(exc)}")
-    rows, problem = logs.apiserver_requests(clients, cluster["id"])
+    _collect_kube(raw, clients, probe_timeout)
+    rows, problem = audit(cluster["id"]) if audit else logs.apiserver_requests(clients, cluster["id"])
     if problem:
         raw.problems[Source.AUDIT] = problem
     else:
         raw.logs["apiserver-requests"] = rows or []
-    _collect_kube(raw, clients, probe_timeout)
+    try:
+        raw.network = resources_for_cluster(cluster, context, inventory)
+    except AzureError as exc:
+        raw.problems[Source.NETWORK] = Problem("error", f"network resources: {_azure_error(exc)}")
     return raw
 
 

@@ -1,11 +1,15 @@
-"""A live sweep: discover clusters, read the estate's network resources in bulk, then collect the
-clusters concurrently (bounded). Yields each cluster as it completes; one cluster's failure is
-that cluster's `CollectionFailure`, never the sweep's."""
+"""A live sweep: discover clusters, read the estate's network resources in bulk (in the background),
+then collect the clusters concurrently (bounded). Yields each cluster as it completes; one cluster's
+failure is that cluster's `CollectionFailure`, never the sweep's.
+
+Memory stays flat with the estate's size: at most twice `concurrency` clusters are in flight or
+waiting to be consumed, and each is dropped once yielded.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +19,8 @@ from collect.arm import parse_cluster_id
 from collect.live import resource_graph
 from collect.live.clients import LiveClients
 from collect.live.cluster import collect_cluster
-from collect.live.network import NetworkInventory
+from collect.live.logs import WorkspaceAuditLogs
+from collect.live.network import ArmNetworkReader, JsonObject, NetworkInventory
 from collect.raw import RawCluster
 
 
@@ -59,39 +64,73 @@ def sweep(
     clients_tag: str = "aks-reach-clients",
 ) -> Iterator[RawCluster | CollectionFailure]:
     clusters = discover_clusters(clients, scope)
+    if not clusters:
+        return
     subscriptions = sorted({str(cluster["id"]).split("/")[2] for cluster in clusters}, key=str.lower)
-    inventory = NetworkInventory(_network_rows(clients, subscriptions), clients) if clusters else None
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = {
-            pool.submit(
-                collect_cluster,
-                cluster,
-                declared_context(cluster, context, clients_tag),
-                inventory,
-                clients,
-                probe_timeout,
-            ): cluster["id"]
-            for cluster in clusters
-        }
-        for done, future in enumerate(as_completed(futures), start=1):
-            try:
-                yield future.result()
-            except AzureError as exc:
-                yield CollectionFailure(futures[future], f"collection failed: {str(exc).splitlines()[0][:300]}")
-            if on_progress:
-                on_progress(done, len(clusters))
+    audit = WorkspaceAuditLogs(clients)
+    workers = max(1, concurrency)
+    with ThreadPoolExecutor(max_workers=workers + 1) as pool:
+        inventory = PendingInventory(
+            pool.submit(lambda: NetworkInventory(_network_rows(clients, subscriptions), clients))
+        )
+        pending: dict[Future[RawCluster], str] = {}
+        queued = iter(clusters)
+        done_count = 0
+        while True:
+            for cluster in queued:
+                context_of = declared_context(cluster, context, clients_tag)
+                task = pool.submit(collect_cluster, cluster, context_of, inventory, clients, probe_timeout, audit)
+                pending[task] = cluster["id"]
+                if len(pending) >= 2 * workers:
+                    break
+            if not pending:
+                return
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                cluster_id = pending.pop(future)
+                try:
+                    yield future.result()
+                except AzureError as exc:
+                    yield CollectionFailure(cluster_id, f"collection failed: {str(exc).splitlines()[0][:300]}")
+                done_count += 1
+                if on_progress:
+                    on_progress(done_count, len(clusters))
+
+
+class PendingInventory:
+    """The sweep's `NetworkInventory` while Resource Graph pages are still arriving: the clusters' Kubernetes
+    reads run meanwhile, and the network walk waits for it. A failed read is every cluster's network error."""
+
+    def __init__(self, future: Future[NetworkInventory]) -> None:
+        self._future = future
+
+    def get(self, resource_id: str | None) -> JsonObject | None:
+        return self._future.result().get(resource_id)
+
+    def firewall_at(self, private_ip: str) -> JsonObject | None:
+        return self._future.result().firewall_at(private_ip)
+
+    def rule_collection_groups(self, policy_id: str) -> list[JsonObject]:
+        return self._future.result().rule_collection_groups(policy_id)
+
+    def private_dns_zones(self, subscription: str, resource_group: str, zone_suffix: str) -> list[JsonObject]:
+        return self._future.result().private_dns_zones(subscription, resource_group, zone_suffix)
+
+    def zone_links(self, zone_id: str) -> list[JsonObject]:
+        return self._future.result().zone_links(zone_id)
 
 
 def collect_one(
     clients: LiveClients, cluster_id: str, context: dict[str, Any], probe_timeout: float, clients_tag: str
 ) -> RawCluster | CollectionFailure:
     """One cluster by id (the Function app's queue worker and HTTP check). A cluster that does not exist
-    or cannot be read raises LookupError; any other failure is that cluster's `CollectionFailure`."""
+    or cannot be read raises LookupError; any other failure is that cluster's `CollectionFailure`.
+    Network resources are the ones the cluster references, each read by an ARM GET (ARM's limit is per
+    subscription, so thousands of workers in parallel spend no shared Resource Graph quota)."""
     cluster = _get_cluster(clients, cluster_id)
     try:
-        inventory = NetworkInventory(_network_rows(clients, [parse_cluster_id(cluster_id)[0]]), clients)
         return collect_cluster(
-            cluster, declared_context(cluster, context, clients_tag), inventory, clients, probe_timeout
+            cluster, declared_context(cluster, context, clients_tag), ArmNetworkReader(clients), clients, probe_timeout
         )
     except AzureError as exc:
         return CollectionFailure(cluster_id, f"collection failed: {str(exc).splitlines()[0][:300]}")

@@ -53,10 +53,11 @@ def user_endpoint(clients: LiveClients, cluster: dict[str, Any]) -> KubeEndpoint
     """The API server URL, its CA and a bearer token, from the cluster user credentials."""
     subscription, group, name = cluster["id"].split("/")[2], cluster["id"].split("/")[4], cluster["name"]
     credentials = clients.container_service(subscription).managed_clusters.list_cluster_user_credentials(group, name)
-    config = yaml.safe_load(
+    config = yaml.load(  # a safe loader, libyaml's when built with it: ~10x faster over a sweep
         base64.b64decode(credentials.kubeconfigs[0].value)
         if isinstance(credentials.kubeconfigs[0].value, str)
-        else credentials.kubeconfigs[0].value
+        else credentials.kubeconfigs[0].value,
+        Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader),
     )
     entry = config["clusters"][0]["cluster"]
     user = config["users"][0]["user"]

@@ -1,12 +1,22 @@
-"""Log Analytics: the shipped queries, scoped to the cluster resource (`query_resource`), so no
-cluster name or user value is ever pasted into KQL text."""
+"""Log Analytics: the shipped queries, scoped to a resource (`query_resource`), so no cluster name or user
+value is ever pasted into KQL text.
+
+One cluster (the Function app's worker) is one query scoped to the cluster. A sweep asks each cluster's
+diagnostic settings which workspace receives its kube-audit logs and runs the query once per workspace,
+scoped to the workspace; the rows carry `_ResourceId`, which splits them by cluster. Log Analytics allows
+one user 200 queries per 30 s and 5 at once: 5,000 per-cluster queries would take >= 750 s, while an estate
+sending to tens of workspaces needs tens of queries. When the settings or the workspace cannot be read, the
+sweep falls back to the per-cluster query.
+"""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import AzureError, HttpResponseError
+from azure.core.rest import HttpRequest
 from azure.monitor.query import LogsQueryStatus
 
 from collect.live.clients import LiveClients
@@ -14,11 +24,21 @@ from collect.model import Problem
 from collect.queries import query_text
 
 WINDOW = timedelta(minutes=60)
+QUERY = "apiserver-requests"
+LOGS_CONCURRENCY = 5  # Log Analytics runs at most 5 queries of one user at once, and answers 429 beyond
+DIAGNOSTIC_SETTINGS_API = "2021-05-01-preview"
+AUDIT_CATEGORIES = frozenset({"kube-audit", "kube-audit-admin"})
+AUDIT_CATEGORY_GROUPS = frozenset({"audit", "alllogs"})
+RESOURCE_COLUMN = "_ResourceId"
+
+Rows = list[dict[str, Any]]
+AuditRows = tuple[Rows | None, Problem | None]
 
 
-def apiserver_requests(clients: LiveClients, cluster_id: str) -> tuple[list[dict[str, Any]] | None, Problem | None]:
+def apiserver_requests(clients: LiveClients, cluster_id: str, gate: threading.Semaphore | None = None) -> AuditRows:
+    """The audit rows of one cluster, from a query scoped to the cluster."""
     try:
-        response = clients.logs.query_resource(cluster_id, query_text("apiserver-requests"), timespan=WINDOW)
+        rows = _query(clients, cluster_id, gate)
     except HttpResponseError as exc:
         if exc.status_code in (400, 404):
             return None, Problem(
@@ -26,8 +46,95 @@ def apiserver_requests(clients: LiveClients, cluster_id: str) -> tuple[list[dict
                 f"no Log Analytics data for the cluster ({exc.status_code}): is kube-audit sent to a workspace?",
             )
         return None, Problem("error", f"Log Analytics query failed: {exc.status_code} {exc.reason}")
-    if response.status == LogsQueryStatus.FAILURE:
-        return None, Problem("error", f"Log Analytics query failed: {response}")
-    tables = response.tables if response.status == LogsQueryStatus.SUCCESS else response.partial_data
-    rows = [dict(zip(table.columns, row, strict=True)) for table in tables for row in table.rows]
+    except _QueryFailed as exc:
+        return None, Problem("error", f"Log Analytics query failed: {exc}")
+    for row in rows:
+        row.pop(RESOURCE_COLUMN, None)
     return rows, None
+
+
+def audit_workspace(clients: LiveClients, cluster_id: str) -> str:
+    """The workspace a diagnostic setting of the cluster sends kube-audit to; "" when none does."""
+    request = HttpRequest(
+        "GET",
+        f"{cluster_id}/providers/Microsoft.Insights/diagnosticSettings",
+        params={"api-version": DIAGNOSTIC_SETTINGS_API},
+    )
+    response = clients.container_service(cluster_id.split("/")[2]).send_request(request)
+    response.raise_for_status()
+    for setting in response.json().get("value") or []:
+        properties = setting.get("properties") or {}
+        workspace = properties.get("workspaceId")
+        if workspace and any(_sends_audit(log) for log in properties.get("logs") or []):
+            return str(workspace)
+    return ""
+
+
+def _sends_audit(log: dict[str, Any]) -> bool:
+    if not log.get("enabled"):
+        return False
+    return str(log.get("category") or "").lower() in AUDIT_CATEGORIES or (
+        str(log.get("categoryGroup") or "").lower() in AUDIT_CATEGORY_GROUPS
+    )
+
+
+class WorkspaceAuditLogs:
+    """A sweep's audit rows: one query per workspace, shared by every cluster sending to it (thread-safe).
+
+    The first cluster of a workspace runs its query; the others wait for it. At most `LOGS_CONCURRENCY`
+    queries run at once, so the sweep never meets the concurrency 429.
+    """
+
+    def __init__(self, clients: LiveClients) -> None:
+        self._clients = clients
+        self._gate = threading.BoundedSemaphore(LOGS_CONCURRENCY)
+        self._lock = threading.Lock()
+        self._workspace_locks: dict[str, threading.Lock] = {}
+        self._by_workspace: dict[str, dict[str, Rows] | None] = {}
+
+    def __call__(self, cluster_id: str) -> AuditRows:
+        try:
+            workspace = audit_workspace(self._clients, cluster_id)
+        except (AzureError, ValueError):
+            return apiserver_requests(self._clients, cluster_id, self._gate)  # settings unreadable: ask the cluster
+        if not workspace:
+            return None, Problem(
+                "unavailable", "no diagnostic setting of the cluster sends kube-audit to a Log Analytics workspace"
+            )
+        by_cluster = self._workspace_rows(workspace)
+        if by_cluster is None:
+            return apiserver_requests(self._clients, cluster_id, self._gate)  # workspace unreadable: ask the cluster
+        return [dict(row) for row in by_cluster.get(cluster_id.lower(), [])], None
+
+    def _workspace_rows(self, workspace: str) -> dict[str, Rows] | None:
+        key = workspace.lower()
+        with self._lock:
+            workspace_lock = self._workspace_locks.setdefault(key, threading.Lock())
+        with workspace_lock:
+            if key not in self._by_workspace:
+                self._by_workspace[key] = self._query_workspace(workspace)
+            return self._by_workspace[key]
+
+    def _query_workspace(self, workspace: str) -> dict[str, Rows] | None:
+        try:
+            rows = _query(self._clients, workspace, self._gate)
+        except (HttpResponseError, _QueryFailed):
+            return None
+        by_cluster: dict[str, Rows] = {}
+        for row in rows:
+            by_cluster.setdefault(str(row.pop(RESOURCE_COLUMN, "")).lower(), []).append(row)
+        return by_cluster
+
+
+class _QueryFailed(Exception):
+    """The service answered, but the query itself failed."""
+
+
+def _query(clients: LiveClients, resource_id: str, gate: threading.Semaphore | None) -> Rows:
+    gate = gate or threading.BoundedSemaphore(1)
+    with gate:
+        response = clients.logs.query_resource(resource_id, query_text(QUERY), timespan=WINDOW)
+    if response.status == LogsQueryStatus.FAILURE:
+        raise _QueryFailed(str(response))
+    tables = response.tables if response.status == LogsQueryStatus.SUCCESS else response.partial_data
+    return [dict(zip(table.columns, row, strict=True)) for table in tables for row in table.rows]

@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from azure.core.credentials import AccessToken
+from azure.core.exceptions import HttpResponseError
 
 from checks.finding import Status
 from checks.registry import CHECKS
 from collect.live.clients import LiveClients
-from collect.live.estate import CollectionFailure, Scope, discover_clusters, sweep
+from collect.live.estate import CollectionFailure, Scope, collect_one, discover_clusters, sweep
 from collect.model import Source
 from collect.raw import RawCluster
 from collect.snapshot_folder import read_cluster, write_cluster
@@ -25,21 +26,10 @@ from sweep.cli import evaluate_snapshot
 from sweep.evaluate import evaluate_raw
 from sweep.live import run_live
 from sweep.settings import Settings
-from tests.emulator.server import TOKEN, AzureEmulator, EmulatedCluster, Fault
+from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault, StaticToken
 from tools import make_example_estate as estate
 
 OTHER_SUB = "9d8c7b6a-0000-4000-8000-00000000beef"
-
-
-class StaticToken:
-    """A test credential: the emulator accepts this bearer token and nothing else."""
-
-    def __init__(self) -> None:
-        self.scopes: list[str] = []
-
-    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
-        self.scopes += scopes
-        return AccessToken(TOKEN, int(time.time()) + 3600)
 
 
 def moved(raw: RawCluster, subscription: str) -> RawCluster:
@@ -249,3 +239,105 @@ def test_slow_and_malformed_answers_are_that_clusters_errors(emulator, tmp_path:
     assert "malformed JSON" in payments.problems[Source.NODES].message
     assert findings(payments)["konnectivity-agent"].status is Status.PASS  # pods still read; node load not judged
     assert findings(raws["aks-legacy-batch"])["konnectivity-agent"].status is Status.FAIL  # others unaffected
+
+
+# --- scale: throttling models of the emulator, per-workspace audit rows, per-cluster ARM reads -----------
+
+
+def test_arm_reads_spend_a_token_bucket_per_subscription_and_answer_429_with_retry_after(emulator) -> None:
+    emulator.arm_reads = (2.0, 1.0)  # two tokens, one more a second
+    strict = LiveClients(StaticToken(), arm_endpoint=emulator.url, retries=0, connection_verify=str(emulator.ca_path))
+    operations = strict.container_service(estate.SUB).managed_clusters
+    for _ in range(2):
+        operations.get("rg-aks-payments-prod", "aks-payments-prod")
+    with pytest.raises(HttpResponseError) as throttled:
+        operations.get("rg-aks-payments-prod", "aks-payments-prod")
+    assert throttled.value.status_code == 429 and throttled.value.response.headers["Retry-After"] == "1"
+    assert throttled.value.response.headers["x-ms-ratelimit-remaining-subscription-reads"] == "0"
+    other = strict.container_service(OTHER_SUB).managed_clusters.get("rg-aks-payments-dr", "aks-payments-dr")
+    assert other.name == "aks-payments-dr"  # another subscription has its own bucket
+    assert emulator.throttled["arm"] == 1
+
+
+def test_arm_429s_are_waited_out_by_the_collectors(emulator, clients) -> None:
+    emulator.arm_writes = (3.0, 5.0)  # listClusterUserCredential is a POST: a write
+    assert len(run(clients)) == 8
+    assert emulator.throttled["arm"] >= 1
+
+
+def test_log_analytics_limits_queries_per_window_and_at_once(emulator) -> None:
+    strict = LiveClients(
+        StaticToken(), logs_endpoint=f"{emulator.url}/v1", retries=0, connection_verify=str(emulator.ca_path)
+    )
+    cluster_id = emulator.by_name["aks-payments-prod"].id
+    emulator.logs_quota = 2
+    for _ in range(2):
+        strict.logs.query_resource(cluster_id, "AKSAudit", timespan=timedelta(hours=1))
+    with pytest.raises(HttpResponseError) as throttled:
+        strict.logs.query_resource(cluster_id, "AKSAudit", timespan=timedelta(hours=1))
+    assert throttled.value.status_code == 429 and int(throttled.value.response.headers["Retry-After"]) >= 1
+    emulator.logs_quota, emulator.logs_concurrency, emulator.latency_seconds = 200, 1, 0.3
+    emulator._logs_window.clear()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(
+            pool.map(
+                lambda _: _status(lambda: strict.logs.query_resource(cluster_id, "x", timespan=timedelta(hours=1))),
+                range(2),
+            )
+        )
+    assert sorted(answers) == [200, 429]  # the second query running at once is refused
+
+
+def _status(call: object) -> int:
+    try:
+        call()  # type: ignore[operator]
+    except HttpResponseError as exc:
+        return exc.status_code or 0
+    return 200
+
+
+def test_a_sweep_queries_each_workspace_once_and_none_for_clusters_without_audit_logs(emulator, clients) -> None:
+    raws = run(clients)
+    assert emulator.count(r"^POST /v1/.*/workspaces/[^/]+/query$") == 2  # one workspace per subscription
+    assert emulator.count(r"managedClusters/[^/]+/query$") == 0
+    assert findings(raws["aks-inventory-prod"])["apiserver-load"].status is Status.FAIL
+    assert "_ResourceId" not in raws["aks-inventory-prod"].logs["apiserver-requests"][0]
+    legacy = findings(raws["aks-legacy-batch"])["apiserver-load"]
+    assert legacy.status is Status.SKIPPED and "diagnostic setting" in legacy.detail
+
+
+def test_an_unreadable_workspace_falls_back_to_per_cluster_queries(emulator, clients) -> None:
+    emulator.faults.append(Fault(r"/workspaces/[^/]+/query$", 403, times=10))
+    raws = run(clients)
+    assert emulator.count(r"managedClusters/[^/]+/query$") == 7  # every cluster that sends audit logs
+    assert findings(raws["aks-inventory-prod"])["apiserver-load"].status is Status.FAIL
+
+
+def test_a_sweep_keeps_only_a_bounded_number_of_clusters_in_flight(emulator, clients) -> None:
+    stream = sweep(clients, Scope(), {}, concurrency=1, probe_timeout=2)
+    first = next(stream)
+    assert isinstance(first, RawCluster)
+    assert emulator.count("listClusterUserCredential") <= 3  # not all eight started at once
+    assert len([first, *stream]) == 8
+
+
+def test_collect_one_reads_only_what_the_cluster_references_and_finds_what_the_sweep_finds(emulator, clients) -> None:
+    context = {"clients": [{"name": "platform-ci", "ips": [estate.CI_RUNNERS]}]}
+    swept = run(clients)
+    emulator.requests.clear()
+    for name in ("aks-ledger-prod", "aks-core-private", "aks-payments-prod", "aks-search-prod"):
+        one = collect_one(clients, emulator.by_name[name].id, context, 2, "aks-reach-clients")
+        assert isinstance(one, RawCluster)
+        timed = "apiserver-probe"  # its evidence holds measured milliseconds
+        assert {k: f for k, f in findings(one).items() if k != timed} == {
+            k: f for k, f in findings(swept[name]).items() if k != timed
+        }, name
+    assert emulator.count("ResourceGraph") == 0
+    assert emulator.count(r"GET .*/azureFirewalls$") == 1  # the firewall behind the ledger's route
+    assert emulator.count(r"virtualNetworkLinks$") == 1  # the private zone's links, listed by ARM
+    ledger = {
+        r["type"].lower() for r in collect_one(clients, emulator.by_name["aks-ledger-prod"].id, context, 2, "t").network
+    }
+    assert {"microsoft.network/routetables", "microsoft.network/azurefirewalls"} <= ledger
+    with pytest.raises(LookupError, match="no such cluster"):
+        collect_one(clients, emulator.by_name["aks-ledger-prod"].id + "-gone", context, 2, "t")

@@ -1,0 +1,336 @@
+"""A live sweep at estate scale against the local Azure emulator, next to its lower bound and a naive baseline.
+
+    python -m bench.sweep [--clusters 5000] [--subscriptions 100] [--latency-ms 50] [--naive-sample 40]
+    python -m bench.sweep --clusters 100 1000 5000     # one fresh process per size, then how cost grows
+
+The emulator (tests/emulator/server.py) runs in its own process, so the peak RSS printed is the sweep's
+alone. It serves N clusters spread over M subscriptions (each cluster with its VNet, NSG, outbound IP or
+route table to its subscription's hub firewall, Kubernetes API and audit rows; one Log Analytics workspace
+per subscription; every 25th cluster without a diagnostic setting), answers every request after
+`--latency-ms`, and throttles as Azure documents: ARM token buckets per subscription and principal, Resource
+Graph 15 queries per 5 s, Log Analytics 200 queries per 30 s and 5 at once, all with 429 + Retry-After.
+
+The sweep is the command line's live path (`sweep.live.run_live`, default settings). The naive baseline is a
+sequential loop of `collect_one` (typed SDK GETs of the cluster and each resource it references, its own
+Log Analytics query, the Kubernetes reads) over `--naive-sample` clusters, extrapolated linearly to N.
+
+The lower bound is computed from the requests the sweep needs and each service's throttling and latency;
+services run in parallel, so it is the largest of them (printed with its binding service).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from checks.registry import CHECKS
+from collect.live.clients import LiveClients
+from collect.live.estate import Scope, collect_one
+from collect.raw import RawCluster
+from sweep.live import run_live
+from sweep.settings import Settings
+from tests.emulator.server import AzureEmulator, EmulatedCluster, StaticToken
+from tools import make_example_estate as estate
+
+CLUSTERS_PER_SUBSCRIPTION = 50
+NO_DIAGNOSTICS_EVERY = 25
+GRAPH_QUOTA, GRAPH_WINDOW = 15, 5.0
+LOGS_QUOTA, LOGS_WINDOW, LOGS_CONCURRENCY = 200, 30.0, 5
+ARM_READS, ARM_WRITES = (250, 25.0), (200, 10.0)
+PAGE_ROWS = 1000
+
+
+def subscription_id(index: int) -> str:
+    return f"5b0c{index:04x}-0000-4000-8000-{index:012x}"
+
+
+def has_diagnostics(index: int) -> bool:
+    return index % NO_DIAGNOSTICS_EVERY != NO_DIAGNOSTICS_EVERY - 1
+
+
+def bench_estate(clusters: int, subscriptions: int) -> tuple[list[EmulatedCluster], list[dict[str, Any]]]:
+    """N clusters over M subscriptions, from the sample estate's builders: a public cluster with its own
+    outbound IP, and a user-defined-routing cluster behind its subscription's hub firewall, alternating.
+    Kubernetes data and audit rows are shared with the template (read-only), so the emulator stays small."""
+    templates = [estate.healthy(), estate.udr_classic_firewall_missing_rule()]
+    templates[1].logs = templates[0].logs
+    made: list[EmulatedCluster] = []
+    network: dict[str, dict[str, Any]] = {}
+    for index in range(clusters):
+        template = templates[index % len(templates)]
+        subscription = subscription_id(index % subscriptions)
+        old_name = template.cluster["name"]
+        new_name = f"{old_name}-{index:05d}"
+        text = json.dumps({"cluster": template.cluster, "network": template.network or []})
+        renamed = json.loads(text.replace(estate.SUB, subscription).replace(old_name, new_name))
+        for resource_body in renamed["network"]:
+            network.setdefault(resource_body["id"].lower(), resource_body)
+        raw = RawCluster(cluster=renamed["cluster"], kube=template.kube, pod_logs=template.pod_logs, logs=template.logs)
+        made.append(EmulatedCluster(raw, diagnostics=has_diagnostics(index)))
+    return made, list(network.values())
+
+
+def serve(clusters: int, subscriptions: int, latency: float, ca_path: str, pipe: Connection) -> None:
+    """The emulator process: build the estate, serve it, report its URL, run until told to stop."""
+    emulated, network = bench_estate(clusters, subscriptions)
+    emulator = AzureEmulator(emulated, network, page_size=PAGE_ROWS)
+    emulator.latency_seconds = latency
+    emulator.graph_quota, emulator.graph_window_seconds = GRAPH_QUOTA, GRAPH_WINDOW
+    emulator.logs_quota, emulator.logs_window_seconds, emulator.logs_concurrency = (
+        LOGS_QUOTA,
+        LOGS_WINDOW,
+        LOGS_CONCURRENCY,
+    )
+    emulator.arm_reads, emulator.arm_writes = ARM_READS, ARM_WRITES
+    emulator.keep_log = False
+    emulator.start(Path(ca_path))
+    pipe.send(
+        {
+            "url": emulator.url,
+            "network": len(network),
+            "firewalls": sum(1 for r in network if r["type"].lower() == "microsoft.network/azurefirewalls"),
+        }
+    )
+    pipe.recv()  # stop
+    emulator.stop()
+
+
+@dataclass
+class Phase:
+    seconds: float
+    requests: dict[str, int]
+    throttled: dict[str, int]
+
+
+def stats(url: str, ca_path: str) -> dict[str, dict[str, int]]:
+    return requests.get(f"{url}/_emulator/stats", verify=ca_path, timeout=30).json()
+
+
+def measured(url: str, ca_path: str, started_stats: dict[str, dict[str, int]], seconds: float) -> Phase:
+    now = stats(url, ca_path)
+    delta = {
+        kind: {service: now[kind].get(service, 0) - started_stats[kind].get(service, 0) for service in SERVICES}
+        for kind in ("requests", "throttled")
+    }
+    return Phase(seconds, delta["requests"], delta["throttled"])
+
+
+SERVICES = ("arm", "graph", "logs", "kube")
+
+
+def peak_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def lower_bound(
+    clusters: int, subscriptions: int, network_rows: int, latency: float, concurrency: int, sweep: Phase
+) -> dict[str, float]:
+    """Seconds each service needs at least for the sweep's requests, given its throttling and latency."""
+    per_sub = math.ceil(clusters / subscriptions)
+    # Resource Graph: the pages of the clusters and of the network resources; the k-th query can start
+    # at floor(k / quota) windows, and each page chain is sequential.
+    pages = math.ceil(clusters / PAGE_ROWS) + math.ceil(network_rows / PAGE_ROWS)
+    graph = max((pages - 1) // GRAPH_QUOTA * GRAPH_WINDOW + latency, pages * latency)
+    # ARM, per subscription: reads (diagnostic settings per cluster) and writes (listClusterUserCredential
+    # is a POST) against their buckets; subscriptions run in parallel.
+    arm = max(max(0.0, (per_sub - size) / refill) + latency for size, refill in (ARM_READS, ARM_WRITES))
+    # Log Analytics: one query per workspace with clusters sending to it (one per subscription here).
+    workspaces = len({i % subscriptions for i in range(clusters) if has_diagnostics(i)})
+    logs = max(
+        (workspaces - 1) // LOGS_QUOTA * LOGS_WINDOW + latency, math.ceil(workspaces / LOGS_CONCURRENCY) * latency
+    )
+    # The cluster workers: each cluster's Kubernetes calls (as counted) and its two ARM calls, one after
+    # another, `concurrency` clusters at a time.
+    worker_calls = sweep.requests["kube"] + 2 * clusters
+    workers = worker_calls * latency / concurrency
+    return {"Resource Graph": graph, "ARM": arm, "Log Analytics": logs, "cluster workers": workers}
+
+
+def run_once(clusters: int, subscriptions: int, latency_ms: float, naive_sample: int) -> dict[str, Any]:
+    latency = latency_ms / 1000
+    settings = Settings.from_env({})
+    with tempfile.TemporaryDirectory() as scratch:
+        ca_path = str(Path(scratch) / "ca.pem")
+        parent, child = multiprocessing.Pipe()
+        server = multiprocessing.get_context("spawn").Process(
+            target=serve, args=(clusters, subscriptions, latency, ca_path, child), daemon=True
+        )
+        server.start()
+        ready = parent.recv()
+        url = ready["url"]
+        try:
+            rss_before = peak_rss_mib()
+            configured = replace(settings, arm_endpoint=url, logs_endpoint=f"{url}/v1")
+            scope = Scope(subscriptions=tuple(subscription_id(i) for i in range(subscriptions)))
+            before = stats(url, ca_path)
+            started = time.perf_counter()
+            results = run_live(scope, {}, configured, StaticToken(), CHECKS, connection_verify=ca_path)
+            sweep = measured(url, ca_path, before, time.perf_counter() - started)
+            rss = peak_rss_mib()
+            checked = len(results)
+            errors = sum(1 for r in results for f in r.findings if f.status.value == "error")
+            del results
+            naive = run_naive(url, ca_path, clusters, subscriptions, naive_sample, settings)
+        finally:
+            parent.send("stop")
+            server.join(timeout=30)
+    bound = lower_bound(clusters, subscriptions, ready["network"], latency, settings.concurrency, sweep)
+    binding = max(bound, key=lambda name: bound[name])
+    naive_total = naive.seconds / max(1, naive_sample) * clusters
+    return {
+        "clusters": clusters,
+        "checked": checked,
+        "error findings": errors,
+        "subscriptions": subscriptions,
+        "latency ms": latency_ms,
+        "concurrency": settings.concurrency,
+        "wall s": round(sweep.seconds, 2),
+        "requests": sweep.requests,
+        "throttled": sweep.throttled,
+        "peak rss MiB": round(rss, 1),
+        "rss before sweep MiB": round(rss_before, 1),
+        "lower bound s": round(bound[binding], 2),
+        "binding": binding,
+        "bounds": {name: round(value, 2) for name, value in bound.items()},
+        "naive sample": naive_sample,
+        "naive sample s": round(naive.seconds, 2),
+        "naive extrapolated s": round(naive_total, 1),
+        "naive requests per cluster": {s: round(n / max(1, naive_sample), 1) for s, n in naive.requests.items()},
+    }
+
+
+def run_naive(url: str, ca_path: str, clusters: int, subscriptions: int, sample: int, settings: Settings) -> Phase:
+    """`collect_one`, one cluster after another, on a sample spread over the estate."""
+    clients = LiveClients(
+        StaticToken(),
+        arm_endpoint=url,
+        logs_endpoint=f"{url}/v1",
+        timeout_seconds=settings.request_timeout_seconds,
+        connection_verify=ca_path,
+    )
+    template_names = [estate.healthy().cluster, estate.udr_classic_firewall_missing_rule().cluster]
+    step = max(1, clusters // max(1, sample))
+    before = stats(url, ca_path)
+    started = time.perf_counter()
+    for index in range(0, min(clusters, step * sample), step):
+        body = template_names[index % 2]
+        cluster_id = (
+            body["id"]
+            .replace(estate.SUB, subscription_id(index % subscriptions))
+            .replace(body["name"], f"{body['name']}-{index:05d}")
+        )
+        collect_one(clients, cluster_id, {}, settings.probe_timeout_seconds, settings.clients_tag)
+    return measured(url, ca_path, before, time.perf_counter() - started)
+
+
+def table(run: dict[str, Any]) -> str:
+    requests_made, throttled = run["requests"], run["throttled"]
+    ratio_bound = run["wall s"] / run["lower bound s"] if run["lower bound s"] else math.inf
+    speedup = run["naive extrapolated s"] / run["wall s"] if run["wall s"] else math.inf
+    lines = [
+        ("clusters / subscriptions", f"{run['clusters']:,} / {run['subscriptions']} (checked {run['checked']:,})"),
+        ("latency / concurrency", f"{run['latency ms']:g} ms per request / {run['concurrency']} clusters at once"),
+        ("wall time", f"{run['wall s']:.1f} s  ({run['clusters'] / run['wall s']:.1f} clusters/s)"),
+        ("ARM requests", f"{requests_made['arm']:,}"),
+        ("Resource Graph requests", f"{requests_made['graph']:,}"),
+        ("Log Analytics requests", f"{requests_made['logs']:,}"),
+        ("Kubernetes requests", f"{requests_made['kube']:,}"),
+        ("429s received", ", ".join(f"{s} {throttled[s]}" for s in SERVICES) + f"  (total {sum(throttled.values())})"),
+        (
+            "peak RSS of the sweep",
+            f"{run['peak rss MiB']:.0f} MiB  (before the sweep {run['rss before sweep MiB']:.0f} MiB)",
+        ),
+        (
+            "lower bound",
+            f"{run['lower bound s']:.1f} s, bound by {run['binding']}  ("
+            + ", ".join(f"{k} {v:.1f} s" for k, v in run["bounds"].items())
+            + ")",
+        ),
+        ("wall / lower bound", f"{ratio_bound:.2f}x  (target <= 1.5x)"),
+        (
+            "naive baseline",
+            f"{run['naive extrapolated s']:,.0f} s, extrapolated from {run['naive sample']} clusters"
+            f" in {run['naive sample s']:.1f} s",
+        ),
+        ("naive / sweep", f"{speedup:.1f}x faster  (target >= 20x)"),
+        ("error findings", f"{run['error findings']}"),
+    ]
+    width = max(len(name) for name, _ in lines)
+    return "\n".join(f"{name.ljust(width)}  {value}" for name, value in lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clusters", type=int, nargs="+", default=[5000], help="one run per size")
+    parser.add_argument(
+        "--subscriptions", type=int, default=0, help=f"default: one per {CLUSTERS_PER_SUBSCRIPTION} clusters"
+    )
+    parser.add_argument(
+        "--latency-ms", type=float, default=100.0, help="answer time of every emulated service (ARM reads: ~100 ms)"
+    )
+    parser.add_argument("--naive-sample", type=int, default=40, help="clusters the naive baseline really runs")
+    parser.add_argument("--json", action="store_true", help="print the run as one JSON object (for series)")
+    args = parser.parse_args(argv)
+    if min(args.clusters) < 1 or args.subscriptions < 0 or args.latency_ms < 0 or args.naive_sample < 1:
+        parser.error("--clusters and --naive-sample must be >= 1, --subscriptions and --latency-ms >= 0")
+    if len(args.clusters) > 1:
+        return series(args)
+    clusters = args.clusters[0]
+    subscriptions = args.subscriptions or max(1, math.ceil(clusters / CLUSTERS_PER_SUBSCRIPTION))
+    run = run_once(clusters, min(subscriptions, clusters), args.latency_ms, min(args.naive_sample, clusters))
+    print(json.dumps(run) if args.json else table(run))
+    return 0
+
+
+def series(args: argparse.Namespace) -> int:
+    """Each size in a fresh process (so peak RSS is that run's), then how time and memory grow."""
+    runs = []
+    for clusters in args.clusters:
+        command = [
+            sys.executable,
+            "-m",
+            "bench.sweep",
+            "--clusters",
+            str(clusters),
+            "--json",
+            "--latency-ms",
+            str(args.latency_ms),
+            "--naive-sample",
+            str(args.naive_sample),
+        ]
+        if args.subscriptions:
+            command += ["--subscriptions", str(args.subscriptions)]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        runs.append(json.loads(output.splitlines()[-1]))
+        print(table(runs[-1]), end="\n\n", flush=True)
+    first = runs[0]
+    print("growth from the smallest run (time and memory per cluster; 1.00 = linear)")
+    for run in runs:
+        scale = run["clusters"] / first["clusters"]
+        print(
+            f"  {run['clusters']:>6,} clusters: wall {run['wall s']:7.1f} s (x{run['wall s'] / first['wall s']:.1f} for "
+            f"x{scale:g} clusters, per cluster {run['wall s'] / first['wall s'] / scale:.2f}), peak RSS "
+            f"{run['peak rss MiB']:5.0f} MiB (x{run['peak rss MiB'] / first['peak rss MiB']:.2f})"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
