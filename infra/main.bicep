@@ -54,8 +54,8 @@ param grantClusterUserRole bool = true
 
 @minValue(1)
 @maxValue(1000)
-@description('Most instances the app scales out to (each runs queue batches of clusters).')
-param maximumInstanceCount int = 40
+@description('Most instances the app scales out to (each runs at most 6 clusters at once, host.json); 2 keeps one identity within the Log Analytics query quota (README, Performance).')
+param maximumInstanceCount int = 2
 
 @allowed([512, 2048, 4096])
 @description('Memory of each instance, in MB.')

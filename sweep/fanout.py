@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import defaultdict
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from itertools import zip_longest
 
 from collect.live.estate import Scope, discover_clusters
 from publish.json_report import summary
@@ -19,7 +22,7 @@ def start_sweep(runtime: Runtime) -> tuple[str, int]:
     settings = runtime.settings
     sweep_id = str(uuid.uuid4())
     scope = Scope(settings.subscriptions, settings.management_group)
-    cluster_ids = sorted({str(cluster["id"]) for cluster in discover_clusters(runtime.clients, scope)}, key=str.lower)
+    cluster_ids = interleaved({str(cluster["id"]) for cluster in discover_clusters(runtime.clients, scope)})
     runtime.progress.open(sweep_id, len(cluster_ids))
     with ThreadPoolExecutor(max_workers=max(1, settings.concurrency)) as pool:
         # list(): a failed send raises here, so the timer run fails loudly rather than dropping a cluster
@@ -34,3 +37,13 @@ def start_sweep(runtime: Runtime) -> tuple[str, int]:
         runtime.flush()
     log.info("sweep %s: %d cluster(s) enqueued on %s", sweep_id, len(cluster_ids), settings.queue)
     return sweep_id, len(cluster_ids)
+
+
+def interleaved(cluster_ids: Iterable[str]) -> list[str]:
+    """Round-robin over subscriptions: ARM throttles per subscription, so consecutive workers should
+    spend different subscriptions' read budgets, not drain one subscription's."""
+    by_subscription: dict[str, list[str]] = defaultdict(list)
+    for cluster_id in sorted(cluster_ids, key=str.lower):
+        by_subscription[cluster_id.split("/")[2].lower()].append(cluster_id)
+    rounds = zip_longest(*(by_subscription[key] for key in sorted(by_subscription)))
+    return [cluster_id for round_ in rounds for cluster_id in round_ if cluster_id is not None]

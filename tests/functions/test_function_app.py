@@ -22,12 +22,12 @@ from azure.storage.queue import QueueClient
 import function_app
 from checks.registry import CHECK_IDS
 from publish.appinsights import FINDING_EVENT, SWEEP_EVENT
+from sweep.fanout import interleaved
 from sweep.messages import ClusterMessage
 from sweep.runtime import Runtime
 from sweep.settings import Settings
 from tests.capture import IngestionCapture
-from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault
-from tests.live.test_live_collection import StaticToken
+from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault, StaticToken
 from tests.webhook_capture import WebhookCapture
 from tools import make_example_estate as estate
 
@@ -318,3 +318,19 @@ def test_a_slow_azure_answers_504_within_the_budget(runtime: Runtime, emulator: 
     response = http("GET", {"clusterId": estate.healthy().cluster["id"]})
     assert response.status_code == 504 and "did not finish within 0.5 s" in json.loads(response.get_body())["error"]
     assert time.monotonic() - started < 2.5
+
+
+def test_the_timer_interleaves_subscriptions_so_no_subscription_is_drained_first() -> None:
+    def cluster(subscription: str, name: str) -> str:
+        return f"/subscriptions/{subscription}/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/{name}"
+
+    ids = [
+        cluster("a", "1"),
+        cluster("a", "2"),
+        cluster("a", "3"),
+        cluster("b", "1"),
+        cluster("c", "1"),
+        cluster("c", "2"),
+    ]
+    order = [(i.split("/")[2], i.rsplit("/", 1)[1]) for i in interleaved(reversed(ids))]
+    assert order == [("a", "1"), ("b", "1"), ("c", "1"), ("a", "2"), ("c", "2"), ("a", "3")]
