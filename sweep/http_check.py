@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
+from azure.core.exceptions import AzureError
 
 from checks.finding import ClusterResult
 from collect.parse import clients_from_context
@@ -60,6 +61,11 @@ def handle(runtime: Runtime, request: func.HttpRequest) -> func.HttpResponse:
         return _json(504, {"error": f"the check of {cluster_id} did not finish within {budget:g} s; try again later"})
     except LookupError as exc:
         return _json(404, {"error": str(exc)})
+    except AzureError as exc:  # Azure kept failing after the SDK's retries: say so, without a traceback
+        log.warning("check of %s failed: %s", cluster_id, exc)
+        return _json(
+            502, {"error": f"Azure did not answer the check of {cluster_id}: {str(exc).splitlines()[0][:300]}"}
+        )
     _publish(runtime, result)
     return _json(200, report_document([result], datetime.now(UTC)))
 

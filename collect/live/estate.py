@@ -13,7 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
 from collect.arm import parse_cluster_id
 from collect.live import resource_graph
@@ -51,6 +51,10 @@ def _get_cluster(clients: LiveClients, cluster_id: str) -> dict[str, Any]:
         model = clients.container_service(subscription).managed_clusters.get(group, name)
     except ResourceNotFoundError:
         raise LookupError(f"{cluster_id}: no such cluster, or the identity cannot read it") from None
+    except HttpResponseError as exc:
+        if exc.status_code != 403:
+            raise
+        raise LookupError(f"{cluster_id}: the identity is not allowed to read this cluster (403)") from None
     return model.as_dict()
 
 

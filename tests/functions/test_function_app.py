@@ -309,6 +309,19 @@ def test_a_cluster_that_does_not_exist_is_404(runtime: Runtime) -> None:
     assert response.status_code == 404 and "no such cluster" in json.loads(response.get_body())["error"]
 
 
+def test_a_cluster_the_identity_may_not_read_is_404_and_a_failing_azure_is_502(
+    runtime: Runtime, emulator: AzureEmulator
+) -> None:
+    cluster_id = estate.healthy().cluster["id"]
+    emulator.faults.append(Fault(r"GET .*/managedClusters/aks-payments-prod$", 403, times=1))
+    forbidden = http("GET", {"clusterId": cluster_id})
+    assert forbidden.status_code == 404 and "not allowed to read" in json.loads(forbidden.get_body())["error"]
+    emulator.faults.append(Fault(r"GET .*/managedClusters/aks-payments-prod$", 500, times=100, retry_after=0))
+    failing = http("GET", {"clusterId": cluster_id})
+    error = json.loads(failing.get_body())["error"]
+    assert failing.status_code == 502 and error.startswith("Azure did not answer") and "\n" not in error
+
+
 def test_a_slow_azure_answers_504_within_the_budget(runtime: Runtime, emulator: AzureEmulator) -> None:
     function_app.services.use(
         Runtime(**{**runtime.__dict__, "settings": Settings.from_env({"AKS_REACH_HTTP_BUDGET_SECONDS": "0.5"})})
