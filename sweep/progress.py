@@ -63,6 +63,8 @@ class SweepProgress:
             return None  # a retried message: this cluster is counted already
         for _ in range(MAX_UPDATE_ATTEMPTS):
             row = self._table.get_entity(SWEEPS_PARTITION, sweep_id)
+            if row["closed"]:
+                return None  # redelivered after the sweep closed (its markers are gone): counted already
             updated = _added(row, counts)
             try:
                 self._table.update_entity(
@@ -74,7 +76,7 @@ class SweepProgress:
             except ResourceModifiedError:
                 time.sleep(random.uniform(0.01, 0.1))  # another worker won the race: re-read and add again
                 continue
-            if updated["closed"] and not row["closed"]:
+            if updated["closed"]:
                 self._forget_markers(sweep_id)
                 return SweepTotals(sweep_id, int(updated["expected"]), {name: int(updated[name]) for name in COUNTS})
             return None
@@ -99,5 +101,5 @@ def _added(row: Mapping[str, Any], counts: Mapping[str, int]) -> dict[str, Any]:
     updated["clusters"] = int(row["clusters"]) + 1
     for name in COUNTS[1:]:
         updated[name] = int(row[name]) + int(counts.get(name, 0))
-    updated["closed"] = bool(row["closed"]) or updated["done"] >= int(row["expected"])
+    updated["closed"] = updated["done"] >= int(row["expected"])
     return updated
