@@ -228,6 +228,19 @@ def test_owners_hear_of_a_clusters_failures_once_until_they_change(
     assert resolved.path == "/platform" and "authorized-ip-ranges" in json.dumps(resolved.message)
 
 
+def test_clusters_that_cannot_be_queued_get_their_error_results_from_the_timer(
+    runtime: Runtime, ingestion: IngestionCapture
+) -> None:
+    runtime.queue.delete_queue()  # the queue is gone: every send fails
+    FUNCTIONS["sweep_timer"](TimerRequest())
+    wait_for(lambda: len(ingestion.events(SWEEP_EVENT)) == 1)
+    findings = ingestion.events(FINDING_EVENT)
+    assert len(findings) == 3 * len(CHECK_IDS) and {f["status"] for f in findings} == {"error"}
+    assert "could not be queued for checking" in findings[0]["detail"]
+    (closing,) = ingestion.events(SWEEP_EVENT)
+    assert closing["clusters"] == "3" and closing["error"] == str(3 * len(CHECK_IDS))
+
+
 def test_an_unreadable_message_is_dropped_with_one_log_line(runtime: Runtime, caplog: pytest.LogCaptureFixture) -> None:
     FUNCTIONS["check_cluster_message"](QueueMessage(body=b'{"version": 1, "sweepId": "x", "clusterId": "y"}'))
     assert any('"sweepId" should be a UUID' in record.getMessage() for record in caplog.records)
