@@ -43,7 +43,9 @@ class Settings:
     arm_endpoint: str = "https://management.azure.com"  # other clouds: their Resource Manager endpoint
     logs_endpoint: str = "https://api.loganalytics.io/v1"  # other clouds: their Log Analytics endpoint
     # Application Insights: when set, every sweep publishes its findings as custom events.
-    app_insights_connection: str = field(default="", metadata={"env": "APPLICATIONINSIGHTS_CONNECTION_STRING"})
+    app_insights_connection: str = field(
+        default="", repr=False, metadata={"env": "APPLICATIONINSIGHTS_CONNECTION_STRING"}
+    )
     # --- the Function app ---
     schedule: str = "0 0 * * * *"  # NCRONTAB (UTC) of the sweep timer; the trigger reads it as %AKS_REACH_SCHEDULE%
     subscriptions: tuple[str, ...] = ()  # comma-separated scope of the timer sweep; empty: every readable one
