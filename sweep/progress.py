@@ -58,14 +58,14 @@ class SweepProgress:
     def record(self, sweep_id: str, cluster_id: str, counts: Mapping[str, int]) -> SweepTotals | None:
         """Counts one cluster's findings into the sweep; the totals when this cluster closed the sweep."""
         marker = {"PartitionKey": f"sweep-{sweep_id}", "RowKey": cluster_row_key(cluster_id)}
-        if self._table.get_entity(SWEEPS_PARTITION, sweep_id)["closed"]:
+        row = self._table.get_entity(SWEEPS_PARTITION, sweep_id)
+        if row["closed"]:
             return None  # redelivered after the sweep closed (its markers are gone): counted already
         try:
             self._table.create_entity(marker)
         except ResourceExistsError:
             return None  # a retried message: this cluster is counted already
         for _ in range(MAX_UPDATE_ATTEMPTS):
-            row = self._table.get_entity(SWEEPS_PARTITION, sweep_id)
             if row["closed"]:  # closed meanwhile, by this cluster's earlier delivery
                 self._table.delete_entity(marker["PartitionKey"], marker["RowKey"])
                 return None
@@ -79,6 +79,7 @@ class SweepProgress:
                 )
             except ResourceModifiedError:
                 time.sleep(random.uniform(0.01, 0.1))  # another worker won the race: re-read and add again
+                row = self._table.get_entity(SWEEPS_PARTITION, sweep_id)
                 continue
             if updated["closed"]:
                 self._forget_markers(sweep_id)

@@ -64,8 +64,7 @@ def publish(runtime: Runtime, result: ClusterResult, sweep_id: str) -> None:
     if runtime.events:
         runtime.events.publish_result(result, sweep_id)
     if runtime.notify:
-        for outcome in runtime.notify([result]):
-            log.info("teams: %s", outcome)
+        runtime.notify([result])  # logs each cluster's outcome itself
     totals = runtime.progress.record(sweep_id, result.cluster.id, summary([result]))
     if totals and runtime.events:
         runtime.events.publish_sweep(totals.counts, sweep_id)

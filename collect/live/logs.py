@@ -11,6 +11,7 @@ sweep falls back to the per-cluster query.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import timedelta
 from typing import Any
@@ -131,8 +132,7 @@ class _QueryFailed(Exception):
 
 
 def _query(clients: LiveClients, resource_id: str, gate: threading.Semaphore | None) -> Rows:
-    gate = gate or threading.BoundedSemaphore(1)
-    with gate:
+    with gate or contextlib.nullcontext():
         response = clients.logs.query_resource(resource_id, query_text(QUERY), timespan=WINDOW)
     if response.status == LogsQueryStatus.FAILURE:
         raise _QueryFailed(str(response))
