@@ -3,21 +3,17 @@
 One entity per cluster: PartitionKey = subscription id (lower case), RowKey = `<resource group>.<name>`
 (lower case; Table Storage forbids '/', '\\', '#', '?' and control characters in keys, and AKS names
 have no '.', so the split is unambiguous). An id that is not an AKS id gets a hash instead. The table
-is created on first use.
+is the Function app's state table (created by `sweep.storage.table_client`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 
-from azure.core.credentials import AzureNamedKeyCredential, TokenCredential
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
 from collect.arm import parse_cluster_id
@@ -47,41 +43,15 @@ class NotificationState:
     """Reads and writes each cluster's last notified failing checks through a real `TableClient`."""
 
     def __init__(self, table: TableClient) -> None:
+        """`table` exists already (`sweep.storage.table_client` creates it)."""
         self._table = table
-        self._table_ready = False
-        self._lock = threading.Lock()
-
-    @classmethod
-    def from_connection_string(cls, connection: str, table_name: str, **client_options: Any) -> NotificationState:
-        """Azurite and local runs: `AzureWebJobsStorage` as a connection string."""
-        return cls(TableClient.from_connection_string(connection, table_name, **client_options))
-
-    @classmethod
-    def from_endpoint(
-        cls,
-        endpoint: str,
-        table_name: str,
-        credential: TokenCredential | AzureNamedKeyCredential,
-        **client_options: Any,
-    ) -> NotificationState:
-        """Azure: the table service URI with the managed identity (or an account key credential)."""
-        return cls(TableClient(endpoint, table_name, credential=credential, **client_options))
 
     @property
     def table_name(self) -> str:
         return self._table.table_name
 
-    def _ensure_table(self) -> None:
-        with self._lock:
-            if self._table_ready:
-                return
-            with contextlib.suppress(ResourceExistsError):  # another worker made it first
-                self._table.create_table()
-            self._table_ready = True
-
     def last_failing(self, cluster: Cluster) -> frozenset[str]:
         """The failing checks Teams was last told about; empty for a cluster never notified."""
-        self._ensure_table()
         try:
             entity = self._table.get_entity(partition_key(cluster), row_key(cluster))
         except ResourceNotFoundError:
@@ -90,7 +60,6 @@ class NotificationState:
 
     def save(self, cluster: Cluster, failing: Iterable[str]) -> None:
         """Records what Teams has now been told (called only after every webhook accepted the card)."""
-        self._ensure_table()
         entity = {
             "PartitionKey": partition_key(cluster),
             "RowKey": row_key(cluster),
@@ -99,6 +68,3 @@ class NotificationState:
             "NotifiedAt": datetime.now(UTC),
         }
         self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
-
-    def close(self) -> None:
-        self._table.close()

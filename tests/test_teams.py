@@ -17,6 +17,7 @@ import adaptive_cards
 import jsonschema
 import pytest
 from azure.core.credentials import AzureNamedKeyCredential
+from azure.data.tables import TableClient, TableServiceClient
 
 from checks.finding import ClusterResult, Status
 from collect.snapshot_folder import read_estate
@@ -59,9 +60,8 @@ def capture() -> Iterator[WebhookCapture]:
 @pytest.fixture
 def state(azurite: Azurite) -> Iterator[NotificationState]:
     table = "state" + uuid.uuid4().hex[:12]  # one table per test: tests share one Azurite
-    store = NotificationState.from_connection_string(azurite.connection_string, table)
-    yield store
-    store.close()
+    with TableServiceClient.from_connection_string(azurite.connection_string) as service:
+        yield NotificationState(service.create_table(table))
 
 
 def validate_card(message: dict) -> dict:
@@ -404,9 +404,9 @@ def test_state_by_table_endpoint_and_credential(azurite):
     credential = AzureNamedKeyCredential(azurite.account_name, azurite.account_key)
     table = "endpoint" + uuid.uuid4().hex[:8]
     cluster = make_cluster(name="aks-endpoint")
-    writer = NotificationState.from_endpoint(azurite.table_url, table, credential)
+    writer = NotificationState(TableServiceClient(azurite.table_url, credential=credential).create_table(table))
     writer.save(cluster, ["kubelet-port", "alpn-tls"])
-    reader = NotificationState.from_connection_string(azurite.connection_string, table)
+    reader = NotificationState(TableClient.from_connection_string(azurite.connection_string, table))
     assert reader.last_failing(cluster) == {"alpn-tls", "kubelet-port"}
     assert reader.last_failing(make_cluster(name="aks-other")) == frozenset()
 
