@@ -37,9 +37,23 @@ def parse_kube(documents: Iterable[Mapping[str, Any]]) -> KubeInventory:
             try:
                 _add(inventory, kind, item)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                name = (item.get("metadata") or {}).get("name") if isinstance(item, Mapping) else None
-                raise KubeParseError(f"{kind} {name or '(no name)'}: {exc}") from None
+                raise KubeParseError(f"{kind} {_name_of(item)}: {_what_is_wrong(exc)}") from None
     return inventory
+
+
+def _name_of(item: Mapping[str, Any]) -> str:
+    metadata = item.get("metadata") if isinstance(item, Mapping) else None
+    name = metadata.get("name") if isinstance(metadata, Mapping) else None
+    return str(name) if name else "(no name)"
+
+
+def _what_is_wrong(exc: Exception) -> str:
+    """The problem in kubectl's terms, not Python's."""
+    if isinstance(exc, KeyError):
+        return f"missing field {exc}"
+    if isinstance(exc, TypeError | AttributeError):
+        return f"a field has the wrong type ({exc})"
+    return str(exc)
 
 
 def _items(document: Mapping[str, Any], inventory: KubeInventory) -> Iterable[tuple[str, Mapping[str, Any]]]:

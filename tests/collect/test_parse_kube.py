@@ -153,7 +153,12 @@ def test_events_core_and_events_k8s_io() -> None:
             },
             "NodeMetrics n1: 'lots' is not a Kubernetes quantity",
         ),
-        ({"kind": "Pod", "metadata": {"namespace": "kube-system"}}, "Pod \\(no name\\)"),
+        ({"kind": "Pod", "metadata": {"namespace": "kube-system"}}, "Pod \\(no name\\): missing field 'name'"),
+        (
+            {"kind": "Pod", "metadata": {"name": "p"}, "status": {"containerStatuses": "nope"}},
+            "Pod p: a field has the wrong type",
+        ),
+        ({"kind": "Pod", "metadata": 5}, "Pod \\(no name\\): a field has the wrong type"),
     ],
 )
 def test_malformed_documents_name_the_object(document, message) -> None:
