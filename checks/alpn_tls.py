@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 
-from checks.finding import Check, Severity, Status, Verdict
+from checks.finding import Check, Verdict
 from checks.netrules.firewall import Requirement, evaluate_firewall
 from checks.netrules.routes import egress_path
 from checks.tunnel import tunnel_logs
-from collect.arm import last_segment
-from collect.model import ClusterSnapshot
+from model.arm_ids import last_segment
+from model.finding import Severity, Status
+from model.snapshot import ClusterSnapshot
 
 DOCS = "https://learn.microsoft.com/troubleshoot/azure/azure-kubernetes/connectivity/tunnel-connectivity-issues"
 ALPN_ERROR = re.compile(r"alpn|no application protocol", re.IGNORECASE)

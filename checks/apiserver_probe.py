@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.finding import Check, Severity, Status, Verdict
-from collect.model import ClusterSnapshot, Source
+from checks.finding import Check, Verdict
+from model.finding import Severity, Status
+from model.snapshot import ClusterSnapshot, Source
 
 DOCS = (
     "https://learn.microsoft.com/troubleshoot/azure/azure-kubernetes/connectivity/"

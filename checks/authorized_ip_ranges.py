@@ -9,10 +9,11 @@ not inside them. warn: ranges set but no client declared.
 
 from __future__ import annotations
 
-from checks.finding import Check, Severity, Status, Verdict
+from checks.finding import Check, Verdict
 from checks.netrules.addresses import within_any
 from checks.netrules.routes import egress_public_ips
-from collect.model import ClusterSnapshot
+from model.finding import Severity, Status
+from model.snapshot import ClusterSnapshot
 
 DOCS = "https://learn.microsoft.com/azure/aks/api-server-authorized-ip-ranges"
 

@@ -21,13 +21,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from checks.finding import Check, Severity, Status, Verdict
+from checks.finding import Check, Verdict
 from checks.netrules.firewall import Requirement, evaluate_firewall, policy_known
 from checks.netrules.nsg import Flow, allow_rule_command, effective_decision, first_denial, nic_nsgs_of_subnet
 from checks.netrules.routes import egress_path
 from checks.tunnel import has_legacy_tunnel
-from collect.arm import last_segment
-from collect.model import AzureFirewall, ClusterSnapshot, NetworkInventory, Source
+from model.arm_ids import last_segment
+from model.finding import Severity, Status
+from model.snapshot import AzureFirewall, ClusterSnapshot, NetworkInventory, Source
 
 REQUIREMENTS_FILE = Path(__file__).parent / "data" / "egress_requirements.json"
 DOCS = "https://learn.microsoft.com/azure/aks/outbound-rules-control-egress"

@@ -6,8 +6,9 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from checks.finding import Check, Finding, Status, Verdict
-from collect.model import ClusterSnapshot, Source
+from checks.finding import Check, Verdict
+from model.finding import Finding, Status
+from model.snapshot import ClusterSnapshot, Source
 
 log = logging.getLogger(__name__)
 

@@ -1,28 +1,13 @@
-"""What a check returns, and what a check is."""
+"""What a check is, and what its `evaluate` returns (the engine turns that into a `model.finding.Finding`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-from collect.model import Cluster, ClusterSnapshot, Source
-
-
-class Status(StrEnum):
-    PASS = "pass"
-    FAIL = "fail"
-    WARN = "warn"
-    SKIPPED = "skipped"
-    ERROR = "error"
-
-
-class Severity(StrEnum):
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-    INFO = "info"
+from model.finding import Severity, Status
+from model.snapshot import ClusterSnapshot, Source
 
 
 @dataclass(frozen=True)
@@ -34,30 +19,6 @@ class Verdict:
     detail: str = ""
     remediation: str = ""
     evidence: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Finding:
-    check: str
-    status: Status
-    severity: Severity
-    title: str
-    detail: str
-    remediation: str
-    evidence: Mapping[str, Any]
-    docs: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "check": self.check,
-            "status": self.status.value,
-            "severity": self.severity.value,
-            "title": self.title,
-            "detail": self.detail,
-            "remediation": self.remediation,
-            "evidence": dict(self.evidence),
-            "docs": self.docs,
-        }
 
 
 class NoLimits:
@@ -81,17 +42,3 @@ class Check:
     evaluate: Callable[[ClusterSnapshot, Any], Verdict]
     requires: tuple[Source, ...] = ()
     limits: type = NoLimits
-
-
-@dataclass(frozen=True)
-class ClusterResult:
-    """One cluster's findings, one per check id in registry order, with whom to tell."""
-
-    cluster: Cluster
-    owners: tuple[str, ...]
-    findings: tuple[Finding, ...]
-    input_error: str | None = None  # set when the cluster's input could not be read (snapshot or live body)
-
-    @property
-    def failed(self) -> bool:
-        return any(finding.status is Status.FAIL for finding in self.findings)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.finding import Check, Severity, Status, Verdict
+from checks.finding import Check, Verdict
 from checks.tunnel import tunnel_pods
-from collect.model import ClusterSnapshot, Node, NodeUsage, Pod, Source
+from model.finding import Severity, Status
+from model.snapshot import ClusterSnapshot, Node, NodeUsage, Pod, Source
 
 DOCS = "https://learn.microsoft.com/troubleshoot/azure/azure-kubernetes/connectivity/tunnel-connectivity-issues"
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 
-from checks.finding import Check, Severity, Status, Verdict
+from checks.finding import Check, Verdict
 from checks.netrules.nsg import Flow, allow_rule_command, effective_decision, first_denial, nic_nsgs_of_subnet
 from checks.tunnel import tunnel_logs
-from collect.arm import last_segment
-from collect.model import ClusterSnapshot
+from model.arm_ids import last_segment
+from model.finding import Severity, Status
+from model.snapshot import ClusterSnapshot
 
 DOCS = "https://learn.microsoft.com/troubleshoot/azure/azure-kubernetes/connectivity/tcp-timeouts-dial-tcp-nodeip-10250"
 KUBELET_PORT = 10250

@@ -9,9 +9,10 @@ reachable. Peerings and DNS links are read from the network snapshot (required).
 
 from __future__ import annotations
 
-from checks.finding import Check, Severity, Status, Verdict
-from collect.arm import last_segment
-from collect.model import Client, ClusterSnapshot, NetworkInventory, PrivateDnsZone, Source, same_id, vnet_id_of
+from checks.finding import Check, Verdict
+from model.arm_ids import last_segment, same_id, vnet_id_of
+from model.finding import Severity, Status
+from model.snapshot import Client, ClusterSnapshot, NetworkInventory, PrivateDnsZone, Source
 
 DOCS = "https://learn.microsoft.com/azure/aks/private-clusters"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from collect.model import ClusterSnapshot, Pod
+from model.snapshot import ClusterSnapshot, Pod
 
 TUNNEL_PREFIXES = ("konnectivity-agent-", "tunnelfront-", "aks-link-")
 LEGACY_PREFIXES = ("tunnelfront-", "aks-link-")

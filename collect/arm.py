@@ -8,7 +8,6 @@ a wrong type raises `ArmValueError` naming the key.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -98,31 +97,3 @@ class ArmView:
 
     def __bool__(self) -> bool:
         return bool(self._keys)
-
-
-_CLUSTER_ID = re.compile(
-    r"^/subscriptions/(?P<subscription>[^/]+)/resourceGroups/(?P<group>[^/]+)"
-    r"/providers/Microsoft\.ContainerService/managedClusters/(?P<name>[^/]+)$",
-    re.IGNORECASE,
-)
-
-
-def parse_cluster_id(cluster_id: str) -> tuple[str, str, str]:
-    """(subscription, resource group, name) of a managed cluster's ARM id, or ValueError."""
-    match = _CLUSTER_ID.match(cluster_id.strip().rstrip("/")) if isinstance(cluster_id, str) else None
-    if not match:
-        raise ValueError(
-            f"{cluster_id!r} is not an AKS cluster resource id "
-            "(/subscriptions/<id>/resourceGroups/<group>/providers/Microsoft.ContainerService/managedClusters/<name>)"
-        )
-    return match["subscription"], match["group"], match["name"]
-
-
-def parent_id(resource_id: str, child_segment: str) -> str:
-    """`.../firewallPolicies/p/ruleCollectionGroups/g` -> `.../firewallPolicies/p` for child "ruleCollectionGroups"."""
-    index = resource_id.lower().rfind(f"/{child_segment.lower()}/")
-    return resource_id[:index] if index >= 0 else resource_id
-
-
-def last_segment(resource_id: str | None) -> str:
-    return resource_id.rstrip("/").rsplit("/", 1)[-1] if resource_id else ""

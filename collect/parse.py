@@ -6,8 +6,12 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from collect.arm import ArmValueError, ArmView, parse_cluster_id
-from collect.model import (
+from collect.arm import ArmValueError, ArmView
+from collect.parse_kube import parse_kube
+from collect.parse_network import parse_network
+from collect.raw import RawCluster
+from model.arm_ids import parse_cluster_id
+from model.snapshot import (
     AgentPool,
     ApiServerProbe,
     ApiServerRequests,
@@ -18,9 +22,6 @@ from collect.model import (
     Source,
     frozen_map,
 )
-from collect.parse_kube import parse_kube
-from collect.parse_network import parse_network
-from collect.raw import RawCluster
 
 APISERVER_REQUESTS = "apiserver-requests"
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from collect.model import Event, HelmRevision, Node, NodeUsage, Pod, Source, frozen_map
+from model.snapshot import Event, HelmRevision, Node, NodeUsage, Pod, Source, frozen_map
 
 TUNNEL_NAMESPACE = "kube-system"
 _HELM3_SECRET = re.compile(r"^sh\.helm\.release\.v1\.(?P<release>.+)\.v(?P<revision>\d+)$")

@@ -6,8 +6,9 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from collect.arm import ArmValueError, ArmView, parent_id
-from collect.model import (
+from collect.arm import ArmValueError, ArmView
+from model.arm_ids import parent_id, vnet_id_of
+from model.snapshot import (
     AzureFirewall,
     FirewallPolicy,
     FirewallRule,
@@ -27,7 +28,6 @@ from collect.model import (
     Subnet,
     VirtualNetwork,
     frozen_map,
-    vnet_id_of,
 )
 
 log = logging.getLogger(__name__)

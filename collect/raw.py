@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from collect.model import Problem, Source
+from model.snapshot import Problem, Source
 
 JsonObject = dict[str, Any]
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collect.model import Problem, Source
 from collect.raw import JsonObject, RawCluster
+from model.snapshot import Problem, Source
 
 log = logging.getLogger(__name__)
 

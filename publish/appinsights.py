@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from checks.finding import ClusterResult, Finding
+from model.finding import ClusterResult, Finding
 from publish.json_report import summary
 
 FINDING_EVENT = "AksApiReachFinding"

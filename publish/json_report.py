@@ -1,4 +1,4 @@
-"""The JSON report (DESIGN.md "--format json"); its schema is publish/report.schema.json."""
+"""The JSON report (`--format json`, the HTTP check's answer); its schema is publish/report.schema.json."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from checks.finding import ClusterResult, Status
+from model.finding import ClusterResult, Status
 
 
 def cluster_document(result: ClusterResult) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from checks.finding import ClusterResult, Status
+from model.finding import ClusterResult, Status
 from publish.json_report import summary
 from publish.text_report import findings_worst_first, worst_first
 

@@ -1,14 +1,11 @@
 """What Teams last heard about each cluster: its last *notified* set of failing check ids, in Table Storage.
 
-One entity per cluster: PartitionKey = subscription id (lower case), RowKey = `<resource group>.<name>`
-(lower case; Table Storage forbids '/', '\\', '#', '?' and control characters in keys, and AKS names
-have no '.', so the split is unambiguous). An id that is not an AKS id gets a hash instead. The table
-is the Function app's state table (created by `sweep.storage.table_client`).
+One entity per cluster: PartitionKey = subscription id (lower case), RowKey = `model.arm_ids.table_key`
+of the cluster id. The table is the Function app's state table, handed in by the caller.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -16,10 +13,9 @@ from datetime import UTC, datetime
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from collect.arm import parse_cluster_id
-from collect.model import Cluster
+from model.arm_ids import table_key
+from model.snapshot import Cluster
 
-FORBIDDEN_KEY_CHARACTERS = frozenset("/\\#?")
 UNKNOWN_SUBSCRIPTION = "unknown-subscription"
 
 
@@ -28,22 +24,14 @@ def partition_key(cluster: Cluster) -> str:
 
 
 def row_key(cluster: Cluster) -> str:
-    try:
-        _, group, name = parse_cluster_id(cluster.id)
-    except ValueError:
-        # Not an AKS id (a cluster whose input could not be read): a stable key that cannot hold bad characters.
-        return "id-" + hashlib.sha256(cluster.id.lower().encode()).hexdigest()
-    key = f"{group}.{name}".lower()
-    if any(character in FORBIDDEN_KEY_CHARACTERS or ord(character) < 0x20 for character in key):
-        return "id-" + hashlib.sha256(cluster.id.lower().encode()).hexdigest()
-    return key
+    return table_key(cluster.id)
 
 
 class NotificationState:
     """Reads and writes each cluster's last notified failing checks through a real `TableClient`."""
 
     def __init__(self, table: TableClient) -> None:
-        """`table` exists already (`sweep.storage.table_client` creates it)."""
+        """`table` exists already (the caller creates it)."""
         self._table = table
 
     @property

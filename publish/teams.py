@@ -30,12 +30,10 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from azure.core.credentials import TokenCredential
-
-from checks.finding import ClusterResult, Status
+from model.errors import SettingsError
+from model.finding import ClusterResult, Status
 from publish.notify_state import NotificationState
 from publish.teams_card import FailureChange, encode_message, teams_message
-from sweep.settings import Settings, SettingsError
 
 LOGGER = logging.getLogger("aks_api_reach.teams")
 WEBHOOKS_SETTING = "AKS_REACH_TEAMS_WEBHOOKS"
@@ -79,9 +77,10 @@ class WebhookRoutes:
     default: Webhook | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> WebhookRoutes:
+    def parse(cls, webhooks_json: str, default_url: str) -> WebhookRoutes:
+        """From AKS_REACH_TEAMS_WEBHOOKS (JSON owner -> URL) and AKS_REACH_TEAMS_DEFAULT_WEBHOOK."""
         by_owner: dict[str, Webhook] = {}
-        raw = settings.teams_webhooks.strip()
+        raw = webhooks_json.strip()
         if raw:
             try:
                 mapping = json.loads(raw)
@@ -98,7 +97,7 @@ class WebhookRoutes:
                     )
                 name = str(owner).strip()
                 by_owner[name.casefold()] = Webhook(name, validate_webhook_url(url, WEBHOOKS_SETTING, name))
-        default_url = settings.teams_default_webhook.strip()
+        default_url = default_url.strip()
         default = (
             Webhook(DEFAULT_LABEL, validate_webhook_url(default_url, DEFAULT_WEBHOOK_SETTING)) if default_url else None
         )
@@ -276,13 +275,13 @@ def failure_change(result: ClusterResult, last_notified: frozenset[str]) -> Fail
 
 
 def notify(
-    results: Sequence[ClusterResult], state: NotificationState, sender: TeamsSender, settings: Settings
+    results: Sequence[ClusterResult], state: NotificationState, sender: TeamsSender, portal_url: str
 ) -> list[NotificationOutcome]:
     """Sends each changed cluster's card and records what was notified; one outcome per cluster, never raises
     for one cluster's trouble (it is in that cluster's outcome)."""
     outcomes = []
     for result in results:
-        outcome = _notify_one(result, state, sender, settings)
+        outcome = _notify_one(result, state, sender, portal_url)
         level = logging.WARNING if outcome.status is OutcomeStatus.FAILED else logging.INFO
         LOGGER.log(level, "Teams %s: %s (%s)", outcome.status.value, result.cluster.name, outcome.reason)
         outcomes.append(outcome)
@@ -290,7 +289,7 @@ def notify(
 
 
 def _notify_one(
-    result: ClusterResult, state: NotificationState, sender: TeamsSender, settings: Settings
+    result: ClusterResult, state: NotificationState, sender: TeamsSender, portal_url: str
 ) -> NotificationOutcome:
     cluster = result.cluster
 
@@ -311,7 +310,7 @@ def _notify_one(
     if not webhooks:
         owners = ", ".join(result.owners) or "no owner tag"
         return outcome(OutcomeStatus.SKIPPED, f"no webhook for {owners} and no default webhook", change)
-    message = teams_message(result, change, settings.portal_url)
+    message = teams_message(result, change, portal_url)
     deliveries = [sender.deliver(webhook, message) for webhook in webhooks]
     labels = tuple(delivery.webhook for delivery in deliveries)
     refused = [f"{delivery.webhook}: {delivery.reason}" for delivery in deliveries if not delivery.accepted]
@@ -325,16 +324,3 @@ def _notify_one(
         )
     summary = f"{len(change.new)} new, {len(change.resolved)} resolved, to {len(deliveries)} webhook(s)"
     return outcome(OutcomeStatus.SENT, summary, change, webhooks=labels)
-
-
-def teams_from_settings(
-    settings: Settings, credential: TokenCredential | None = None
-) -> tuple[NotificationState, TeamsSender]:
-    """The state table (the Function app's storage: connection string, or table service URI with the
-    credential) and the sender."""
-    from sweep.storage import table_client  # the one place that picks the storage connection
-
-    routes = WebhookRoutes.from_settings(settings)
-    return NotificationState(table_client(settings, credential)), TeamsSender(
-        routes, timeout_seconds=settings.request_timeout_seconds
-    )

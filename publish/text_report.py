@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from checks.finding import ClusterResult, Finding, Status
+from model.finding import ClusterResult, Finding, Status
 from publish.json_report import summary
 
 # Worst first: what a reader must act on comes before what is fine.

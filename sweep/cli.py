@@ -17,17 +17,19 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from checks import registry as checks
-from checks.finding import Check, ClusterResult
-from collect.arm import parse_cluster_id
+from checks.finding import Check
 from collect.parse import clients_from_context
 from collect.queries import QUERIES_DIR
 from collect.snapshot_folder import SnapshotFileError, read_estate
+from model.arm_ids import parse_cluster_id
+from model.errors import SettingsError
+from model.finding import ClusterResult
 from publish.appinsights import configure_exporter
 from publish.json_report import report_document
 from publish.markdown_report import render_markdown
 from publish.text_report import render_text
 from sweep.evaluate import evaluate_raw, unreachable_result
-from sweep.settings import Settings, SettingsError
+from sweep.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from checks.engine import error_findings, evaluate_cluster
-from checks.finding import Check, ClusterResult
+from checks.finding import Check
 from checks.registry import CHECKS
-from collect.arm import parse_cluster_id
-from collect.model import Cluster
 from collect.parse import SnapshotError, parse_cluster
 from collect.raw import RawCluster
+from model.arm_ids import parse_cluster_id
+from model.finding import ClusterResult
+from model.snapshot import Cluster
 from sweep.settings import Settings
 
 

@@ -21,8 +21,8 @@ from typing import Any
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
-from checks.finding import ClusterResult
 from collect.parse import clients_from_context
+from model.finding import ClusterResult
 from publish.json_report import report_document
 from sweep.runtime import Runtime
 from sweep.worker import check_cluster

@@ -10,13 +10,15 @@ from typing import Any
 
 from azure.core.credentials import TokenCredential
 
-from checks.finding import Check, ClusterResult
+from checks.finding import Check
 from collect.live.clients import LiveClients
 from collect.live.estate import CollectionFailure, Scope, sweep
 from collect.parse import clients_from_context
 from collect.snapshot_folder import write_cluster
+from model.errors import SettingsError
+from model.finding import ClusterResult
 from sweep.evaluate import evaluate_raw, unreachable_result
-from sweep.settings import Settings, SettingsError
+from sweep.settings import Settings
 
 
 def run_live(

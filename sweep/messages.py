@@ -6,7 +6,7 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from collect.arm import parse_cluster_id
+from model.arm_ids import parse_cluster_id
 
 VERSION = 1
 

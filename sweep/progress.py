@@ -8,7 +8,6 @@ closes the sweep and returns its totals: that worker, and only that one, publish
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
 from collections.abc import Mapping
@@ -19,7 +18,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
 from azure.data.tables import TableClient, UpdateMode
 
-from checks.finding import Status
+from model.arm_ids import table_key
+from model.finding import Status
 
 SWEEPS_PARTITION = "sweeps"
 COUNTS = ("clusters", *(status.value for status in Status))
@@ -31,12 +31,6 @@ class SweepTotals:
     sweep_id: str
     expected: int
     counts: Mapping[str, int]
-
-
-def cluster_row_key(cluster_id: str) -> str:
-    """Table keys may not hold '/', so a cluster is its id's digest, readable name first."""
-    name = cluster_id.rstrip("/").rsplit("/", 1)[-1][:60]
-    return f"{name}-{hashlib.sha256(cluster_id.lower().encode()).hexdigest()[:32]}"
 
 
 class SweepProgress:
@@ -57,7 +51,7 @@ class SweepProgress:
 
     def record(self, sweep_id: str, cluster_id: str, counts: Mapping[str, int]) -> SweepTotals | None:
         """Counts one cluster's findings into the sweep; the totals when this cluster closed the sweep."""
-        marker = {"PartitionKey": f"sweep-{sweep_id}", "RowKey": cluster_row_key(cluster_id)}
+        marker = {"PartitionKey": f"sweep-{sweep_id}", "RowKey": table_key(cluster_id)}
         row = self._table.get_entity(SWEEPS_PARTITION, sweep_id)
         if row["closed"]:
             return None  # redelivered after the sweep closed (its markers are gone): counted already

@@ -13,10 +13,11 @@ from typing import Any
 from azure.core.credentials import TokenCredential
 from azure.storage.queue import QueueClient
 
-from checks.finding import ClusterResult
 from collect.live.clients import LiveClients
+from model.finding import ClusterResult
 from publish.appinsights import EventPublisher, configure_exporter
-from publish.teams import notify, teams_from_settings
+from publish.notify_state import NotificationState
+from publish.teams import TeamsSender, WebhookRoutes, notify
 from sweep.live import live_clients, settings_clients
 from sweep.progress import SweepProgress
 from sweep.settings import Settings
@@ -49,7 +50,7 @@ class Runtime:
         )
         if settings.teams_webhooks or settings.teams_default_webhook:
             state, sender = teams_from_settings(settings, credential)
-            runtime.notify = functools.partial(notify, state=state, sender=sender, settings=settings)
+            runtime.notify = functools.partial(notify, state=state, sender=sender, portal_url=settings.portal_url)
         if settings.app_insights_connection:
             runtime.events, provider = configure_exporter(settings.app_insights_connection)
             runtime.flush = provider.force_flush
@@ -60,6 +61,16 @@ class Runtime:
         from azure.identity import DefaultAzureCredential  # the managed identity in Azure (AZURE_CLIENT_ID)
 
         return cls.build(Settings.from_env(), DefaultAzureCredential())
+
+
+def teams_from_settings(
+    settings: Settings, credential: TokenCredential | None = None
+) -> tuple[NotificationState, TeamsSender]:
+    """The Teams state table (the app's storage: connection string, or table service URI with the
+    credential) and the sender, from the webhook settings."""
+    routes = WebhookRoutes.parse(settings.teams_webhooks, settings.teams_default_webhook)
+    state = NotificationState(table_client(settings, credential))
+    return state, TeamsSender(routes, timeout_seconds=settings.request_timeout_seconds)
 
 
 class Services:

@@ -15,12 +15,9 @@ from typing import Any
 
 from checks.finding import Check
 from checks.registry import CHECKS
+from model.errors import SettingsError
 
 PREFIX = "AKS_REACH_"
-
-
-class SettingsError(ValueError):
-    """A setting has a value that cannot be used; the message names the setting."""
 
 
 def limit_setting_name(check_id: str, field_name: str) -> str:

@@ -7,7 +7,8 @@ from azure.core.credentials import TokenCredential
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
-from sweep.settings import Settings, SettingsError
+from model.errors import SettingsError
+from sweep.settings import Settings
 
 
 def queue_client(settings: Settings, credential: TokenCredential | None, queue: str) -> QueueClient:

@@ -10,8 +10,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from checks.finding import ClusterResult
 from collect.live.estate import CollectionFailure, collect_one
+from model.finding import ClusterResult
 from publish.json_report import summary
 from sweep.evaluate import evaluate_raw, unreachable_result
 from sweep.messages import ClusterMessage, MessageError

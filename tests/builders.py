@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from collect.model import AgentPool, Cluster, ClusterSnapshot
+from model.snapshot import AgentPool, Cluster, ClusterSnapshot
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000001"
 RESOURCE_GROUP = "rg-aks"

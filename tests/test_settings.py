@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sweep.settings import Settings, SettingsError, all_limit_settings, env_name
+from model.errors import SettingsError
+from sweep.settings import Settings, all_limit_settings, env_name
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

@@ -19,8 +19,9 @@ import pytest
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.data.tables import TableClient, TableServiceClient
 
-from checks.finding import ClusterResult, Status
 from collect.snapshot_folder import read_estate
+from model.errors import SettingsError
+from model.finding import ClusterResult, Status
 from publish.notify_state import NotificationState, partition_key, row_key
 from publish.teams import (
     NotificationOutcome,
@@ -29,11 +30,11 @@ from publish.teams import (
     WebhookRoutes,
     notify,
     parse_retry_after,
-    teams_from_settings,
 )
 from publish.teams_card import MAX_MESSAGE_BYTES, FailureChange, encode_message, portal_link, teams_message
 from sweep.evaluate import evaluate_raw, unreachable_result
-from sweep.settings import Settings, SettingsError
+from sweep.runtime import teams_from_settings
+from sweep.settings import Settings
 from tests.azurite import Azurite, UnsignedStorageToken
 from tests.builders import make_cluster
 from tests.webhook_capture import Answer, WebhookCapture
@@ -79,8 +80,12 @@ def card_texts(card: dict) -> list[str]:
     return [element["text"] for element in card["body"] if element["type"] == "TextBlock"]
 
 
+def routes_of(settings: Settings) -> WebhookRoutes:
+    return WebhookRoutes.parse(settings.teams_webhooks, settings.teams_default_webhook)
+
+
 def sender_for(settings: Settings, **options: float) -> TeamsSender:
-    return TeamsSender(WebhookRoutes.from_settings(settings), timeout_seconds=5.0, **options)
+    return TeamsSender(routes_of(settings), timeout_seconds=5.0, **options)
 
 
 def fixed(result: ClusterResult, healthy: ClusterResult) -> ClusterResult:
@@ -145,25 +150,25 @@ def test_second_identical_sweep_sends_nothing_and_a_fix_sends_resolved(estate, c
     sender = sender_for(settings)
     ledger = estate["aks-ledger-prod"]
 
-    [first] = notify([ledger], state, sender, settings)
+    [first] = notify([ledger], state, sender, settings.portal_url)
     assert (first.status, first.new, first.resolved) == (OutcomeStatus.SENT, ("egress-rules",), ())
     [post] = capture.posts_to("/default")
     card = validate_card(post.message)
     assert "egress-rules · severity high" in card_texts(card)
     assert state.last_failing(ledger.cluster) == {"egress-rules"}
 
-    [second] = notify([ledger], state, sender, settings)
+    [second] = notify([ledger], state, sender, settings.portal_url)
     assert second.status is OutcomeStatus.UNCHANGED
     assert len(capture.posts_to("/default")) == 1
 
-    [third] = notify([fixed(ledger, estate["aks-payments-prod"])], state, sender, settings)
+    [third] = notify([fixed(ledger, estate["aks-payments-prod"])], state, sender, settings.portal_url)
     assert (third.status, third.new, third.resolved) == (OutcomeStatus.SENT, (), ("egress-rules",))
     resolved_card = validate_card(capture.posts_to("/default")[1].message)
     assert "Resolved" in card_texts(resolved_card)
     assert any(text.startswith("- egress-rules (now pass)") for text in card_texts(resolved_card))
     assert state.last_failing(ledger.cluster) == frozenset()
 
-    [fourth] = notify([fixed(ledger, estate["aks-payments-prod"])], state, sender, settings)
+    [fourth] = notify([fixed(ledger, estate["aks-payments-prod"])], state, sender, settings.portal_url)
     assert fourth.status is OutcomeStatus.UNCHANGED
     assert len(capture.posts_to("/default")) == 2
 
@@ -171,7 +176,7 @@ def test_second_identical_sweep_sends_nothing_and_a_fix_sends_resolved(estate, c
 @pytest.mark.azurite
 def test_first_sweep_of_a_healthy_cluster_sends_nothing(estate, capture, state):
     settings = Settings(teams_default_webhook=capture.url("/default"))
-    [outcome] = notify([estate["aks-payments-prod"]], state, sender_for(settings), settings)
+    [outcome] = notify([estate["aks-payments-prod"]], state, sender_for(settings), settings.portal_url)
     assert outcome.status is OutcomeStatus.UNCHANGED
     assert capture.posts == []
 
@@ -181,12 +186,12 @@ def test_a_collection_error_neither_resolves_nor_renotifies(estate, capture, sta
     settings = Settings(teams_default_webhook=capture.url("/default"))
     sender = sender_for(settings)
     risk = estate["aks-risk-private"]
-    assert notify([risk], state, sender, settings)[0].status is OutcomeStatus.SENT
+    assert notify([risk], state, sender, settings.portal_url)[0].status is OutcomeStatus.SENT
     unreachable = replace(unreachable_result(risk.cluster.id, "Kubernetes API: timeout"), owners=risk.owners)
-    [during_outage] = notify([unreachable], state, sender, settings)
+    [during_outage] = notify([unreachable], state, sender, settings.portal_url)
     assert during_outage.status is OutcomeStatus.UNCHANGED
     assert state.last_failing(risk.cluster) == {"private-cluster-reach", "apiserver-probe"}
-    assert notify([risk], state, sender, settings)[0].status is OutcomeStatus.UNCHANGED
+    assert notify([risk], state, sender, settings.portal_url)[0].status is OutcomeStatus.UNCHANGED
     assert len(capture.posts) == 1
 
 
@@ -195,7 +200,7 @@ def test_429_with_retry_after_then_success(estate, capture, state):
     settings = Settings(teams_default_webhook=capture.url("/busy"))
     capture.answer("/busy", Answer(429, '{"error":"throttled"}', {"Retry-After": "1"}))
     started = time.monotonic()
-    [outcome] = notify([estate["aks-web-prod"]], state, sender_for(settings), settings)
+    [outcome] = notify([estate["aks-web-prod"]], state, sender_for(settings), settings.portal_url)
     assert outcome.status is OutcomeStatus.SENT
     posts = capture.posts_to("/busy")
     assert len(posts) == 2 and posts[0].body == posts[1].body
@@ -210,14 +215,14 @@ def test_a_failing_webhook_keeps_the_state_so_the_next_sweep_sends_again(estate,
     sender = sender_for(settings, max_attempts=3, backoff_seconds=0.05)
     search = estate["aks-search-prod"]
     capture.always("/down", Answer(503, "Service Unavailable"))
-    [failed] = notify([search], state, sender, settings)
+    [failed] = notify([search], state, sender, settings.portal_url)
     assert failed.status is OutcomeStatus.FAILED
     assert failed.reason == "not accepted by default webhook: HTTP 503 (after 3 attempts)"
     assert len(capture.posts_to("/down")) == 3
     assert state.last_failing(search.cluster) == frozenset()
 
     capture.always("/down", Answer(202))
-    [sent] = notify([search], state, sender, settings)
+    [sent] = notify([search], state, sender, settings.portal_url)
     assert (sent.status, sent.new) == (OutcomeStatus.SENT, ("kubelet-port",))
     assert state.last_failing(search.cluster) == {"kubelet-port"}
 
@@ -229,10 +234,10 @@ def test_one_refusing_owner_fails_the_cluster_and_both_owners_get_it_next_sweep(
     sender = sender_for(settings)
     result = replace(estate["aks-claims-prod"], owners=("team-a", "team-b"))
     capture.answer("/b", Answer(400, "Bad Request"))
-    [failed] = notify([result], state, sender, settings)
+    [failed] = notify([result], state, sender, settings.portal_url)
     assert (failed.status, failed.reason) == (OutcomeStatus.FAILED, "not accepted by team-b: HTTP 400")
     assert len(capture.posts_to("/b")) == 1  # a 4xx other than 429 is not retried
-    [sent] = notify([result], state, sender, settings)
+    [sent] = notify([result], state, sender, settings.portal_url)
     assert sent.status is OutcomeStatus.SENT and sent.webhooks == ("team-a", "team-b")
     assert len(capture.posts_to("/a")) == 2 and len(capture.posts_to("/b")) == 2
 
@@ -241,10 +246,10 @@ def test_one_refusing_owner_fails_the_cluster_and_both_owners_get_it_next_sweep(
 def test_legacy_connector_answers(estate, capture, state):
     settings = Settings(teams_webhooks=json.dumps({"team-web": capture.url("/legacy")}))
     capture.answer("/legacy", Answer(200, "Summary or Text is required."))
-    [refused] = notify([estate["aks-web-prod"]], state, sender_for(settings), settings)
+    [refused] = notify([estate["aks-web-prod"]], state, sender_for(settings), settings.portal_url)
     assert refused.reason == "not accepted by team-web: HTTP 200 with an error: Summary or Text is required."
     capture.answer("/legacy", Answer(200, "1"))
-    [accepted] = notify([estate["aks-web-prod"]], state, sender_for(settings), settings)
+    [accepted] = notify([estate["aks-web-prod"]], state, sender_for(settings), settings.portal_url)
     assert accepted.status is OutcomeStatus.SENT
 
 
@@ -266,7 +271,7 @@ def test_routing_by_owner_case_insensitive_default_and_one_post_per_url(estate, 
         replace(estate["aks-web-prod"], owners=("team-x", "TEAM-Y")),  # one URL for both -> one post
         replace(estate["aks-claims-prod"], owners=("team-x", "team-orders")),  # shared URL and the default
     ]
-    outcomes = notify(results, state, sender_for(settings), settings)
+    outcomes = notify(results, state, sender_for(settings), settings.portal_url)
     assert [outcome.status for outcome in outcomes] == [OutcomeStatus.SENT] * 5
     assert [outcome.webhooks for outcome in outcomes] == [
         ("Team-Ledger",),
@@ -292,7 +297,7 @@ def test_routing_by_owner_case_insensitive_default_and_one_post_per_url(estate, 
 def test_no_webhook_at_all_skips_and_keeps_the_change_for_later(estate, capture, state, caplog):
     caplog.set_level(logging.INFO, logger="aks_api_reach.teams")
     settings = Settings(teams_webhooks=json.dumps({"team-other": capture.url("/other")}))
-    [outcome] = notify([estate["aks-orders-prod"]], state, sender_for(settings), settings)
+    [outcome] = notify([estate["aks-orders-prod"]], state, sender_for(settings), settings.portal_url)
     assert (outcome.status, outcome.reason) == (
         OutcomeStatus.SKIPPED,
         "no webhook for team-orders and no default webhook",
@@ -303,7 +308,7 @@ def test_no_webhook_at_all_skips_and_keeps_the_change_for_later(estate, capture,
 
 
 def test_posts_to_one_url_are_paced_below_four_per_second(estate, capture):
-    sender = TeamsSender(WebhookRoutes.from_settings(Settings(teams_default_webhook=capture.url("/paced"))))
+    sender = TeamsSender(routes_of(Settings(teams_default_webhook=capture.url("/paced"))))
     [webhook] = sender.routes.for_owners(())
     message = teams_message(estate["aks-web-prod"], FailureChange(("alpn-tls",), (), ()), "https://portal.azure.com")
     deliveries = [sender.deliver(webhook, message) for _ in range(3)]
@@ -327,7 +332,7 @@ def test_webhook_urls_never_reach_logs_or_outcomes(estate, capture, state, caplo
     capture.always(f"/refused{SECRET_PATH}", Answer(500, f"failed to run {SECRET_PATH}"))
     sender = sender_for(settings, max_attempts=2, backoff_seconds=0.05)
     results = [estate["aks-web-prod"], estate["aks-ledger-prod"], estate["aks-risk-private"]]
-    outcomes = notify(results, state, sender, settings)
+    outcomes = notify(results, state, sender, settings.portal_url)
     assert [outcome.status for outcome in outcomes] == [OutcomeStatus.SENT, OutcomeStatus.FAILED, OutcomeStatus.FAILED]
     assert outcomes[2].reason.startswith("not accepted by team-risk: request failed: URLError:")
     texts = [caplog.text, *(repr(outcome) for outcome in outcomes), repr(sender.routes)]
@@ -365,7 +370,7 @@ def test_webhook_urls_never_reach_logs_or_outcomes(estate, capture, state, caplo
 )
 def test_bad_webhook_settings_name_the_setting_never_the_url(environment, message):
     with pytest.raises(SettingsError) as error:
-        WebhookRoutes.from_settings(Settings.from_env(environment))
+        routes_of(Settings.from_env(environment))
     assert message in str(error.value)
     assert "secret-path" not in str(error.value) and "kv.vault" not in str(error.value)
 
@@ -375,7 +380,7 @@ def test_https_and_local_http_webhooks_are_accepted():
         teams_webhooks='{"a": "https://prod-1.westeurope.logic.azure.com/workflows/x", "b": "http://localhost:8080/x"}',
         teams_default_webhook="http://127.0.0.1:7071/hook",
     )
-    routes = WebhookRoutes.from_settings(settings)
+    routes = routes_of(settings)
     assert sorted(routes.by_owner) == ["a", "b"] and routes.default is not None
     assert "logic.azure.com" not in repr(routes)
 
@@ -393,7 +398,7 @@ def test_teams_from_settings_with_the_storage_connection_string(estate, capture,
         state_table="fromsettings" + uuid.uuid4().hex[:8],
     )
     state, sender = teams_from_settings(settings)
-    outcomes: list[NotificationOutcome] = notify([estate["aks-storefront-prod"]], state, sender, settings)
+    outcomes: list[NotificationOutcome] = notify([estate["aks-storefront-prod"]], state, sender, settings.portal_url)
     assert outcomes[0].status is OutcomeStatus.SENT and outcomes[0].new == ("helm-history",)
     assert state.table_name == settings.state_table
 
@@ -413,12 +418,14 @@ def test_state_by_table_endpoint_and_credential(azurite):
 
 def test_table_keys_are_valid_and_distinct():
     cluster = make_cluster(name="aks-Prod-1")
-    assert (partition_key(cluster), row_key(cluster)) == ("00000000-0000-0000-0000-000000000001", "rg-aks.aks-prod-1")
+    assert partition_key(cluster) == "00000000-0000-0000-0000-000000000001"
+    assert row_key(cluster).startswith("aks-prod-1-")
+    assert row_key(replace(cluster, id=cluster.id.upper())) == row_key(cluster)  # ARM ids are case-insensitive
     other_group = replace(cluster, id=cluster.id.replace("/resourceGroups/rg-aks/", "/resourceGroups/rg-aks.aks-prod/"))
     assert row_key(other_group) != row_key(cluster)
-    not_aks = replace(cluster, id="unknown cluster?#/x", subscription="")
+    not_aks = replace(cluster, id="unknown cluster?#/x\x01", subscription="")
     key = row_key(not_aks)
-    assert key.startswith("id-") and not set(key) & set("/\\#?")
+    assert not set(key) & set("/\\#?") and all(ord(character) >= 0x20 for character in key)
     assert partition_key(not_aks) == "unknown-subscription"
 
 
@@ -429,9 +436,7 @@ def test_retry_after_in_seconds_or_as_a_date():
 
 
 def test_a_retry_after_beyond_the_budget_gives_up_at_once(estate, capture):
-    sender = TeamsSender(
-        WebhookRoutes.from_settings(Settings(teams_default_webhook=capture.url("/slow"))), budget_seconds=5
-    )
+    sender = TeamsSender(routes_of(Settings(teams_default_webhook=capture.url("/slow"))), budget_seconds=5)
     [webhook] = sender.routes.for_owners(("anyone",))
     capture.answer("/slow", Answer(429, "", {"Retry-After": "120"}))
     message = teams_message(estate["aks-web-prod"], FailureChange(("alpn-tls",), (), ()), "https://portal.azure.com")
@@ -443,7 +448,7 @@ def test_a_retry_after_beyond_the_budget_gives_up_at_once(estate, capture):
 
 
 def test_a_redirect_is_refused_not_followed(estate, capture):
-    sender = TeamsSender(WebhookRoutes.from_settings(Settings(teams_default_webhook=capture.url("/moved"))))
+    sender = TeamsSender(routes_of(Settings(teams_default_webhook=capture.url("/moved"))))
     [webhook] = sender.routes.for_owners(())
     capture.answer("/moved", Answer(302, "", {"Location": capture.url("/elsewhere")}))
     message = teams_message(estate["aks-web-prod"], FailureChange(("alpn-tls",), (), ()), "https://portal.azure.com")
@@ -460,7 +465,7 @@ def test_the_posted_message_of_a_huge_cluster_fits(estate, capture, state):
         replace(finding, status=Status.FAIL, detail="d" * 40_000, remediation="x" * 9_000)
         for finding in ledger.findings
     )
-    [outcome] = notify([replace(ledger, findings=huge)], state, sender_for(settings), settings)
+    [outcome] = notify([replace(ledger, findings=huge)], state, sender_for(settings), settings.portal_url)
     assert outcome.status is OutcomeStatus.SENT and len(outcome.new) == len(huge)
     [post] = capture.posts_to("/default")
     assert len(post.body) <= MAX_MESSAGE_BYTES
@@ -479,8 +484,9 @@ def test_state_with_the_table_service_uri_and_a_token_credential(estate, capture
     )
     state, sender = teams_from_settings(settings, credential)
     kubelet = estate["aks-search-prod"]
-    assert [outcome.status for outcome in notify([kubelet], state, sender, settings)] == [OutcomeStatus.SENT]
-    assert [outcome.status for outcome in notify([kubelet], state, sender, settings)] == [OutcomeStatus.UNCHANGED]
+    assert [outcome.status for outcome in notify([kubelet], state, sender, settings.portal_url)] == [OutcomeStatus.SENT]
+    [again] = notify([kubelet], state, sender, settings.portal_url)
+    assert again.status is OutcomeStatus.UNCHANGED
     assert state.last_failing(kubelet.cluster) == {"kubelet-port"}
     assert ("https://storage.azure.com/.default",) in credential.scopes
     assert len(capture.posts) == 1

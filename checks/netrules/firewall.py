@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from checks.netrules.addresses import cidr_within, fqdn_matches, port_in
-from collect.arm import last_segment
-from collect.model import AzureFirewall, FirewallRule, NetworkInventory, RuleCollection
+from model.arm_ids import last_segment
+from model.snapshot import AzureFirewall, FirewallRule, NetworkInventory, RuleCollection
 
 # What the AzureKubernetesService FQDN tag allows (HTTPS), per Microsoft's outbound rules page.
 AKS_FQDN_TAG = "azurekubernetesservice"

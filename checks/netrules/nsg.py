@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from checks.netrules.addresses import address_in, network, port_in, protocol_matches
-from collect.model import NetworkInventory, NetworkSecurityGroup, SecurityRule
+from model.snapshot import NetworkInventory, NetworkSecurityGroup, SecurityRule
 
 
 def _default(name: str, priority: int, direction: str, access: str, source: str, destination: str) -> SecurityRule:

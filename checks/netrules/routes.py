@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collect.model import AzureFirewall, ClusterSnapshot, NetworkInventory, Route, RouteTable, same_id
+from model.arm_ids import same_id
+from model.snapshot import AzureFirewall, ClusterSnapshot, NetworkInventory, Route, RouteTable
 
 DEFAULT_ROUTE = "0.0.0.0/0"
 

@@ -13,8 +13,8 @@ from collect.live import kube, logs
 from collect.live.clients import LiveClients
 from collect.live.network import NetworkSource, resources_for_cluster
 from collect.live.probes import probe_apiserver
-from collect.model import Problem, Source
 from collect.raw import RawCluster
+from model.snapshot import Problem, Source
 
 KUBE_SOURCES = (
     Source.PODS,

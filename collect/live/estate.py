@@ -15,13 +15,13 @@ from typing import Any
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
-from collect.arm import parse_cluster_id
 from collect.live import resource_graph
 from collect.live.clients import LiveClients
 from collect.live.cluster import collect_cluster
 from collect.live.logs import WorkspaceAuditLogs
 from collect.live.network import ArmNetworkReader, JsonObject, NetworkInventory
 from collect.raw import RawCluster
+from model.arm_ids import parse_cluster_id
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from collect.live.clients import AKS_SERVER_SCOPE, LiveClients
-from collect.model import Problem, Source
+from model.snapshot import Problem, Source
 
 PARTIAL_METADATA = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 LOG_TAIL_LINES = 200

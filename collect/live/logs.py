@@ -21,8 +21,8 @@ from azure.core.rest import HttpRequest
 from azure.monitor.query import LogsQueryStatus
 
 from collect.live.clients import LiveClients
-from collect.model import Problem
 from collect.queries import query_text
+from model.snapshot import Problem
 
 WINDOW = timedelta(minutes=60)
 QUERY = "apiserver-requests"

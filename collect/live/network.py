@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from collect.arm import ArmView, last_segment, parent_id
+from collect.arm import ArmView
 from collect.live.clients import LiveClients
-from collect.model import vnet_id_of
+from model.arm_ids import last_segment, parent_id, vnet_id_of
 
 JsonObject = dict[str, Any]
 RULE_COLLECTION_GROUP = "Microsoft.Network/firewallPolicies/ruleCollectionGroups"

@@ -8,8 +8,8 @@ import pytest
 
 from checks import apiserver_load, apiserver_probe, helm_history, konnectivity_agent
 from checks.engine import run_check
-from checks.finding import Status
-from collect.model import ApiServerProbe, ApiServerRequests, HelmRevision, Node, NodeUsage, Pod
+from model.finding import Status
+from model.snapshot import ApiServerProbe, ApiServerRequests, HelmRevision, Node, NodeUsage, Pod
 from tests.builders import make_cluster, make_snapshot
 
 SYSTEM, USER = "aks-system-1-vmss000000", "aks-user-1-vmss000000"

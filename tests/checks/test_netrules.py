@@ -7,7 +7,7 @@ import pytest
 from checks.netrules.addresses import address_in, fqdn_matches, port_in
 from checks.netrules.firewall import Requirement, evaluate_firewall, policy_rule_collections
 from checks.netrules.nsg import Flow, effective_decision, evaluate_nsg
-from collect.model import (
+from model.snapshot import (
     AzureFirewall,
     FirewallPolicy,
     FirewallRule,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from checks import alpn_tls, authorized_ip_ranges, egress_rules, kubelet_port, private_cluster_reach
 from checks.engine import run_check
-from checks.finding import Status
-from collect.model import (
+from model.finding import Status
+from model.snapshot import (
     ApiServerProbe,
     AzureFirewall,
     Client,

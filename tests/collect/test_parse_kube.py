@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from kubernetes import client as k8s
 
-from collect.model import Source
 from collect.parse_kube import KubeParseError, parse_kube, parse_quantity
+from model.snapshot import Source
 
 API = k8s.ApiClient()
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from collect.model import Problem, Source
 from collect.raw import RawCluster
 from collect.snapshot_folder import SnapshotFileError, read_cluster, read_estate, write_cluster
+from model.snapshot import Problem, Source
 
 CLUSTER = {
     "id": "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks-a",

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from checks.finding import Status
 from checks.registry import CHECKS
 from collect.live.clients import LiveClients
 from collect.live.estate import CollectionFailure, Scope, collect_one, discover_clusters, sweep
-from collect.model import Source
 from collect.raw import RawCluster
 from collect.snapshot_folder import read_cluster, write_cluster
+from model.finding import Status
+from model.snapshot import Source
 from sweep.cli import evaluate_snapshot
 from sweep.evaluate import evaluate_raw
 from sweep.live import run_live

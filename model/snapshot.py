@@ -14,10 +14,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-
-def same_id(left: str | None, right: str | None) -> bool:
-    """ARM ids are case-insensitive."""
-    return bool(left) and bool(right) and left.lower() == right.lower()  # type: ignore[union-attr]
+from model.arm_ids import same_id, vnet_id_of
 
 
 def frozen_map(items: Mapping[Any, Any] | None = None) -> Mapping[Any, Any]:
@@ -311,12 +308,6 @@ class NetworkInventory:
 
     def vnet_of_subnet(self, subnet_id: str) -> VirtualNetwork | None:
         return self.virtual_networks.get(vnet_id_of(subnet_id).lower())
-
-
-def vnet_id_of(subnet_id: str) -> str:
-    """`.../virtualNetworks/v/subnets/s` -> `.../virtualNetworks/v`."""
-    index = subnet_id.lower().rfind("/subnets/")
-    return subnet_id[:index] if index >= 0 else subnet_id
 
 
 # --- Kubernetes --------------------------------------------------------------------------
