@@ -43,7 +43,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
         subnet = snapshot.network.subnet(subnet_id)
         if path.kind == "appliance":
             unverifiable.append(
-                f"subnet {last_segment(subnet_id)} egresses through appliance {path.next_hop_ip}, not in the snapshot"
+                f"subnet {last_segment(subnet_id)} egresses through a virtual appliance: {path.unresolved()}"
             )
         if path.firewall is None or subnet is None:
             continue

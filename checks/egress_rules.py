@@ -4,11 +4,19 @@
 - Every outbound type: the node subnets' and node NICs' NSG outbound rules (Azure semantics) must
   allow each network requirement.
 - userDefinedRouting: the node subnet's route table must send 0.0.0.0/0 to a virtual appliance
-  (else fail). When that next hop is an Azure Firewall in the snapshot, its classic rule
-  collections or firewall policy (with parent) must allow every required FQDN and port (wildcards,
-  the AzureKubernetesService FQDN tag, network rules before application rules); each blocked
-  endpoint is listed with the rule collection that decided. An appliance that is not in the
-  snapshot is warn: cannot verify.
+  (else fail).
+- Every outbound type: a subnet route table's 0.0.0.0/0 route applies whatever outboundType says, and
+  a route to a virtual appliance takes precedence over a NAT gateway and the load balancer
+  ("Virtual appliance UDR / ExpressRoute >> NAT gateway >> instance level public IP addresses >>
+  outbound rules on Load balancer", https://learn.microsoft.com/azure/nat-gateway/troubleshoot-nat-connectivity;
+  the AKS egress tutorial, https://learn.microsoft.com/azure/aks/limit-egress-traffic, pairs such a route
+  with outboundType loadBalancer too). A route to next hop None drops the traffic (fail).
+- The next hop is resolved within the node VNet and its Connected peerings (`model.next_hop`). When it
+  is one Azure Firewall, its classic rule collections or firewall policy (with parent) must allow every
+  required FQDN and port (wildcards, the AzureKubernetesService FQDN tag, network rules before
+  application rules); each blocked endpoint is listed with the rule collection that decided. Any other
+  outcome (a network virtual appliance, two candidates, a hub VNet or policy that could not be read) is
+  warn, naming what could not be verified and why.
 - Legacy tunnel ports (UDP 1194, TCP 9000) only with tunnelfront / aks-link pods; the public API
   server FQDN not for private clusters; nothing tunnel-related with API Server VNet Integration.
 """
@@ -22,12 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from checks.finding import Check, Verdict
-from checks.netrules.firewall import Requirement, evaluate_firewall, policy_known
+from checks.netrules.firewall import Requirement, evaluate_firewall, unknown_policy
 from checks.netrules.nsg import Flow, allow_rule_command, effective_decision, first_denial, nic_nsgs_of_subnet
 from checks.netrules.routes import egress_path
 from checks.tunnel import has_legacy_tunnel
 from model.arm_ids import last_segment
 from model.finding import Severity, Status
+from model.next_hop import InventoryLookup, NextHop
 from model.snapshot import AzureFirewall, ClusterSnapshot, NetworkInventory, Source
 
 REQUIREMENTS_FILE = Path(__file__).parent / "data" / "egress_requirements.json"
@@ -82,6 +91,7 @@ class _Findings:
     blocked: list[str]
     fixes: list[str]
     unverifiable: list[str]
+    firewalls: list[str]  # the Azure Firewalls the subnets' traffic was judged against
 
 
 def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
@@ -102,7 +112,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
             "The agent pools use the VNet AKS manages in the node resource group, whose NSG and routes AKS keeps open.",
         )
     requirements = requirements_for(snapshot)
-    result = _Findings([], [], [])
+    result = _Findings([], [], [], [])
     evidence: dict[str, Any] = {"requirements": [r.name for r in requirements], "subnets": {}}
     for subnet_id in subnets:
         _evaluate_subnet(snapshot, network, subnet_id, requirements, result, evidence)
@@ -125,7 +135,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
     return Verdict(
         Status.PASS,
         f"All {len(requirements)} required egress flows allowed",
-        f"From {', '.join(last_segment(s) for s in subnets)}: NSGs{' and firewall' if cluster.outbound_type == 'userDefinedRouting' else ''} allow every requirement.",
+        f"From {', '.join(last_segment(s) for s in subnets)}: NSGs{' and firewall' if result.firewalls else ''} allow every requirement.",
         "",
         evidence,
     )
@@ -158,10 +168,11 @@ def _evaluate_subnet(
             )
     path_record: dict[str, Any] = {"source": source, "nicNsgs": nic_nsgs}
     evidence["subnets"][name] = path_record
-    if snapshot.cluster.outbound_type != "userDefinedRouting":
+    udr = snapshot.cluster.outbound_type == "userDefinedRouting"
+    path = egress_path(snapshot, subnet_id)
+    if not udr and path.kind == "internet":  # no appliance route: the load balancer or the NAT gateway
         path_record["path"] = "load balancer / NAT gateway"
         return
-    path = egress_path(snapshot, subnet_id)
     path_record["path"] = path.describe()
     if path.kind in ("internet", "none", "other"):
         why = {
@@ -169,28 +180,50 @@ def _evaluate_subnet(
             "none": "drops 0.0.0.0/0 (next hop None)",
             "other": "sends 0.0.0.0/0 to a gateway, not a virtual appliance",
         }[path.kind]
-        result.blocked.append(f"subnet {name} {why} ({path.describe()}), but outboundType is userDefinedRouting")
+        if path.kind == "other" and not udr:
+            result.unverifiable.append(
+                f"subnet {name} {why} ({path.describe()}): egress leaves through a network the snapshot does not show"
+            )
+            return
         table = path.route_table.name if path.route_table else "<route-table>"
         group = path.route_table.id.split("/")[4] if path.route_table else snapshot.cluster.resource_group
+        if udr:
+            result.blocked.append(f"subnet {name} {why} ({path.describe()}), but outboundType is userDefinedRouting")
+        else:
+            result.blocked.append(f"subnet {name} {why} ({path.describe()}): its internet-bound traffic is dropped")
         result.fixes.append(
             f"az network route-table route create -g {group} --route-table-name {table} -n default-to-firewall --address-prefix 0.0.0.0/0 --next-hop-type VirtualAppliance --next-hop-ip-address <firewall private IP>"
         )
         return
-    if path.kind == "appliance" or path.firewall is None:
-        result.unverifiable.append(
-            f"subnet {name} egresses through appliance {path.next_hop_ip}, which is not an Azure Firewall in the snapshot"
-        )
+    if path.firewall is None:
+        result.unverifiable.append(f"subnet {name} egresses through a virtual appliance: {path.unresolved()}")
+        if path.next_hop is not None:
+            path_record["nextHop"] = _next_hop_evidence(path.next_hop)
         return
-    if not policy_known(network, path.firewall):
+    result.firewalls.append(path.firewall.name)
+    policy = unknown_policy(network, path.firewall)
+    if policy is not None:
+        lookup = InventoryLookup(network)
+        why = lookup.unreadable_reason(policy) or lookup.unreadable_reason(f"{policy}/ruleCollectionGroups")
         result.unverifiable.append(
-            f"firewall {path.firewall.name} uses policy {last_segment(path.firewall.policy_id)} whose rule collection groups were not collected"
+            f"firewall {path.firewall.name} uses policy {last_segment(policy)} whose rule collection groups "
+            + (why or "were not collected")
         )
         return
     for requirement in requirements:
         decision = evaluate_firewall(network, path.firewall, subnet.address_prefixes, requirement)
         if not decision.allowed:
             result.blocked.append(f"{_label(requirement)} from {name}: {decision.describe(path.firewall)}")
-            result.fixes.append(_firewall_fix(path.firewall, requirement, source))
+            result.fixes.append(_firewall_fix(path.firewall, requirement, source, snapshot.cluster.subscription))
+
+
+def _next_hop_evidence(hop: NextHop) -> dict[str, Any]:
+    return {
+        "ip": hop.ip,
+        "subnet": hop.subnet_id,
+        "appliances": [appliance.id for appliance in hop.appliances],
+        "unreadable": {vnet: why for vnet, why in hop.missing},
+    }
 
 
 def _label(requirement: Requirement) -> str:
@@ -198,7 +231,7 @@ def _label(requirement: Requirement) -> str:
     return f"{requirement.name} ({target} {requirement.protocol} {requirement.port})"
 
 
-def _firewall_fix(firewall: AzureFirewall, requirement: Requirement, source: str) -> str:
+def _firewall_fix(firewall: AzureFirewall, requirement: Requirement, source: str, cluster_subscription: str) -> str:
     is_web = bool(requirement.fqdn) and requirement.protocol == "TCP"
     if is_web:
         target = "--fqdn-tags AzureKubernetesService" if requirement.fqdn_tag else f"--target-fqdns {requirement.fqdn}"
@@ -208,16 +241,19 @@ def _firewall_fix(firewall: AzureFirewall, requirement: Requirement, source: str
             f"--destination-addresses {requirement.destination} --destination-ports {requirement.port} "
             f"--{'ip-protocols' if firewall.policy_id else 'protocols'} {requirement.protocol}"
         )
+    owner = (firewall.policy_id or firewall.id).split("/")[2]
+    # A hub in another subscription (the connectivity subscription of a landing zone) needs it named.
+    subscription = f"--subscription {owner} " if owner.lower() != cluster_subscription.lower() else ""
     if firewall.policy_id:
         return (
-            f"az network firewall policy rule-collection-group collection add-filter-collection "
+            f"az network firewall policy rule-collection-group collection add-filter-collection {subscription}"
             f"-g {firewall.policy_id.split('/')[4]} --policy-name {last_segment(firewall.policy_id)} --rcg-name aks-egress "
             f"--name aks-{'fqdns' if is_web else 'network'} --collection-priority 200 --action Allow --rule-name aks "
             f"--rule-type {'ApplicationRule' if is_web else 'NetworkRule'} --source-addresses {source} {rule}"
         )
     kind = "application-rule" if is_web else "network-rule"
     return (
-        f"az network firewall {kind} create -g {firewall.id.split('/')[4]} -f {firewall.name} "
+        f"az network firewall {kind} create {subscription}-g {firewall.id.split('/')[4]} -f {firewall.name} "
         f"--collection-name aks-{'fqdns' if is_web else 'network'} --priority 200 --action Allow "
         f"-n aks-{requirement.protocol.lower()}-{requirement.port} --source-addresses {source} {rule}"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from collect.arm import ArmValueError, ArmView
@@ -37,7 +38,10 @@ class NetworkParseError(ValueError):
     """A network resource that cannot be read; the message names it."""
 
 
-def parse_network(resources: Iterable[Mapping[str, Any]]) -> NetworkInventory:
+def parse_network(
+    resources: Iterable[Mapping[str, Any]], unreadable: Mapping[str, str] | None = None
+) -> NetworkInventory:
+    """`unreadable`: references the collector followed but could not read (ARM id -> why), kept to name them."""
     found: dict[str, dict[str, Any]] = {kind: {} for kind in _FIELDS}
     standalone_subnets: list[Subnet] = []
     dns_links: list[tuple[str, str]] = []  # (zone id, linked vnet id)
@@ -60,7 +64,17 @@ def parse_network(resources: Iterable[Mapping[str, Any]]) -> NetworkInventory:
             raise NetworkParseError(f"{view.str('type')} {view.str('name') or view.str('id')}: {exc}") from None
     _attach_subnets(found["virtual_networks"], standalone_subnets)
     _attach_links(found["private_dns_zones"], dns_links)
-    return NetworkInventory(**{field: frozen_map(items) for field, items in found.items()})
+    return NetworkInventory(
+        **{field: frozen_map(items) for field, items in found.items()}, unreadable=frozen_map(unreadable)
+    )
+
+
+def parse_resource(body: Mapping[str, Any]) -> Any:
+    """One ARM resource of a type the walk follows (virtual network, firewall, NIC, ...) as its typed model;
+    None for other types."""
+    view = ArmView(body)
+    parser = _PARSERS.get((view.str("type") or "").lower())
+    return parser[1](view) if parser else None
 
 
 def _need_id(view: ArmView) -> str:
@@ -128,6 +142,7 @@ def _subnet(view: ArmView) -> Subnet:
         route_table_id=view.ref("routeTable"),
         nat_gateway_id=view.ref("natGateway"),
         delegations=tuple(name for item in view.objs("delegations") if (name := item.str("serviceName"))),
+        ip_configuration_ids=view.refs("ipConfigurations"),
     )
 
 
@@ -142,6 +157,8 @@ def _vnet(view: ArmView) -> VirtualNetwork:
                 name=peering.str("name") or "",
                 remote_vnet_id=peering.ref("remoteVirtualNetwork"),
                 state=peering.str("peeringState") or "",
+                remote_address_prefixes=peering.obj("remoteAddressSpace").strs("addressPrefixes")
+                or peering.obj("remoteVirtualNetworkAddressSpace").strs("addressPrefixes"),
             )
             for peering in view.objs("virtualNetworkPeerings")
         ),
@@ -216,8 +233,8 @@ def _classic_collections(view: ArmView, key: str, kind: str) -> list[RuleCollect
 
 def _firewall(view: ArmView) -> AzureFirewall:
     configs = view.objs("ipConfigurations")
-    private_ip = next((ip for config in configs if (ip := config.str("privateIPAddress"))), None)
-    private_ip = private_ip or view.obj("hubIPAddresses").str("privateIPAddress")
+    holder = next((config for config in configs if config.str("privateIPAddress")), None)
+    private_ip = holder.str("privateIPAddress") if holder else view.obj("hubIPAddresses").str("privateIPAddress")
     public_ips = tuple(ip for config in configs if (ip := config.ref("publicIPAddress")))
     collections = (
         _classic_collections(view, "networkRuleCollections", "network")
@@ -231,6 +248,7 @@ def _firewall(view: ArmView) -> AzureFirewall:
         public_ip_ids=public_ips,
         policy_id=view.ref("firewallPolicy"),
         rule_collections=tuple(collections),
+        subnet_id=holder.ref("subnet") if holder else None,
     )
 
 
@@ -292,14 +310,7 @@ def _attach_subnets(vnets: dict[str, VirtualNetwork], subnets: list[Subnet]) -> 
             id=vnet_id, name=vnet_id.rsplit("/", 1)[-1], address_prefixes=()
         )
         others = tuple(existing for existing in vnet.subnets if existing.id.lower() != subnet.id.lower())
-        vnets[vnet_id.lower()] = VirtualNetwork(
-            id=vnet.id,
-            name=vnet.name,
-            address_prefixes=vnet.address_prefixes,
-            subnets=(*others, subnet),
-            peerings=vnet.peerings,
-            dns_servers=vnet.dns_servers,
-        )
+        vnets[vnet_id.lower()] = replace(vnet, subnets=(*others, subnet))
 
 
 def _attach_links(zones: dict[str, PrivateDnsZone], links: list[tuple[str, str]]) -> None:

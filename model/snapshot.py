@@ -161,6 +161,9 @@ class Subnet:
     route_table_id: str | None = None
     nat_gateway_id: str | None = None
     delegations: tuple[str, ...] = ()  # service names, e.g. Microsoft.ContainerService/managedClusters
+    # The IP configurations ARM lists on the subnet (read-only): a firewall's
+    # `.../azureFirewalls/<fw>/azureFirewallIpConfigurations/<name>`, a NIC's `.../networkInterfaces/<nic>/ipConfigurations/<name>`.
+    ip_configuration_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,7 @@ class Peering:
     name: str
     remote_vnet_id: str | None
     state: str  # Connected, Initiated, Disconnected
+    remote_address_prefixes: tuple[str, ...] = ()  # the peering's `remoteAddressSpace`: the remote VNet's prefixes
 
 
 @dataclass(frozen=True)
@@ -253,6 +257,7 @@ class AzureFirewall:
     public_ip_ids: tuple[str, ...] = ()
     policy_id: str | None = None
     rule_collections: tuple[RuleCollection, ...] = ()  # classic rules
+    subnet_id: str | None = None  # the AzureFirewallSubnet of the IP configuration holding `private_ip`
 
 
 @dataclass(frozen=True)
@@ -295,6 +300,8 @@ class NetworkInventory:
     firewall_policies: Mapping[str, FirewallPolicy] = field(default_factory=frozen_map)
     rule_collection_groups: Mapping[str, RuleCollectionGroup] = field(default_factory=frozen_map)
     private_dns_zones: Mapping[str, PrivateDnsZone] = field(default_factory=frozen_map)
+    # References the collector followed but could not read: ARM id (as Azure spells it) -> why ("403 ...").
+    unreadable: Mapping[str, str] = field(default_factory=frozen_map)
 
     def subnet(self, subnet_id: str | None) -> Subnet | None:
         """The subnet with this id, from its virtual network (subnets are not top-level)."""

@@ -41,6 +41,10 @@ EXPECTED: dict[str, dict[str, tuple[str, str]]] = {
         "private-cluster-reach": ("fail", "vnet-build-agents has no Connected peering"),
         "apiserver-probe": ("fail", "dns: NXDOMAIN"),
     },
+    "aks-billing-lz": {  # loadBalancer cluster routed to a hub firewall in the connectivity subscription
+        "egress-rules": ("fail", "no rule of Azure Firewall afw-hub-corp-weu allows it"),
+        "authorized-ip-ranges": ("pass", ""),  # the firewall's egress IP is listed
+    },
 }
 
 

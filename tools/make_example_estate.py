@@ -1,4 +1,4 @@
-"""Writes examples/estate/: eleven clusters that together show every check failing and passing.
+"""Writes examples/estate/: twelve clusters that together show every check failing and passing.
 
     python -m tools.make_example_estate [DIR]
 
@@ -32,8 +32,8 @@ DEFAULT_TARGET = Path(__file__).resolve().parent.parent / "examples" / "estate"
 API = k8s.ApiClient()
 
 
-def rid(group: str, kind: str, name: str) -> str:
-    return f"/subscriptions/{SUB}/resourceGroups/{group}/providers/{kind}/{name}"
+def rid(group: str, kind: str, name: str, subscription: str = SUB) -> str:
+    return f"/subscriptions/{subscription}/resourceGroups/{group}/providers/{kind}/{name}"
 
 
 def arm(model: Any, resource_id: str, resource_type: str, location: str | None = "westeurope") -> dict[str, Any]:
@@ -88,6 +88,7 @@ def managed_cluster(
     outbound_ips: list[str] | None = None,
     version: str = "1.30.5",
     private_dns_zone: str | None = None,
+    subscription: str = SUB,
 ) -> dict[str, Any]:
     pools = [
         aks.ManagedClusterAgentPoolProfile(
@@ -137,7 +138,7 @@ def managed_cluster(
     )
     body = arm(
         model,
-        rid(group, "Microsoft.ContainerService/managedClusters", name),
+        rid(group, "Microsoft.ContainerService/managedClusters", name, subscription),
         "Microsoft.ContainerService/managedClusters",
         location,
     )
@@ -188,7 +189,12 @@ DEFAULT_RULES = [
 
 
 def nsg(
-    group: str, name: str, subnet_id: str, rules: list[net.SecurityRule], location: str = "westeurope"
+    group: str,
+    name: str,
+    subnet_id: str,
+    rules: list[net.SecurityRule],
+    location: str = "westeurope",
+    subscription: str = SUB,
 ) -> dict[str, Any]:
     model = net.NetworkSecurityGroup(
         location=location,
@@ -198,7 +204,7 @@ def nsg(
     )
     return arm(
         model,
-        rid(group, "Microsoft.Network/networkSecurityGroups", name),
+        rid(group, "Microsoft.Network/networkSecurityGroups", name, subscription),
         "Microsoft.Network/networkSecurityGroups",
         location,
     )
@@ -209,10 +215,14 @@ def vnet(
     name: str,
     prefix: str,
     subnets: list[tuple[str, str, str | None, str | None]],
-    peerings: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    peerings: list[tuple[str, str] | tuple[str, str, str]] = (),  # type: ignore[assignment]
     location: str = "westeurope",
+    subscription: str = SUB,
+    ip_configurations: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
-    vnet_id = rid(group, "Microsoft.Network/virtualNetworks", name)
+    """`peerings`: (name, remote VNet id[, remote address prefix]), all Connected; `ip_configurations`: the
+    IP configuration ids ARM lists on a subnet (by subnet name), e.g. the firewall's on AzureFirewallSubnet."""
+    vnet_id = rid(group, "Microsoft.Network/virtualNetworks", name, subscription)
     model = net.VirtualNetwork(
         location=location,
         address_space=net.AddressSpace(address_prefixes=[prefix]),
@@ -228,18 +238,25 @@ def vnet(
         ],
         virtual_network_peerings=[
             net.VirtualNetworkPeering(
-                name=peer_name,
-                remote_virtual_network=net.SubResource(id=remote),
+                name=peering[0],
+                remote_virtual_network=net.SubResource(id=peering[1]),
+                remote_address_space=net.AddressSpace(address_prefixes=[peering[2]]) if len(peering) > 2 else None,
                 peering_state="Connected",
                 allow_virtual_network_access=True,
+                allow_forwarded_traffic=True,
             )
-            for peer_name, remote in peerings
+            for peering in peerings
         ],
     )
+    for subnet in model.subnets:  # read-only in the SDK: ARM fills it in from the resources on the subnet
+        if ids := (ip_configurations or {}).get(subnet.name):
+            subnet.ip_configurations = [net.IPConfiguration(id=config) for config in ids]
     return arm(model, vnet_id, "Microsoft.Network/virtualNetworks", location)
 
 
-def public_ip(group: str, name: str, address: str, location: str = "westeurope") -> dict[str, Any]:
+def public_ip(
+    group: str, name: str, address: str, location: str = "westeurope", subscription: str = SUB
+) -> dict[str, Any]:
     model = net.PublicIPAddress(
         location=location,
         ip_address=address,
@@ -247,11 +264,16 @@ def public_ip(group: str, name: str, address: str, location: str = "westeurope")
         sku=net.PublicIPAddressSku(name="Standard"),
     )
     return arm(
-        model, rid(group, "Microsoft.Network/publicIPAddresses", name), "Microsoft.Network/publicIPAddresses", location
+        model,
+        rid(group, "Microsoft.Network/publicIPAddresses", name, subscription),
+        "Microsoft.Network/publicIPAddresses",
+        location,
     )
 
 
-def route_table(group: str, name: str, subnet_id: str, next_hop: str, location: str = "westeurope") -> dict[str, Any]:
+def route_table(
+    group: str, name: str, subnet_id: str, next_hop: str, location: str = "westeurope", subscription: str = SUB
+) -> dict[str, Any]:
     model = net.RouteTable(
         location=location,
         routes=[
@@ -265,7 +287,12 @@ def route_table(group: str, name: str, subnet_id: str, next_hop: str, location: 
         subnets=[net.Subnet(id=subnet_id)],
         disable_bgp_route_propagation=True,
     )
-    return arm(model, rid(group, "Microsoft.Network/routeTables", name), "Microsoft.Network/routeTables", location)
+    return arm(
+        model,
+        rid(group, "Microsoft.Network/routeTables", name, subscription),
+        "Microsoft.Network/routeTables",
+        location,
+    )
 
 
 def firewall(
@@ -276,23 +303,60 @@ def firewall(
     policy_id: str | None = None,
     app_collections: list[Any] | None = None,
     net_collections: list[Any] | None = None,
+    hub_vnet: str = HUB_VNET,
+    group: str = HUB_RG,
+    subscription: str = SUB,
 ) -> dict[str, Any]:
+    firewall_id = rid(group, "Microsoft.Network/azureFirewalls", name, subscription)
     model = net.AzureFirewall(
         location="westeurope",
         sku=net.AzureFirewallSku(name="AZFW_VNet", tier="Premium" if policy_id else "Standard"),
         ip_configurations=[
             net.AzureFirewallIPConfiguration(
+                id=firewall_ip_configuration(firewall_id),
                 name="ipconfig1",
                 private_ip_address=private_ip,
                 public_ip_address=net.SubResource(id=public_ip_id),
-                subnet=net.SubResource(id=f"{HUB_VNET}/subnets/AzureFirewallSubnet"),
+                subnet=net.SubResource(id=f"{hub_vnet}/subnets/AzureFirewallSubnet"),
             )
         ],
         firewall_policy=net.SubResource(id=policy_id) if policy_id else None,
         application_rule_collections=app_collections,
         network_rule_collections=net_collections,
     )
-    return arm(model, rid(HUB_RG, "Microsoft.Network/azureFirewalls", name), "Microsoft.Network/azureFirewalls")
+    return arm(model, firewall_id, "Microsoft.Network/azureFirewalls")
+
+
+def allow_collection(name: str, priority: int, rules: list[Any]) -> net.FirewallPolicyFilterRuleCollection:
+    """A firewall policy's Allow rule collection."""
+    return net.FirewallPolicyFilterRuleCollection(
+        name=name, priority=priority, action=net.FirewallPolicyFilterRuleCollectionAction(type="Allow"), rules=rules
+    )
+
+
+def firewall_ip_configuration(firewall_id: str) -> str:
+    return f"{firewall_id}/azureFirewallIpConfigurations/ipconfig1"
+
+
+def hub(
+    group: str,
+    name: str,
+    prefix: str,
+    firewall_subnet: str,
+    firewall_id: str,
+    peerings: list[tuple[str, str, str]],
+    subscription: str = SUB,
+) -> dict[str, Any]:
+    """A hub VNet as the landing-zone templates build it: AzureFirewallSubnet (a /26) holding the firewall."""
+    return vnet(
+        group,
+        name,
+        prefix,
+        [("AzureFirewallSubnet", firewall_subnet, None, None)],
+        peerings,
+        subscription=subscription,
+        ip_configurations={"AzureFirewallSubnet": [firewall_ip_configuration(firewall_id)]},
+    )
 
 
 # --- Kubernetes ---------------------------------------------------------------------------------
@@ -501,21 +565,21 @@ def probes(
 class Spoke:
     """A cluster's resource group, VNet, node subnet and NSG."""
 
-    def __init__(self, name: str, prefix_octet: int, location: str = "westeurope") -> None:
-        self.name, self.location = name, location
+    def __init__(self, name: str, prefix_octet: int, location: str = "westeurope", subscription: str = SUB) -> None:
+        self.name, self.location, self.subscription = name, location, subscription
         self.group = f"rg-{name}"
-        self.vnet_id = rid(self.group, "Microsoft.Network/virtualNetworks", f"vnet-{name}")
+        self.vnet_id = rid(self.group, "Microsoft.Network/virtualNetworks", f"vnet-{name}", subscription)
         self.subnet_id = f"{self.vnet_id}/subnets/snet-aks-nodes"
         self.prefix = f"10.{prefix_octet}.0.0/16"
         self.base = f"10.{prefix_octet}.0"
-        self.nsg_id = rid(self.group, "Microsoft.Network/networkSecurityGroups", f"nsg-{name}-nodes")
+        self.nsg_id = rid(self.group, "Microsoft.Network/networkSecurityGroups", f"nsg-{name}-nodes", subscription)
         self.vmss = f"{hash_text(name) % 10**8:08d}"
 
     def network(
         self,
         rules: list[net.SecurityRule] | None = None,
         route_table_id: str | None = None,
-        peerings: list[tuple[str, str]] = (),
+        peerings: list[tuple[str, str] | tuple[str, str, str]] = (),
     ) -> list[dict[str, Any]]:  # type: ignore[assignment]
         return [
             vnet(
@@ -525,14 +589,15 @@ class Spoke:
                 [("snet-aks-nodes", self.prefix, self.nsg_id, route_table_id)],
                 peerings,
                 self.location,
+                self.subscription,
             ),
-            nsg(self.group, f"nsg-{self.name}-nodes", self.subnet_id, rules or [], self.location),
+            nsg(self.group, f"nsg-{self.name}-nodes", self.subnet_id, rules or [], self.location, self.subscription),
         ]
 
     def outbound_ip(self, address: str) -> tuple[str, dict[str, Any]]:
         group = f"MC_{self.group}_{self.name}_{self.location}"
-        pip_id = rid(group, "Microsoft.Network/publicIPAddresses", "kubernetes-outbound-pip")
-        return pip_id, public_ip(group, "kubernetes-outbound-pip", address, self.location)
+        pip_id = rid(group, "Microsoft.Network/publicIPAddresses", "kubernetes-outbound-pip", self.subscription)
+        return pip_id, public_ip(group, "kubernetes-outbound-pip", address, self.location, self.subscription)
 
     def kube(
         self,
@@ -649,10 +714,19 @@ def udr_classic_firewall_missing_rule() -> RawCluster:
     body = managed_cluster(
         spoke.name, spoke.group, spoke.location, spoke.subnet_id, "team-ledger", outbound="userDefinedRouting"
     )
+    firewall_id = rid(HUB_RG, "Microsoft.Network/azureFirewalls", "fw-hub-classic")
     return RawCluster(
         cluster=body,
         network=[
-            *spoke.network(route_table_id=route_table_id),
+            *spoke.network(route_table_id=route_table_id, peerings=[("ledger-to-hub", HUB_VNET, "10.0.0.0/16")]),
+            hub(
+                HUB_RG,
+                "vnet-hub-weu",
+                "10.0.0.0/16",
+                "10.0.1.0/26",
+                firewall_id,
+                [("hub-to-ledger", spoke.vnet_id, spoke.prefix)],
+            ),
             route_table(spoke.group, "rt-aks-ledger-prod", spoke.subnet_id, "10.0.1.4"),
             firewall("fw-hub-classic", "10.0.1.4", firewall_pip, app_collections=collections),
             public_ip(HUB_RG, "pip-fw-hub-classic", "198.51.100.40"),
@@ -670,11 +744,10 @@ def firewall_policy_tls_inspection() -> RawCluster:
     rule_group = net.FirewallPolicyRuleCollectionGroup(
         priority=200,
         rule_collections=[
-            net.FirewallPolicyFilterRuleCollection(
-                name="inspect-outbound-web",
-                priority=100,
-                action=net.FirewallPolicyFilterRuleCollectionAction(type="Allow"),
-                rules=[
+            allow_collection(
+                "inspect-outbound-web",
+                100,
+                [
                     net.ApplicationRule(
                         name="inspect-azure-web",
                         source_addresses=[spoke.prefix],
@@ -684,11 +757,10 @@ def firewall_policy_tls_inspection() -> RawCluster:
                     )
                 ],
             ),
-            net.FirewallPolicyFilterRuleCollection(
-                name="aks-egress",
-                priority=200,
-                action=net.FirewallPolicyFilterRuleCollectionAction(type="Allow"),
-                rules=[
+            allow_collection(
+                "aks-egress",
+                200,
+                [
                     net.ApplicationRule(
                         name="aks-fqdn-tag",
                         source_addresses=[spoke.prefix],
@@ -717,16 +789,29 @@ def firewall_policy_tls_inspection() -> RawCluster:
         'E1125 04:02:37.118402       1 client.go:492] "cannot connect once" err="rpc error: code = Unavailable desc = connection error: '
         'desc = \\"transport: authentication handshake failed: tls: no application protocol\\""\n'
     )
+    premium_hub = rid(HUB_RG, "Microsoft.Network/virtualNetworks", "vnet-hub-premium-weu")
+    firewall_id = rid(HUB_RG, "Microsoft.Network/azureFirewalls", "fw-hub-premium")
     return RawCluster(
         cluster=body,
         network=[
-            *spoke.network(route_table_id=route_table_id),
+            *spoke.network(route_table_id=route_table_id, peerings=[("web-to-hub", premium_hub, "10.0.0.0/16")]),
+            az_shape(
+                hub(
+                    HUB_RG,
+                    "vnet-hub-premium-weu",
+                    "10.0.0.0/16",
+                    "10.0.2.0/26",
+                    firewall_id,
+                    [("hub-to-web", spoke.vnet_id, spoke.prefix)],
+                )
+            ),
             az_shape(route_table(spoke.group, "rt-aks-web-prod", spoke.subnet_id, "10.0.2.4")),
             firewall(
                 "fw-hub-premium",
                 "10.0.2.4",
                 rid(HUB_RG, "Microsoft.Network/publicIPAddresses", "pip-fw-hub-premium"),
                 policy_id=policy_id,
+                hub_vnet=premium_hub,
             ),
             arm(policy, policy_id, "Microsoft.Network/firewallPolicies"),
             arm(rule_group, group_id, "Microsoft.Network/firewallPolicies/ruleCollectionGroups", None),
@@ -906,6 +991,193 @@ def private_unpeered_client() -> RawCluster:
     )
 
 
+# --- A Cloud Adoption Framework landing zone: hubs in a connectivity subscription -----------------
+# As the CAF / AKS landing-zone accelerator builds it: each hub VNet 10.0.0.0/16 with AzureFirewallSubnet
+# 10.0.1.0/26, so every hub's firewall is at 10.0.1.4; a firewall policy per hub whose parent is the platform's
+# base policy; the AKS rules of the egress tutorial (limit-egress-traffic: network rules for NTP and the
+# AzureCloud tunnel ports, an application rule with the AzureKubernetesService FQDN tag) with the spokes' IP
+# group as source. Spokes live in workload subscriptions, peered with their hub.
+
+CONNECTIVITY_SUB = "5c8e1f2a-7b3d-4e9f-a6c1-0d2e3f4a5b6c"
+WORKLOAD_SUB = "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d"
+POLICY_RG = "rg-firewall-policies"
+BASE_POLICY = rid(POLICY_RG, "Microsoft.Network/firewallPolicies", "afwp-platform-base", CONNECTIVITY_SUB)
+FIREWALL_IP = "10.0.1.4"
+HUB_PREFIX = "10.0.0.0/16"
+
+
+def platform_base_policy() -> list[dict[str, Any]]:
+    """The platform team's parent policy: what every hub allows (OS package mirrors), nothing AKS-specific."""
+    group_id = f"{BASE_POLICY}/ruleCollectionGroups/rcg-platform"
+    rules = net.FirewallPolicyRuleCollectionGroup(
+        priority=100,
+        rule_collections=[
+            allow_collection(
+                "packages",
+                110,
+                [
+                    net.ApplicationRule(
+                        name="ubuntu",
+                        source_addresses=["10.0.0.0/8"],
+                        protocols=[
+                            net.FirewallPolicyRuleApplicationProtocol(protocol_type="Https", port=443),
+                            net.FirewallPolicyRuleApplicationProtocol(protocol_type="Http", port=80),
+                        ],
+                        target_fqdns=["security.ubuntu.com", "azure.archive.ubuntu.com", "changelogs.ubuntu.com"],
+                    )
+                ],
+            )
+        ],
+    )
+    policy = net.FirewallPolicy(
+        location="westeurope",
+        sku=net.FirewallPolicySku(tier="Standard"),
+        rule_collection_groups=[net.SubResource(id=group_id)],
+    )
+    return [
+        arm(policy, BASE_POLICY, "Microsoft.Network/firewallPolicies"),
+        arm(rules, group_id, "Microsoft.Network/firewallPolicies/ruleCollectionGroups", None),
+    ]
+
+
+def aks_rule_collection_group(group_id: str, ip_group: str) -> net.FirewallPolicyRuleCollectionGroup:
+    """The egress tutorial's `az network firewall network-rule/application-rule create` commands as policy rules."""
+
+    def network_rule(name: str, protocol: str, destinations: list[str], ports: list[str]) -> net.NetworkRule:
+        return net.NetworkRule(
+            name=name,
+            ip_protocols=[protocol],
+            source_ip_groups=[ip_group],
+            destination_addresses=destinations,
+            destination_ports=ports,
+        )
+
+    return net.FirewallPolicyRuleCollectionGroup(
+        priority=200,
+        rule_collections=[
+            allow_collection(
+                "aksfwnr",
+                100,
+                [
+                    network_rule("apiudp", "UDP", ["AzureCloud.westeurope"], ["1194"]),
+                    network_rule("apitcp", "TCP", ["AzureCloud.westeurope"], ["9000"]),
+                    network_rule("time", "UDP", ["*"], ["123"]),
+                ],
+            ),
+            allow_collection(
+                "aksfwar",
+                200,
+                [
+                    net.ApplicationRule(
+                        name="fqdn",
+                        source_ip_groups=[ip_group],
+                        protocols=[
+                            net.FirewallPolicyRuleApplicationProtocol(protocol_type="Http", port=80),
+                            net.FirewallPolicyRuleApplicationProtocol(protocol_type="Https", port=443),
+                        ],
+                        fqdn_tags=["AzureKubernetesService"],
+                    )
+                ],
+            ),
+        ],
+    )
+
+
+def landing_zone_hub(
+    name: str, spokes: list[Spoke], *, aks_rules: bool, firewall_public_ip: str
+) -> tuple[str, list[dict[str, Any]]]:
+    """(hub VNet id, the hub's resources): VNet, firewall at 10.0.1.4, its public IP, policy (child of the base
+    policy), the AKS rule collection group when `aks_rules`, and the spokes' IP group."""
+    group = f"rg-hub-{name}-weu"
+    firewall_id = rid(group, "Microsoft.Network/azureFirewalls", f"afw-hub-{name}-weu", CONNECTIVITY_SUB)
+    policy_id = rid(POLICY_RG, "Microsoft.Network/firewallPolicies", f"afwp-hub-{name}-weu", CONNECTIVITY_SUB)
+    ip_group_id = rid(POLICY_RG, "Microsoft.Network/ipGroups", f"ipg-aks-{name}-spokes", CONNECTIVITY_SUB)
+    pip_id = rid(group, "Microsoft.Network/publicIPAddresses", f"pip-afw-hub-{name}-weu", CONNECTIVITY_SUB)
+    group_id = f"{policy_id}/ruleCollectionGroups/rcg-aks"
+    policy = net.FirewallPolicy(
+        location="westeurope",
+        sku=net.FirewallPolicySku(tier="Standard"),
+        base_policy=net.SubResource(id=BASE_POLICY),
+        rule_collection_groups=[net.SubResource(id=group_id)] if aks_rules else [],
+    )
+    hub_vnet = hub(
+        group,
+        f"vnet-hub-{name}-weu",
+        HUB_PREFIX,
+        "10.0.1.0/26",
+        firewall_id,
+        [(f"hub-to-{spoke.name}", spoke.vnet_id, spoke.prefix) for spoke in spokes],
+        CONNECTIVITY_SUB,
+    )
+    hub_vnet_id = str(hub_vnet["id"])
+    resources = [
+        hub_vnet,
+        firewall(
+            f"afw-hub-{name}-weu",
+            FIREWALL_IP,
+            pip_id,
+            policy_id=policy_id,
+            hub_vnet=hub_vnet_id,
+            group=group,
+            subscription=CONNECTIVITY_SUB,
+        ),
+        public_ip(group, f"pip-afw-hub-{name}-weu", firewall_public_ip, subscription=CONNECTIVITY_SUB),
+        arm(policy, policy_id, "Microsoft.Network/firewallPolicies"),
+        arm(
+            net.IpGroup(location="westeurope", ip_addresses=[spoke.prefix for spoke in spokes]),
+            ip_group_id,
+            "Microsoft.Network/ipGroups",
+        ),
+    ]
+    if aks_rules:
+        resources.append(
+            arm(
+                aks_rule_collection_group(group_id, ip_group_id),
+                group_id,
+                "Microsoft.Network/firewallPolicies/ruleCollectionGroups",
+                None,
+            )
+        )
+    return hub_vnet_id, resources
+
+
+def landing_zone_spoke(spoke: Spoke, hub_vnet_id: str) -> list[dict[str, Any]]:
+    """A spoke peered with its hub, its node subnet's 0.0.0.0/0 route sent to the hub firewall."""
+    table = f"rt-{spoke.name}"
+    table_id = rid(spoke.group, "Microsoft.Network/routeTables", table, spoke.subscription)
+    return [
+        *spoke.network(route_table_id=table_id, peerings=[("spoke-to-hub", hub_vnet_id, HUB_PREFIX)]),
+        route_table(spoke.group, table, spoke.subnet_id, FIREWALL_IP, subscription=spoke.subscription),
+    ]
+
+
+def landing_zone_cluster(spoke: Spoke, owner: str, firewall_public_ip: str, **options: Any) -> dict[str, Any]:
+    """A spoke's cluster as the egress tutorial builds it: outboundType loadBalancer (the default) behind the
+    hub firewall's route, the API server open to the CI runners and the firewall's public IP."""
+    return managed_cluster(
+        spoke.name,
+        spoke.group,
+        spoke.location,
+        spoke.subnet_id,
+        owner,
+        ranges=[CI_RUNNERS, f"{firewall_public_ip}/32"],
+        subscription=spoke.subscription,
+        **options,
+    )
+
+
+def landing_zone_missing_aks_rules() -> RawCluster:
+    """The hub's firewall, policy and IP group sit in the connectivity subscription; the hub policy (and its
+    parent) lack the AKS rules, so the loadBalancer cluster's egress, routed to the hub, is blocked."""
+    spoke = Spoke("aks-billing-lz", 240, subscription=WORKLOAD_SUB)
+    hub_vnet_id, hub_resources = landing_zone_hub("corp", [spoke], aks_rules=False, firewall_public_ip="198.51.100.60")
+    return RawCluster(
+        cluster=landing_zone_cluster(spoke, "team-billing", "198.51.100.60"),
+        network=[*landing_zone_spoke(spoke, hub_vnet_id), *hub_resources, *platform_base_policy()],
+        kube=spoke.kube(),
+    )
+
+
 CLUSTERS = {
     "aks-payments-prod": healthy,
     "aks-orders-prod": konnectivity_crashloop,
@@ -918,6 +1190,7 @@ CLUSTERS = {
     "aks-search-prod": nsg_denies_kubelet,
     "aks-core-private": private_peered_hub,
     "aks-risk-private": private_unpeered_client,
+    "aks-billing-lz": landing_zone_missing_aks_rules,
 }
 
 

@@ -71,13 +71,25 @@ def firewall_collections(inventory: NetworkInventory, firewall: AzureFirewall) -
     return sorted(firewall.rule_collections, key=lambda collection: collection.priority)
 
 
-def policy_known(inventory: NetworkInventory, firewall: AzureFirewall) -> bool:
-    """A firewall on a policy can only be judged when the policy's rule collection groups were collected."""
-    if not firewall.policy_id:
-        return True
-    return any(
-        group.policy_id.lower() == firewall.policy_id.lower() for group in inventory.rule_collection_groups.values()
-    )
+def unknown_policy(inventory: NetworkInventory, firewall: AzureFirewall) -> str | None:
+    """The first policy of the firewall's chain (its policy, then each parent) whose rules were not all
+    collected; None when the firewall can be judged. A policy is known when its body and every rule collection
+    group it lists are in the snapshot, or (an export without the policy body) when some group of it is."""
+    seen: set[str] = set()
+    current = firewall.policy_id
+    while current and current.lower() not in seen:
+        seen.add(current.lower())
+        policy = inventory.firewall_policies.get(current.lower())
+        groups = {group.id.lower() for group in inventory.rule_collection_groups.values()}
+        if policy is None:
+            owned = any(
+                group.policy_id.lower() == current.lower() for group in inventory.rule_collection_groups.values()
+            )
+            return None if owned else current
+        if any(group_id.lower() not in groups for group_id in policy.rule_collection_group_ids):
+            return current
+        current = policy.parent_policy_id
+    return None
 
 
 def evaluate_firewall(

@@ -1,10 +1,19 @@
-"""Where a node subnet's internet-bound traffic goes: its route table's 0.0.0.0/0 route and next hop."""
+"""Where a node subnet's internet-bound traffic goes: its route table's 0.0.0.0/0 route and next hop.
+
+The subnet's route table applies whatever the cluster's outboundType: a 0.0.0.0/0 route to a virtual
+appliance sends a `loadBalancer` cluster's egress there too, and it takes precedence over a NAT gateway on
+the subnet ("Virtual appliance UDR / ExpressRoute >> NAT gateway >> instance level public IP addresses >>
+outbound rules on Load balancer >> default outbound access",
+https://learn.microsoft.com/azure/nat-gateway/troubleshoot-nat-connectivity). Which appliance a next-hop IP
+names is `model.next_hop.resolve_next_hop`: only the node VNet and the VNets peered with it are searched.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model.arm_ids import same_id
+from model.arm_ids import same_id, vnet_id_of
+from model.next_hop import InventoryLookup, NextHop, resolve_next_hop
 from model.snapshot import AzureFirewall, ClusterSnapshot, NetworkInventory, Route, RouteTable
 
 DEFAULT_ROUTE = "0.0.0.0/0"
@@ -12,14 +21,22 @@ DEFAULT_ROUTE = "0.0.0.0/0"
 
 @dataclass(frozen=True)
 class EgressPath:
-    """kind: "internet" (system route), "firewall" (an Azure Firewall in the snapshot), "appliance" (a virtual
-    appliance that is not), "none" (the route drops traffic), or "other" (a gateway: on-premises)."""
+    """kind: "internet" (system route: the load balancer or NAT gateway), "firewall" (the one Azure Firewall the
+    next hop names), "appliance" (a virtual appliance that is not one resolved Azure Firewall: `next_hop` says
+    why), "none" (the route drops traffic), or "other" (a gateway: on-premises)."""
 
     kind: str
     route_table: RouteTable | None = None
     route: Route | None = None
     firewall: AzureFirewall | None = None
     next_hop_ip: str | None = None
+    next_hop: NextHop | None = None
+
+    def unresolved(self) -> str | None:
+        """Why a virtual appliance next hop cannot be judged (None when it is a resolved Azure Firewall)."""
+        if self.kind != "appliance":
+            return None
+        return self.next_hop.problem() if self.next_hop else f"next hop {self.next_hop_ip} is not an IP address"
 
     def describe(self) -> str:
         if self.route is None or self.route_table is None:
@@ -54,8 +71,9 @@ def egress_path(snapshot: ClusterSnapshot, subnet_id: str) -> EgressPath:
         return EgressPath("none", table, route)
     if hop != "virtualappliance":
         return EgressPath("other", table, route, next_hop_ip=route.next_hop_ip)
-    firewall = next((fw for fw in inventory.firewalls.values() if fw.private_ip == route.next_hop_ip), None)
-    return EgressPath("firewall" if firewall else "appliance", table, route, firewall, route.next_hop_ip)
+    next_hop = resolve_next_hop(route.next_hop_ip or "", vnet_id_of(subnet_id), InventoryLookup(inventory))
+    firewall = next_hop.firewall
+    return EgressPath("firewall" if firewall else "appliance", table, route, firewall, route.next_hop_ip, next_hop)
 
 
 def egress_public_ips(snapshot: ClusterSnapshot) -> tuple[list[str], list[str]]:
@@ -64,17 +82,16 @@ def egress_public_ips(snapshot: ClusterSnapshot) -> tuple[list[str], list[str]]:
     if inventory is None:
         return [], []
     ids: list[str] = []
-    if snapshot.cluster.outbound_type == "userDefinedRouting":
-        for subnet_id in snapshot.cluster.node_subnet_ids:
-            path = egress_path(snapshot, subnet_id)
-            if path.firewall:
-                ids += path.firewall.public_ip_ids
-    else:
+    if not snapshot.cluster.node_subnet_ids:  # AKS-managed VNet: the load balancer or managed NAT gateway
         ids += snapshot.cluster.outbound_ip_ids
-        for subnet_id in snapshot.cluster.node_subnet_ids:
+    for subnet_id in snapshot.cluster.node_subnet_ids:
+        path = egress_path(snapshot, subnet_id)
+        if path.firewall:  # the appliance route wins over a NAT gateway and the load balancer
+            ids += path.firewall.public_ip_ids
+        elif path.kind == "internet" and snapshot.cluster.outbound_type != "userDefinedRouting":
             subnet = inventory.subnet(subnet_id)
             gateway = inventory.nat_gateways.get((subnet.nat_gateway_id or "").lower()) if subnet else None
-            ids += gateway.public_ip_ids if gateway else ()
+            ids += gateway.public_ip_ids if gateway else snapshot.cluster.outbound_ip_ids
     addresses, unresolved = [], []
     for resource_id in dict.fromkeys(ids):
         public_ip = inventory.public_ips.get(resource_id.lower())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from checks import alpn_tls, authorized_ip_ranges, egress_rules, kubelet_port, private_cluster_reach
 from checks.engine import run_check
 from model.finding import Status
@@ -35,6 +37,7 @@ HUB = "/subscriptions/s/resourceGroups/hub/providers/Microsoft.Network"
 POLICY_ID = f"{HUB}/firewallPolicies/fwp"
 PIP_FW, PIP_LB = f"{HUB}/publicIPAddresses/pip-fw", f"{RG_ID}/providers/Microsoft.Network/publicIPAddresses/pip-lb"
 CLIENT_VNET = f"{HUB}/virtualNetworks/vnet-hub"
+FIREWALL_SUBNET = f"{CLIENT_VNET}/subnets/AzureFirewallSubnet"
 ZONE_ID = f"{HUB}/privateDnsZones/privatelink.westeurope.azmk8s.io"
 HTTPS = ("Https:443",)
 
@@ -55,6 +58,11 @@ def network(
     subnet = Subnet(
         NODE_SUBNET_ID, "snet-nodes", ("10.224.0.0/16",), nsg_id=NSG_ID, route_table_id=RT_ID if next_hop else None
     )
+    if firewall is not None:  # the firewall sits in the hub VNet the spoke is peered with
+        firewall = replace(firewall, subnet_id=FIREWALL_SUBNET)
+        hub_subnet = Subnet(FIREWALL_SUBNET, "AzureFirewallSubnet", ("10.0.0.0/22",))
+        extra_vnets = (*extra_vnets, VirtualNetwork(CLIENT_VNET, "vnet-hub", ("10.0.0.0/16",), (hub_subnet,)))
+        peerings = (*peerings, Peering("to-hub", CLIENT_VNET, "Connected", ("10.0.0.0/16",)))
     vnets = [VirtualNetwork(VNET_ID, "vnet-aks", ("10.224.0.0/12",), (subnet,), tuple(peerings)), *extra_vnets]
     tables = (
         {RT_ID.lower(): RouteTable(RT_ID, "rt-nodes", (Route("default", "0.0.0.0/0", "VirtualAppliance", next_hop),))}
@@ -66,7 +74,11 @@ def network(
         virtual_networks={v.id.lower(): v for v in vnets},
         route_tables=tables,
         firewalls={firewall.id.lower(): firewall} if firewall else {},
-        firewall_policies={POLICY_ID.lower(): FirewallPolicy(POLICY_ID, "fwp")},
+        firewall_policies={
+            POLICY_ID.lower(): FirewallPolicy(
+                POLICY_ID, "fwp", rule_collection_group_ids=(f"{POLICY_ID}/ruleCollectionGroups/rcg",)
+            )
+        },
         rule_collection_groups={g.id.lower(): g for g in groups},
         public_ips={
             PIP_FW.lower(): PublicIpAddress(PIP_FW, "pip-fw", "198.51.100.40"),
