@@ -5,7 +5,11 @@ fail: the Azure Firewall rule that decides the nodes' HTTPS traffic to the API s
 wildcard covering it) terminates TLS (terminateTLS); or tunnel pod logs mention ALPN / "no
 application protocol"; or the probe completed TLS but negotiated no ALPN protocol.
 warn: egress passes a virtual appliance that is not in the snapshot (cannot be inspected).
-pass otherwise. skipped when none of network, tunnel logs or probe was collected.
+pass otherwise, naming only the sources that held data: the node subnets' egress path (network), tunnel
+pod log lines, a probe whose TLS handshake completed (a refused or timed-out probe shows nothing about
+ALPN). skipped when none held data.
+Follows https://learn.microsoft.com/troubleshoot/azure/azure-kubernetes/connectivity/tunnel-connectivity-issues
+(konnectivity relies on TCP 443 with ALPN; TLS inspection on the path breaks it).
 """
 
 from __future__ import annotations
@@ -26,18 +30,27 @@ ALPN_ERROR = re.compile(r"alpn|no application protocol", re.IGNORECASE)
 
 def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
     cluster = snapshot.cluster
-    if snapshot.network is None and snapshot.pod_logs is None and snapshot.apiserver_probe is None:
+    probe = snapshot.apiserver_probe
+    handshake = probe is not None and not probe.error and probe.tls_ms is not None  # a refused probe shows nothing
+    logs = tunnel_logs(snapshot)
+    path_known = snapshot.network is not None and any(
+        snapshot.network.subnet(subnet_id) for subnet_id in cluster.node_subnet_ids
+    )
+    seen = [what for what, held in (("egress path", path_known), ("tunnel logs", logs), ("probe", handshake)) if held]
+    if not seen:
         return Verdict(
             Status.SKIPPED,
             "Nothing to judge ALPN from",
-            "Neither network resources, tunnel pod logs nor an API server probe were collected.",
+            "No node subnet egress path, tunnel pod log or completed TLS handshake with the API server held data"
+            + (f" (the probe failed: {probe.error})" if probe and probe.error else "")
+            + ".",
             "Collect the node subnets' route tables and firewall policy, `kubectl logs -n kube-system -l app=konnectivity-agent --tail 200`, or run the sweep live (it probes TLS+ALPN).",
         )
     host = cluster.apiserver_host or f"x.hcp.{cluster.location}.azmk8s.io"
     causes: list[str] = []
     fixes: list[str] = []
     unverifiable: list[str] = []
-    evidence: dict[str, object] = {"apiServer": host}
+    evidence: dict[str, object] = {"apiServer": host, "judgedFrom": seen}
     for subnet_id in cluster.node_subnet_ids if snapshot.network else ():
         path = egress_path(snapshot, subnet_id)
         subnet = snapshot.network.subnet(subnet_id)
@@ -61,15 +74,14 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
                     f"--policy-name {last_segment(collection.policy_id)} --rcg-name {collection.group} --collection-name {collection.name} "
                     f"-n {decision.rule.name} --enable-tls-inspection false   # or exclude *.azmk8s.io from the inspected FQDNs"
                 )
-    for pod, text in tunnel_logs(snapshot).items():
+    for pod, text in logs.items():
         line = next((line.strip() for line in text.splitlines() if ALPN_ERROR.search(line)), None)
         if line:
             causes.append(f"{pod} logs: {line[:200]}")
             fixes.append(
                 "Exclude the API server FQDN (*.azmk8s.io) from TLS inspection on every proxy/firewall on the path"
             )
-    probe = snapshot.apiserver_probe
-    if probe and not probe.error and probe.tls_ms is not None and not probe.alpn:
+    if probe and handshake and not probe.alpn:
         causes.append(f"the TLS handshake with {probe.target} negotiated no ALPN protocol (offered h2, http/1.1)")
         fixes.append(
             "A TLS-intercepting proxy between the checker and the API server drops ALPN: bypass it for *.azmk8s.io"
@@ -90,11 +102,6 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
             f"Check the appliance does not inspect TLS to {host}; run konnectivity-agent logs: kubectl logs -n kube-system -l app=konnectivity-agent --tail 100",
             evidence,
         )
-    seen = [
-        what
-        for what, have in (("firewall rules", snapshot.network), ("tunnel logs", snapshot.pod_logs), ("probe", probe))
-        if have is not None
-    ]
     return Verdict(
         Status.PASS, "No TLS inspection or ALPN error on the path", f"Judged from: {', '.join(seen)}.", "", evidence
     )

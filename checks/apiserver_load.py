@@ -3,8 +3,12 @@
 Reads the `apiserver-requests` query (one row per user agent and verb, last 60 minutes).
 fail: throttled >= throttled_percent of requests and >= throttled_min responses, naming the top
 throttled user agents. warn: one user agent averages >= reads_per_second get/list/watch calls,
-named as the likely leaking client. pass otherwise. skipped without rows (the engine says how to
-send kube-audit to a workspace).
+named as the likely leaking client. pass otherwise. skipped when the query was not run (the engine
+says how to send kube-audit to a workspace), and skipped when it ran but returned no row: a wrong
+workspace, or no audit data in the window, proves nothing about load; the finding names the workspace
+(or cluster) queried and the window.
+Follows https://learn.microsoft.com/troubleshoot/azure/azure-kubernetes/create-upgrade-delete/troubleshoot-apiserver-etcd
+(identify the client agents that make the most requests and the 429 answers, from AKSAudit).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 
 from checks.finding import Check, Verdict
 from model.finding import Severity, Status
-from model.snapshot import ClusterSnapshot, Source
+from model.snapshot import ClusterSnapshot, QueryScope, Source
 
 DOCS = (
     "https://learn.microsoft.com/troubleshoot/azure/azure-kubernetes/create-upgrade-delete/troubleshoot-apiserver-etcd"
@@ -32,6 +36,8 @@ class Limits:
 
 def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:
     rows = snapshot.apiserver_requests or ()
+    if not rows:
+        return _no_rows(snapshot)
     total = sum(row.requests for row in rows)
     throttled = sum(row.throttled for row in rows)
     reads: dict[str, int] = defaultdict(int)
@@ -75,9 +81,23 @@ def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:
     return Verdict(
         Status.PASS,
         f"No throttling: {throttled} of {total} requests got 429",
-        f"Busiest reader: {top_readers[0][0]}" if top_readers else "No requests in the window.",
+        f"Busiest reader: {top_readers[0][0]}." if top_readers else "No get/list/watch calls in the window.",
         "",
         evidence,
+    )
+
+
+def _no_rows(snapshot: ClusterSnapshot) -> Verdict:
+    scope = snapshot.apiserver_requests_scope or QueryScope(window_minutes=WINDOW_MINUTES)
+    cluster = snapshot.cluster
+    return Verdict(
+        Status.SKIPPED,
+        "No API server audit rows: load not judged",
+        f"The apiserver-requests query returned no row ({scope.describe()}): the cluster sends no kube-audit "
+        "logs there, or none in the window. No rows is not evidence of a quiet API server.",
+        f"Check where kube-audit goes: az monitor diagnostic-settings list --resource {cluster.id}; then run "
+        "the apiserver-requests query (python -m sweep queries) in that workspace.",
+        {"scope": scope.resource, "windowMinutes": scope.window_minutes, "start": scope.start, "end": scope.end},
     )
 
 

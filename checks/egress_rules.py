@@ -1,5 +1,10 @@
 """egress-rules: the node subnets can reach every endpoint AKS requires (data/egress_requirements.json).
 
+Follows https://learn.microsoft.com/azure/aks/outbound-rules-control-egress (required outbound rules),
+https://learn.microsoft.com/azure/aks/limit-egress-traffic (the firewall tutorial), and
+https://learn.microsoft.com/azure/aks/api-server-vnet-integration ("Network security group (NSG)
+security rules").
+
 - outboundType none / block: skipped (the cluster is meant to have no egress; says why).
 - Every outbound type: the node subnets' and node NICs' NSG outbound rules (Azure semantics) must
   allow each network requirement.
@@ -17,27 +22,37 @@
   application rules); each blocked endpoint is listed with the rule collection that decided. Any other
   outcome (a network virtual appliance, two candidates, a hub VNet or policy that could not be read) is
   warn, naming what could not be verified and why.
-- Legacy tunnel ports (UDP 1194, TCP 9000) only with tunnelfront / aks-link pods; the public API
-  server FQDN not for private clusters; nothing tunnel-related with API Server VNet Integration.
+- Legacy tunnel ports only for the tunnel that runs: TCP 9000 with tunnelfront, UDP 1194 with
+  aks-link (tunnel-connectivity-issues, cause 4); neither for konnectivity-agent, private clusters or
+  API Server VNet Integration. NTP (UDP 123) only when a node was provisioned before April 2021 (the
+  public-cloud table: "not required for nodes provisioned after March 2021"). The public API server
+  FQDN not for private clusters.
+- API Server VNet Integration: "no tunnel is required", so tunnel ports are not required (the
+  finding says so); instead the NSGs must allow TCP 443 and 4443 from every node subnet to the API
+  server subnet (outbound at the node subnet, inbound at the API server subnet) and TCP 9988 from
+  AzureLoadBalancer into the API server subnet. A custom deny (say deny-all at 4096, before the
+  default AllowAzureLoadBalancerInBound at 65001) fails, naming the rule and the `az` command that
+  adds the Allow rule above it.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from checks.finding import Check, Verdict
+from checks.netrules.addresses import AZURE_LOAD_BALANCER
 from checks.netrules.firewall import Requirement, evaluate_firewall, unknown_policy
 from checks.netrules.nsg import Flow, allow_rule_command, effective_decision, first_denial, nic_nsgs_of_subnet
 from checks.netrules.routes import egress_path
-from checks.tunnel import has_legacy_tunnel
+from checks.tunnel import legacy_tunnels
 from model.arm_ids import last_segment
 from model.finding import Severity, Status
 from model.next_hop import InventoryLookup, NextHop
-from model.snapshot import AzureFirewall, ClusterSnapshot, NetworkInventory, Source
+from model.snapshot import AzureFirewall, ClusterSnapshot, NetworkInventory, Source, Subnet
 
 REQUIREMENTS_FILE = Path(__file__).parent / "data" / "egress_requirements.json"
 DOCS = "https://learn.microsoft.com/azure/aks/outbound-rules-control-egress"
@@ -48,14 +63,23 @@ def requirement_table() -> dict[str, Any]:
     return json.loads(REQUIREMENTS_FILE.read_text())
 
 
+TUNNELS = ("tunnelfront", "aks-link")
+VNET_INTEGRATION_PORTS = (443, 4443)  # node subnets -> API server subnet
+LOAD_BALANCER_PROBE_PORT = 9988  # AzureLoadBalancer -> API server subnet
+
+
 def requirements_for(snapshot: ClusterSnapshot, cloud: str = "AzureCloud") -> list[Requirement]:
     cluster = snapshot.cluster
-    legacy = has_legacy_tunnel(snapshot) and not cluster.is_private and not cluster.vnet_integration
+    tunnels = set() if cluster.is_private or cluster.vnet_integration else legacy_tunnels(snapshot)
     dns_servers = sorted({dns for vnet in _node_vnets(snapshot) for dns in vnet.dns_servers})
     wanted: list[Requirement] = []
     for entry in requirement_table()["clouds"][cloud]:
         when = entry.get("when")
-        if (when == "public" and cluster.is_private) or (when == "legacyTunnel" and not legacy):
+        if (
+            (when == "public" and cluster.is_private)
+            or (when in TUNNELS and when not in tunnels)
+            or (when == "nodesProvisionedBefore" and not _nodes_before(snapshot, entry["before"]))
+        ):
             continue
         fqdn = entry.get("fqdn")
         if fqdn and "*" in fqdn:
@@ -78,6 +102,29 @@ def requirements_for(snapshot: ClusterSnapshot, cloud: str = "AzureCloud") -> li
                 )
             )
     return wanted
+
+
+def _nodes_before(snapshot: ClusterSnapshot, cutoff: str) -> list[str]:
+    """Nodes created before `cutoff` (ISO date); none when nodes were not collected (AKS reimages nodes on
+    upgrade, so a cluster of unknown age is judged by today's images)."""
+    return [node.name for node in snapshot.nodes or () if node.created and node.created[:10] < cutoff]
+
+
+def _notes(snapshot: ClusterSnapshot) -> list[str]:
+    """Why tunnel and NTP requirements are in or out, for the finding's detail."""
+    cluster = snapshot.cluster
+    if cluster.vnet_integration:
+        notes = ["API Server VNet Integration: no tunnel is required, so tunnel rules (TCP 9000, UDP 1194) are skipped"]
+    elif cluster.is_private:
+        notes = ["private cluster: tunnel ports TCP 9000 and UDP 1194 are not required"]
+    else:
+        running = sorted(legacy_tunnels(snapshot))
+        ports = {"tunnelfront": "TCP 9000", "aks-link": "UDP 1194"}
+        notes = [f"{name} runs: {ports[name]} to AzureCloud.{cluster.location} required" for name in running]
+    old_nodes = _nodes_before(snapshot, "2021-04-01")
+    if old_nodes:
+        notes.append(f"node(s) {', '.join(old_nodes[:3])} provisioned before April 2021: NTP UDP 123 required")
+    return notes
 
 
 def _node_vnets(snapshot: ClusterSnapshot) -> list[Any]:
@@ -113,14 +160,18 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
         )
     requirements = requirements_for(snapshot)
     result = _Findings([], [], [], [])
-    evidence: dict[str, Any] = {"requirements": [r.name for r in requirements], "subnets": {}}
+    notes = _notes(snapshot)
+    evidence: dict[str, Any] = {"requirements": [r.name for r in requirements], "subnets": {}, "notes": notes}
     for subnet_id in subnets:
         _evaluate_subnet(snapshot, network, subnet_id, requirements, result, evidence)
+    if cluster.vnet_integration:
+        _evaluate_vnet_integration(snapshot, network, result, evidence)
+    noted = f" ({'; '.join(notes)})" if notes else ""
     if result.blocked:
         return Verdict(
             Status.FAIL,
-            f"{len(result.blocked)} required egress flow(s) blocked",
-            "; ".join(result.blocked),
+            f"{len(result.blocked)} required flow(s) blocked",
+            "; ".join(result.blocked) + noted,
             "; ".join(dict.fromkeys(result.fixes)),
             evidence,
         )
@@ -128,17 +179,81 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
         return Verdict(
             Status.WARN,
             "Egress cannot be fully verified",
-            "; ".join(result.unverifiable),
+            "; ".join(result.unverifiable) + noted,
             f"Run from the cluster: az aks check-network outbound -g {cluster.resource_group} -n {cluster.name}",
             evidence,
         )
+    api_flows = " and the API server subnet flows" if evidence.get("apiServerSubnet") else ""
     return Verdict(
         Status.PASS,
         f"All {len(requirements)} required egress flows allowed",
-        f"From {', '.join(last_segment(s) for s in subnets)}: NSGs{' and firewall' if result.firewalls else ''} allow every requirement.",
+        f"From {', '.join(last_segment(s) for s in subnets)}: NSGs{' and firewall' if result.firewalls else ''} allow every requirement{api_flows}.{noted}",
         "",
         evidence,
     )
+
+
+def _evaluate_vnet_integration(
+    snapshot: ClusterSnapshot, network: NetworkInventory, result: _Findings, evidence: dict[str, Any]
+) -> None:
+    """The documented NSG rules of API Server VNet Integration: TCP 443 and 4443 from the node subnets to
+    the API server subnet, TCP 9988 from AzureLoadBalancer to it."""
+    api_subnet_id = snapshot.cluster.apiserver_subnet_id
+    if not api_subnet_id:
+        evidence["apiServerSubnet"] = None  # AKS-managed subnet: AKS keeps its rules
+        return
+    api_name = last_segment(api_subnet_id)
+    api_subnet = _known_subnet(network, api_subnet_id, "API server subnet", result)
+    if api_subnet is None:
+        return
+    target = api_subnet.address_prefixes[0]
+    evidence["apiServerSubnet"] = {"name": api_name, "prefix": target}
+    api_nics = nic_nsgs_of_subnet(network, api_subnet_id)
+    for subnet_id in snapshot.cluster.node_subnet_ids:
+        subnet = network.subnet(subnet_id)
+        if subnet is None or not subnet.address_prefixes:
+            continue  # already reported by the subnet's own evaluation
+        source = subnet.address_prefixes[0]
+        for port in VNET_INTEGRATION_PORTS:
+            label = f"TCP {port} from {last_segment(subnet_id)} ({source}) to API server subnet {api_name} ({target})"
+            outbound = Flow("Outbound", "Tcp", source, target, port)
+            inbound = Flow("Inbound", "Tcp", source, target, port)
+            for flow, where, nics in (
+                (outbound, subnet_id, nic_nsgs_of_subnet(network, subnet_id)),
+                (inbound, api_subnet_id, api_nics),
+            ):
+                _judge_flow(network, where, flow, nics, label, f"allow-aks-apiserver-{port}", result)
+    probe = Flow("Inbound", "Tcp", AZURE_LOAD_BALANCER, target, LOAD_BALANCER_PROBE_PORT)
+    label = f"TCP {LOAD_BALANCER_PROBE_PORT} from AzureLoadBalancer to API server subnet {api_name} ({target})"
+    _judge_flow(network, api_subnet_id, probe, api_nics, label, "allow-azure-lb-9988", result, "AzureLoadBalancer")
+
+
+def _known_subnet(network: NetworkInventory, subnet_id: str, what: str, result: _Findings) -> Subnet | None:
+    """The subnet with its prefixes (the first stands for its hosts in flows), or None after noting it is missing."""
+    subnet = network.subnet(subnet_id)
+    if subnet is None or not subnet.address_prefixes:
+        result.unverifiable.append(f"{what} {last_segment(subnet_id)} is not in the snapshot (collect its VNet)")
+        return None
+    return subnet
+
+
+def _judge_flow(
+    network: NetworkInventory,
+    subnet_id: str,
+    flow: Flow,
+    nic_nsgs: list[str],
+    label: str,
+    rule_name: str,
+    result: _Findings,
+    source_label: str | None = None,
+) -> None:
+    denial = first_denial(effective_decision(network, subnet_id, flow, nic_nsgs))
+    if denial:
+        result.blocked.append(
+            f"API Server VNet Integration: {label} {flow.direction.lower()}: denied by {denial.describe()}"
+        )
+        shown = replace(flow, source=source_label) if source_label else flow  # the fix names the service tag
+        result.fixes.append(allow_rule_command(denial, shown, rule_name))
 
 
 def _evaluate_subnet(
@@ -149,10 +264,9 @@ def _evaluate_subnet(
     result: _Findings,
     evidence: dict[str, Any],
 ) -> None:
-    subnet = network.subnet(subnet_id)
     name = last_segment(subnet_id)
-    if subnet is None or not subnet.address_prefixes:
-        result.unverifiable.append(f"subnet {name} is not in the snapshot (collect its VNet)")
+    subnet = _known_subnet(network, subnet_id, "subnet", result)
+    if subnet is None:
         return
     source = subnet.address_prefixes[0]
     nic_nsgs = nic_nsgs_of_subnet(network, subnet_id)
@@ -237,8 +351,13 @@ def _firewall_fix(firewall: AzureFirewall, requirement: Requirement, source: str
         target = "--fqdn-tags AzureKubernetesService" if requirement.fqdn_tag else f"--target-fqdns {requirement.fqdn}"
         rule = f"--protocols Https=443 {target}"
     else:
+        target = (
+            f"--destination-fqdns {requirement.fqdn}"
+            if requirement.fqdn
+            else f"--destination-addresses {requirement.destination}"
+        )
         rule = (
-            f"--destination-addresses {requirement.destination} --destination-ports {requirement.port} "
+            f"{target} --destination-ports {requirement.port} "
             f"--{'ip-protocols' if firewall.policy_id else 'protocols'} {requirement.protocol}"
         )
     owner = (firewall.policy_id or firewall.id).split("/")[2]

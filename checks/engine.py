@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from checks.finding import Check, Verdict
+from checks.finding import Check, InputMissing, Verdict
 from model.finding import Finding, Status
 from model.snapshot import ClusterSnapshot, Source
 
@@ -40,6 +40,8 @@ def run_check(check: Check, snapshot: ClusterSnapshot, limits: Any) -> Finding:
     if verdict is None:
         try:
             verdict = check.evaluate(snapshot, limits)
+        except InputMissing as missing:
+            verdict = missing_source_verdict(check, snapshot, missing.source)
         except Exception as exc:  # a bug or an unexpected input shape must not cost the other checks
             log.exception("check %s failed on %s", check.id, snapshot.cluster.id)
             verdict = Verdict(
@@ -82,24 +84,26 @@ def error_findings(checks: Iterable[Check], message: str) -> list[Finding]:
 
 
 def _missing_input(check: Check, snapshot: ClusterSnapshot) -> Verdict | None:
-    for source in check.requires:
-        if snapshot.collected(source):
-            continue
-        problem = snapshot.problems.get(source)
-        if problem is not None and problem.kind == "error":
-            return Verdict(
-                Status.ERROR,
-                f"{check.title}: could not collect {source.value}",
-                detail=problem.message,
-                remediation="Fix the collection error and run the check again.",
-                evidence={"source": source.value},
-            )
-        why = problem.message if problem else "not in the snapshot"
+    missing = next((source for source in check.requires if not snapshot.collected(source)), None)
+    return missing_source_verdict(check, snapshot, missing) if missing else None
+
+
+def missing_source_verdict(check: Check, snapshot: ClusterSnapshot, source: Source) -> Verdict:
+    """`error` when collecting `source` failed, otherwise `skipped` saying why it is missing and how to get it."""
+    problem = snapshot.problems.get(source)
+    if problem is not None and problem.kind == "error":
         return Verdict(
-            Status.SKIPPED,
-            f"{check.title}: {source.value} not collected",
-            detail=f"{source.value}: {why}.",
-            remediation=HOW_TO_COLLECT[source],
+            Status.ERROR,
+            f"{check.title}: could not collect {source.value}",
+            detail=problem.message,
+            remediation="Fix the collection error and run the check again.",
             evidence={"source": source.value},
         )
-    return None
+    why = problem.message if problem else "not in the snapshot"
+    return Verdict(
+        Status.SKIPPED,
+        f"{check.title}: {source.value} not collected",
+        detail=f"{source.value}: {why}.",
+        remediation=HOW_TO_COLLECT[source],
+        evidence={"source": source.value},
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from model.finding import Severity, Status
 from model.snapshot import ClusterSnapshot, Source
@@ -21,6 +21,27 @@ class Verdict:
     evidence: Mapping[str, Any] = field(default_factory=dict)
 
 
+T = TypeVar("T")
+
+
+class InputMissing(Exception):
+    """Raised by `need` when a branch of a check reads a source that was not collected; the engine turns
+    it into the same `skipped` (or `error`) finding as a source missing from `Check.requires`."""
+
+    def __init__(self, source: Source) -> None:
+        super().__init__(source.value)
+        self.source = source
+
+
+def need(value: T | None, source: Source) -> T:
+    """`value` (a snapshot field) when it was collected; otherwise stop the check: its verdict depends on
+    `source`. Checks call this in the branch that reads the source, so branches that do not read it
+    still judge without it (a private cluster with no declared client needs no network data)."""
+    if value is None:
+        raise InputMissing(source)
+    return value
+
+
 class NoLimits:
     """For checks without tunable thresholds."""
 
@@ -29,8 +50,9 @@ class NoLimits:
 class Check:
     """A check's metadata and its pure `evaluate(snapshot, limits) -> Verdict`.
 
-    `requires`: sources without which the check cannot judge; the engine turns a missing one
-    into `skipped` (or `error` when its collection failed) before `evaluate` is called.
+    `requires`: sources without which the check cannot judge at all; the engine turns a missing one
+    into `skipped` (or `error` when its collection failed) before `evaluate` is called. A source only
+    some branches read is not listed here: those branches call `need(snapshot.<field>, Source.X)`.
     `limits`: a frozen dataclass of thresholds with defaults; each field is an app setting
     named `AKS_REACH_<CHECK_ID>_<FIELD>` (upper case, dashes as underscores).
     """

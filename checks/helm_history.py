@@ -78,13 +78,6 @@ def _names(releases: list[tuple[tuple[str, str, str], int]]) -> str:
     )
 
 
-def _names(releases: list[tuple[tuple[str, str, str], int]]) -> str:
-    return ", ".join(
-        f"{ns}/{release} ({n} revisions, Helm {'3' if st == 'secret' else '2'})"
-        for (ns, release, st), n in releases[:5]
-    )
-
-
 CHECK = Check(
     id="helm-history",
     title="Helm release history",

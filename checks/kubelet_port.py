@@ -3,8 +3,11 @@ with VNet Integration); `kubectl logs/exec` fail with "dial tcp <node-ip>:10250:
 
 fail: the effective NSG rules deny TCP 10250 between node subnets (outbound at the source or
 inbound at the destination), or a kubelet probe failed, or events / tunnel logs show
-`dial tcp <ip>:10250: i/o timeout`. pass with network data (or probes) and no such sign.
-skipped with nothing to judge from.
+`dial tcp <ip>:10250: i/o timeout`. pass when a source held data and shows no such sign, naming only the sources that held data (an
+empty logs folder, or a network export without the node subnets, is not evidence). skipped with
+nothing to judge from.
+Follows https://learn.microsoft.com/troubleshoot/azure/azure-kubernetes/connectivity/tcp-timeouts-dial-tcp-nodeip-10250
+and tunnel-connectivity-issues (cause 1: an NSG blocking port 10250).
 """
 
 from __future__ import annotations
@@ -35,22 +38,26 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
     texts += [f"{pod} logs: {line}" for pod, text in tunnel_logs(snapshot).items() for line in text.splitlines()]
     timeouts = [text.strip()[:200] for text in texts if DIAL_TIMEOUT.search(text)]
     causes += timeouts[:5]
+    # Only sources that held something count: an empty logs folder or a network export without the node
+    # subnets judged nothing.
     judged = [
         what
-        for what, have in (
-            ("NSGs", snapshot.network),
-            ("kubelet probes", snapshot.kubelet_probes),
-            ("events", snapshot.events),
-            ("tunnel logs", snapshot.pod_logs),
+        for what, held in (
+            ("NSGs", bool(evidence.get("flowsChecked"))),
+            ("kubelet probes", bool(snapshot.kubelet_probes)),
+            ("events", bool(snapshot.events)),
+            ("tunnel logs", bool(tunnel_logs(snapshot))),
         )
-        if have is not None
+        if held
     ]
+    evidence["judgedFrom"] = judged
     if not judged:
         return Verdict(
             Status.SKIPPED,
             "Nothing to judge kubelet reachability from",
-            "No network resources, probes, events or tunnel logs were collected.",
-            "Collect the node subnets' NSGs, or `kubectl get events -A -o json`.",
+            "No node subnet NSGs, kubelet probes, events or tunnel pod logs held data.",
+            "Collect the node subnets' VNet and NSGs, or `kubectl get events -A -o json`, or run the sweep live "
+            "(it reads one log line per node, which crosses kubelet TCP 10250).",
         )
     if causes:
         if not fixes:

@@ -4,12 +4,15 @@ skipped: not private. warn: private with no declared client. fail, per client: n
 network cannot reach a private API server); a VNet that is neither the cluster's nor peered with
 it (peering state Connected); the cluster's private DNS zone (when in the snapshot) not linked to
 the client VNet, unless the private cluster's public FQDN is enabled. pass when every client is
-reachable. Peerings and DNS links are read from the network snapshot (required).
+reachable. Only the per-client branch reads the network (peerings and DNS links): without it that
+branch is skipped, while "not private" and "no declared client" are judged from the cluster alone.
+Follows https://learn.microsoft.com/azure/aks/private-clusters (options for connecting to the private
+cluster: a VM in the cluster's VNet or a peered VNet, with the private DNS zone linked to that VNet).
 """
 
 from __future__ import annotations
 
-from checks.finding import Check, Verdict
+from checks.finding import Check, Verdict, need
 from model.arm_ids import last_segment, same_id, vnet_id_of
 from model.finding import Severity, Status
 from model.snapshot import Client, ClusterSnapshot, NetworkInventory, PrivateDnsZone, Source
@@ -30,8 +33,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
             "Nobody is declared to need the API server, so nothing says which networks must reach it.",
             'Declare clients with their VNet in context.json: {"clients": [{"name": "jumpbox", "ips": ["10.10.1.4"], "vnet": "<vnet id>"}]}',
         )
-    network = snapshot.network
-    assert network is not None  # required source
+    network = need(snapshot.network, Source.NETWORK)
     # Lower-cased ids for matching, to the cluster's own spelling for the commands.
     cluster_vnets = {vnet_id_of(subnet).lower(): vnet_id_of(subnet) for subnet in cluster.node_subnet_ids}
     zone = _private_zone(cluster.private_dns_zone, network, cluster.location)
@@ -129,5 +131,4 @@ CHECK = Check(
     severity=Severity.HIGH,
     docs=DOCS,
     evaluate=evaluate,
-    requires=(Source.NETWORK,),
 )

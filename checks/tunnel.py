@@ -22,8 +22,12 @@ def tunnel_pods(snapshot: ClusterSnapshot) -> list[Pod]:
     return [pod for pod in snapshot.pods or () if is_tunnel_pod(pod)]
 
 
-def has_legacy_tunnel(snapshot: ClusterSnapshot) -> bool:
-    return any(pod.name.startswith(LEGACY_PREFIXES) for pod in tunnel_pods(snapshot))
+def legacy_tunnels(snapshot: ClusterSnapshot) -> set[str]:
+    """The legacy tunnel components running ("tunnelfront", "aks-link"): each needs its own egress port
+    (tunnelfront TCP 9000, aks-link UDP 1194; tunnel-connectivity-issues, cause 4)."""
+    return {
+        prefix.rstrip("-") for pod in tunnel_pods(snapshot) for prefix in LEGACY_PREFIXES if pod.name.startswith(prefix)
+    }
 
 
 def tunnel_logs(snapshot: ClusterSnapshot) -> Mapping[str, str]:

@@ -19,6 +19,7 @@ from model.snapshot import (
     Cluster,
     ClusterSnapshot,
     KubeletProbe,
+    QueryScope,
     Source,
     frozen_map,
 )
@@ -48,6 +49,9 @@ def parse_cluster(raw: RawCluster, owner_tag: str = "owner") -> ClusterSnapshot:
         apiserver_requests=_part(
             f"logs/{APISERVER_REQUESTS}.json", lambda: _requests(raw.logs.get(APISERVER_REQUESTS))
         ),
+        apiserver_requests_scope=_part(
+            f"logs/{APISERVER_REQUESTS}.scope.json", lambda: _query_scope(raw.log_scopes.get(APISERVER_REQUESTS))
+        ),
         apiserver_probe=_part("probes.json", lambda: _apiserver_probe((raw.probes or {}).get("apiserver"))),
         kubelet_probes=_part("probes.json", lambda: _kubelet_probes((raw.probes or {}).get("kubelet"))),
         problems=frozen_map(raw.problems),
@@ -73,8 +77,8 @@ def cluster_from_arm(body: Mapping[str, Any]) -> Cluster:
     subscription, group, name = parse_cluster_id(cluster_id)
     access = view.obj("apiServerAccessProfile")
     network = view.obj("networkProfile")
-    outbound_ips = network.obj("loadBalancerProfile").refs("effectiveOutboundIPs")
-    outbound_ips += network.obj("natGatewayProfile").refs("effectiveOutboundIPs")
+    load_balancer_ips = network.obj("loadBalancerProfile").refs("effectiveOutboundIPs")
+    outbound_ips = load_balancer_ips + network.obj("natGatewayProfile").refs("effectiveOutboundIPs")
     tags = view.raw("tags") or {}
     if not isinstance(tags, Mapping):
         raise ArmValueError('"tags" should be an object')
@@ -107,6 +111,7 @@ def cluster_from_arm(body: Mapping[str, Any]) -> Cluster:
             for pool in view.objs("agentPoolProfiles")
         ),
         outbound_ip_ids=outbound_ips,
+        load_balancer_outbound_ip_ids=load_balancer_ips,
         aad_enabled=bool(view.obj("aadProfile")),
         local_accounts_disabled=view.bool("disableLocalAccounts"),
     )
@@ -166,6 +171,21 @@ def _requests(rows: Any) -> tuple[ApiServerRequests, ...] | None:
         except ValueError as exc:
             raise ValueError(f"row {index}: {exc}") from None
     return tuple(parsed)
+
+
+def _query_scope(scope: Any) -> QueryScope | None:
+    if scope is None:
+        return None
+    if not isinstance(scope, Mapping):
+        raise ValueError('expected an object {"scope": ..., "start": ..., "end": ..., "windowMinutes": ...}')
+    window = scope.get("windowMinutes")
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int)):
+        raise ValueError(f'"windowMinutes" should be a whole number of minutes, not {window!r}')
+    text = {key: scope.get(key) for key in ("scope", "start", "end")}
+    for key, value in text.items():
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f'"{key}" should be a string')
+    return QueryScope(resource=text["scope"], window_minutes=window, start=text["start"], end=text["end"])
 
 
 def _count(value: Any) -> int:

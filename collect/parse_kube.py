@@ -150,6 +150,7 @@ def _node(item: Mapping[str, Any]) -> Node:
         internal_ip=internal_ip,
         allocatable_cpu_millicores=int(parse_quantity(allocatable["cpu"]) * 1000) if "cpu" in allocatable else None,
         allocatable_memory_bytes=int(parse_quantity(allocatable["memory"])) if "memory" in allocatable else None,
+        created=str(metadata["creationTimestamp"]) if metadata.get("creationTimestamp") else None,
     )
 
 

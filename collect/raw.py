@@ -28,5 +28,8 @@ class RawCluster:
     kube: list[JsonObject] | None = None
     pod_logs: dict[str, str] | None = None  # "namespace/pod" -> `kubectl logs` text
     logs: dict[str, list[JsonObject]] = field(default_factory=dict)  # query name -> rows
+    # query name -> where and when it ran: {"scope": <workspace or cluster id>, "start": ISO, "end": ISO,
+    # "windowMinutes": 60}; written beside the rows as logs/<query>.scope.json
+    log_scopes: dict[str, JsonObject] = field(default_factory=dict)
     probes: JsonObject | None = None  # probes.json
     problems: dict[Source, Problem] = field(default_factory=dict)

@@ -24,6 +24,7 @@ CLUSTER_FILE = "cluster.json"
 CONTEXT_FILE = "context.json"
 PROBES_FILE = "probes.json"
 PROBLEMS_FILE = "problems.json"
+SCOPE_SUFFIX = ".scope"  # logs/<query>.scope.json: where and when <query> ran (beside its rows)
 
 
 class SnapshotFileError(ValueError):
@@ -76,7 +77,12 @@ def read_cluster(folder: Path, defaults: JsonObject | None = None) -> RawCluster
         else None,
         kube=[_kube_document(path) for path in _json_files(kube_dir)] if kube_dir.is_dir() else None,
         pod_logs=_pod_logs(kube_dir / "logs") if (kube_dir / "logs").is_dir() else None,
-        logs={path.stem: _rows(path) for path in _json_files(logs_dir)} if logs_dir.is_dir() else {},
+        logs={path.stem: _rows(path) for path in _json_files(logs_dir) if not path.stem.endswith(SCOPE_SUFFIX)},
+        log_scopes={
+            path.stem.removesuffix(SCOPE_SUFFIX): _object(path)
+            for path in _json_files(logs_dir)
+            if path.stem.endswith(SCOPE_SUFFIX)
+        },
         probes=_object(folder / PROBES_FILE) if (folder / PROBES_FILE).is_file() else None,
         problems=_problems(folder / PROBLEMS_FILE) if (folder / PROBLEMS_FILE).is_file() else {},
     )
@@ -109,6 +115,9 @@ def write_cluster(raw: RawCluster, folder: Path) -> None:
     for query, rows in raw.logs.items():
         (folder / "logs").mkdir(exist_ok=True)
         _write_json(folder / "logs" / f"{_file_stem(query)}.json", rows)
+    for query, scope in raw.log_scopes.items():
+        (folder / "logs").mkdir(exist_ok=True)
+        _write_json(folder / "logs" / f"{_file_stem(query)}{SCOPE_SUFFIX}.json", scope)
     if raw.probes is not None:
         _write_json(folder / PROBES_FILE, raw.probes)
     if raw.problems:

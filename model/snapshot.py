@@ -80,6 +80,9 @@ class Cluster:
     node_resource_group: str | None = None
     agent_pools: tuple[AgentPool, ...] = ()
     outbound_ip_ids: tuple[str, ...] = ()  # effective outbound public IPs (load balancer or NAT gateway)
+    # The Standard load balancer's effective outbound public IPs alone: AKS adds these to the API server's
+    # authorized IP ranges itself (a NAT gateway's or firewall's egress IPs it does not add).
+    load_balancer_outbound_ip_ids: tuple[str, ...] = ()
     aad_enabled: bool = False
     local_accounts_disabled: bool = False
 
@@ -340,6 +343,7 @@ class Node:
     internal_ip: str | None = None
     allocatable_cpu_millicores: int | None = None
     allocatable_memory_bytes: int | None = None
+    created: str | None = None  # metadata.creationTimestamp (RFC 3339): when the node was provisioned
 
     @property
     def mode(self) -> str | None:
@@ -388,6 +392,23 @@ class ApiServerRequests:
 
 
 @dataclass(frozen=True)
+class QueryScope:
+    """What a Log Analytics query ran against: the resource it was scoped to (a workspace, or the cluster
+    itself) and the time window, so "no rows" can say where and when nobody answered."""
+
+    resource: str | None = None
+    window_minutes: int | None = None
+    start: str | None = None  # ISO 8601, UTC
+    end: str | None = None
+
+    def describe(self) -> str:
+        where = f"Log Analytics scope {self.resource}" if self.resource else "an unrecorded Log Analytics scope"
+        if self.start and self.end:
+            return f"{where}, {self.start} to {self.end}"
+        return f"{where}, last {self.window_minutes} minutes" if self.window_minutes else where
+
+
+@dataclass(frozen=True)
 class ApiServerProbe:
     target: str
     addresses: tuple[str, ...] = ()
@@ -420,6 +441,7 @@ class ClusterSnapshot:
     helm_revisions: tuple[HelmRevision, ...] | None = None
     pod_logs: Mapping[str, str] | None = None  # "namespace/pod" -> log tail
     apiserver_requests: tuple[ApiServerRequests, ...] | None = None
+    apiserver_requests_scope: QueryScope | None = None  # where and when the rows were queried, when recorded
     apiserver_probe: ApiServerProbe | None = None
     kubelet_probes: tuple[KubeletProbe, ...] | None = None
     problems: Mapping[Source, Problem] = field(default_factory=frozen_map)

@@ -40,11 +40,13 @@ def collect_cluster(
     while the Kubernetes reads run."""
     raw = RawCluster(cluster=cluster, context=context, problems={})
     _collect_kube(raw, clients, probe_timeout)
-    rows, problem = audit(cluster["id"]) if audit else logs.apiserver_requests(clients, cluster["id"])
-    if problem:
-        raw.problems[Source.AUDIT] = problem
+    answer = audit(cluster["id"]) if audit else logs.apiserver_requests(clients, cluster["id"])
+    if answer.problem:
+        raw.problems[Source.AUDIT] = answer.problem
     else:
-        raw.logs["apiserver-requests"] = rows or []
+        raw.logs[logs.QUERY] = answer.rows or []
+        if answer.scope:
+            raw.log_scopes[logs.QUERY] = answer.scope
     try:
         raw.network = resources_for_cluster(cluster, context, inventory)
     except AzureError as exc:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from datetime import timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from azure.core.exceptions import AzureError, HttpResponseError
 from azure.core.rest import HttpRequest
@@ -33,25 +33,53 @@ AUDIT_CATEGORY_GROUPS = frozenset({"audit", "alllogs"})
 RESOURCE_COLUMN = "_ResourceId"
 
 Rows = list[dict[str, Any]]
-AuditRows = tuple[Rows | None, Problem | None]
+
+
+class AuditRows(NamedTuple):
+    """A cluster's audit rows, or why there are none; `scope` says where and when the query ran
+    (`RawCluster.log_scopes` form), so an empty answer can name the workspace and the window."""
+
+    rows: Rows | None
+    problem: Problem | None = None
+    scope: dict[str, Any] | None = None
+
+
+def query_window(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The last `WINDOW`, as fixed instants: every cluster of a workspace is judged on the same hour."""
+    end = (now or datetime.now(UTC)).replace(microsecond=0)
+    return end - WINDOW, end
+
+
+def scope_record(resource_id: str, window: tuple[datetime, datetime]) -> dict[str, Any]:
+    start, end = window
+    return {
+        "scope": resource_id,
+        "start": start.isoformat().replace("+00:00", "Z"),
+        "end": end.isoformat().replace("+00:00", "Z"),
+        "windowMinutes": int(WINDOW.total_seconds() // 60),
+    }
 
 
 def apiserver_requests(clients: LiveClients, cluster_id: str, gate: threading.Semaphore | None = None) -> AuditRows:
     """The audit rows of one cluster, from a query scoped to the cluster."""
+    window = query_window()
     try:
-        rows = _query(clients, cluster_id, gate)
+        rows = _query(clients, cluster_id, window, gate)
     except HttpResponseError as exc:
         if exc.status_code in (400, 404):
-            return None, Problem(
-                "unavailable",
-                f"no Log Analytics data for the cluster ({exc.status_code}): is kube-audit sent to a workspace?",
+            return AuditRows(
+                None,
+                Problem(
+                    "unavailable",
+                    f"no Log Analytics data for the cluster ({exc.status_code}): is kube-audit sent to a workspace?",
+                ),
             )
-        return None, Problem("error", f"Log Analytics query failed: {exc.status_code} {exc.reason}")
+        return AuditRows(None, Problem("error", f"Log Analytics query failed: {exc.status_code} {exc.reason}"))
     except _QueryFailed as exc:
-        return None, Problem("error", f"Log Analytics query failed: {exc}")
+        return AuditRows(None, Problem("error", f"Log Analytics query failed: {exc}"))
     for row in rows:
         row.pop(RESOURCE_COLUMN, None)
-    return rows, None
+    return AuditRows(rows, None, scope_record(cluster_id, window))
 
 
 def audit_workspace(clients: LiveClients, cluster_id: str) -> str:
@@ -91,7 +119,7 @@ class WorkspaceAuditLogs:
         self._gate = threading.BoundedSemaphore(LOGS_CONCURRENCY)
         self._lock = threading.Lock()
         self._workspace_locks: dict[str, threading.Lock] = {}
-        self._by_workspace: dict[str, dict[str, Rows] | None] = {}
+        self._by_workspace: dict[str, tuple[dict[str, Rows], tuple[datetime, datetime]] | None] = {}
 
     def __call__(self, cluster_id: str) -> AuditRows:
         try:
@@ -99,15 +127,20 @@ class WorkspaceAuditLogs:
         except (AzureError, ValueError):
             return apiserver_requests(self._clients, cluster_id, self._gate)  # settings unreadable: ask the cluster
         if not workspace:
-            return None, Problem(
-                "unavailable", "no diagnostic setting of the cluster sends kube-audit to a Log Analytics workspace"
+            return AuditRows(
+                None,
+                Problem(
+                    "unavailable", "no diagnostic setting of the cluster sends kube-audit to a Log Analytics workspace"
+                ),
             )
-        by_cluster = self._workspace_rows(workspace)
-        if by_cluster is None:
+        answer = self._workspace_rows(workspace)
+        if answer is None:
             return apiserver_requests(self._clients, cluster_id, self._gate)  # workspace unreadable: ask the cluster
-        return [dict(row) for row in by_cluster.get(cluster_id.lower(), [])], None
+        by_cluster, window = answer
+        rows = [dict(row) for row in by_cluster.get(cluster_id.lower(), [])]
+        return AuditRows(rows, None, scope_record(workspace, window))
 
-    def _workspace_rows(self, workspace: str) -> dict[str, Rows] | None:
+    def _workspace_rows(self, workspace: str) -> tuple[dict[str, Rows], tuple[datetime, datetime]] | None:
         key = workspace.lower()
         with self._lock:
             workspace_lock = self._workspace_locks.setdefault(key, threading.Lock())
@@ -116,24 +149,27 @@ class WorkspaceAuditLogs:
                 self._by_workspace[key] = self._query_workspace(workspace)
             return self._by_workspace[key]
 
-    def _query_workspace(self, workspace: str) -> dict[str, Rows] | None:
+    def _query_workspace(self, workspace: str) -> tuple[dict[str, Rows], tuple[datetime, datetime]] | None:
+        window = query_window()
         try:
-            rows = _query(self._clients, workspace, self._gate)
+            rows = _query(self._clients, workspace, window, self._gate)
         except (HttpResponseError, _QueryFailed):
             return None
         by_cluster: dict[str, Rows] = {}
         for row in rows:
             by_cluster.setdefault(str(row.pop(RESOURCE_COLUMN, "")).lower(), []).append(row)
-        return by_cluster
+        return by_cluster, window
 
 
 class _QueryFailed(Exception):
     """The service answered, but the query itself failed."""
 
 
-def _query(clients: LiveClients, resource_id: str, gate: threading.Semaphore | None) -> Rows:
+def _query(
+    clients: LiveClients, resource_id: str, window: tuple[datetime, datetime], gate: threading.Semaphore | None
+) -> Rows:
     with gate or contextlib.nullcontext():
-        response = clients.logs.query_resource(resource_id, query_text(QUERY), timespan=WINDOW)
+        response = clients.logs.query_resource(resource_id, query_text(QUERY), timespan=window)
     if response.status == LogsQueryStatus.FAILURE:
         raise _QueryFailed(str(response))
     tables = response.tables if response.status == LogsQueryStatus.SUCCESS else response.partial_data

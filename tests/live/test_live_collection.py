@@ -328,10 +328,13 @@ def test_collect_one_reads_only_what_the_cluster_references_and_finds_what_the_s
     for name in ("aks-ledger-prod", "aks-core-private", "aks-payments-prod", "aks-search-prod"):
         one = collect_one(clients, emulator.by_name[name].id, context, 2, "aks-reach-clients")
         assert isinstance(one, RawCluster)
-        timed = "apiserver-probe"  # its evidence holds measured milliseconds
-        assert {k: f for k, f in findings(one).items() if k != timed} == {
-            k: f for k, f in findings(swept[name]).items() if k != timed
+        # the probe's text holds measured milliseconds; the audit query's scope is the cluster here and
+        # the workspace in the sweep, at another hour: those two compare by status
+        scoped = ("apiserver-probe", "apiserver-load")
+        assert {k: f for k, f in findings(one).items() if k not in scoped} == {
+            k: f for k, f in findings(swept[name]).items() if k not in scoped
         }, name
+        assert {k: findings(one)[k].status for k in scoped} == {k: findings(swept[name])[k].status for k in scoped}
     assert emulator.count("ResourceGraph") == 0
     assert emulator.count(r"GET .*/azureFirewalls$") == 1  # the firewall behind the ledger's route
     assert emulator.count(r"virtualNetworkLinks$") == 1  # the private zone's links, listed by ARM
@@ -341,3 +344,19 @@ def test_collect_one_reads_only_what_the_cluster_references_and_finds_what_the_s
     assert {"microsoft.network/routetables", "microsoft.network/azurefirewalls"} <= ledger
     with pytest.raises(LookupError, match="no such cluster"):
         collect_one(clients, emulator.by_name["aks-ledger-prod"].id + "-gone", context, 2, "t")
+
+
+def test_an_empty_audit_answer_is_skipped_naming_the_workspace_and_window(emulator, clients, tmp_path) -> None:
+    raws = run(clients)
+    quiet = raws["aks-ledger-prod"]  # sends kube-audit to its subscription's workspace, which holds no row of it
+    workspace = emulator.by_name["aks-ledger-prod"].audit_workspace
+    scope = quiet.log_scopes["apiserver-requests"]
+    assert scope["scope"] == workspace and scope["windowMinutes"] == 60
+    assert scope["start"] < scope["end"] and scope["end"].endswith("Z")
+    finding = findings(quiet)["apiserver-load"]
+    assert finding.status is Status.SKIPPED
+    assert f"Log Analytics scope {workspace}, {scope['start']} to {scope['end']}" in finding.detail
+    write_cluster(quiet, tmp_path / "ledger")
+    assert (tmp_path / "ledger" / "logs" / "apiserver-requests.scope.json").is_file()
+    offline = findings(read_cluster(tmp_path / "ledger"))["apiserver-load"]
+    assert offline == finding  # the saved snapshot says the same: which workspace, which hour
