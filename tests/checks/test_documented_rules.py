@@ -271,17 +271,27 @@ def tutorial_firewall(*names: str) -> AzureFirewall:
     )
 
 
+TUTORIAL_VNET = f"{NET}/virtualNetworks/aks-vnet"
+AKS_SUBNET, FW_SUBNET = f"{TUTORIAL_VNET}/subnets/aks-subnet", f"{TUTORIAL_VNET}/subnets/AzureFirewallSubnet"
+
+
 def udr_snapshot(firewall: AzureFirewall, pods=(), nodes=None):
-    cluster = make_cluster(outbound_type="userDefinedRouting")
+    """The tutorial's VNet 10.42.0.0/16: AKS subnet 10.42.1.0/24, AzureFirewallSubnet 10.42.2.0/24 holding the
+    firewall's private IP, and the route table sending 0.0.0.0/0 to it."""
+    cluster = make_cluster(
+        outbound_type="userDefinedRouting", agent_pools=(AgentPool("nodepool1", "System", AKS_SUBNET, 3),)
+    )
     table = RouteTable(
         f"{NET}/routeTables/rt", "rt", (Route("fw-route", "0.0.0.0/0", "VirtualAppliance", "10.42.2.4"),)
     )
-    subnet = Subnet(cluster.node_subnet_ids[0], "snet-nodes", ("10.224.0.0/16",), route_table_id=table.id)
-    vnet_id = cluster.node_subnet_ids[0].rsplit("/subnets/", 1)[0]
+    subnets = (
+        Subnet(AKS_SUBNET, "aks-subnet", ("10.42.1.0/24",), route_table_id=table.id),
+        Subnet(FW_SUBNET, "AzureFirewallSubnet", ("10.42.2.0/24",)),
+    )
     network = NetworkInventory(
-        virtual_networks={vnet_id.lower(): VirtualNetwork(vnet_id, "vnet-aks", ("10.224.0.0/12",), (subnet,))},
+        virtual_networks={TUTORIAL_VNET.lower(): VirtualNetwork(TUTORIAL_VNET, "aks-vnet", ("10.42.0.0/16",), subnets)},
         route_tables={table.id.lower(): table},
-        firewalls={firewall.id.lower(): firewall},
+        firewalls={firewall.id.lower(): replace(firewall, subnet_id=FW_SUBNET)},
     )
     return make_snapshot(cluster, network=network, pods=tuple(pods), nodes=nodes)
 
