@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.finding import Check, Verdict
+from checks.finding import Check, Verdict, need
 from checks.netrules.addresses import within_any
 from checks.netrules.routes import egress_public_ips
 from model.finding import Severity, Status
-from model.snapshot import ClusterSnapshot
+from model.snapshot import ClusterSnapshot, Source
 
 DOCS = "https://learn.microsoft.com/azure/aks/api-server-authorized-ip-ranges"
 ONLY_LOAD_BALANCER = "0.0.0.0/32"  # the documented placeholder: only the load balancer's outbound IP
@@ -56,7 +56,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:
         "authorizedRanges": ranges,
         "rangeCount": len(ranges),
         "rangeLimit": limit,
-        "clients": [{"name": c.name, "ips": list(c.ips)} for c in snapshot.clients],
+        "clients": [{"name": c.name, "ips": list(c.ips)} for c in snapshot.clients or ()],
         "egressIps": egress,
         "addedByAks": sorted(added_by_aks),
         "unresolvedEgressIps": unresolved,
@@ -69,9 +69,8 @@ def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:
             "",
             evidence,
         )
-    outside = [
-        f"client {c.name} {ip}" for c in snapshot.clients if not c.vnet for ip in c.ips if not within_any(ip, listed)
-    ]
+    clients = need(snapshot.clients, Source.CONTEXT)
+    outside = [f"client {c.name} {ip}" for c in clients if not c.vnet for ip in c.ips if not within_any(ip, listed)]
     outside += [f"the cluster's egress IP {ip}" for ip in must_list if not within_any(ip, listed)]
     lb_note = (
         f" AKS adds the load balancer's outbound IP(s) {', '.join(sorted(added_by_aks))} itself."
@@ -110,7 +109,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:
             "--api-server-authorized-ip-ranges <merged list>",
             evidence,
         )
-    if not snapshot.clients:
+    if not clients:
         return Verdict(
             Status.WARN,
             f"Authorized IP ranges set ({len(ranges)}), but no client declared to check them against",

@@ -31,6 +31,7 @@ HOW_TO_COLLECT: Mapping[Source, str] = {
     "then run the `apiserver-requests` query (`python -m sweep queries`).",
     Source.APISERVER_PROBE: "Run the sweep live (it probes the API server), or add probes.json to the snapshot.",
     Source.KUBELET_PROBE: "Run the sweep live, or add the kubelet results to probes.json.",
+    Source.CONTEXT: 'Fix context.json: {"clients": [{"name": "...", "ips": ["<cidr>"], "vnet": "<vnet id>"}]}.',
 }
 
 

@@ -26,7 +26,8 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
         return Verdict(
             Status.SKIPPED, "Not a private cluster", "The API server has a public endpoint; see authorized-ip-ranges."
         )
-    if not snapshot.clients:
+    clients = need(snapshot.clients, Source.CONTEXT)
+    if not clients:
         return Verdict(
             Status.WARN,
             "Private cluster with no declared client",
@@ -39,7 +40,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
     zone = _private_zone(cluster.private_dns_zone, network, cluster.location)
     failures: list[str] = []
     fixes: list[str] = []
-    for client in snapshot.clients:
+    for client in clients:
         problem, fix = _client_problem(client, cluster_vnets, network, zone, cluster.private_public_fqdn_enabled)
         if problem:
             failures.append(problem)
@@ -48,7 +49,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
         "clusterVnets": sorted(cluster_vnets.values()),
         "privateDnsZone": zone.id if zone else cluster.private_dns_zone,
         "zoneLinks": list(zone.linked_vnet_ids) if zone else [],
-        "clients": [{"name": c.name, "vnet": c.vnet} for c in snapshot.clients],
+        "clients": [{"name": c.name, "vnet": c.vnet} for c in clients],
     }
     if failures:
         return Verdict(
@@ -61,8 +62,8 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
     dns_note = "" if zone else " (private DNS zone not in the snapshot: links not verified)"
     return Verdict(
         Status.PASS,
-        f"All {len(snapshot.clients)} client(s) sit on networks that reach the API server",
-        f"Clients: {', '.join(c.name for c in snapshot.clients)}{dns_note}",
+        f"All {len(clients)} client(s) sit on networks that reach the API server",
+        f"Clients: {', '.join(c.name for c in clients)}{dns_note}",
         "",
         evidence,
     )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from collect.arm import ArmValueError, ArmView
-from collect.parse_kube import parse_kube
+from collect.parse_kube import KUBE_LIST_SOURCES, parse_kube
 from collect.parse_network import parse_network
 from collect.raw import RawCluster
 from model.arm_ids import parse_cluster_id
@@ -19,6 +19,7 @@ from model.snapshot import (
     Cluster,
     ClusterSnapshot,
     KubeletProbe,
+    Problem,
     QueryScope,
     Source,
     frozen_map,
@@ -32,30 +33,87 @@ class SnapshotError(ValueError):
 
 
 def parse_cluster(raw: RawCluster, owner_tag: str = "owner") -> ClusterSnapshot:
+    """The typed snapshot. Only an unreadable cluster.json raises (SnapshotError): every other part that
+    cannot be read becomes an `error` problem of the sources it feeds, and the other sources still count."""
     cluster = _part("cluster.json", lambda: cluster_from_arm(raw.cluster))
-    kube = _part("kube", lambda: parse_kube(raw.kube)) if raw.kube is not None else None
-    listed = kube.listed if kube else set()
+    problems = dict(raw.problems)
+
+    def read(sources: tuple[Source, ...], where: str, parse: Callable[[], Any]) -> Any:
+        try:
+            return parse()
+        except Exception as exc:  # whatever a source's input does, it costs that source only
+            for source in sources:
+                problems[source] = Problem("error", f"{where}: {one_line(exc)}")
+            return None
+
+    kube = read(KUBE_LIST_SOURCES, "kube", lambda: parse_kube(raw.kube)) if raw.kube is not None else None
+    if kube is not None:
+        for source, message in kube.errors.items():
+            problems[source] = Problem("error", f"kube: {message}")
+        for message in kube.unattributed:  # what it held is unknown: it costs every source not listed elsewhere
+            for source in set(KUBE_LIST_SOURCES) - kube.listed - set(kube.errors):
+                problems.setdefault(source, Problem("error", f"kube: {message}"))
+
+    def kube_part(source: Source, values: list[Any]) -> tuple[Any, ...] | None:
+        ok = kube is not None and source in kube.listed and source not in kube.errors
+        return tuple(values) if ok else None
+
+    context = raw.context if isinstance(raw.context, Mapping) else None
+    clients = read((Source.CONTEXT,), "context.json", lambda: clients_from_context(_context(context)))
+    declared_owners = read((Source.CONTEXT,), "context.json", lambda: owners_from_context(_context(context)))
+    probes = raw.probes if isinstance(raw.probes, Mapping) else None
+    if raw.probes is not None and probes is None:
+        for source in (Source.APISERVER_PROBE, Source.KUBELET_PROBE):
+            problems[source] = Problem("error", "probes.json: expected a JSON object")
     return ClusterSnapshot(
         cluster=cluster,
-        clients=_part("context.json", lambda: clients_from_context(raw.context)),
-        owners=owners_of(cluster, raw.context, owner_tag),
-        network=_part("network", lambda: parse_network(raw.network)) if raw.network is not None else None,
-        pods=tuple(kube.pods) if kube and Source.PODS in listed else None,
-        nodes=tuple(kube.nodes) if kube and Source.NODES in listed else None,
-        node_metrics=tuple(kube.node_metrics) if kube and Source.NODE_METRICS in listed else None,
-        events=tuple(kube.events) if kube and Source.EVENTS in listed else None,
-        helm_revisions=tuple(kube.helm_revisions) if kube and Source.HELM in listed else None,
-        pod_logs=frozen_map(raw.pod_logs) if raw.pod_logs is not None else None,
-        apiserver_requests=_part(
-            f"logs/{APISERVER_REQUESTS}.json", lambda: _requests(raw.logs.get(APISERVER_REQUESTS))
+        clients=clients,
+        owners=owners_of(cluster, declared_owners or (), owner_tag),
+        network=read((Source.NETWORK,), "network", lambda: parse_network(raw.network))
+        if raw.network is not None
+        else None,
+        pods=kube_part(Source.PODS, kube.pods) if kube else None,
+        nodes=kube_part(Source.NODES, kube.nodes) if kube else None,
+        node_metrics=kube_part(Source.NODE_METRICS, kube.node_metrics) if kube else None,
+        events=kube_part(Source.EVENTS, kube.events) if kube else None,
+        helm_revisions=kube_part(Source.HELM, kube.helm_revisions) if kube else None,
+        pod_logs=read((Source.POD_LOGS,), "kube/logs", lambda: _pod_logs(raw.pod_logs or {}))
+        if raw.pod_logs is not None
+        else None,
+        apiserver_requests=read(
+            (Source.AUDIT,), f"logs/{APISERVER_REQUESTS}", lambda: _requests(raw.logs.get(APISERVER_REQUESTS))
         ),
-        apiserver_requests_scope=_part(
-            f"logs/{APISERVER_REQUESTS}.scope.json", lambda: _query_scope(raw.log_scopes.get(APISERVER_REQUESTS))
+        apiserver_requests_scope=read(
+            (Source.AUDIT,),
+            f"logs/{APISERVER_REQUESTS}.scope.json",
+            lambda: _query_scope(raw.log_scopes.get(APISERVER_REQUESTS)),
         ),
-        apiserver_probe=_part("probes.json", lambda: _apiserver_probe((raw.probes or {}).get("apiserver"))),
-        kubelet_probes=_part("probes.json", lambda: _kubelet_probes((raw.probes or {}).get("kubelet"))),
-        problems=frozen_map(raw.problems),
+        apiserver_probe=read(
+            (Source.APISERVER_PROBE,), "probes.json", lambda: _apiserver_probe((probes or {}).get("apiserver"))
+        ),
+        kubelet_probes=read(
+            (Source.KUBELET_PROBE,), "probes.json", lambda: _kubelet_probes((probes or {}).get("kubelet"))
+        ),
+        problems=frozen_map(problems),
     )
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one short line: its message, or its type when it has none."""
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def _context(context: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    if context is None:
+        raise ValueError('expected a JSON object: {"clients": [...]}')
+    return context
+
+
+def _pod_logs(logs: Mapping[str, Any]) -> Mapping[str, str]:
+    if not all(isinstance(name, str) and isinstance(text, str) for name, text in logs.items()):
+        raise ValueError("pod logs should be text")
+    return frozen_map(logs)
 
 
 def _part(where: str, parse: Any) -> Any:
@@ -63,8 +121,17 @@ def _part(where: str, parse: Any) -> Any:
         return parse()
     except SnapshotError:
         raise
-    except (ArmValueError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise SnapshotError(f"{where}: {exc}") from None
+    except Exception as exc:  # a body of any shape is one line naming the part
+        raise SnapshotError(f"{where}: {one_line(exc)}") from None
+
+
+def cluster_identity(body: Any) -> tuple[str, str]:
+    """(id, location) as far as an unreadable cluster body still says them, for the cluster's report header."""
+    if not isinstance(body, Mapping):
+        return "", ""
+    view = ArmView(body)
+    values = [view.raw("id"), view.raw("location")]
+    return tuple(value if isinstance(value, str) else "" for value in values)  # type: ignore[return-value]
 
 
 def cluster_from_arm(body: Mapping[str, Any]) -> Cluster:
@@ -140,11 +207,17 @@ def clients_from_context(context: Mapping[str, Any]) -> tuple[Client, ...]:
     return tuple(clients)
 
 
-def owners_of(cluster: Cluster, context: Mapping[str, Any], owner_tag: str) -> tuple[str, ...]:
+def owners_from_context(context: Mapping[str, Any]) -> tuple[str, ...]:
+    owners = context.get("owners") or []
+    if not isinstance(owners, list) or not all(isinstance(owner, str) for owner in owners):
+        raise ValueError('"owners" should be a list of names')
+    return tuple(owners)
+
+
+def owners_of(cluster: Cluster, declared: Sequence[str], owner_tag: str) -> tuple[str, ...]:
     """Owners from the cluster's owner tag (Azure tag names are case-insensitive) and context.json."""
     tagged = next((value for key, value in cluster.tags.items() if key.lower() == owner_tag.lower()), "")
-    declared = context.get("owners") or []
-    names = [part.strip() for part in tagged.split(",")] + [str(owner).strip() for owner in declared]
+    names = [part.strip() for part in tagged.split(",")] + [owner.strip() for owner in declared]
     return tuple(dict.fromkeys(name for name in names if name))
 
 

@@ -33,3 +33,23 @@ class RawCluster:
     log_scopes: dict[str, JsonObject] = field(default_factory=dict)
     probes: JsonObject | None = None  # probes.json
     problems: dict[Source, Problem] = field(default_factory=dict)
+
+
+SECRET_VALUE_FIELDS = ("data", "stringData")
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"  # holds a Secret's data when applied by kubectl
+
+
+def strip_secret_values(document: JsonObject) -> JsonObject:
+    """A Kubernetes document without any Secret's values, whatever the server (or an export) returned: the
+    checks need names and labels only, and no secret may reach a snapshot, a report or a log."""
+    is_secret_list = document.get("kind") == "SecretList"
+    items = document.get("items")
+    for item in items if isinstance(items, list) else [document]:
+        if isinstance(item, dict) and (item.get("kind") == "Secret" or (is_secret_list and "kind" not in item)):
+            for name in SECRET_VALUE_FIELDS:
+                item.pop(name, None)
+            metadata = item.get("metadata")
+            annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+            if isinstance(annotations, dict):
+                annotations.pop(LAST_APPLIED, None)
+    return document

@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collect.raw import JsonObject, RawCluster
+from collect.documents import MAX_DOCUMENT_BYTES, DocumentError, load_document
+from collect.parse import one_line
+from collect.parse_kube import KUBE_LIST_SOURCES, KubeInventory, KubeParseError, parse_document, sources_of
+from collect.raw import JsonObject, RawCluster, strip_secret_values
 from model.snapshot import Problem, Source
 
 log = logging.getLogger(__name__)
@@ -27,27 +30,47 @@ PROBLEMS_FILE = "problems.json"
 SCOPE_SUFFIX = ".scope"  # logs/<query>.scope.json: where and when <query> ran (beside its rows)
 
 
+SNAPSHOT_SUFFIXES = (".json", ".yaml", ".yml")  # YAML as `kubectl -o yaml` and `az -o yaml` print it
+MAX_LOG_BYTES = 1024 * 1024  # of a pod log: its tail (the live run keeps 200 lines)
+# A file that cannot be read costs the sources it feeds; a kube/ file whose kinds are unknown is told by its
+# name (the first hint it contains).
+_KUBE_NAME_HINTS = (
+    ("metrics", Source.NODE_METRICS),
+    ("pod", Source.PODS),
+    ("node", Source.NODES),
+    ("event", Source.EVENTS),
+    ("secret", Source.HELM),
+    ("configmap", Source.HELM),
+    ("helm", Source.HELM),
+    ("partialobjectmetadata", Source.HELM),
+)
+
+
 class SnapshotFileError(ValueError):
     """A file or folder that cannot be read: the message names it and says what is wrong, in one line."""
 
 
 @dataclass(frozen=True)
 class ClusterFolder:
-    """One cluster folder of an estate, read or failed: `raw` or `error` is set."""
+    """One cluster folder of an estate: `raw` when its cluster.json was read, else `error`. `unreadable`
+    names the other files that could not be read (each costs only the sources it feeds)."""
 
     path: Path
     raw: RawCluster | None = None
     error: str | None = None
+    unreadable: tuple[str, ...] = ()
 
 
 def cluster_folders(estate: Path) -> list[Path]:
-    """The cluster folders of an estate (or the estate itself, when it holds cluster.json)."""
+    """The cluster folders of an estate (or the estate itself, when it holds cluster.json). Once one
+    sub-folder holds cluster.json, every other sub-folder is a cluster folder too (and is reported if it
+    has none), so a cluster whose export failed is never silently left out."""
     if not estate.is_dir():
         raise SnapshotFileError(f"{estate}: no such snapshot folder")
-    if (estate / CLUSTER_FILE).is_file():
+    if _find(estate, "cluster"):
         return [estate]
-    folders = sorted(child for child in estate.iterdir() if (child / CLUSTER_FILE).is_file())
-    if not folders:
+    folders = sorted(child for child in estate.iterdir() if child.is_dir() and not child.name.startswith("."))
+    if not any(_find(folder, "cluster") for folder in folders):
         raise SnapshotFileError(f"{estate}: no {CLUSTER_FILE} in it nor in any sub-folder; is it a snapshot folder?")
     return folders
 
@@ -55,37 +78,114 @@ def cluster_folders(estate: Path) -> list[Path]:
 def read_estate(estate: Path) -> Iterator[ClusterFolder]:
     """Every cluster folder of an estate; a broken one is reported in its `error` and the others still read."""
     folders = cluster_folders(estate)
-    defaults = _read_context(estate / CONTEXT_FILE) if folders != [estate] else {}
+    defaults: JsonObject = {}
+    estate_error = ""
+    context_path = _find(estate, "context") if folders != [estate] else None
+    if context_path:
+        try:
+            defaults = _object(context_path)
+        except SnapshotFileError as exc:
+            estate_error = str(exc)
     for folder in folders:
         try:
-            yield ClusterFolder(path=folder, raw=read_cluster(folder, defaults))
+            raw, unreadable = _read_cluster(folder, defaults, estate_error)
         except SnapshotFileError as exc:
             yield ClusterFolder(path=folder, error=str(exc))
+        except Exception as exc:  # whatever one folder holds costs that cluster only
+            yield ClusterFolder(path=folder, error=f"{folder}: cannot be read: {one_line(exc)}")
+        else:
+            yield ClusterFolder(path=folder, raw=raw, unreadable=tuple(unreadable))
 
 
 def read_cluster(folder: Path, defaults: JsonObject | None = None) -> RawCluster:
-    cluster = _read_json(folder / CLUSTER_FILE)
-    if not isinstance(cluster, dict):
-        raise SnapshotFileError(f"{folder / CLUSTER_FILE}: expected a JSON object (az aks show -o json)")
-    context = {**(defaults or {}), **_read_context(folder / CONTEXT_FILE)}
+    return _read_cluster(folder, defaults or {}, "")[0]
+
+
+def _read_cluster(folder: Path, defaults: JsonObject, defaults_error: str) -> tuple[RawCluster, list[str]]:
+    cluster_path = _find(folder, "cluster")
+    if cluster_path is None:
+        raise SnapshotFileError(f"{folder}: no {CLUSTER_FILE} (`az aks show -o json`): the cluster cannot be named")
+    raw = RawCluster(cluster=_object(cluster_path, "az aks show -o json"), context=dict(defaults))
+    unreadable: list[str] = []
+
+    def failed(message: str, sources: Iterable[Source]) -> None:
+        unreadable.append(message)
+        for source in sources:
+            raw.problems.setdefault(source, Problem("error", message))
+
+    if defaults_error:
+        failed(defaults_error, (Source.CONTEXT,))
+    context_path = _find(folder, "context")
+    if context_path:
+        try:
+            raw.context.update(_object(context_path))
+        except SnapshotFileError as exc:
+            failed(str(exc), (Source.CONTEXT,))
     network_dir, kube_dir, logs_dir = folder / "network", folder / "kube", folder / "logs"
-    return RawCluster(
-        cluster=cluster,
-        context=context,
-        network=[resource for path in _json_files(network_dir) for resource in _network_resources(path)]
-        if network_dir.is_dir()
-        else None,
-        kube=[_kube_document(path) for path in _json_files(kube_dir)] if kube_dir.is_dir() else None,
-        pod_logs=_pod_logs(kube_dir / "logs") if (kube_dir / "logs").is_dir() else None,
-        logs={path.stem: _rows(path) for path in _json_files(logs_dir) if not path.stem.endswith(SCOPE_SUFFIX)},
-        log_scopes={
-            path.stem.removesuffix(SCOPE_SUFFIX): _object(path)
-            for path in _json_files(logs_dir)
-            if path.stem.endswith(SCOPE_SUFFIX)
-        },
-        probes=_object(folder / PROBES_FILE) if (folder / PROBES_FILE).is_file() else None,
-        problems=_problems(folder / PROBLEMS_FILE) if (folder / PROBLEMS_FILE).is_file() else {},
-    )
+    if network_dir.is_dir():
+        raw.network = []
+        for path in _snapshot_files(network_dir):
+            try:
+                raw.network += _network_resources(path)
+            except SnapshotFileError as exc:
+                failed(str(exc), (Source.NETWORK,))
+        if Source.NETWORK in raw.problems:
+            raw.network = None
+    if kube_dir.is_dir():
+        _read_kube(raw, kube_dir, failed)
+    if (kube_dir / "logs").is_dir():
+        try:
+            raw.pod_logs = _pod_logs(kube_dir / "logs")
+        except SnapshotFileError as exc:
+            failed(str(exc), (Source.POD_LOGS,))
+    for path in _snapshot_files(logs_dir):
+        query = path.stem.removesuffix(SCOPE_SUFFIX)
+        try:
+            if path.stem.endswith(SCOPE_SUFFIX):
+                raw.log_scopes[query] = _object(path)
+            else:
+                raw.logs[query] = _rows(path)
+        except SnapshotFileError as exc:
+            failed(str(exc), (Source.AUDIT,) if query == "apiserver-requests" else ())
+    probes_path = _find(folder, "probes")
+    if probes_path:
+        try:
+            raw.probes = _object(probes_path)
+        except SnapshotFileError as exc:
+            failed(str(exc), (Source.APISERVER_PROBE, Source.KUBELET_PROBE))
+    problems_path = _find(folder, "problems")
+    if problems_path:
+        try:
+            for source, problem in _problems(problems_path).items():
+                raw.problems.setdefault(source, problem)
+        except SnapshotFileError as exc:
+            failed(str(exc), ())
+    return raw, unreadable
+
+
+def _read_kube(raw: RawCluster, kube_dir: Path, failed: Callable[[str, Iterable[Source]], None]) -> None:
+    """Each kube/ file on its own: a broken one costs the sources its kinds (or its name) say it held, or,
+    when neither says, every Kubernetes source that no other file lists."""
+    raw.kube = []
+    unknown: list[str] = []
+    for path in _snapshot_files(kube_dir):
+        document: Any = None
+        try:
+            document = _kube_document(path)
+            parse_document(document, KubeInventory())
+        except (SnapshotFileError, KubeParseError) as exc:
+            message = str(exc) if isinstance(exc, SnapshotFileError) else f"{path}: {exc}"
+            hinted = next((source for hint, source in _KUBE_NAME_HINTS if hint in path.stem.lower()), None)
+            sources = sources_of(document) or ({hinted} if hinted else set())
+            if sources:
+                failed(message, sorted(sources))
+            else:
+                unknown.append(message)
+            continue
+        raw.kube.append(strip_secret_values(document))
+    listed = set().union(*(sources_of(document) for document in raw.kube)) if raw.kube else set()
+    for message in unknown:
+        failed(message, [source for source in KUBE_LIST_SOURCES if source not in listed])
 
 
 def write_cluster(raw: RawCluster, folder: Path) -> None:
@@ -125,37 +225,51 @@ def write_cluster(raw: RawCluster, folder: Path) -> None:
         _write_json(folder / PROBLEMS_FILE, problems)
 
 
-def _json_files(folder: Path) -> list[Path]:
-    return sorted(path for path in folder.glob("*.json") if path.is_file()) if folder.is_dir() else []
+def _find(folder: Path, stem: str) -> Path | None:
+    """`<stem>.json`, or `<stem>.yaml` / `<stem>.yml`."""
+    return next((path for suffix in SNAPSHOT_SUFFIXES if (path := folder / f"{stem}{suffix}").is_file()), None)
 
 
-def _read_json(path: Path) -> Any:
+def _snapshot_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(path for path in folder.iterdir() if path.suffix.lower() in SNAPSHOT_SUFFIXES and path.is_file())
+
+
+def _read_document(path: Path) -> Any:
+    """JSON or YAML (whatever the file's extension: `kubectl -o yaml > pods.json` happens), within the bounds."""
     try:
+        size = path.stat().st_size
+        if size > MAX_DOCUMENT_BYTES:
+            raise SnapshotFileError(f"{path}: {size:,} bytes; at most {MAX_DOCUMENT_BYTES:,} are read")
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise SnapshotFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise SnapshotFileError(f"{path}: not UTF-8 text") from None
+    if not text.strip():
+        raise SnapshotFileError(f"{path}: empty file")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SnapshotFileError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        return load_document(text)
+    except DocumentError as exc:
+        raise SnapshotFileError(f"{path}: {exc}") from None
 
 
-def _object(path: Path) -> JsonObject:
-    value = _read_json(path)
+def _object(path: Path, printed_by: str = "") -> JsonObject:
+    value = _read_document(path)
     if not isinstance(value, dict):
-        raise SnapshotFileError(f"{path}: expected a JSON object")
+        how = f" ({printed_by})" if printed_by else ""
+        raise SnapshotFileError(f"{path}: expected a JSON object{how}, not {_kind_of(value)}")
     return value
 
 
-def _read_context(path: Path) -> JsonObject:
-    return _object(path) if path.is_file() else {}
+def _kind_of(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string"}.get(type(value), type(value).__name__)
 
 
 def _network_resources(path: Path) -> list[JsonObject]:
     """One resource, a JSON array (`az ... list`), or an ARM list body (`{"value": [...]}`)."""
-    value = _read_json(path)
+    value = _read_document(path)
     if isinstance(value, dict) and isinstance(value.get("value"), list) and "type" not in value:
         value = value["value"]
     resources = value if isinstance(value, list) else [value]
@@ -167,16 +281,17 @@ def _network_resources(path: Path) -> list[JsonObject]:
 
 
 def _kube_document(path: Path) -> JsonObject:
-    document = _read_json(path)
+    document = _read_document(path)
     if not isinstance(document, dict) or not isinstance(document.get("kind"), str):
         raise SnapshotFileError(f'{path}: not a Kubernetes object or List (no "kind"); expected kubectl get -o json')
-    if "items" in document and not all(isinstance(item, dict) for item in document.get("items") or []):
+    items = document.get("items", [])
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise SnapshotFileError(f'{path}: "items" should be a list of objects')
     return document
 
 
 def _rows(path: Path) -> list[JsonObject]:
-    rows = _read_json(path)
+    rows = _read_document(path)
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise SnapshotFileError(
             f"{path}: expected a JSON array of row objects (az monitor log-analytics query -o json)"
@@ -188,7 +303,9 @@ def _pod_logs(folder: Path) -> dict[str, str]:
     logs: dict[str, str] = {}
     for path in sorted(folder.glob("*/*.log")):
         try:
-            logs[f"{path.parent.name}/{path.stem}"] = path.read_text(encoding="utf-8", errors="replace")
+            with path.open("rb") as file:
+                file.seek(max(0, path.stat().st_size - MAX_LOG_BYTES))
+                logs[f"{path.parent.name}/{path.stem}"] = file.read().decode("utf-8", errors="replace")
         except OSError as exc:
             raise SnapshotFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
     return logs

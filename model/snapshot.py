@@ -35,6 +35,7 @@ class Source(StrEnum):
     AUDIT = "logs:apiserver-requests"
     APISERVER_PROBE = "probe:apiserver"
     KUBELET_PROBE = "probe:kubelet"
+    CONTEXT = "context"  # context.json: the clients that must reach the API server
 
 
 @dataclass(frozen=True)
@@ -431,7 +432,7 @@ class KubeletProbe:
 @dataclass(frozen=True)
 class ClusterSnapshot:
     cluster: Cluster
-    clients: tuple[Client, ...] = ()
+    clients: tuple[Client, ...] | None = ()  # None: context.json could not be read
     owners: tuple[str, ...] = ()
     network: NetworkInventory | None = None
     pods: tuple[Pod, ...] | None = None  # kube-system pods
@@ -461,4 +462,5 @@ _FIELD_OF_SOURCE: Mapping[Source, str] = {
     Source.AUDIT: "apiserver_requests",
     Source.APISERVER_PROBE: "apiserver_probe",
     Source.KUBELET_PROBE: "kubelet_probes",
+    Source.CONTEXT: "clients",
 }

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from checks import registry as checks
 from checks.finding import Check
-from collect.parse import clients_from_context
+from collect.parse import clients_from_context, one_line
 from collect.queries import QUERIES_DIR
 from collect.snapshot_folder import SnapshotFileError, read_estate
 from model.arm_ids import parse_cluster_id
@@ -93,28 +93,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 def evaluate_snapshot(estate: Path, selected: Sequence[Check], settings: Settings) -> tuple[list[ClusterResult], int]:
     """Results for every cluster folder; a folder that cannot be read is reported and gets `error` findings."""
     results: list[ClusterResult] = []
-    unreadable = 0
+    said: set[str] = set()  # an estate-wide file (context.json) is named once, not once per cluster
+
+    def say(line: str) -> None:
+        if line not in said:
+            said.add(line)
+            print(f"error: {line}", file=sys.stderr)
+
     for folder in read_estate(estate):
+        for line in folder.unreadable:
+            say(line)
         if folder.raw is None:
-            unreadable += 1
-            print(f"error: {folder.error}", file=sys.stderr)
+            say(folder.error or str(folder.path))
             results.append(
                 replace(unreachable_result(str(folder.path), folder.error or "", selected), input_error=folder.error)
             )
             continue
         result = evaluate_raw(folder.raw, settings, selected)
         if result.input_error:
-            unreadable += 1
-            print(f"error: {folder.path}: {result.input_error}", file=sys.stderr)
+            say(f"{folder.path}: {result.input_error}")
         results.append(result)
-    return results, unreadable
+    return results, len(said)
 
 
 def evaluate_live(args: argparse.Namespace, selected: Sequence[Check], settings: Settings) -> list[ClusterResult]:
-    from azure.core.exceptions import ClientAuthenticationError  # imported here: snapshot runs need no SDK
+    from azure.core.exceptions import AzureError, ClientAuthenticationError  # here: snapshot runs need no SDK
     from azure.identity import DefaultAzureCredential
 
-    from collect.live.estate import Scope
+    from collect.live.estate import ClusterNotFound, Scope
     from sweep.live import run_live
 
     if args.subscription and args.management_group:
@@ -129,8 +135,10 @@ def evaluate_live(args: argparse.Namespace, selected: Sequence[Check], settings:
         raise UsageError(
             f"cannot get an Azure token (az login, or a managed identity): {str(exc).splitlines()[0]}"
         ) from None
-    except LookupError as exc:
+    except ClusterNotFound as exc:
         raise UsageError(str(exc)) from None
+    except AzureError as exc:  # after the SDK's retries (discovery: see collect/live/resource_graph.py)
+        raise UsageError(f"Azure did not answer: {one_line(exc)}") from None
 
 
 def _read_context(path: Path) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from checks.engine import error_findings, evaluate_cluster
 from checks.finding import Check
 from checks.registry import CHECKS
-from collect.parse import SnapshotError, parse_cluster
+from collect.parse import SnapshotError, cluster_identity, parse_cluster
 from collect.raw import RawCluster
 from model.arm_ids import parse_cluster_id
 from model.finding import ClusterResult
@@ -21,9 +21,9 @@ def evaluate_raw(raw: RawCluster, settings: Settings, checks: Sequence[Check] = 
     try:
         snapshot = parse_cluster(raw, owner_tag=settings.owner_tag)
     except SnapshotError as exc:
-        cluster_id = raw.cluster.get("id") if isinstance(raw.cluster, dict) else None
-        result = unreachable_result(str(cluster_id or "unknown cluster"), str(exc), checks)
-        return replace(result, input_error=str(exc))
+        cluster_id, location = cluster_identity(raw.cluster)
+        result = unreachable_result(cluster_id or "unknown cluster", str(exc), checks)
+        return replace(result, cluster=replace(result.cluster, location=location), input_error=str(exc))
     findings = evaluate_cluster(snapshot, checks, settings.limits)
     return ClusterResult(cluster=snapshot.cluster, owners=snapshot.owners, findings=tuple(findings))
 

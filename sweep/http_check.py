@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
+import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +24,9 @@ from typing import Any
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
-from collect.parse import clients_from_context
+from collect.documents import DocumentError, load_json
+from collect.live.estate import ClusterNotFound
+from collect.parse import clients_from_context, one_line
 from model.finding import ClusterResult
 from publish.json_report import report_document
 from sweep.runtime import Runtime
@@ -32,18 +37,31 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024
 MAX_CLIENT_IPS = 100
 PARAMETERS = ("clusterId", "clientIps")
-# Azure's own naming rules: subscription GUID, resource group (1-90 of letters, digits, _-.()), cluster name.
+IGNORED_PARAMETERS = ("code",)  # the function key: the Functions host checks it and passes it on in the query
+# Checks still running, those past their budget included. Each runs on its own thread, so a slow cluster never
+# holds up another's check; a check past its budget ends when its Azure calls time out (each call is bounded
+# by AKS_REACH_REQUEST_TIMEOUT_SECONDS and the SDK's retries). Beyond this many, 503 and Retry-After.
+MAX_RUNNING_CHECKS = 64
+# Azure's naming rules (learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules):
+# a subscription GUID; a resource group of 1-90 letters or digits (Unicode, as .NET's Char.IsLetterOrDigit
+# says) and -_.() not ending in "."; a cluster name of ASCII letters, digits, - and _, starting with a letter
+# or digit. re.ASCII: IGNORECASE must not let U+017F (long s) stand for "s" or U+212A (Kelvin) for "k".
 CLUSTER_ID = re.compile(
-    r"^/subscriptions/[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}"
-    r"/resourceGroups/[-\w.()]{1,90}(?<!\.)"
-    r"/providers/Microsoft\.ContainerService/managedClusters/[A-Za-z0-9][-_A-Za-z0-9]{0,62}$",
-    re.IGNORECASE,
+    r"^/subscriptions/[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}"
+    r"/resourceGroups/(?P<group>[^/]{1,90})"
+    r"/providers/Microsoft\.ContainerService/managedClusters/[a-z0-9][-_a-z0-9]{0,62}$",
+    re.IGNORECASE | re.ASCII,
 )
-_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="http-check")
+GROUP_PUNCTUATION = frozenset("-_.()")
+_running = threading.BoundedSemaphore(MAX_RUNNING_CHECKS)
 
 
 class BadRequest(ValueError):
     """The request is wrong; the message names the field."""
+
+
+class Busy(Exception):
+    """Too many checks are still running."""
 
 
 def handle(runtime: Runtime, request: func.HttpRequest) -> func.HttpResponse:
@@ -52,22 +70,42 @@ def handle(runtime: Runtime, request: func.HttpRequest) -> func.HttpResponse:
     except BadRequest as exc:
         return _json(400, {"error": str(exc)})
     extra_clients = [{"name": "request", "ips": client_ips}] if client_ips else []
-    future = _pool.submit(check_cluster, runtime, cluster_id, extra_clients)
     budget = runtime.settings.http_budget_seconds
     try:
-        result = future.result(timeout=budget)
+        result = start(check_cluster, runtime, cluster_id, extra_clients).result(timeout=budget)
+    except Busy:
+        return _json(503, {"error": f"{MAX_RUNNING_CHECKS} checks are running; try again later"}, retry_after=budget)
     except FutureTimeout:
         log.warning("check of %s did not finish within %s s", cluster_id, budget)
         return _json(504, {"error": f"the check of {cluster_id} did not finish within {budget:g} s; try again later"})
-    except LookupError as exc:
+    except ClusterNotFound as exc:
         return _json(404, {"error": str(exc)})
     except AzureError as exc:  # Azure kept failing after the SDK's retries: say so, without a traceback
         log.warning("check of %s failed: %s", cluster_id, exc)
-        return _json(
-            502, {"error": f"Azure did not answer the check of {cluster_id}: {str(exc).splitlines()[0][:300]}"}
-        )
+        return _json(502, {"error": f"Azure did not answer the check of {cluster_id}: {one_line(exc)}"})
+    except Exception as exc:  # a defect: one line to the caller, the trace to the log
+        log.exception("check of %s failed", cluster_id)
+        return _json(500, {"error": f"the check of {cluster_id} failed: {type(exc).__name__}: {one_line(exc)}"})
     _publish(runtime, result)
     return _json(200, report_document([result], datetime.now(UTC)))
+
+
+def start(function: Callable[..., ClusterResult], *args: Any) -> Future[ClusterResult]:
+    """`function(*args)` on a thread of its own (daemon: a check past its budget never holds the process)."""
+    if not _running.acquire(blocking=False):
+        raise Busy
+    future: Future[ClusterResult] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(function(*args))
+        except BaseException as exc:  # handed to the waiting request, which answers for it
+            future.set_exception(exc)
+        finally:
+            _running.release()
+
+    threading.Thread(target=run, name="http-check", daemon=True).start()
+    return future
 
 
 def read_request(request: func.HttpRequest) -> tuple[str, list[str]]:
@@ -80,15 +118,17 @@ def read_request(request: func.HttpRequest) -> tuple[str, list[str]]:
         raise BadRequest(f"body is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
     if body.strip():
         try:
-            document = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest("body is not JSON") from None
+            document = load_json(body)
+        except DocumentError as exc:
+            raise BadRequest(f"body is not JSON within bounds: {exc}") from None
         if not isinstance(document, dict):
             raise BadRequest('body should be a JSON object: {"clusterId": "...", "clientIps": ["..."]}')
         for name, value in document.items():
             if name in values:
                 raise BadRequest(f"{name} is given twice (query string and body)")
             values[name] = value
+    for name in IGNORED_PARAMETERS:
+        values.pop(name, None)
     unknown = sorted(set(values) - set(PARAMETERS))
     if unknown:
         raise BadRequest(f"unknown parameter(s): {', '.join(unknown)}; accepted: {', '.join(PARAMETERS)}")
@@ -98,7 +138,11 @@ def read_request(request: func.HttpRequest) -> tuple[str, list[str]]:
 def _cluster_id(value: Any) -> str:
     if not value:
         raise BadRequest("clusterId is required: the cluster's ARM resource id")
-    if not isinstance(value, str) or not CLUSTER_ID.match(value.strip()):
+    match = CLUSTER_ID.match(value.strip()) if isinstance(value, str) else None
+    group = match["group"] if match else ""
+    if not all(char.isalnum() or char in GROUP_PUNCTUATION for char in group) or group.endswith("."):
+        match = None
+    if not match:
         raise BadRequest(
             "clusterId is not an AKS cluster resource id "
             "(/subscriptions/<guid>/resourceGroups/<group>/providers/Microsoft.ContainerService/managedClusters/<name>)"
@@ -126,5 +170,8 @@ def _publish(runtime: Runtime, result: ClusterResult) -> None:
         runtime.flush()
 
 
-def _json(status: int, document: dict[str, Any]) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(document, indent=2), status_code=status, mimetype="application/json")
+def _json(status: int, document: dict[str, Any], retry_after: float | None = None) -> func.HttpResponse:
+    headers = {"Retry-After": str(math.ceil(retry_after))} if retry_after else None
+    return func.HttpResponse(
+        json.dumps(document, indent=2), status_code=status, mimetype="application/json", headers=headers
+    )

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from collect.live.estate import CollectionFailure, collect_one
+from collect.live.estate import ClusterNotFound, CollectionFailure, collect_one
 from model.finding import ClusterResult
 from publish.json_report import summary
 from sweep.evaluate import evaluate_raw, unreachable_result
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def check_cluster(runtime: Runtime, cluster_id: str, extra_clients: Sequence[dict[str, Any]] = ()) -> ClusterResult:
-    """One cluster's result; LookupError when it does not exist or the identity cannot read it."""
+    """One cluster's result; ClusterNotFound when it does not exist or the identity cannot read it."""
     settings = runtime.settings
     context = {**runtime.context, "clients": [*runtime.context.get("clients", []), *extra_clients]}
     collected = collect_one(runtime.clients, cluster_id, context, settings.probe_timeout_seconds, settings.clients_tag)
@@ -35,11 +35,10 @@ def handle_message(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
     try:
         message = ClusterMessage.parse(body)
     except MessageError as exc:
-        log.error("%s; message dropped", exc)
-        return None
+        return unreadable_message(runtime, exc)
     try:
         result = check_cluster(runtime, message.cluster_id)
-    except LookupError as exc:
+    except ClusterNotFound as exc:
         result = unreachable_result(message.cluster_id, str(exc))
     publish(runtime, result, message.sweep_id)
     return result
@@ -50,12 +49,23 @@ def record_poison(runtime: Runtime, body: str | bytes, dequeue_count: int | None
     try:
         message = ClusterMessage.parse(body)
     except MessageError as exc:
-        log.error("poison %s; message dropped", exc)
-        return None
+        return unreadable_message(runtime, exc)
     attempts = f" {dequeue_count} times" if dequeue_count else ""
     reason = f"the check of this cluster failed{attempts} (poison message); see the function app's logs"
     result = unreachable_result(message.cluster_id, reason)
     publish(runtime, result, message.sweep_id)
+    return result
+
+
+def unreadable_message(runtime: Runtime, error: MessageError) -> ClusterResult | None:
+    """A message that cannot be parsed: its cluster's `error` result when its text still names the cluster
+    and its sweep (so the sweep closes), else one log line; retrying cannot fix it either way."""
+    if error.sweep_id is None or error.cluster_id is None:
+        log.error("%s; message dropped", error)
+        return None
+    log.error("%s; recorded as the error result of %s", error, error.cluster_id)
+    result = unreachable_result(error.cluster_id, str(error))
+    publish(runtime, result, error.sweep_id)
     return result
 
 

@@ -13,6 +13,7 @@ from collect.live import kube, logs
 from collect.live.clients import LiveClients
 from collect.live.network import NetworkSource, resources_for_cluster
 from collect.live.probes import probe_apiserver
+from collect.parse import one_line
 from collect.raw import RawCluster
 from model.snapshot import Problem, Source
 
@@ -40,7 +41,10 @@ def collect_cluster(
     while the Kubernetes reads run."""
     raw = RawCluster(cluster=cluster, context=context, problems={})
     _collect_kube(raw, clients, probe_timeout)
-    answer = audit(cluster["id"]) if audit else logs.apiserver_requests(clients, cluster["id"])
+    try:
+        answer = audit(cluster["id"]) if audit else logs.apiserver_requests(clients, cluster["id"])
+    except Exception as exc:  # a malformed answer costs the audit rows only
+        answer = logs.AuditRows(None, Problem("error", f"Log Analytics: {_error(exc)}"))
     if answer.problem:
         raw.problems[Source.AUDIT] = answer.problem
     else:
@@ -49,16 +53,16 @@ def collect_cluster(
             raw.log_scopes[logs.QUERY] = answer.scope
     try:
         raw.network = resources_for_cluster(cluster, context, inventory)
-    except AzureError as exc:
-        raw.problems[Source.NETWORK] = Problem("error", f"network resources: {_azure_error(exc)}")
+    except Exception as exc:  # an unreadable or malformed network answer costs the network checks only
+        raw.problems[Source.NETWORK] = Problem("error", f"network resources: {_error(exc)}")
     return raw
 
 
 def _collect_kube(raw: RawCluster, clients: LiveClients, probe_timeout: float) -> None:
     try:
         endpoint = kube.user_endpoint(clients, raw.cluster)
-    except AzureError as exc:
-        _kube_problem(raw, Problem("error", f"cluster user credentials: {_azure_error(exc)}"))
+    except (AzureError, kube.KubeconfigError) as exc:
+        _kube_problem(raw, Problem("error", f"cluster user credentials: {_error(exc)}"))
         return
     raw.probes = {"apiserver": probe_apiserver(endpoint.server, endpoint.ca_pem, probe_timeout)}
     if raw.probes["apiserver"]["error"]:
@@ -72,6 +76,9 @@ def _collect_kube(raw: RawCluster, clients: LiveClients, probe_timeout: float) -
     except kube.Unreachable as exc:
         _kube_problem(raw, Problem("unavailable", f"API server not reachable from the checker: {exc}"))
         return
+    except Exception as exc:  # an answer the client library cannot handle costs the Kubernetes sources only
+        _kube_problem(raw, Problem("error", f"Kubernetes API: {_error(exc)}"))
+        return
     raw.kube = readings.documents
     raw.pod_logs = readings.pod_logs if readings.logs_collected else None
     raw.probes["kubelet"] = readings.kubelet
@@ -83,7 +90,10 @@ def _kube_problem(raw: RawCluster, problem: Problem) -> None:
         raw.problems[source] = problem
 
 
-def _azure_error(exc: AzureError) -> str:
+def _error(exc: Exception) -> str:
+    """One line: an Azure error's status and message; any other exception's type and message."""
+    if not isinstance(exc, AzureError):
+        return f"{type(exc).__name__}: {one_line(exc)}"
     status = getattr(exc, "status_code", None)
-    message = str(getattr(exc, "message", "") or exc).splitlines()[0][:300]
+    message = one_line(Exception(getattr(exc, "message", "") or exc))
     return f"{status} {message}" if status else message

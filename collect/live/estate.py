@@ -8,6 +8,7 @@ waiting to be consumed, and each is dropped once yielded.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -20,8 +21,11 @@ from collect.live.clients import LiveClients
 from collect.live.cluster import collect_cluster
 from collect.live.logs import WorkspaceAuditLogs
 from collect.live.network import ArmNetworkReader, JsonObject, NetworkInventory
+from collect.parse import one_line
 from collect.raw import RawCluster
 from model.arm_ids import parse_cluster_id
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,11 @@ class Scope:
     subscriptions: tuple[str, ...] = ()
     management_group: str = ""
     cluster_ids: tuple[str, ...] = ()
+
+
+class ClusterNotFound(Exception):
+    """The cluster does not exist, or the identity may not read it (404/403 on its ARM GET). Not a
+    LookupError on purpose: a KeyError or IndexError from a malformed answer must never read as "not found"."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,15 @@ def discover_clusters(clients: LiveClients, scope: Scope) -> list[dict[str, Any]
     if scope.cluster_ids:
         return [_get_cluster(clients, cluster_id) for cluster_id in scope.cluster_ids]
     rows = resource_graph.query(clients, resource_graph.CLUSTERS_QUERY, scope.subscriptions, scope.management_group)
-    return sorted(rows, key=lambda row: str(row["id"]).lower())
+    clusters = []
+    for row in rows:
+        try:
+            parse_cluster_id(row["id"])
+        except (KeyError, TypeError, ValueError):
+            log.warning("Resource Graph returned a row that is not an AKS cluster; ignored: %.200r", row)
+            continue
+        clusters.append(row)
+    return sorted(clusters, key=lambda row: row["id"].lower())
 
 
 def _get_cluster(clients: LiveClients, cluster_id: str) -> dict[str, Any]:
@@ -50,12 +67,15 @@ def _get_cluster(clients: LiveClients, cluster_id: str) -> dict[str, Any]:
     try:
         model = clients.container_service(subscription).managed_clusters.get(group, name)
     except ResourceNotFoundError:
-        raise LookupError(f"{cluster_id}: no such cluster, or the identity cannot read it") from None
+        raise ClusterNotFound(f"{cluster_id}: no such cluster, or the identity cannot read it") from None
     except HttpResponseError as exc:
         if exc.status_code != 403:
             raise
-        raise LookupError(f"{cluster_id}: the identity is not allowed to read this cluster (403)") from None
-    return model.as_dict()
+        raise ClusterNotFound(f"{cluster_id}: the identity is not allowed to read this cluster (403)") from None
+    body = model.as_dict()
+    if not isinstance(body.get("id"), str):
+        raise ValueError(f"{cluster_id}: ARM answered without the cluster's id")
+    return body
 
 
 def sweep(
@@ -82,8 +102,16 @@ def sweep(
         done_count = 0
         while True:
             for cluster in queued:
-                context_of = declared_context(cluster, context, clients_tag)
-                task = pool.submit(collect_cluster, cluster, context_of, inventory, clients, probe_timeout, audit)
+                task = pool.submit(
+                    lambda cluster=cluster: collect_cluster(
+                        cluster,
+                        declared_context(cluster, context, clients_tag),
+                        inventory,
+                        clients,
+                        probe_timeout,
+                        audit,
+                    )
+                )
                 pending[task] = cluster["id"]
                 if len(pending) >= 2 * workers:
                     break
@@ -93,9 +121,10 @@ def sweep(
             for future in finished:
                 cluster_id = pending.pop(future)
                 try:
-                    yield future.result()
-                except AzureError as exc:
-                    yield CollectionFailure(cluster_id, f"collection failed: {str(exc).splitlines()[0][:300]}")
+                    collected: RawCluster | CollectionFailure = future.result()
+                except Exception as exc:  # whatever one cluster's answers do, they cost that cluster only
+                    collected = collection_failure(cluster_id, exc)
+                yield collected
                 done_count += 1
                 if on_progress:
                     on_progress(done_count, len(clusters))
@@ -128,21 +157,31 @@ def collect_one(
     clients: LiveClients, cluster_id: str, context: dict[str, Any], probe_timeout: float, clients_tag: str
 ) -> RawCluster | CollectionFailure:
     """One cluster by id (the Function app's queue worker and HTTP check). A cluster that does not exist
-    or cannot be read raises LookupError; any other failure is that cluster's `CollectionFailure`.
+    or cannot be read raises ClusterNotFound, and Azure failing on its GET raises AzureError; any other
+    failure (a malformed answer included) is that cluster's `CollectionFailure`.
     Network resources are the ones the cluster references, each read by an ARM GET (ARM's limit is per
     subscription, so thousands of workers in parallel spend no shared Resource Graph quota)."""
-    cluster = _get_cluster(clients, cluster_id)
+    cluster = _get_cluster(clients, cluster_id)  # Azure failing here raises: the queue retries the message
     try:
         return collect_cluster(
             cluster, declared_context(cluster, context, clients_tag), ArmNetworkReader(clients), clients, probe_timeout
         )
-    except AzureError as exc:
-        return CollectionFailure(cluster_id, f"collection failed: {str(exc).splitlines()[0][:300]}")
+    except Exception as exc:  # a malformed answer is this cluster's error, never a crash of the worker
+        return collection_failure(cluster_id, exc)
+
+
+def collection_failure(cluster_id: str, exc: Exception) -> CollectionFailure:
+    if not isinstance(exc, AzureError):
+        log.debug("collection of %s failed", cluster_id, exc_info=True)  # the trace for --verbose; the report says it
+        return CollectionFailure(cluster_id, f"collection failed: {type(exc).__name__}: {one_line(exc)}")
+    return CollectionFailure(cluster_id, f"collection failed: {one_line(exc)}")
 
 
 def declared_context(cluster: dict[str, Any], context: dict[str, Any], clients_tag: str) -> dict[str, Any]:
     """The context recorded in the cluster's snapshot: the run's clients plus those its tag lists."""
     tags = cluster.get("tags") or {}
+    if not isinstance(tags, dict):
+        raise ValueError(f'"tags" should be an object, not {type(tags).__name__}')
     tagged = next((str(value) for key, value in tags.items() if key.lower() == clients_tag.lower()), "")
     ips = [part.strip() for part in tagged.split(",") if part.strip()]
     if not ips:

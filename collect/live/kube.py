@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from collect.documents import DocumentError, load_document, load_json
 from collect.live.clients import AKS_SERVER_SCOPE, LiveClients
+from collect.raw import strip_secret_values
+from model.arm_ids import parse_cluster_id
 from model.snapshot import Problem, Source
 
 PARTIAL_METADATA = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
@@ -49,25 +51,36 @@ class KubeReadings:
     logs_collected: bool = False
 
 
+class KubeconfigError(ValueError):
+    """The user kubeconfig ARM returned cannot be used; the message says what is wrong with it."""
+
+
 def user_endpoint(clients: LiveClients, cluster: dict[str, Any]) -> KubeEndpoint:
     """The API server URL, its CA and a bearer token, from the cluster user credentials."""
-    subscription, group, name = cluster["id"].split("/")[2], cluster["id"].split("/")[4], cluster["name"]
+    subscription, group, name = parse_cluster_id(cluster["id"])
     credentials = clients.container_service(subscription).managed_clusters.list_cluster_user_credentials(group, name)
-    config = yaml.load(  # a safe loader, libyaml's when built with it: ~10x faster over a sweep
-        base64.b64decode(credentials.kubeconfigs[0].value)
-        if isinstance(credentials.kubeconfigs[0].value, str)
-        else credentials.kubeconfigs[0].value,
-        Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader),
-    )
-    entry = config["clusters"][0]["cluster"]
-    user = config["users"][0]["user"]
+    if not credentials.kubeconfigs:
+        raise KubeconfigError("ARM returned no user kubeconfig")
+    value = credentials.kubeconfigs[0].value
+    try:
+        config = load_document((base64.b64decode(value) if isinstance(value, str) else bytes(value or b"")).decode())
+    except (DocumentError, ValueError, TypeError) as exc:
+        raise KubeconfigError(f"the user kubeconfig is not readable YAML: {exc}") from None
+    try:
+        entry = config["clusters"][0]["cluster"]
+        user = config["users"][0]["user"] or {}
+        server, ca = entry["server"], base64.b64decode(entry.get("certificate-authority-data") or "")
+        if not isinstance(server, str) or not isinstance(user, dict):
+            raise TypeError("server should be a URL and user a mapping")
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        raise KubeconfigError(
+            f"the user kubeconfig has no usable cluster and user ({type(exc).__name__}: {exc})"
+        ) from None
     if "exec" in user or "auth-provider" in user:
         token = clients.credential.get_token(AKS_SERVER_SCOPE).token
     else:
-        token = user.get("token") or ""
-    return KubeEndpoint(
-        server=entry["server"], ca_pem=base64.b64decode(entry.get("certificate-authority-data", "")), token=token
-    )
+        token = str(user.get("token") or "")
+    return KubeEndpoint(server=server, ca_pem=ca, token=token)
 
 
 def read_cluster(endpoint: KubeEndpoint, timeout: float) -> KubeReadings:
@@ -108,7 +121,7 @@ def _read_all(api_client: k8s.ApiClient, readings: KubeReadings, timeout: float)
     ]
     for index, (source, read) in enumerate(reads):
         try:
-            document = json.loads(read().data)
+            document = kube_list(load_json(read().data))
         except ApiException as exc:
             readings.problems.setdefault(source, Problem("error", _api_error(exc, source)))
             continue
@@ -117,16 +130,22 @@ def _read_all(api_client: k8s.ApiClient, readings: KubeReadings, timeout: float)
                 raise Unreachable(_network_error(exc)) from None
             readings.problems.setdefault(source, Problem("error", _network_error(exc)))
             continue
-        except ValueError:
+        except ValueError as exc:
             readings.problems.setdefault(
-                source, Problem("error", f"{source.value}: the API server answered with malformed JSON")
+                source, Problem("error", f"{source.value}: the API server answered with malformed JSON ({exc})")
             )
             continue
         if source is Source.HELM and document.get("kind") == "ConfigMapList":
-            for item in document.get("items", []):
+            for item in document["items"]:
                 item.pop("data", None)  # Tiller's release payload: not needed, not kept
-        readings.documents.append(document)
-    pods = next((d.get("items", []) for d in readings.documents if d.get("kind") == "PodList"), [])
+        readings.documents.append(strip_secret_values(document))
+    pods = [
+        pod
+        for document in readings.documents
+        if document.get("kind") == "PodList"
+        for pod in document["items"]
+        if isinstance(pod.get("metadata"), dict) and isinstance(pod["metadata"].get("name"), str)
+    ]
     _read_tunnel_logs(core, pods, readings, options)
     _probe_kubelets(core, pods, readings, options)
 
@@ -153,8 +172,9 @@ def _probe_kubelets(
     """Reading one log line goes API server -> tunnel -> kubelet :10250 on that pod's node."""
     by_node: dict[str, str] = {}
     for pod in pods:
-        node = (pod.get("spec") or {}).get("nodeName")
-        if node and node not in by_node:
+        spec = pod.get("spec")
+        node = spec.get("nodeName") if isinstance(spec, dict) else None
+        if isinstance(node, str) and node and node not in by_node:
             by_node[node] = pod["metadata"]["name"]
     for node, pod_name in sorted(by_node.items())[:KUBELET_PROBE_MAX_NODES]:
         try:
@@ -162,6 +182,16 @@ def _probe_kubelets(
             readings.kubelet.append({"node": node, "ok": True, "error": None})
         except (ApiException, HTTPError, OSError) as exc:
             readings.kubelet.append({"node": node, "ok": False, "error": _short(exc)})
+
+
+def kube_list(document: Any) -> dict[str, Any]:
+    """A list answer as the API server sends it: an object with a "kind" and a list of objects in "items"."""
+    if not isinstance(document, dict) or not isinstance(document.get("kind"), str):
+        raise ValueError(f"expected a Kubernetes List object, got {type(document).__name__}")
+    items = document.get("items")
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ValueError(f'{document["kind"]}: "items" should be a list of objects')
+    return document
 
 
 def _api_error(exc: ApiException, source: Source) -> str:

@@ -173,4 +173,11 @@ def _query(
     if response.status == LogsQueryStatus.FAILURE:
         raise _QueryFailed(str(response))
     tables = response.tables if response.status == LogsQueryStatus.SUCCESS else response.partial_data
-    return [dict(zip(table.columns, row, strict=True)) for table in tables for row in table.rows]
+    rows: Rows = []
+    for table in tables or []:
+        columns = [str(column) for column in table.columns or []]
+        for row in table.rows or []:
+            if len(row) != len(columns):
+                raise _QueryFailed(f"malformed answer: a row of {len(row)} values for {len(columns)} columns")
+            rows.append(dict(zip(columns, row, strict=True)))
+    return rows

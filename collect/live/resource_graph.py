@@ -1,16 +1,30 @@
-"""Azure Resource Graph: cluster discovery and bulk network reads, paged, in subscription batches."""
+"""Azure Resource Graph: cluster discovery and bulk network reads, paged, in subscription batches.
+
+A query is a POST, which azure-core retries only on 500/503/504 by default: a read timeout, a reset
+connection or a 429 without Retry-After would end the sweep. A query changes nothing, so every page is
+retried like a GET: `QUERY_RETRIES` times on 408/429/5xx (waiting as long as Retry-After or the quota
+headers say, else exponential backoff from `BACKOFF_SECONDS`), timeouts and resets; a page that arrives
+malformed is asked again `MALFORMED_PAGE_TRIES` times. Past that budget, `ResourceGraphError` says so in
+one line.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from azure.core.exceptions import AzureError, ClientAuthenticationError, DecodeError, DeserializationError
 from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
 from collect.live.clients import LiveClients
+from collect.parse import one_line
 
 SUBSCRIPTION_BATCH = 250  # Resource Graph takes up to 300 subscriptions a query; keep headroom
 PAGE_SIZE = 1000  # the service's maximum rows per page
+QUERY_RETRIES = 6
+BACKOFF_SECONDS = 0.5  # then 1, 2, 4, 8, 16 s: about 30 s of waiting, plus what Retry-After asks
+MALFORMED_PAGE_TRIES = 3
+QUERY_METHODS = frozenset({"GET", "HEAD", "POST"})
 
 CLUSTERS_QUERY = (
     "resources | where type =~ 'microsoft.containerservice/managedclusters' "
@@ -55,8 +69,42 @@ def _pages(
     while True:
         options = QueryRequestOptions(result_format="objectArray", top=PAGE_SIZE, skip_token=skip_token)
         request = QueryRequest(query=text, subscriptions=subscriptions, management_groups=groups, options=options)
-        response = clients.resource_graph.resources(request)
-        yield from response.data or []
-        skip_token = response.skip_token
+        rows, skip_token = _page(clients, request)
+        yield from rows
         if not skip_token:
             return
+
+
+class ResourceGraphError(AzureError):
+    """Resource Graph kept failing past the retry budget; the message says how, in one line."""
+
+
+def _page(clients: LiveClients, request: QueryRequest) -> tuple[list[dict[str, Any]], str | None]:
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response = clients.resource_graph.resources(
+                request,
+                retry_on_methods=QUERY_METHODS,
+                retry_total=QUERY_RETRIES,
+                retry_connect=QUERY_RETRIES,
+                retry_read=QUERY_RETRIES,
+                retry_status=QUERY_RETRIES,
+                retry_backoff_factor=BACKOFF_SECONDS,
+            )
+            rows = response.data if response.data is not None else []
+            if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+                raise ValueError("the page's data is not a list of rows")
+            if response.skip_token is not None and not isinstance(response.skip_token, str):
+                raise ValueError("the page's $skipToken is not text")
+            return rows, response.skip_token
+        except ClientAuthenticationError:
+            raise
+        except (DecodeError, DeserializationError, ValueError) as exc:
+            if attempt == MALFORMED_PAGE_TRIES:
+                raise ResourceGraphError(
+                    f"Resource Graph answered a malformed page {attempt} times: {one_line(exc)}"
+                ) from None
+        except AzureError as exc:
+            raise ResourceGraphError(f"Resource Graph failed after {QUERY_RETRIES} retries: {one_line(exc)}") from None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from azure.mgmt.containerservice import models as aks
 
 from collect.parse import SnapshotError, cluster_from_arm, parse_cluster
 from collect.raw import RawCluster
+from model.snapshot import Source
 
 SUB = "11111111-2222-3333-4444-555555555555"
 CLUSTER_ID = (
@@ -141,9 +144,11 @@ def test_malformed_cluster_bodies_name_the_problem(mutate, message) -> None:
         ({"clients": [{"name": "ci", "vnet": "/subscriptions/x/foo"}]}, '"vnet" should be a virtual network'),
     ],
 )
-def test_malformed_context_names_the_client(context, message) -> None:
-    with pytest.raises(SnapshotError, match=f"^context.json: .*{message}"):
-        parse_cluster(RawCluster(cluster=arm_body(), context=context))
+def test_malformed_context_names_the_client_and_costs_only_the_context(context, message) -> None:
+    snapshot = parse_cluster(RawCluster(cluster=arm_body(), context=context))
+    problem = snapshot.problems[Source.CONTEXT]
+    assert problem.kind == "error" and re.match(f"^context.json: .*{message}", problem.message)
+    assert snapshot.clients is None and snapshot.cluster.location == "westeurope"
 
 
 def test_clients_are_read() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from kubernetes import client as k8s
 
-from collect.parse_kube import KubeParseError, parse_kube, parse_quantity
+from collect.parse_kube import KubeInventory, KubeParseError, parse_document, parse_kube, parse_quantity
 from model.snapshot import Source
 
 API = k8s.ApiClient()
@@ -153,7 +153,7 @@ def test_events_core_and_events_k8s_io() -> None:
             },
             "NodeMetrics n1: 'lots' is not a Kubernetes quantity",
         ),
-        ({"kind": "Pod", "metadata": {"namespace": "kube-system"}}, "Pod \\(no name\\): missing field 'name'"),
+        ({"kind": "Pod", "metadata": {"namespace": "kube-system"}}, "Pod \\(no name\\): missing field 'metadata.name'"),
         (
             {"kind": "Pod", "metadata": {"name": "p"}, "status": {"containerStatuses": "nope"}},
             "Pod p: a field has the wrong type",
@@ -163,7 +163,17 @@ def test_events_core_and_events_k8s_io() -> None:
 )
 def test_malformed_documents_name_the_object(document, message) -> None:
     with pytest.raises(KubeParseError, match=message):
-        parse_kube([document])
+        parse_document(document, KubeInventory())
+
+
+def test_a_malformed_document_costs_only_its_own_sources() -> None:
+    pods = {"kind": "PodList", "items": [{"metadata": {"name": "konnectivity-agent-1", "namespace": "kube-system"}}]}
+    metrics = {"kind": "NodeMetricsList", "items": [{"metadata": {"name": "n1"}, "usage": {"cpu": "1e400"}}]}
+    generic = {"kind": "List", "items": 1}
+    inventory = parse_kube([pods, metrics, generic])
+    assert [pod.name for pod in inventory.pods] == ["konnectivity-agent-1"] and inventory.listed == {Source.PODS}
+    assert set(inventory.errors) == {Source.NODE_METRICS} and "NodeMetrics n1" in inventory.errors[Source.NODE_METRICS]
+    assert inventory.unattributed == ['List: "items" should be a list']
 
 
 @pytest.mark.parametrize(("text", "value"), [("250m", 0.25), ("2", 2), ("1Ki", 1024), ("1e3", 1000), ("500u", 0.0005)])

@@ -36,7 +36,6 @@ def test_estate_with_context_defaults_and_overrides(tmp_path: Path) -> None:
     write(tmp_path / "a" / "cluster.json", CLUSTER)
     write(tmp_path / "b" / "cluster.json", {**CLUSTER, "name": "aks-b"})
     write(tmp_path / "b" / "context.json", {"clients": []})
-    write(tmp_path / "not-a-cluster" / "readme.txt", "x")
     first, second = read_estate(tmp_path)
     assert first.raw.context["clients"][0]["name"] == "ci" and first.raw.network is None and first.raw.kube is None
     assert second.raw.context == {"clients": [], "owners": ["sre"]}
@@ -63,27 +62,145 @@ def test_one_cluster_folder_with_every_part(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("relative", "content", "message"),
+    ("relative", "content", "message", "sources"),
     [
-        ("cluster.json", "{not json", "cluster.json: invalid JSON at line 1 column 2"),
-        ("cluster.json", "[]", "cluster.json: expected a JSON object"),
-        ("network/nsg.json", [{"name": "x"}], 'network/nsg.json: item 0 is not an ARM resource \\(no "type"\\)'),
-        ("kube/pods.json", {"items": []}, 'kube/pods.json: not a Kubernetes object or List \\(no "kind"\\)'),
-        ("logs/apiserver-requests.json", {"a": 1}, "logs/apiserver-requests.json: expected a JSON array"),
-        ("probes.json", "[1]", "probes.json: expected a JSON object"),
-        ("problems.json", {"kube:nope": {}}, "problems.json: unknown source 'kube:nope'"),
-        ("context.json", "\ufeff{", "context.json: invalid JSON"),
+        (
+            "network/nsg.json",
+            [{"name": "x"}],
+            'network/nsg.json: item 0 is not an ARM resource \\(no "type"\\)',
+            ["network"],
+        ),
+        (
+            "kube/pods.json",
+            {"items": []},
+            'kube/pods.json: not a Kubernetes object or List \\(no "kind"\\)',
+            ["kube:pods"],
+        ),
+        (
+            "kube/node-metrics.json",
+            '{"kind": "NodeMetricsList", "items": [',
+            "node-metrics.json: invalid JSON",
+            ["kube:node-metrics"],
+        ),
+        (
+            "kube/00-List.json",
+            {"kind": "List", "items": 1},
+            '"items" should be a list',
+            ["kube:events", "kube:helm", "kube:node-metrics", "kube:nodes", "kube:pods"],
+        ),
+        (
+            "logs/apiserver-requests.json",
+            {"a": 1},
+            "logs/apiserver-requests.json: expected a JSON array",
+            ["logs:apiserver-requests"],
+        ),
+        ("probes.json", "[1]", "probes.json: expected a JSON object", ["probe:apiserver", "probe:kubelet"]),
+        ("problems.json", {"kube:nope": {}}, "problems.json: unknown source 'kube:nope'", []),
+        ("context.json", "\ufeff{", "context.json: invalid JSON", ["context"]),
+        ("context.json", "[]", "context.json: expected a JSON object", ["context"]),
     ],
 )
-def test_malformed_files_are_named_and_other_clusters_still_read(tmp_path: Path, relative, content, message) -> None:
+def test_a_malformed_file_costs_only_the_sources_it_feeds(tmp_path: Path, relative, content, message, sources) -> None:
     write(tmp_path / "bad" / "cluster.json", CLUSTER)
     write(tmp_path / "bad" / relative, content)
     write(tmp_path / "good" / "cluster.json", CLUSTER)
     bad, good = read_estate(tmp_path)
+    assert bad.raw.cluster == CLUSTER and good.raw is not None and not good.unreadable
+    (line,) = bad.unreadable
+    assert str(tmp_path / "bad") in line and re.search(message, line) and "\n" not in line, line
+    assert sorted(source.value for source in bad.raw.problems) == sources
+    assert all(problem.kind == "error" and problem.message == line for problem in bad.raw.problems.values())
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "cluster.json: invalid JSON at line 1 column 2"),
+        ("[]", "cluster.json: expected a JSON object"),
+        ("", "cluster.json: empty file"),
+        ("[" * 5000 + "]" * 5000, "cluster.json: nested deeper than 64 levels"),
+        ('{"id": 1e400}', "cluster.json: the number 1e400 is out of range"),
+        ('{"id": ' + "9" * 5000 + "}", "cluster.json: the number 9{20}.* has more than 20 digits"),
+    ],
+)
+def test_an_unreadable_cluster_json_is_that_clusters_error(tmp_path: Path, content, message) -> None:
+    write(tmp_path / "bad" / "cluster.json", content)
+    write(tmp_path / "good" / "cluster.json", CLUSTER)
+    bad, good = read_estate(tmp_path)
     assert bad.raw is None and good.raw is not None
-    assert str(tmp_path / "bad") in bad.error
-    assert re.search(message, bad.error), bad.error
-    assert "\n" not in bad.error
+    assert str(tmp_path / "bad") in bad.error and re.search(message, bad.error) and "\n" not in bad.error
+
+
+def test_a_folder_without_cluster_json_is_reported_not_dropped(tmp_path: Path) -> None:
+    write(tmp_path / "aks-a" / "cluster.json", CLUSTER)
+    write(tmp_path / "aks-b" / "kube" / "pods.json", {"kind": "PodList", "items": []})
+    write(tmp_path / ".git" / "HEAD", "ref: refs/heads/main")
+    first, second = read_estate(tmp_path)
+    assert first.raw is not None and second.raw is None
+    assert second.error == f"{tmp_path / 'aks-b'}: no cluster.json (`az aks show -o json`): the cluster cannot be named"
+
+
+def test_an_unreadable_estate_context_costs_every_cluster_its_context_only(tmp_path: Path) -> None:
+    write(tmp_path / "context.json", "[]")
+    write(tmp_path / "a" / "cluster.json", CLUSTER)
+    write(tmp_path / "b" / "cluster.json", CLUSTER)
+    for folder in read_estate(tmp_path):
+        assert list(folder.raw.problems) == [Source.CONTEXT]
+        assert folder.unreadable == (f"{tmp_path / 'context.json'}: expected a JSON object, not an array",)
+
+
+def test_yaml_files_are_read_as_kubectl_and_az_print_them(tmp_path: Path) -> None:
+    (tmp_path / "cluster.yaml").write_text(
+        "id: /subscriptions/s1/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks-a\n"
+        "name: aks-a\nlocation: westeurope\nproperties:\n  fqdn: aks-a.hcp.westeurope.azmk8s.io\n"
+    )
+    (tmp_path / "kube").mkdir()
+    (tmp_path / "kube" / "pods.yaml").write_text(
+        "apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata:\n"
+        '    creationTimestamp: "2025-11-20T08:00:00Z"\n    name: konnectivity-agent-1\n    namespace: kube-system\n'
+        'kind: List\nmetadata:\n  resourceVersion: ""\n'
+    )
+    (tmp_path / "kube" / "nodes.json").write_text("apiVersion: v1\nkind: NodeList\nitems: []\n")  # YAML in .json
+    raw = read_cluster(tmp_path)
+    assert raw.cluster == CLUSTER
+    nodes, pods = raw.kube
+    assert pods["items"][0]["metadata"]["creationTimestamp"] == "2025-11-20T08:00:00Z"
+    assert nodes == {"apiVersion": "v1", "kind": "NodeList", "items": []}
+
+
+def test_a_yaml_alias_bomb_is_refused(tmp_path: Path) -> None:
+    write(tmp_path / "cluster.json", CLUSTER)
+    bomb = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{','.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)
+    )
+    write(tmp_path / "kube" / "pods.yaml", "kind: PodList\n" + bomb)
+    (folder,) = read_estate(tmp_path)
+    assert "YAML anchors and aliases" in folder.raw.problems[Source.PODS].message
+
+
+def test_secret_values_never_enter_a_snapshot(tmp_path: Path) -> None:
+    write(tmp_path / "cluster.json", CLUSTER)
+    secret = {
+        "kind": "Secret",
+        "type": "helm.sh/release.v1",
+        "metadata": {
+            "name": "sh.helm.release.v1.web.v1",
+            "namespace": "web",
+            "labels": {"owner": "helm"},
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": '{"data": {"password": "c2VjcmV0"}}'},
+        },
+        "data": {"release": "SDRzSUFBQUFBQUFBLytTOWE="},
+        "stringData": {"password": "secret"},
+    }
+    write(
+        tmp_path / "kube" / "secrets.json",
+        {"kind": "SecretList", "items": [{k: v for k, v in secret.items() if k != "kind"}]},
+    )
+    write(tmp_path / "kube" / "one.json", secret)
+    raw = read_cluster(tmp_path)
+    text = json.dumps(raw.kube)
+    assert "c2VjcmV0" not in text and "SDRzSUFB" not in text and '"secret"' not in text
+    assert raw.kube[0]["metadata"]["name"] == "sh.helm.release.v1.web.v1"
 
 
 def test_missing_or_empty_estate(tmp_path: Path) -> None:

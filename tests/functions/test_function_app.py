@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +247,25 @@ def test_an_unreadable_message_is_dropped_with_one_log_line(runtime: Runtime, ca
     assert any('"sweepId" should be a UUID' in record.getMessage() for record in caplog.records)
 
 
+def test_a_message_nested_20000_deep_is_its_clusters_error_result_in_the_worker_and_the_poison_handler(
+    runtime: Runtime, ingestion: IngestionCapture
+) -> None:
+    FUNCTIONS["sweep_timer"](TimerRequest())
+    messages = drain(runtime.queue)
+    named = json.loads(messages[0].get_body())
+    deep = json.dumps({**named, "extra": None}).replace("null", "[" * 20_000 + "]" * 20_000).encode()
+    FUNCTIONS["check_cluster_message"](QueueMessage(body=deep))
+    FUNCTIONS["record_poison_message"](QueueMessage(body=deep, dequeue_count=5))
+    for message in messages[1:]:
+        FUNCTIONS["check_cluster_message"](message)
+    wait_for(lambda: len(ingestion.events(SWEEP_EVENT)) == 1)
+    deep_findings = [f for f in ingestion.events(FINDING_EVENT) if f["clusterId"] == named["clusterId"]]
+    assert deep_findings and {f["status"] for f in deep_findings} == {"error"}
+    assert "nested deeper than 64 levels" in deep_findings[0]["detail"]
+    (closing,) = ingestion.events(SWEEP_EVENT)
+    assert closing["clusters"] == str(len(messages))
+
+
 # --- the HTTP check -----------------------------------------------------------------------------------------
 
 
@@ -344,6 +364,54 @@ def test_a_slow_azure_answers_504_within_the_budget(runtime: Runtime, emulator: 
     response = http("GET", {"clusterId": estate.healthy().cluster["id"]})
     assert response.status_code == 504 and "did not finish within 0.5 s" in json.loads(response.get_body())["error"]
     assert time.monotonic() - started < 2.5
+
+
+def test_a_slow_cluster_does_not_starve_the_checks_of_others(runtime: Runtime, emulator: AzureEmulator) -> None:
+    slow_id, other_id = estate.healthy().cluster["id"], estate.ranges_missing_client().cluster["id"]
+    emulator.faults.append(Fault(r"GET .*/managedClusters/aks-payments-prod$", 0, times=8, delay_seconds=5))
+    with ThreadPoolExecutor(max_workers=8) as callers:
+        slow = [callers.submit(http, "GET", {"clusterId": slow_id}) for _ in range(8)]
+        wait_for(lambda: emulator.count(r"GET .*/managedClusters/aks-payments-prod$") == 8)
+        started = time.monotonic()
+        other = http("GET", {"clusterId": other_id})
+        assert other.status_code == 200 and time.monotonic() - started < 4  # not queued behind the slow ones
+        assert [future.result().status_code for future in slow] == [200] * 8
+
+
+@pytest.mark.parametrize(
+    ("cluster_id", "error"),
+    [
+        (
+            "/\u017fubscriptions/3f2c9a8e-5b1d-4c7a-9e6f-2a1b0c9d8e7f/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/a",
+            "not an AKS cluster resource id",
+        ),
+        (
+            "/subscriptions/3f2c9a8e-5b1d-4c7a-9e6f-2a1b0c9d8e7f/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/\u212aube",
+            "not an AKS cluster resource id",
+        ),
+        (
+            "/subscriptions/3f2c9a8e-5b1d-4c7a-9e6f-2a1b0c9d8e7f/resourceGroups/rg./providers/Microsoft.ContainerService/managedClusters/a",
+            "not an AKS cluster resource id",
+        ),
+    ],
+)
+def test_cluster_ids_follow_azures_naming_rules_not_unicode_case_folding(runtime: Runtime, cluster_id, error) -> None:
+    response = http("GET", {"clusterId": cluster_id})
+    assert response.status_code == 400 and error in json.loads(response.get_body())["error"]
+
+
+def test_bodies_beyond_the_parsing_bounds_are_400_and_the_function_key_is_accepted(runtime: Runtime) -> None:
+    for body, error in [
+        (b"[" * 1000 + b"]" * 1000, "nested deeper than 64 levels"),
+        (b"[" * 8000, "nested deeper than 64 levels"),
+        (b'{"clusterId": 1e400}', "the number 1e400 is out of range"),
+        (b'{"clientIps": ' + b"7" * 5000 + b"}", "has more than 20 digits"),
+        (b'{"clusterId": "\xff"}', "not UTF-8"),
+    ]:
+        response = http("POST", {}, body)
+        assert response.status_code == 400 and error in json.loads(response.get_body())["error"], body[:40]
+    unknown = http("GET", {"clusterId": "/subscriptions/x", "code": "function-key"})
+    assert unknown.status_code == 400 and "not an AKS cluster resource id" in json.loads(unknown.get_body())["error"]
 
 
 def test_the_timer_interleaves_subscriptions_so_no_subscription_is_drained_first() -> None:

@@ -17,7 +17,7 @@ from azure.core.exceptions import HttpResponseError
 
 from checks.registry import CHECKS
 from collect.live.clients import LiveClients
-from collect.live.estate import CollectionFailure, Scope, collect_one, discover_clusters, sweep
+from collect.live.estate import ClusterNotFound, CollectionFailure, Scope, collect_one, discover_clusters, sweep
 from collect.raw import RawCluster
 from collect.snapshot_folder import read_cluster, write_cluster
 from model.finding import Status
@@ -342,7 +342,7 @@ def test_collect_one_reads_only_what_the_cluster_references_and_finds_what_the_s
         r["type"].lower() for r in collect_one(clients, emulator.by_name["aks-ledger-prod"].id, context, 2, "t").network
     }
     assert {"microsoft.network/routetables", "microsoft.network/azurefirewalls"} <= ledger
-    with pytest.raises(LookupError, match="no such cluster"):
+    with pytest.raises(ClusterNotFound, match="no such cluster"):
         collect_one(clients, emulator.by_name["aks-ledger-prod"].id + "-gone", context, 2, "t")
 
 
