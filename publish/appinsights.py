@@ -90,22 +90,27 @@ class EventPublisher:
 
 @functools.cache
 def configure_exporter(connection_string: str) -> tuple[EventPublisher, Any]:
-    """Point the distro at the connection string; returns the publisher and the provider to flush.
+    """A log pipeline to Application Insights for the events logger alone; returns the publisher and the
+    provider to flush. Configured once per process and connection string.
 
-    The distro's providers are process-wide: configured once per process and connection string."""
-    from azure.monitor.opentelemetry import configure_azure_monitor  # import here: only runs with telemetry on
-    from opentelemetry._logs import get_logger_provider
+    Not the distro's `configure_azure_monitor`: even with tracing disabled it instruments requests, urllib3
+    and the Azure SDK, so dependency and exception telemetry would carry ARM, Kubernetes and webhook URLs
+    (legacy Teams connector URLs hold their secret in the path). Here no tracer, meter or instrumentation
+    exists, and only records of the events logger reach the exporter: Application Insights receives the
+    custom events and nothing else (the Functions host reports the app's requests and logs itself)."""
+    from azure.monitor.opentelemetry.exporter import AzureMonitorLogExporter  # import here: only with telemetry on
+    from opentelemetry._logs import set_logger_provider
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 
-    configure_azure_monitor(
-        connection_string=connection_string,
-        logger_name=LOGGER_NAME,
-        enable_live_metrics=False,
-        # Only the events: the Functions host already sends requests, traces and metrics of the app.
-        disable_tracing=True,
-        disable_metrics=True,
-        disable_offline_storage=True,  # a run that ends must not leave events to resend from disk
-    )
+    # A run that ends must not leave events to resend from disk: no offline storage.
+    exporter = AzureMonitorLogExporter(connection_string=connection_string, disable_offline_storage=True)
+    provider = LoggerProvider()
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    set_logger_provider(provider)  # so a host that shuts OpenTelemetry down flushes it too
     logger = logging.getLogger(LOGGER_NAME)
+    logger.handlers = [LoggingHandler(level=logging.INFO, logger_provider=provider)]
     logger.setLevel(logging.INFO)
     logger.propagate = False  # events are telemetry, not console output
-    return EventPublisher(logger), get_logger_provider()
+    return EventPublisher(logger), provider

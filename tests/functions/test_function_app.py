@@ -229,6 +229,33 @@ def test_owners_hear_of_a_clusters_failures_once_until_they_change(
     assert resolved.path == "/platform" and "authorized-ip-ranges" in json.dumps(resolved.message)
 
 
+def test_application_insights_receives_the_custom_events_and_nothing_else(
+    runtime: Runtime, emulator: AzureEmulator, webhook: WebhookCapture, ingestion: IngestionCapture
+) -> None:
+    """Every envelope that reaches the ingestion endpoint, through a sweep with Teams cards, failing Azure
+    calls, an HTTP check and a rejected request: custom events only, so no dependency, exception or trace
+    telemetry (which would carry ARM, Kubernetes and webhook URLs) ever leaves the app."""
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+    from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
+
+    emulator.faults.append(Fault(r"POST .*aks-storefront-prod/listClusterUserCredential$", 500, times=50))
+    sweep_once()
+    assert http("GET", {"clusterId": estate.healthy().cluster["id"]}).status_code == 200
+    assert http("POST", {}, b"[" * 5000).status_code == 400
+    runtime.flush()
+    wait_for(lambda: len(ingestion.events(SWEEP_EVENT)) == 1)
+    assert webhook.posts  # the Teams calls happened
+    envelopes = list(ingestion.envelopes)
+    assert {envelope["name"] for envelope in envelopes} == {"Microsoft.ApplicationInsights.Event"}
+    assert {envelope["data"]["baseType"] for envelope in envelopes} == {"EventData"}
+    assert {envelope["data"]["baseData"]["name"] for envelope in envelopes} == {FINDING_EVENT, SWEEP_EVENT}
+    assert len(envelopes) == (3 + 1) * len(CHECK_IDS) + 1  # three swept clusters, one HTTP check, one sweep
+    text = json.dumps(envelopes)
+    assert webhook.url("/") not in text and "listClusterUserCredential" not in text
+    assert not RequestsInstrumentor().is_instrumented_by_opentelemetry
+    assert not URLLib3Instrumentor().is_instrumented_by_opentelemetry
+
+
 def test_clusters_that_cannot_be_queued_get_their_error_results_from_the_timer(
     runtime: Runtime, ingestion: IngestionCapture
 ) -> None:
