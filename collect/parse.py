@@ -69,7 +69,7 @@ def parse_cluster(raw: RawCluster, owner_tag: str = "owner") -> ClusterSnapshot:
         cluster=cluster,
         clients=clients,
         owners=owners_of(cluster, declared_owners or (), owner_tag),
-        network=read((Source.NETWORK,), "network", lambda: parse_network(raw.network))
+        network=read((Source.NETWORK,), "network", lambda: parse_network(raw.network, raw.unread_references))
         if raw.network is not None
         else None,
         pods=kube_part(Source.PODS, kube.pods) if kube else None,

@@ -22,6 +22,9 @@ class RawCluster:
     cluster: JsonObject  # `az aks show -o json` or the ARM GET body
     context: JsonObject = field(default_factory=dict)  # merged context.json ({"clients": [...]})
     network: list[JsonObject] | None = None  # ARM resources, told apart by "type"
+    # References the collector followed but could not read (ARM id -> why, e.g. "403 AuthorizationFailed: ...");
+    # saved in problems.json under "unreadableReferences".
+    unread_references: dict[str, str] = field(default_factory=dict)
     # Kubernetes documents as `kubectl get -o json` prints them: a `List`/`<Kind>List` or one object,
     # told apart by each item's "kind". An empty typed list (`{"kind": "SecretList", "items": []}`) records
     # that the listing was made and found nothing.

@@ -27,6 +27,8 @@ CLUSTER_FILE = "cluster.json"
 CONTEXT_FILE = "context.json"
 PROBES_FILE = "probes.json"
 PROBLEMS_FILE = "problems.json"
+# problems.json: {"unreadableReferences": {"<ARM id>": "<why>"}}, references the collector could not read
+UNREAD_REFERENCES = "unreadableReferences"
 SCOPE_SUFFIX = ".scope"  # logs/<query>.scope.json: where and when <query> ran (beside its rows)
 
 
@@ -156,8 +158,10 @@ def _read_cluster(folder: Path, defaults: JsonObject, defaults_error: str) -> tu
     problems_path = _find(folder, "problems")
     if problems_path:
         try:
-            for source, problem in _problems(problems_path).items():
+            found = _object(problems_path)
+            for source, problem in _problems(problems_path, found).items():
                 raw.problems.setdefault(source, problem)
+            raw.unread_references = _unread_references(problems_path, found.get(UNREAD_REFERENCES))
         except SnapshotFileError as exc:
             failed(str(exc), ())
     return raw, unreadable
@@ -220,8 +224,12 @@ def write_cluster(raw: RawCluster, folder: Path) -> None:
         _write_json(folder / "logs" / f"{_file_stem(query)}{SCOPE_SUFFIX}.json", scope)
     if raw.probes is not None:
         _write_json(folder / PROBES_FILE, raw.probes)
-    if raw.problems:
-        problems = {source.value: {"kind": p.kind, "message": p.message} for source, p in raw.problems.items()}
+    if raw.problems or raw.unread_references:
+        problems: dict[str, Any] = {
+            source.value: {"kind": p.kind, "message": p.message} for source, p in raw.problems.items()
+        }
+        if raw.unread_references:
+            problems[UNREAD_REFERENCES] = raw.unread_references
         _write_json(folder / PROBLEMS_FILE, problems)
 
 
@@ -311,9 +319,19 @@ def _pod_logs(folder: Path) -> dict[str, str]:
     return logs
 
 
-def _problems(path: Path) -> dict[Source, Problem]:
+def _unread_references(path: Path, value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(why, str) for why in value.values()):
+        raise SnapshotFileError(f'{path}: "{UNREAD_REFERENCES}" should map resource ids to why they could not be read')
+    return dict(value)
+
+
+def _problems(path: Path, found: JsonObject) -> dict[Source, Problem]:
     problems: dict[Source, Problem] = {}
-    for key, value in _object(path).items():
+    for key, value in found.items():
+        if key == UNREAD_REFERENCES:
+            continue
         try:
             source = Source(key)
         except ValueError:

@@ -346,13 +346,14 @@ def hub(
     firewall_id: str,
     peerings: list[tuple[str, str, str]],
     subscription: str = SUB,
+    other_subnets: list[tuple[str, str, str | None, str | None]] = (),  # type: ignore[assignment]
 ) -> dict[str, Any]:
     """A hub VNet as the landing-zone templates build it: AzureFirewallSubnet (a /26) holding the firewall."""
     return vnet(
         group,
         name,
         prefix,
-        [("AzureFirewallSubnet", firewall_subnet, None, None)],
+        [("AzureFirewallSubnet", firewall_subnet, None, None), *other_subnets],
         peerings,
         subscription=subscription,
         ip_configurations={"AzureFirewallSubnet": [firewall_ip_configuration(firewall_id)]},
@@ -686,6 +687,21 @@ def legacy_tunnelfront_overloaded() -> RawCluster:
     )
 
 
+def weu_hub() -> dict[str, Any]:
+    """The estate's West Europe hub (one VNet, exported with each spoke that peers with it): the classic
+    firewall fw-hub-classic and a jumpbox subnet."""
+    spokes = [Spoke("aks-ledger-prod", 227), Spoke("aks-core-private", 233)]
+    return hub(
+        HUB_RG,
+        "vnet-hub-weu",
+        "10.0.0.0/16",
+        "10.0.1.0/26",
+        rid(HUB_RG, "Microsoft.Network/azureFirewalls", "fw-hub-classic"),
+        [(f"hub-to-{spoke.name.split('-')[1]}", spoke.vnet_id, spoke.prefix) for spoke in spokes],
+        other_subnets=[("snet-jumpbox", "10.0.10.0/24", None, None)],
+    )
+
+
 def udr_classic_firewall_missing_rule() -> RawCluster:
     spoke = Spoke("aks-ledger-prod", 227)
     firewall_pip = rid(HUB_RG, "Microsoft.Network/publicIPAddresses", "pip-fw-hub-classic")
@@ -714,19 +730,11 @@ def udr_classic_firewall_missing_rule() -> RawCluster:
     body = managed_cluster(
         spoke.name, spoke.group, spoke.location, spoke.subnet_id, "team-ledger", outbound="userDefinedRouting"
     )
-    firewall_id = rid(HUB_RG, "Microsoft.Network/azureFirewalls", "fw-hub-classic")
     return RawCluster(
         cluster=body,
         network=[
             *spoke.network(route_table_id=route_table_id, peerings=[("ledger-to-hub", HUB_VNET, "10.0.0.0/16")]),
-            hub(
-                HUB_RG,
-                "vnet-hub-weu",
-                "10.0.0.0/16",
-                "10.0.1.0/26",
-                firewall_id,
-                [("hub-to-ledger", spoke.vnet_id, spoke.prefix)],
-            ),
+            weu_hub(),
             route_table(spoke.group, "rt-aks-ledger-prod", spoke.subnet_id, "10.0.1.4"),
             firewall("fw-hub-classic", "10.0.1.4", firewall_pip, app_collections=collections),
             public_ip(HUB_RG, "pip-fw-hub-classic", "198.51.100.40"),
@@ -937,19 +945,13 @@ def private_peered_hub() -> RawCluster:
     body = managed_cluster(
         spoke.name, spoke.group, spoke.location, spoke.subnet_id, "team-core", private=True, private_dns_zone=HUB_ZONE
     )
-    hub = vnet(
-        HUB_RG,
-        "vnet-hub-weu",
-        "10.0.0.0/16",
-        [("AzureFirewallSubnet", "10.0.1.0/26", None, None), ("snet-jumpbox", "10.0.10.0/24", None, None)],
-        [("hub-to-core", spoke.vnet_id)],
-    )
+    hub = weu_hub()
     context = {"clients": [{"name": "hub-jumpbox", "ips": ["10.0.10.4"], "vnet": HUB_VNET}]}
     return RawCluster(
         cluster=body,
         context=context,
         network=[
-            *spoke.network(peerings=[("core-to-hub", HUB_VNET)]),
+            *spoke.network(peerings=[("core-to-hub", HUB_VNET, "10.0.0.0/16")]),
             hub,
             *private_zone(HUB_ZONE, [HUB_VNET, spoke.vnet_id]),
         ],

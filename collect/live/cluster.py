@@ -52,7 +52,8 @@ def collect_cluster(
         if answer.scope:
             raw.log_scopes[logs.QUERY] = answer.scope
     try:
-        raw.network = resources_for_cluster(cluster, context, inventory)
+        walked = resources_for_cluster(cluster, context, inventory)
+        raw.network, raw.unread_references = walked.resources, walked.unreadable
     except Exception as exc:  # an unreadable or malformed network answer costs the network checks only
         raw.problems[Source.NETWORK] = Problem("error", f"network resources: {_error(exc)}")
     return raw

@@ -140,8 +140,8 @@ class PendingInventory:
     def get(self, resource_id: str | None) -> JsonObject | None:
         return self._future.result().get(resource_id)
 
-    def firewall_at(self, private_ip: str) -> JsonObject | None:
-        return self._future.result().firewall_at(private_ip)
+    def why_unreadable(self, resource_id: str) -> str | None:
+        return self._future.result().why_unreadable(resource_id)
 
     def rule_collection_groups(self, policy_id: str) -> list[JsonObject]:
         return self._future.result().rule_collection_groups(policy_id)

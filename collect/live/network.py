@@ -1,29 +1,39 @@
 """The network resources one cluster's checks need, found by following the cluster's references.
 
-The walk (node subnets -> VNets -> NSGs and route tables -> the firewall at the default route's next
-hop -> its policy chain, rule collection groups and IP groups; outbound IPs; the private DNS zone and
-its links; peered and client VNets) reads through a `NetworkSource`. Two sources:
+The walk (node subnets -> VNets -> NSGs and route tables -> the appliance a route's next hop names,
+resolved within the VNet and its Connected peerings by `model.next_hop` -> the firewall's policy chain,
+rule collection groups and IP groups; outbound IPs; the private DNS zone and its links; peered and client
+VNets) reads through a `NetworkSource`. Every reference is followed by its ARM id, in whatever subscription
+it lives: a landing zone's hub (VNet, firewall, policies, IP groups, private DNS zones) sits in a
+connectivity subscription outside the swept scope. Two sources:
 
-- `NetworkInventory`: the estate's network resources from a few Resource Graph pages (a sweep:
-  Resource Graph pages cost one quota unit each, so the whole estate costs tens of queries);
+- `NetworkInventory`: the swept subscriptions' network resources from a few Resource Graph pages (Resource
+  Graph pages cost one quota unit each, so the whole estate costs tens of queries), and any other reference
+  by ARM GET, read once per sweep;
 - `ArmNetworkReader`: typed ARM GETs of only what one cluster references (the Function app's
   per-cluster worker: ARM's read limit is per subscription, so fan-out over many subscriptions scales,
   where a Resource Graph read of the whole subscription per cluster would spend the per-user quota).
 
-Firewall policy rule collection groups are not in Resource Graph: both sources read them through ARM.
+Firewall policy rule collection groups are not in Resource Graph: both sources read them through ARM. A
+reference the identity cannot read (403) or that is gone (404) is recorded, and the cluster's snapshot names
+it (`ClusterNetwork.unreadable`, `problems.json` "unreadableReferences").
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from collect.arm import ArmView
 from collect.live.clients import LiveClients
+from collect.parse_network import parse_resource
 from model.arm_ids import last_segment, parent_id, vnet_id_of
+from model.next_hop import Appliance, firewall_of_ip_configuration, nic_of_ip_configuration, resolve_next_hop
+from model.snapshot import AzureFirewall, NetworkInterface, Subnet, VirtualNetwork
 
 JsonObject = dict[str, Any]
 RULE_COLLECTION_GROUP = "Microsoft.Network/firewallPolicies/ruleCollectionGroups"
@@ -32,8 +42,9 @@ RULE_COLLECTION_GROUP = "Microsoft.Network/firewallPolicies/ruleCollectionGroups
 class NetworkSource(Protocol):
     def get(self, resource_id: str | None) -> JsonObject | None: ...
 
-    def firewall_at(self, private_ip: str) -> JsonObject | None:
-        """The Azure Firewall whose private IP a route's next hop names."""
+    def why_unreadable(self, resource_id: str) -> str | None:
+        """Why a reference (or a listing: `<policy>/ruleCollectionGroups`, `<zone>/virtualNetworkLinks`) could
+        not be read, e.g. "403 AuthorizationFailed"; None when it was read or never asked for."""
         ...
 
     def rule_collection_groups(self, policy_id: str) -> list[JsonObject]: ...
@@ -43,61 +54,6 @@ class NetworkSource(Protocol):
         ...
 
     def zone_links(self, zone_id: str) -> list[JsonObject]: ...
-
-
-class _RuleCollectionGroups:
-    """Rule collection groups by policy, read once per policy through ARM (shared by every cluster)."""
-
-    def __init__(self, clients: LiveClients) -> None:
-        self._clients = clients
-        self._groups: dict[str, list[JsonObject]] = {}
-        self._lock = threading.Lock()
-
-    def rule_collection_groups(self, policy_id: str) -> list[JsonObject]:
-        key = policy_id.lower()
-        with self._lock:
-            if key not in self._groups:
-                subscription, group = policy_id.split("/")[2], policy_id.split("/")[4]
-                operations = self._clients.network(subscription).firewall_policy_rule_collection_groups
-                self._groups[key] = [
-                    {**item.as_dict(), "type": RULE_COLLECTION_GROUP}
-                    for item in operations.list(group, last_segment(policy_id))
-                ]
-            return self._groups[key]
-
-
-class NetworkInventory(_RuleCollectionGroups):
-    """The estate's network resources by lower-cased id (from Resource Graph), indexed for the walk."""
-
-    def __init__(self, resources: Iterable[JsonObject], clients: LiveClients) -> None:
-        super().__init__(clients)
-        self.by_id: dict[str, JsonObject] = {str(r["id"]).lower(): r for r in resources}
-        self.firewalls_by_ip: dict[str, JsonObject] = {}
-        self._zones_by_group: dict[str, list[JsonObject]] = {}
-        self._links_by_zone: dict[str, list[JsonObject]] = {}
-        for key, resource in self.by_id.items():
-            kind = str(resource.get("type")).lower()
-            if kind == "microsoft.network/azurefirewalls":
-                for config in ArmView(resource).objs("ipConfigurations"):
-                    if ip := config.str("privateIPAddress"):
-                        self.firewalls_by_ip[ip] = resource
-            elif kind == "microsoft.network/privatednszones":
-                self._zones_by_group.setdefault("/".join(key.split("/")[:5]), []).append(resource)
-            elif kind.endswith("/virtualnetworklinks"):
-                self._links_by_zone.setdefault(parent_id(key, "virtualNetworkLinks"), []).append(resource)
-
-    def get(self, resource_id: str | None) -> JsonObject | None:
-        return self.by_id.get(resource_id.lower()) if resource_id else None
-
-    def firewall_at(self, private_ip: str) -> JsonObject | None:
-        return self.firewalls_by_ip.get(private_ip)
-
-    def private_dns_zones(self, subscription: str, resource_group: str, zone_suffix: str) -> list[JsonObject]:
-        group = f"/subscriptions/{subscription}/resourcegroups/{resource_group}".lower()
-        return [z for z in self._zones_by_group.get(group, []) if str(z["id"]).lower().endswith(zone_suffix)]
-
-    def zone_links(self, zone_id: str) -> list[JsonObject]:
-        return self._links_by_zone.get(zone_id.lower(), [])
 
 
 def _operations(clients: LiveClients, subscription: str) -> dict[str, tuple[Any, str]]:
@@ -115,6 +71,7 @@ def _operations(clients: LiveClients, subscription: str) -> dict[str, tuple[Any,
         "microsoft.network/ipgroups": (network.ip_groups, "Microsoft.Network/ipGroups"),
         "microsoft.network/publicipaddresses": (network.public_ip_addresses, "Microsoft.Network/publicIPAddresses"),
         "microsoft.network/natgateways": (network.nat_gateways, "Microsoft.Network/natGateways"),
+        "microsoft.network/networkinterfaces": (network.network_interfaces, "Microsoft.Network/networkInterfaces"),
         "microsoft.network/privatednszones": (
             clients.private_dns(subscription).private_zones,
             "Microsoft.Network/privateDnsZones",
@@ -122,18 +79,17 @@ def _operations(clients: LiveClients, subscription: str) -> dict[str, tuple[Any,
     }
 
 
-class ArmNetworkReader(_RuleCollectionGroups):
-    """Only the resources one cluster references, each by one typed ARM GET (cached for the reader's life).
-
-    A route's next hop is an IP address: the firewall behind it is found by listing the firewalls of the
-    subscriptions whose VNets the walk has read (the spoke's and its peered hub's), once per subscription.
-    """
+class ArmNetworkReader:
+    """References read by ARM id, in whatever subscription they live, each by one typed GET (cached for the
+    reader's life, shared by a sweep's threads). A reference the identity may not read (403) or that does not
+    exist (404) is recorded with why, so the cluster's findings can name it."""
 
     def __init__(self, clients: LiveClients) -> None:
-        super().__init__(clients)
+        self._clients = clients
         self._read: dict[str, JsonObject | None] = {}
-        self._subscriptions: set[str] = set()
-        self._firewalls: dict[str, list[JsonObject]] = {}
+        self._groups: dict[str, list[JsonObject]] = {}
+        self._unreadable: dict[str, str] = {}
+        self._lock = threading.Lock()
 
     def get(self, resource_id: str | None) -> JsonObject | None:
         if not resource_id:
@@ -142,6 +98,9 @@ class ArmNetworkReader(_RuleCollectionGroups):
         if key not in self._read:
             self._read[key] = self._fetch(resource_id)
         return self._read[key]
+
+    def why_unreadable(self, resource_id: str) -> str | None:
+        return self._unreadable.get(resource_id.lower())
 
     def _fetch(self, resource_id: str) -> JsonObject | None:
         parts = resource_id.split("/")
@@ -152,26 +111,37 @@ class ArmNetworkReader(_RuleCollectionGroups):
         if operation is None:
             return None
         operations, type_name = operation
-        try:
-            body = {**operations.get(group, name).as_dict(), "type": type_name}
-        except ResourceNotFoundError:
-            return None  # gone, or not readable: the checks say what they could not verify
-        if kind == "microsoft.network/virtualnetworks":
-            self._subscriptions.add(subscription.lower())
-        return body
+        return self._guarded(resource_id, lambda: {**operations.get(group, name).as_dict(), "type": type_name})
 
-    def firewall_at(self, private_ip: str) -> JsonObject | None:
-        for subscription in sorted(self._subscriptions):
-            if subscription not in self._firewalls:
-                listed = self._clients.network(subscription).azure_firewalls.list_all()
-                self._firewalls[subscription] = [
-                    {**item.as_dict(), "type": "Microsoft.Network/azureFirewalls"} for item in listed
-                ]
-            for firewall in self._firewalls[subscription]:
-                ips = {config.str("privateIPAddress") for config in ArmView(firewall).objs("ipConfigurations")}
-                if private_ip in ips:
-                    return firewall
+    def _guarded(self, key: str, read: Callable[[], Any]) -> Any:
+        """`read()`, or None with the reason recorded when ARM answers 403 or 404."""
+        try:
+            return read()
+        except ResourceNotFoundError:
+            self._unreadable[key.lower()] = "404 not found"
+        except HttpResponseError as exc:
+            if exc.status_code != 403:
+                raise
+            code = getattr(exc.error, "code", None) or "Forbidden"
+            self._unreadable[key.lower()] = f"403 {code}: the identity may not read it"
         return None
+
+    def rule_collection_groups(self, policy_id: str) -> list[JsonObject]:
+        """A policy's rule collection groups (not in Resource Graph), listed once per policy through ARM."""
+        key = policy_id.lower()
+        with self._lock:
+            if key not in self._groups:
+                subscription, group = policy_id.split("/")[2], policy_id.split("/")[4]
+                operations = self._clients.network(subscription).firewall_policy_rule_collection_groups
+                listed = self._guarded(
+                    f"{policy_id}/ruleCollectionGroups",
+                    lambda: [
+                        {**item.as_dict(), "type": RULE_COLLECTION_GROUP}
+                        for item in operations.list(group, last_segment(policy_id))
+                    ],
+                )
+                self._groups[key] = listed or []
+            return self._groups[key]
 
     def private_dns_zones(self, subscription: str, resource_group: str, zone_suffix: str) -> list[JsonObject]:
         zones = self._clients.private_dns(subscription).private_zones.list_by_resource_group(resource_group)
@@ -186,22 +156,100 @@ class ArmNetworkReader(_RuleCollectionGroups):
 
     def zone_links(self, zone_id: str) -> list[JsonObject]:
         parts = zone_id.split("/")
-        links = self._clients.private_dns(parts[2]).virtual_network_links.list(parts[4], parts[8])
-        return [{**link.as_dict(), "type": "Microsoft.Network/privateDnsZones/virtualNetworkLinks"} for link in links]
+        operations = self._clients.private_dns(parts[2]).virtual_network_links
+        links = self._guarded(
+            f"{zone_id}/virtualNetworkLinks",
+            lambda: [
+                {**link.as_dict(), "type": "Microsoft.Network/privateDnsZones/virtualNetworkLinks"}
+                for link in operations.list(parts[4], parts[8])
+            ],
+        )
+        return links or []
+
+
+class NetworkInventory(ArmNetworkReader):
+    """A sweep's network resources: those of the swept clusters' subscriptions from a few Resource Graph pages
+    (by lower-cased id), and any other reference (a hub in the connectivity subscription) by ARM id."""
+
+    def __init__(self, resources: Iterable[JsonObject], clients: LiveClients) -> None:
+        super().__init__(clients)
+        self.by_id: dict[str, JsonObject] = {str(r["id"]).lower(): r for r in resources}
+        self._zones_by_group: dict[str, list[JsonObject]] = {}
+        self._links_by_zone: dict[str, list[JsonObject]] = {}
+        for key, resource in self.by_id.items():
+            kind = str(resource.get("type")).lower()
+            if kind == "microsoft.network/privatednszones":
+                self._zones_by_group.setdefault("/".join(key.split("/")[:5]), []).append(resource)
+            elif kind.endswith("/virtualnetworklinks"):
+                self._links_by_zone.setdefault(parent_id(key, "virtualNetworkLinks"), []).append(resource)
+
+    def get(self, resource_id: str | None) -> JsonObject | None:
+        if not resource_id:
+            return None
+        return self.by_id.get(resource_id.lower()) or super().get(resource_id)
+
+    def private_dns_zones(self, subscription: str, resource_group: str, zone_suffix: str) -> list[JsonObject]:
+        group = f"/subscriptions/{subscription}/resourcegroups/{resource_group}".lower()
+        return [z for z in self._zones_by_group.get(group, []) if str(z["id"]).lower().endswith(zone_suffix)]
+
+    def zone_links(self, zone_id: str) -> list[JsonObject]:
+        if zone_id.lower() in self.by_id:
+            return self._links_by_zone.get(zone_id.lower(), [])
+        return super().zone_links(zone_id)  # a zone outside the swept subscriptions: its links by ARM
+
+
+NIC_READS_PER_SUBNET = 16  # an appliance subnet holds a few NICs; a shared subnet is not worth reading whole
+
+
+class _References:
+    """`model.next_hop.NetworkLookup` over a `NetworkSource`: every resource it reads joins the cluster's set."""
+
+    def __init__(self, source: NetworkSource, add: Callable[[str | None], JsonObject | None]) -> None:
+        self._source = source
+        self._add = add
+
+    def virtual_network(self, vnet_id: str) -> VirtualNetwork | None:
+        body = self._add(vnet_id)
+        parsed = parse_resource(body) if body else None
+        return parsed if isinstance(parsed, VirtualNetwork) else None
+
+    def appliances_on(self, subnet: Subnet) -> list[Appliance]:
+        found: list[Appliance] = []
+        nics = [config for config in subnet.ip_configuration_ids if "/networkinterfaces/" in config.lower()]
+        for config in subnet.ip_configuration_ids:
+            if "/azurefirewalls/" in config.lower():
+                firewall = self._typed(firewall_of_ip_configuration(config), AzureFirewall)
+                if firewall and firewall.private_ip:
+                    found.append(Appliance(firewall.id, firewall.private_ip, firewall))
+        for config in nics[:NIC_READS_PER_SUBNET]:
+            nic = self._typed(nic_of_ip_configuration(config), NetworkInterface)
+            found += [Appliance(nic.id, ip) for ip in nic.private_ips] if nic else []
+        return found
+
+    def unreadable_reason(self, resource_id: str) -> str | None:
+        why = self._source.why_unreadable(resource_id)
+        return f"could not be read ({why})" if why else None
+
+    def _typed(self, resource_id: str, kind: type) -> Any:
+        body = self._add(resource_id)
+        parsed = parse_resource(body) if body else None
+        return parsed if isinstance(parsed, kind) else None
+
+
+@dataclass
+class ClusterNetwork:
+    """What the walk read for one cluster, and the references it could not read (ARM id -> why)."""
+
+    resources: list[JsonObject]
+    unreadable: dict[str, str]
 
 
 def resources_for_cluster(
     cluster: Mapping[str, Any], context: Mapping[str, Any], inventory: NetworkSource
-) -> list[JsonObject]:
+) -> ClusterNetwork:
     view = ArmView(cluster)
-    picked: dict[str, JsonObject] = {}
-
-    def add(resource_id: str | None) -> JsonObject | None:
-        resource = inventory.get(resource_id)
-        if resource is not None:
-            picked.setdefault(str(resource["id"]).lower(), resource)
-        return resource
-
+    walk = _Walk(inventory)
+    add = walk.add
     subnets = {pool.str("vnetSubnetID") for pool in view.objs("agentPoolProfiles")} - {None}
     if apiserver_subnet := view.obj("apiServerAccessProfile").str("subnetId"):
         subnets.add(apiserver_subnet)
@@ -211,13 +259,13 @@ def resources_for_cluster(
         for client in context.get("clients", [])
         if isinstance(client, Mapping) and client.get("vnet")
     }
-    for vnet_id in list(vnet_ids):
+    for vnet_id in sorted(vnet_ids, key=str.lower):
         vnet = add(vnet_id)
         for peering in ArmView(vnet).objs("virtualNetworkPeerings") if vnet else ():
             add(peering.ref("remoteVirtualNetwork"))
         for subnet in ArmView(vnet).objs("subnets") if vnet else ():
             add(subnet.ref("networkSecurityGroup"))
-            _add_route_path(add(subnet.ref("routeTable")), inventory, add, picked)
+            _add_route_path(add(subnet.ref("routeTable")), vnet_id, walk)
             nat = add(subnet.ref("natGateway"))
             for ip in ArmView(nat).refs("publicIpAddresses") if nat else ():
                 add(ip)
@@ -226,61 +274,94 @@ def resources_for_cluster(
         "effectiveOutboundIPs"
     ):
         add(ip)
-    _add_private_dns(view, inventory, add, picked)
-    return list(picked.values())
+    _add_private_dns(view, walk)
+    return ClusterNetwork(list(walk.picked.values()), walk.unreadable())
 
 
-def _add_route_path(
-    table: JsonObject | None,
-    inventory: NetworkSource,
-    add: Callable[[str | None], JsonObject | None],
-    picked: dict[str, JsonObject],
-) -> None:
+class _Walk:
+    """The resources one cluster's walk picked, and every reference it tried (to name those it could not read)."""
+
+    def __init__(self, source: NetworkSource) -> None:
+        self.source = source
+        self.picked: dict[str, JsonObject] = {}
+        self.tried: dict[str, str] = {}
+
+    def add(self, resource_id: str | None) -> JsonObject | None:
+        if resource_id:
+            self.tried.setdefault(resource_id.lower(), resource_id)
+        resource = self.source.get(resource_id)
+        if resource is not None:
+            self.keep(resource)
+        return resource
+
+    def keep(self, resource: JsonObject) -> None:
+        self.picked.setdefault(str(resource["id"]).lower(), resource)
+
+    def listing(self, key: str) -> None:
+        """A listing tried (a policy's rule collection groups, a zone's links), named like a reference."""
+        self.tried.setdefault(key.lower(), key)
+
+    def unreadable(self) -> dict[str, str]:
+        return {
+            resource_id: why
+            for resource_id in sorted(self.tried.values(), key=str.lower)
+            if (why := self.source.why_unreadable(resource_id))
+        }
+
+
+def _add_route_path(table: JsonObject | None, vnet_id: str, walk: _Walk) -> None:
+    """The appliances the table's routes send traffic to (resolved within the VNet and its Connected peerings,
+    `model.next_hop`), and for each Azure Firewall: its public IPs, policy chain, rule collection groups and IP
+    groups, by ARM id wherever they live."""
+    lookup = _References(walk.source, walk.add)
     for route in ArmView(table).objs("routes") if table else ():
-        firewall = inventory.firewall_at(route.str("nextHopIpAddress") or "")
-        if not firewall:
+        if (route.str("nextHopType") or "").lower() != "virtualappliance" or not route.str("nextHopIpAddress"):
             continue
-        picked.setdefault(str(firewall["id"]).lower(), firewall)
-        firewall_view = ArmView(firewall)
-        for config in firewall_view.objs("ipConfigurations"):
-            add(config.ref("publicIPAddress"))
-        rules: list[ArmView] = [
-            rule
-            for kind in ("networkRuleCollections", "applicationRuleCollections")
-            for c in firewall_view.objs(kind)
-            for rule in c.objs("rules")
-        ]
-        policy_id = firewall_view.ref("firewallPolicy")
-        seen: set[str] = set()
-        while policy_id and policy_id.lower() not in seen:
-            seen.add(policy_id.lower())
-            policy = add(policy_id)
-            for group in inventory.rule_collection_groups(policy_id):
-                picked.setdefault(str(group["id"]).lower(), group)
-                rules += [rule for c in ArmView(group).objs("ruleCollections") for rule in c.objs("rules")]
-            policy_id = ArmView(policy).ref("basePolicy") if policy else None
-        for rule in rules:
-            for group_id in rule.strs("sourceIpGroups") + rule.strs("destinationIpGroups"):
-                add(group_id)
+        hop = resolve_next_hop(route.str("nextHopIpAddress") or "", vnet_id, lookup)
+        for appliance in hop.appliances:
+            firewall = walk.add(appliance.id) if appliance.firewall else None
+            if firewall is not None:
+                _add_firewall(firewall, walk)
 
 
-def _add_private_dns(
-    view: ArmView,
-    inventory: NetworkSource,
-    add: Callable[[str | None], JsonObject | None],
-    picked: dict[str, JsonObject],
-) -> None:
+def _add_firewall(firewall: JsonObject, walk: _Walk) -> None:
+    firewall_view = ArmView(firewall)
+    for config in firewall_view.objs("ipConfigurations"):
+        walk.add(config.ref("publicIPAddress"))
+    rules: list[ArmView] = [
+        rule
+        for kind in ("networkRuleCollections", "applicationRuleCollections")
+        for c in firewall_view.objs(kind)
+        for rule in c.objs("rules")
+    ]
+    policy_id = firewall_view.ref("firewallPolicy")
+    seen: set[str] = set()
+    while policy_id and policy_id.lower() not in seen:
+        seen.add(policy_id.lower())
+        policy = walk.add(policy_id)
+        walk.listing(f"{policy_id}/ruleCollectionGroups")
+        for group in walk.source.rule_collection_groups(policy_id):
+            walk.keep(group)
+            rules += [rule for c in ArmView(group).objs("ruleCollections") for rule in c.objs("rules")]
+        policy_id = ArmView(policy).ref("basePolicy") if policy else None
+    for rule in rules:
+        for group_id in rule.strs("sourceIpGroups") + rule.strs("destinationIpGroups"):
+            walk.add(group_id)
+
+
+def _add_private_dns(view: ArmView, walk: _Walk) -> None:
     access = view.obj("apiServerAccessProfile")
     if not access.bool("enablePrivateCluster"):
         return
     zone_setting = access.str("privateDNSZone") or "system"
     if zone_setting.lower().startswith("/subscriptions/"):
-        zones = [zone for zone in [add(zone_setting)] if zone]
+        zones = [zone for zone in [walk.add(zone_setting)] if zone]
     else:
         subscription = str(view.str("id") or "").split("/")[2] if view.str("id") else ""
         suffix = f"privatelink.{(view.str('location') or '').lower()}.azmk8s.io"
-        zones = inventory.private_dns_zones(subscription, view.str("nodeResourceGroup") or "", suffix)
+        zones = walk.source.private_dns_zones(subscription, view.str("nodeResourceGroup") or "", suffix)
     for zone in zones:
-        picked.setdefault(str(zone["id"]).lower(), zone)
-        for link in inventory.zone_links(str(zone["id"])):
-            picked.setdefault(str(link["id"]).lower(), link)
+        walk.keep(zone)
+        walk.listing(f"{zone['id']}/virtualNetworkLinks")
+        for link in walk.source.zone_links(str(zone["id"])):
+            walk.keep(link)

@@ -6,7 +6,8 @@ Resource Graph queries (paged with $skipToken), Log Analytics `query_resource` o
 (rows with `_ResourceId`), and one Kubernetes API per cluster under /k8s/<cluster>/ (pods, nodes, node
 metrics, events, Helm secrets as PartialObjectMetadataList, Tiller configmaps, pod logs). Data comes from
 `RawCluster` values (the same shape a snapshot folder holds), so fixtures are the SDK-serialized sample
-estate. Faults (status, Retry-After, a bounded count) and latency can be injected per path pattern;
+estate. Faults (status, Retry-After, a bounded count) and latency can be injected per path pattern, and scopes
+where the identity holds no Reader role answer 403 AuthorizationFailed (`denied_scopes`);
 every request is counted and recorded for assertions.
 
 The services' throttling, as Microsoft documents it, answering 429 with Retry-After:
@@ -37,6 +38,7 @@ from urllib.parse import parse_qs, urlparse
 import trustme
 from azure.core.credentials import AccessToken
 
+from collect.live.clients import LiveClients
 from collect.raw import RawCluster
 
 TOKEN = "emulator-token"
@@ -128,6 +130,9 @@ class AzureEmulator:
         self.network = network
         self.page_size = page_size
         self.faults: list[Fault] = []
+        # Scopes (subscription or resource group ids) where the identity holds no Reader role: ARM answers 403
+        # AuthorizationFailed there, and Resource Graph leaves their rows out, as the services do.
+        self.denied_scopes: list[str] = []
         self._network_by_id: dict[str, dict[str, Any]] | None = None  # built on first ARM read
         self._network_children: dict[str, list[dict[str, Any]]] = {}
         self.latency_seconds = 0.0
@@ -180,6 +185,17 @@ class AzureEmulator:
     def url(self) -> str:
         assert self._server
         return f"https://127.0.0.1:{self._server.server_address[1]}"
+
+    def live_clients(self, timeout_seconds: float = 5, retries: int = 3) -> LiveClients:
+        """The run's real SDK clients, pointed at this emulator and trusting its CA."""
+        return LiveClients(
+            StaticToken(),
+            arm_endpoint=self.url,
+            logs_endpoint=f"{self.url}/v1",
+            timeout_seconds=timeout_seconds,
+            retries=retries,
+            connection_verify=str(self.ca_path),
+        )
 
     def count(self, pattern: str) -> int:
         return sum(n for key, n in self.requests.items() if re.search(pattern, key))
@@ -286,6 +302,14 @@ class AzureEmulator:
         return status, {**headers, **remaining}, payload
 
     def _arm(self, method: str, path: str) -> tuple[int, dict[str, str], bytes]:
+        if method == "GET" and self._denied(path):
+            action = "/".join(path.split("/")[6:8]) if len(path.split("/")) > 7 else "resources"
+            message = (
+                f"The client '{TOKEN}' with object id '{TOKEN}' does not have authorization to perform action "
+                f"'{action}/read' over scope '{path}' or the scope is invalid. If access was recently granted, "
+                "please refresh your credentials."
+            )
+            return _json(403, {"error": {"code": "AuthorizationFailed", "message": message}})
         credential = re.match(r"^(.+)/listClusterUserCredential$", path, re.IGNORECASE)
         settings = re.match(r"^(.+)/providers/Microsoft.Insights/diagnosticSettings$", path, re.IGNORECASE)
         cluster = self.clusters.get((credential[1] if credential else settings[1] if settings else path).lower())
@@ -329,6 +353,10 @@ class AzureEmulator:
             return {"value": []}  # a list with nothing in it
         return None
 
+    def _denied(self, resource_id: str) -> bool:
+        key = resource_id.lower()
+        return any(key == scope.lower() or key.startswith(scope.lower() + "/") for scope in self.denied_scopes)
+
     def _with_graph_quota(self, answer: Any) -> tuple[int, dict[str, str], bytes]:
         """The per-user quota: a sliding window, announced in x-ms-user-quota-* headers; 429 beyond it."""
         if self.graph_quota is None:
@@ -364,6 +392,7 @@ class AzureEmulator:
             rows = [_rg_row(r) for r in self.network if "/rulecollectiongroups/" not in r["id"].lower()]
         if subscriptions:
             rows = [row for row in rows if row["subscriptionId"].lower() in subscriptions]
+        rows = [row for row in rows if not self._denied(row["id"])]
         start = int((request.get("options") or {}).get("$skipToken") or 0)
         page = rows[start : start + self.page_size]
         answer: dict[str, Any] = {

@@ -64,14 +64,7 @@ def emulator(tmp_path: Path) -> Iterator[AzureEmulator]:
 
 @pytest.fixture
 def clients(emulator: AzureEmulator) -> LiveClients:
-    return LiveClients(
-        StaticToken(),
-        arm_endpoint=emulator.url,
-        logs_endpoint=f"{emulator.url}/v1",
-        timeout_seconds=5,
-        retries=3,
-        connection_verify=str(emulator.ca_path),
-    )
+    return emulator.live_clients()
 
 
 def run(clients: LiveClients, scope: Scope | None = None) -> dict[str, RawCluster]:
@@ -336,7 +329,8 @@ def test_collect_one_reads_only_what_the_cluster_references_and_finds_what_the_s
         }, name
         assert {k: findings(one)[k].status for k in scoped} == {k: findings(swept[name])[k].status for k in scoped}
     assert emulator.count("ResourceGraph") == 0
-    assert emulator.count(r"GET .*/azureFirewalls$") == 1  # the firewall behind the ledger's route
+    assert emulator.count(r"GET .*/azureFirewalls$") == 0  # no listing: the next hop is resolved by reference
+    assert emulator.count(r"GET .*/azureFirewalls/fw-hub-classic$") == 1  # hub VNet -> subnet -> ipconfig -> firewall
     assert emulator.count(r"virtualNetworkLinks$") == 1  # the private zone's links, listed by ARM
     ledger = {
         r["type"].lower() for r in collect_one(clients, emulator.by_name["aks-ledger-prod"].id, context, 2, "t").network
