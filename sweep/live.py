@@ -53,6 +53,7 @@ def live_clients(settings: Settings, credential: TokenCredential, connection_ver
         logs_endpoint=settings.logs_endpoint,
         timeout_seconds=settings.request_timeout_seconds,
         connection_verify=connection_verify,
+        concurrency=settings.concurrency,
     )
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
+import requests
 from azure.core.credentials import TokenCredential
+from azure.core.pipeline.transport import RequestsTransport
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.privatedns import PrivateDnsManagementClient
@@ -18,6 +22,11 @@ from collect.live.throttling import ResourceGraphQuotaPolicy
 
 # Microsoft Entra ID server application of every AKS cluster with Entra integration (what kubelogin asks for).
 AKS_SERVER_SCOPE = "6dae42f8-4368-4678-94ff-3960e28e3630/.default"
+# Threads of the shared I/O executor per cluster collected at once: a cluster's Kubernetes reads beyond its
+# own thread, its audit rows and its network walk run there while the cluster's thread reads Kubernetes.
+IO_THREADS_PER_CLUSTER = 4
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -30,17 +39,56 @@ class LiveClients:
     timeout_seconds: float = 30.0
     retries: int = 4  # azure-core retries 429 and 5xx, honouring Retry-After, with exponential backoff
     connection_verify: str | bool = True  # a CA bundle path (tests) or True
+    concurrency: int = 8  # clusters collected at once: sizes the connection pool and the I/O executor
     _per_subscription: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _options(self) -> dict[str, Any]:
-        return {
+        connection = {
             "connection_timeout": self.timeout_seconds,
             "read_timeout": self.timeout_seconds,
-            "retry_total": self.retries,
-            "retry_backoff_factor": 0.5,
             "connection_verify": self.connection_verify,
         }
+        transport = RequestsTransport(session=self._session, session_owner=False, **connection)
+        return {**connection, "transport": transport, "retry_total": self.retries, "retry_backoff_factor": 0.5}
+
+    def __post_init__(self) -> None:
+        self._session = self._shared_session()
+        # Threads for the I/O of the clusters in flight; they start on demand and are shared by the run.
+        self.io = ThreadPoolExecutor(
+            max_workers=max(4, IO_THREADS_PER_CLUSTER * self.concurrency), thread_name_prefix="aks-reach-io"
+        )
+
+    def _shared_session(self) -> requests.Session:
+        """One HTTP session for every Azure client of the run: connections to Resource Manager and Log
+        Analytics are reused across subscriptions, and the pool holds as many as run at once (a smaller pool
+        opens a new TLS connection per request beyond it and logs "Connection pool is full")."""
+        session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(10, 4 * self.concurrency))
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    def in_parallel(self, tasks: Sequence[Callable[[], T]], width: int) -> list[T]:
+        """Runs the tasks, at most `width` at once (the caller's thread is one of them); results in order.
+        When the executor is busy the caller runs what its helpers have not started: it never waits idle."""
+        results: list[Any] = [None] * len(tasks)
+        indexes = iter(range(len(tasks)))
+        lock = threading.Lock()
+
+        def drain() -> None:
+            while True:
+                with lock:
+                    index = next(indexes, None)
+                if index is None:
+                    return
+                results[index] = tasks[index]()
+
+        helpers = [self.io.submit(drain) for _ in range(min(width, len(tasks)) - 1)]
+        drain()
+        for helper in helpers:
+            helper.result()
+        return results
 
     def _arm_options(self) -> dict[str, Any]:
         scope = self.arm_endpoint.rstrip("/") + "/.default"

@@ -4,6 +4,7 @@ skipped (unavailable) or error (collection failed) for exactly the sources conce
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -37,12 +38,15 @@ def collect_cluster(
     audit: Callable[[str], logs.AuditRows] | None = None,
 ) -> RawCluster:
     """`audit` gives the cluster's audit rows (a sweep's per-workspace reader); default: a query scoped to
-    the cluster. Network resources come last: a sweep's inventory may still be arriving from Resource Graph
-    while the Kubernetes reads run."""
+    the cluster. The audit rows and the network resources are read on the clients' I/O threads while this
+    thread reads Kubernetes: none waits for another, so a cluster takes its longest chain, not their sum (a
+    sweep's inventory may still be arriving from Resource Graph meanwhile)."""
     raw = RawCluster(cluster=cluster, context=context, problems={})
+    audit_rows = clients.io.submit(audit or functools.partial(logs.apiserver_requests, clients), cluster["id"])
+    network = clients.io.submit(resources_for_cluster, cluster, context, inventory)
     _collect_kube(raw, clients, probe_timeout)
     try:
-        answer = audit(cluster["id"]) if audit else logs.apiserver_requests(clients, cluster["id"])
+        answer = audit_rows.result()
     except Exception as exc:  # a malformed answer costs the audit rows only
         answer = logs.AuditRows(None, Problem("error", f"Log Analytics: {_error(exc)}"))
     if answer.problem:
@@ -52,7 +56,7 @@ def collect_cluster(
         if answer.scope:
             raw.log_scopes[logs.QUERY] = answer.scope
     try:
-        walked = resources_for_cluster(cluster, context, inventory)
+        walked = network.result()
         raw.network, raw.unread_references = walked.resources, walked.unreadable
     except Exception as exc:  # an unreadable or malformed network answer costs the network checks only
         raw.problems[Source.NETWORK] = Problem("error", f"network resources: {_error(exc)}")
@@ -73,7 +77,7 @@ def _collect_kube(raw: RawCluster, clients: LiveClients, probe_timeout: float) -
         )
         return
     try:
-        readings = kube.read_cluster(endpoint, clients.timeout_seconds)
+        readings = kube.read_cluster(endpoint, clients)
     except kube.Unreachable as exc:
         _kube_problem(raw, Problem("unavailable", f"API server not reachable from the checker: {exc}"))
         return
