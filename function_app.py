@@ -1,9 +1,11 @@
 """AKS API Reach as an Azure Function app (Python v2 programming model): the table of contents.
 
 - `sweep_timer`: every AKS_REACH_SCHEDULE, discovers the scope's clusters and enqueues one message each.
-- `check_cluster_message`: one worker per message checks one cluster and publishes its findings.
+- `check_cluster_message`: one worker per message checks one cluster (of a sweep, or a recheck after a change).
 - `record_poison_message`: a message that failed every retry still publishes that cluster's error result.
 - `check_cluster_http`: runbooks check one cluster now (function key).
+- `resource_changed`: Event Grid delivers an Azure Resource Manager write or delete; the clusters it can
+  affect get a debounced recheck on the same queue, whose failures name the change.
 Each body is one call into sweep/; the Runtime (settings, SDK clients, sinks) is built on first use.
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from sweep import fanout, http_check, worker
+from sweep import fanout, http_check, recheck
 from sweep.runtime import Runtime, Services
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -27,14 +29,19 @@ def sweep_timer(timer: func.TimerRequest) -> None:
 
 @app.queue_trigger(arg_name="message", queue_name="%AKS_REACH_QUEUE%", connection=STORAGE)
 def check_cluster_message(message: func.QueueMessage) -> None:
-    worker.handle_message(services.get(), message.get_body())
+    recheck.route_message(services.get(), message.get_body())
 
 
 @app.queue_trigger(arg_name="message", queue_name="%AKS_REACH_QUEUE%-poison", connection=STORAGE)
 def record_poison_message(message: func.QueueMessage) -> None:
-    worker.record_poison(services.get(), message.get_body(), message.dequeue_count)
+    recheck.route_poison(services.get(), message.get_body(), message.dequeue_count)
 
 
 @app.route(route="clusters/check", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
 def check_cluster_http(req: func.HttpRequest) -> func.HttpResponse:
     return http_check.handle(services.get(), req)
+
+
+@app.event_grid_trigger(arg_name="event")
+def resource_changed(event: func.EventGridEvent) -> None:
+    recheck.on_resource_change(services.get(), event)

@@ -18,7 +18,9 @@ from model.finding import ClusterResult
 from publish.appinsights import EventPublisher, configure_exporter
 from publish.notify_state import NotificationState
 from publish.teams import TeamsSender, WebhookRoutes, notify
+from sweep.change_index import ReferenceIndex
 from sweep.live import live_clients, settings_clients
+from sweep.pending_rechecks import PendingRechecks
 from sweep.progress import SweepProgress
 from sweep.settings import Settings
 from sweep.storage import queue_client, table_client
@@ -36,6 +38,9 @@ class Runtime:
     notify: Notifier | None = None  # Teams cards on state changes; None: no webhook configured
     flush: Callable[[], Any] = lambda: None  # sends buffered telemetry before a trigger returns
     context: dict[str, Any] = field(default_factory=dict)  # clients every cluster must admit
+    references: ReferenceIndex | None = None  # clusters by the network resources they use (change events)
+    rechecks: PendingRechecks | None = None  # debounced change-driven rechecks
+    teams_state: NotificationState | None = None  # what Teams last heard (None: no webhook configured)
 
     @classmethod
     def build(cls, settings: Settings, credential: TokenCredential, connection_verify: str | bool = True) -> Runtime:
@@ -47,9 +52,12 @@ class Runtime:
             queue=queue_client(settings, credential, settings.queue),
             progress=SweepProgress(table),
             context={"clients": settings_clients(settings)},
+            references=ReferenceIndex(table),
         )
+        runtime.rechecks = PendingRechecks(table, runtime.queue, settings.recheck_delay_seconds)
         if settings.teams_webhooks or settings.teams_default_webhook:
             state, sender = teams_from_settings(settings, credential)
+            runtime.teams_state = state
             runtime.notify = functools.partial(notify, state=state, sender=sender, portal_url=settings.portal_url)
         if settings.app_insights_connection:
             runtime.events, provider = configure_exporter(settings.app_insights_connection)

@@ -49,6 +49,8 @@ class Settings:
     management_group: str = ""  # scope of the timer sweep instead of subscriptions
     queue: str = "aks-reach-clusters"  # one message per cluster; the worker trigger reads it as %AKS_REACH_QUEUE%
     state_table: str = "aksreachstate"  # last failing checks per cluster, so Teams hears only of changes
+    # Change-driven rechecks: Event Grid writes on the same clusters within this window become one recheck.
+    recheck_delay_seconds: float = 20.0
     http_budget_seconds: float = 100.0  # the HTTP check answers 504 after this (the front end cuts at 230 s)
     portal_url: str = "https://portal.azure.com"  # links in Teams cards (sovereign clouds have their own)
     # Teams: {"owner": "webhook URL"} as JSON, and the webhook of clusters whose owner has none. Both are

@@ -10,6 +10,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from azure.core.exceptions import AzureError
+
 from collect.live.estate import ClusterNotFound, CollectionFailure, collect_one
 from model.finding import ClusterResult
 from publish.json_report import summary
@@ -27,7 +29,19 @@ def check_cluster(runtime: Runtime, cluster_id: str, extra_clients: Sequence[dic
     collected = collect_one(runtime.clients, cluster_id, context, settings.probe_timeout_seconds, settings.clients_tag)
     if isinstance(collected, CollectionFailure):
         return unreachable_result(collected.cluster_id, collected.message)
+    remember_references(runtime, cluster_id, collected.network)
     return evaluate_raw(collected, settings)
+
+
+def remember_references(runtime: Runtime, cluster_id: str, network: Sequence[dict[str, Any]] | None) -> None:
+    """Refreshes the cluster's row set in the change index (sweep/change_index.py); a failed network read keeps
+    the previous references, and a failed write only costs change-driven rechecks until the next check."""
+    if runtime.references is None or network is None:
+        return
+    try:
+        runtime.references.record(cluster_id, [str(resource.get("id") or "") for resource in network])
+    except AzureError as exc:
+        log.warning("%s: change index not updated: %s", cluster_id, str(exc).splitlines()[0][:300])
 
 
 def handle_message(runtime: Runtime, body: str | bytes) -> ClusterResult | None:

@@ -1,0 +1,183 @@
+"""Change-driven rechecks: an Azure Resource Manager write or delete (Event Grid) -> the clusters it can
+affect -> one debounced recheck per cluster, through the sweep's queue and worker -> a finding, event and
+Teams card that name the change, when a check newly fails.
+
+Debounce: sweep/pending_rechecks.py (a claim row per cluster and one delayed queue message per claim).
+
+A recheck is not part of any sweep: its message has its own kind, it is not counted into a sweep's totals,
+and its events carry `sweepId` `recheck-<token>`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.functions as func
+from azure.core.exceptions import AzureError
+
+from collect.live import resource_graph
+from collect.live.estate import ClusterNotFound
+from model.finding import ClusterResult, Status
+from sweep import worker
+from sweep.changes import ChangeEventError, ResourceChange, cluster_of, lookup_ids, read_event
+from sweep.messages import MessageError
+from sweep.pending_rechecks import RecheckMessage
+from sweep.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# --- the Event Grid trigger ---------------------------------------------------------------------------------
+
+
+def on_resource_change(runtime: Runtime, event: func.EventGridEvent) -> list[str]:
+    """The clusters the event's change can affect, each with a recheck pending. A malformed event is logged in
+    one line and dropped (no exception: Event Grid would redeliver it, and it would fail the same way)."""
+    try:
+        change = read_event(event.id, event.event_type, event.subject, event.event_time, event.get_json())
+    except ChangeEventError as exc:
+        log.error("%s; event dropped", exc)
+        return []
+    if change is None:
+        log.info("event %s (%s) is not a watched change; ignored", event.id, event.event_type)
+        return []
+    cluster = cluster_of(change.resource_id)
+    if cluster and change.deleted and cluster.lower() == change.resource_id.lower():
+        runtime.references.forget(cluster)
+        log.info("%s: cluster deleted; its references are dropped", change.describe())
+        return []
+    clusters = sorted({cluster} if cluster else affected_clusters(runtime, change.resource_id))
+    queued = sum(runtime.rechecks.schedule(cluster_id, change) for cluster_id in clusters)
+    log.info("%s: %d cluster(s) affected, %d new recheck(s) queued", change.describe(), len(clusters), queued)
+    return clusters
+
+
+def affected_clusters(runtime: Runtime, resource_id: str) -> set[str]:
+    """From the reference index (the resource and its parents); a resource the index does not know is looked
+    for in the clusters' own properties with one Resource Graph query (subnet, DNS zone or outbound IP ids)."""
+    found: set[str] = set()
+    for candidate in lookup_ids(resource_id):
+        found |= runtime.references.clusters_for(candidate)
+    return found or referencing_clusters(runtime, lookup_ids(resource_id)[-1])
+
+
+def referencing_clusters(runtime: Runtime, resource_id: str) -> set[str]:
+    """Clusters of the sweep's scope whose properties name the resource (the id is a checked ARM id: no quote
+    can reach the query text). The query's `contains` is a prefilter; the match is confirmed here."""
+    text = (
+        "resources | where type =~ 'microsoft.containerservice/managedclusters' "
+        f"| where tostring(properties) contains '{resource_id}' | project id, properties"
+    )
+    settings = runtime.settings
+    rows = resource_graph.query(runtime.clients, text, settings.subscriptions, settings.management_group)
+    return {str(row["id"]) for row in rows if resource_id.lower() in json.dumps(row.get("properties")).lower()}
+
+
+# --- the queue worker ---------------------------------------------------------------------------------------
+
+
+def route_message(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
+    """The queue trigger: a recheck, or a cluster of a sweep (sweep/worker.py)."""
+    if RecheckMessage.matches(body):
+        return handle_recheck(runtime, body)
+    return worker.handle_message(runtime, body)
+
+
+def route_poison(runtime: Runtime, body: str | bytes, dequeue_count: int | None) -> ClusterResult | None:
+    """The poison-queue trigger: a recheck that failed every retry frees its claim (the next sweep checks the
+    cluster); a sweep's message still gives its cluster an error result."""
+    if not RecheckMessage.matches(body):
+        return worker.record_poison(runtime, body, dequeue_count)
+    try:
+        message = RecheckMessage.parse(body)
+    except MessageError as exc:
+        log.error("poison %s; message dropped", exc)
+        return None
+    log.error("recheck of %s failed %s times; the next sweep checks it", message.cluster_id, dequeue_count or "several")
+    runtime.rechecks.drop(message)
+    return None
+
+
+def handle_recheck(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
+    try:
+        message = RecheckMessage.parse(body)
+    except MessageError as exc:
+        log.error("%s; message dropped", exc)
+        return None
+    pending = runtime.rechecks.claimed(message)
+    if pending is None:
+        log.info("recheck %s of %s: done already (a redelivered message)", message.token, message.cluster_id)
+        return None
+    try:
+        result = worker.check_cluster(runtime, pending.cluster_id)
+    except ClusterNotFound as exc:
+        log.info("recheck of %s: %s; its references are dropped", pending.cluster_id, exc)
+        runtime.references.forget(pending.cluster_id)
+        runtime.rechecks.finish(pending)
+        return None
+    newly = newly_failing(runtime, result)
+    if newly:
+        result = name_the_change(result, newly, pending.changes, datetime.now(UTC))
+        if runtime.events:
+            runtime.events.publish_result(result, f"recheck-{pending.token}")
+        if runtime.notify:
+            runtime.notify([result])
+        runtime.flush()
+        log.warning(
+            "recheck of %s: %s newly failing after %s",
+            result.cluster.name,
+            ", ".join(newly),
+            _latest(pending.changes).describe(),
+        )
+    else:
+        log.info(
+            "recheck of %s after %d change(s): no check newly failing; nothing sent",
+            result.cluster.name,
+            len(pending.changes),
+        )
+    runtime.rechecks.finish(pending)
+    return result
+
+
+def newly_failing(runtime: Runtime, result: ClusterResult) -> list[str]:
+    """Failing checks that Teams was not told about yet (all failing checks when Teams is not configured)."""
+    failing = [finding.check for finding in result.findings if finding.status is Status.FAIL]
+    before: frozenset[str] = frozenset()
+    if failing and runtime.teams_state is not None:
+        try:
+            before = runtime.teams_state.last_failing(result.cluster)
+        except AzureError as exc:
+            log.warning(
+                "%s: Teams state not readable (%s); every failing check counts as new", result.cluster.name, exc
+            )
+    return [check for check in failing if check not in before]
+
+
+def _latest(changes: Sequence[ResourceChange]) -> ResourceChange:
+    return max(changes, key=lambda change: change.time)
+
+
+def name_the_change(
+    result: ClusterResult, newly: Sequence[str], changes: Sequence[ResourceChange], now: datetime
+) -> ClusterResult:
+    """Each newly failing finding says which write preceded it, first thing in its detail (the Teams card shows
+    the detail's start), with every change of the recheck in its evidence."""
+    latest = _latest(changes)
+    earlier = len(changes) - 1
+    more = f" (and {earlier} earlier change{'s' if earlier > 1 else ''} to resources it uses)" if earlier else ""
+    record: list[dict[str, Any]] = [change.to_json() for change in sorted(changes, key=lambda change: change.time)]
+    findings = tuple(
+        replace(
+            finding,
+            detail=f"{finding.check} failing since {now:%H:%M} UTC, after {latest.describe()}{more}. {finding.detail}".strip(),
+            evidence={**finding.evidence, "precedingChanges": record},
+        )
+        if finding.check in newly
+        else finding
+        for finding in result.findings
+    )
+    return replace(result, findings=findings)

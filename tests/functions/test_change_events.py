@@ -1,0 +1,404 @@
+"""Change-driven rechecks end to end: Microsoft's documented Resource Manager events, decoded into real
+`func.EventGridEvent` objects, through the decorated trigger -> the reference index the sweep wrote in
+Azurite -> debounced recheck messages on the sweep's queue -> the worker -> Teams cards at a local webhook
+(validated against the Adaptive Card 1.4 schema) and Application Insights envelopes that name the change.
+Azure is the local HTTPS emulator with the real SDK clients."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.functions.queue import QueueMessage
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import function_app
+from publish.appinsights import FINDING_EVENT, SWEEP_EVENT
+from sweep.changes import ChangeEventError, caller_of, lookup_ids, read_event
+from sweep.pending_rechecks import RecheckMessage
+from sweep.runtime import Runtime
+from sweep.settings import Settings
+from tests.capture import IngestionCapture
+from tests.emulator.server import AzureEmulator, EmulatedCluster, StaticToken
+from tests.eventgrid import SAMPLES, SERVICE_PRINCIPAL_CLAIMS, delivered, managed_identity_claims, resource_event
+from tests.functions.test_function_app import DECLARED, FUNCTIONS, drain, wait_for
+from tests.test_teams import validate_card
+from tests.webhook_capture import WebhookCapture
+from tools import make_example_estate as estate
+
+SUB = estate.SUB
+POLICY = estate.rid(estate.HUB_RG, "Microsoft.Network/firewallPolicies", "fwp-hub-premium")
+RCG = f"{POLICY}/ruleCollectionGroups/rcg-platform"
+RCG_WRITE = "Microsoft.Network/firewallPolicies/ruleCollectionGroups/write"
+PIPELINE_APP_ID = "6a1f3b2c-0d4e-4f5a-8b6c-7d8e9f0a1b2c"
+DELAY_SECONDS = 1
+
+
+def cluster_id(name: str) -> str:
+    return estate.rid(f"rg-{name}", "Microsoft.ContainerService/managedClusters", name)
+
+
+def web_twin() -> Any:
+    """A second spoke routed through the same premium firewall (another VNet, subnet and route table)."""
+    template = estate.firewall_policy_tls_inspection()
+    shared = {POLICY.lower(), RCG.lower()} | {
+        str(r["id"]).lower() for r in template.network or [] if "/azurefirewalls/" in str(r["id"]).lower()
+    }
+    own = [r for r in template.network or [] if str(r["id"]).lower() not in shared]
+    text = json.dumps({"cluster": template.cluster, "network": own}).replace("aks-web-prod", "aks-shop-prod")
+    renamed = json.loads(text.replace("10.228.", "10.238."))
+    template.cluster = renamed["cluster"]
+    template.network = renamed["network"] + [r for r in template.network or [] if str(r["id"]).lower() in shared]
+    group = next(r for r in template.network if str(r["id"]).lower() == RCG.lower())
+    for collection in group["properties"]["ruleCollections"]:  # the hub's rules admit both spokes
+        for rule in collection["rules"]:
+            rule["sourceAddresses"].append("10.238.0.0/16")
+    return template
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[AzureEmulator]:
+    raws = [
+        estate.healthy(),
+        estate.firewall_policy_tls_inspection(),
+        web_twin(),
+        estate.udr_classic_firewall_missing_rule(),
+    ]
+    network = {r["id"].lower(): r for raw in raws for r in raw.network or []}
+    server = AzureEmulator([EmulatedCluster(raw) for raw in raws], list(network.values())).start(tmp_path / "ca.pem")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookCapture]:
+    with WebhookCapture() as server:
+        yield server
+
+
+@pytest.fixture
+def runtime(emulator: AzureEmulator, azurite: Any, ingestion: IngestionCapture, webhook: WebhookCapture) -> Runtime:
+    suffix = uuid.uuid4().hex[:8]
+    settings = Settings.from_env(
+        {
+            "AKS_REACH_ARM_ENDPOINT": emulator.url,
+            "AKS_REACH_LOGS_ENDPOINT": f"{emulator.url}/v1",
+            "AKS_REACH_SUBSCRIPTIONS": SUB,
+            "AKS_REACH_QUEUE": f"changes-{suffix}",
+            "AKS_REACH_STATE_TABLE": f"changes{suffix}",
+            "AKS_REACH_RECHECK_DELAY_SECONDS": str(DELAY_SECONDS),
+            "AKS_REACH_REQUEST_TIMEOUT_SECONDS": "5",
+            "AKS_REACH_PROBE_TIMEOUT_SECONDS": "2",
+            "AzureWebJobsStorage": azurite.connection_string,
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion.connection_string(),
+            "AKS_REACH_TEAMS_DEFAULT_WEBHOOK": webhook.url("/platform"),
+        }
+    )
+    built = Runtime.build(settings, StaticToken(), connection_verify=str(emulator.ca_path))
+    built.queue.create_queue()
+    function_app.services.use(built)
+    return built
+
+
+def sweep_once(runtime: Runtime) -> None:
+    FUNCTIONS["sweep_timer"](None)
+    for message in drain(runtime.queue):
+        FUNCTIONS["check_cluster_message"](message)
+
+
+def fire(event: dict[str, Any]) -> None:
+    FUNCTIONS["resource_changed"](delivered(event))
+
+
+def due_rechecks(runtime: Runtime) -> list[QueueMessage]:
+    """The recheck messages, once their delay has passed (each is invisible until then)."""
+    time.sleep(DELAY_SECONDS + 0.2)
+    return [m for m in drain(runtime.queue) if RecheckMessage.matches(m.get_body())]
+
+
+def rechecked(messages: list[QueueMessage]) -> set[str]:
+    """The clusters of these recheck messages, after the worker has run them (which ends their claims)."""
+    for message in messages:
+        FUNCTIONS["check_cluster_message"](message)
+    return {RecheckMessage.parse(m.get_body()).cluster_id.lower() for m in messages}
+
+
+def without_aks_egress(emulator: AzureEmulator) -> None:
+    """Someone replaces the rule collection group: the collection allowing AKS's FQDN tag is gone."""
+    group = next(r for r in emulator.network if r["id"].lower() == RCG.lower())
+    properties = group.get("properties", group)
+    properties["ruleCollections"] = [c for c in properties["ruleCollections"] if c["name"] != "aks-egress"]
+
+
+# --- the trigger and the documented events ------------------------------------------------------------------
+
+
+def test_the_app_declares_the_event_grid_trigger() -> None:
+    bindings = {f.get_function_name(): json.loads(f.get_function_json())["bindings"] for f in DECLARED}
+    (trigger,) = bindings["resource_changed"]
+    assert trigger["type"] == "eventGridTrigger" and trigger["direction"] == "IN" and trigger["name"] == "event"
+
+
+def read(event: dict[str, Any]) -> Any:
+    decoded = delivered(event)
+    return read_event(decoded.id, decoded.event_type, decoded.subject, decoded.event_time, decoded.get_json())
+
+
+def test_a_documented_write_event_by_a_person_names_them() -> None:
+    event = resource_event(RCG, RCG_WRITE, claims=None)
+    claims = event["data"]["claims"]
+    claims.update({"name": "Ana Silva", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": "ana@contoso.com"})
+    change = read(event)
+    assert change.operation == RCG_WRITE and change.resource_id == RCG and change.resource_name == "rcg-platform"
+    assert change.caller == "Ana Silva (ana@contoso.com)" and not change.deleted
+    assert change.time.tzinfo is not None and change.event_id == event["id"]
+
+
+def test_a_service_principal_is_named_by_its_app_id_and_a_managed_identity_by_its_name_too() -> None:
+    by_principal = read(resource_event(RCG, RCG_WRITE, claims={**SERVICE_PRINCIPAL_CLAIMS, "appid": PIPELINE_APP_ID}))
+    assert by_principal.caller == f"app id {PIPELINE_APP_ID}"
+    by_identity = read(
+        resource_event(RCG, RCG_WRITE, claims=managed_identity_claims("deploy-pipeline", PIPELINE_APP_ID, SUB))
+    )
+    assert by_identity.caller == f"deploy-pipeline (app id {PIPELINE_APP_ID})"
+    principal = {"evidence": {"principalId": "0c9f", "principalType": "ServicePrincipal"}}
+    assert caller_of({}, principal) == "principal 0c9f" and caller_of({}, {}) == "an unknown caller"
+
+
+def test_the_documented_delete_event_reads_as_a_delete() -> None:
+    link = estate.HUB_ZONE + "/virtualNetworkLinks/link-spoke"
+    change = read(
+        resource_event(link, "Microsoft.Network/privateDnsZones/virtualNetworkLinks/delete", "ResourceDeleteSuccess")
+    )
+    assert change.deleted and change.resource_name == "link-spoke"
+
+
+def test_unwatched_events_are_ignored_not_errors() -> None:
+    assert read(SAMPLES["ResourceWriteSuccess"]) is None  # a storage account write: not a reachability change
+    assert read(SAMPLES["ResourceActionSuccess"]) is None  # listKeys: an action, not a write
+
+
+def test_children_are_looked_up_as_themselves_and_their_parents() -> None:
+    rule = f"{estate.rid('rg', 'Microsoft.Network/networkSecurityGroups', 'nsg')}/securityRules/deny-all"
+    assert lookup_ids(rule) == [rule.lower(), rule.rsplit("/", 2)[0].lower()]
+    assert lookup_ids(RCG) == [RCG.lower(), POLICY.lower()]
+
+
+EVENT_FIELDS = st.dictionaries(
+    st.sampled_from(["operationName", "resourceUri", "claims", "authorization"]),
+    st.one_of(
+        st.none(),
+        st.integers(),
+        st.text(max_size=80),
+        st.lists(st.text(max_size=5), max_size=3),
+        st.dictionaries(st.text(max_size=10), st.text(max_size=10), max_size=3),
+    ),
+)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    event_type=st.sampled_from(
+        ["Microsoft.Resources.ResourceWriteSuccess", "Microsoft.Resources.ResourceDeleteSuccess", "x"]
+    ),
+    data=st.one_of(EVENT_FIELDS, st.text(max_size=20), st.none(), st.lists(st.integers(), max_size=3)),
+    operation=st.sampled_from([RCG_WRITE, "Microsoft.Network/virtualNetworks/subnets/delete", "write"]),
+    subject=st.one_of(st.none(), st.sampled_from([RCG, "/subscriptions/x", "' or 1==1 //"]), st.text(max_size=30)),
+)
+def test_any_event_is_a_change_ignored_or_a_one_line_error(
+    event_type: str, data: Any, operation: str, subject: Any
+) -> None:
+    if isinstance(data, dict) and "operationName" not in data:
+        data = {**data, "operationName": operation}
+    try:
+        change = read_event("e1", event_type, subject, datetime.now(UTC), data)
+    except ChangeEventError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("event e1")
+        return
+    if change is not None:
+        assert change.resource_id in (RCG, data.get("resourceUri")) and "'" not in change.resource_id
+
+
+def test_malformed_events_are_dropped_with_one_log_line_and_no_retry(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = [
+        {**resource_event(RCG, RCG_WRITE), "data": "not an object"},
+        resource_event(
+            "/subscriptions/not-a-guid/resourceGroups/rg/providers/Microsoft.Network/ipGroups/ipg",
+            "Microsoft.Network/ipGroups/write",
+        ),
+        resource_event(RCG, RCG_WRITE) | {"subject": None},
+    ]
+    bad[2]["data"]["resourceUri"] = "/subscriptions/3f2c9a8e-5b1d-4c7a-9e6f-2a1b0c9d8e7f/resourceGroups/rg'; drop"
+    for event in bad:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="sweep.recheck"):
+            fire(event)  # returns normally: Event Grid does not redeliver
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1 and "event dropped" in errors[0].getMessage(), [r.getMessage() for r in errors]
+    assert due_rechecks(runtime) == []
+
+
+# --- which clusters a change affects ------------------------------------------------------------------------
+
+
+def test_a_rule_collection_group_change_rechecks_exactly_the_clusters_behind_that_firewall(
+    runtime: Runtime, emulator: AzureEmulator
+) -> None:
+    sweep_once(runtime)  # each worker writes its cluster's references
+    assert runtime.references.clusters_for(RCG) == {cluster_id("aks-web-prod"), cluster_id("aks-shop-prod")}
+    graph_before = emulator.by_service["graph"]
+    fire(resource_event(RCG, RCG_WRITE))
+    assert rechecked(due_rechecks(runtime)) == {cluster_id("aks-web-prod").lower(), cluster_id("aks-shop-prod").lower()}
+    assert emulator.by_service["graph"] == graph_before  # the index knew it: no Resource Graph query
+
+    new_group = f"{POLICY}/ruleCollectionGroups/rcg-added-later"  # unknown to the index: its policy is known
+    fire(resource_event(new_group, RCG_WRITE))
+    assert len(rechecked(due_rechecks(runtime))) == 2
+
+    ledger_route = estate.rid("rg-aks-ledger-prod", "Microsoft.Network/routeTables", "rt-aks-ledger-prod")
+    fire(resource_event(f"{ledger_route}/routes/default-via-firewall", "Microsoft.Network/routeTables/routes/write"))
+    assert rechecked(due_rechecks(runtime)) == {cluster_id("aks-ledger-prod").lower()}
+
+
+def test_a_resource_the_index_does_not_know_is_found_with_one_resource_graph_query(
+    runtime: Runtime, emulator: AzureEmulator
+) -> None:
+    subnet = (
+        estate.rid("rg-aks-payments-prod", "Microsoft.Network/virtualNetworks", "vnet-aks-payments-prod")
+        + "/subnets/snet-aks-nodes"
+    )
+    before = emulator.by_service["graph"]
+    fire(resource_event(subnet, "Microsoft.Network/virtualNetworks/subnets/write"))  # no sweep yet: empty index
+    assert emulator.by_service["graph"] == before + 1
+    assert rechecked(due_rechecks(runtime)) == {cluster_id("aks-payments-prod").lower()}
+    stranger = estate.rid("rg-elsewhere", "Microsoft.Network/networkSecurityGroups", "nsg-unused")
+    fire(resource_event(stranger, "Microsoft.Network/networkSecurityGroups/write"))
+    assert due_rechecks(runtime) == []
+
+
+def test_a_cluster_change_rechecks_that_cluster_and_a_deleted_cluster_leaves_the_index(runtime: Runtime) -> None:
+    sweep_once(runtime)
+    pool = cluster_id("aks-web-prod") + "/agentPools/nodepool1"
+    fire(resource_event(pool, "Microsoft.ContainerService/managedClusters/agentPools/write"))
+    assert rechecked(due_rechecks(runtime)) == {cluster_id("aks-web-prod").lower()}
+    fire(
+        resource_event(
+            cluster_id("aks-web-prod"), "Microsoft.ContainerService/managedClusters/delete", "ResourceDeleteSuccess"
+        )
+    )
+    assert due_rechecks(runtime) == [] and runtime.references.clusters_for(RCG) == {cluster_id("aks-shop-prod")}
+
+
+# --- debounce -----------------------------------------------------------------------------------------------
+
+
+def test_a_deployments_many_writes_make_one_recheck_per_cluster(runtime: Runtime) -> None:
+    sweep_once(runtime)
+    firewall = estate.rid(estate.HUB_RG, "Microsoft.Network/azureFirewalls", "fw-hub-premium")
+    writes = [
+        (POLICY, "Microsoft.Network/firewallPolicies/write"),
+        (RCG, RCG_WRITE),
+        (firewall, "Microsoft.Network/azureFirewalls/write"),
+    ]
+    events = [resource_event(resource, operation) for resource, operation in writes * 3]
+    for event in events:
+        fire(event)
+    fire(events[0])  # Event Grid delivers at least once
+    messages = due_rechecks(runtime)
+    pending = runtime.rechecks.claimed(RecheckMessage.parse(messages[0].get_body()))
+    assert pending is not None and sorted(c.event_id for c in pending.changes) == sorted(e["id"] for e in events)
+    assert len(messages) == 2 and rechecked(messages) == {
+        cluster_id("aks-web-prod").lower(),
+        cluster_id("aks-shop-prod").lower(),
+    }
+
+
+def test_a_redelivered_recheck_does_nothing_and_changes_during_a_recheck_get_their_own(
+    runtime: Runtime, webhook: WebhookCapture
+) -> None:
+    sweep_once(runtime)
+    sent = len(webhook.posts)
+    payments_nsg = estate.rid(
+        "rg-aks-payments-prod", "Microsoft.Network/networkSecurityGroups", "nsg-aks-payments-prod-nodes"
+    )
+    fire(resource_event(payments_nsg, "Microsoft.Network/networkSecurityGroups/write"))
+    (message,) = due_rechecks(runtime)
+    pending = runtime.rechecks.claimed(RecheckMessage.parse(message.get_body()))  # a worker reads its claim ...
+    assert pending is not None
+    rule = f"{payments_nsg}/securityRules/allow-ci"
+    fire(resource_event(rule, "Microsoft.Network/networkSecurityGroups/securityRules/write"))  # ... a write lands
+    assert drain(runtime.queue) == []  # joined the pending recheck: no message of its own
+    assert runtime.rechecks.finish(pending)  # ... and the worker finishes: that write gets a recheck of its own
+    (follow_up,) = due_rechecks(runtime)
+    again = runtime.rechecks.claimed(RecheckMessage.parse(follow_up.get_body()))
+    assert again is not None and [change.resource_id for change in again.changes] == [rule]
+    FUNCTIONS["check_cluster_message"](message)  # a redelivery of the first: its claim is gone, nothing runs
+    FUNCTIONS["check_cluster_message"](follow_up)  # healthy: nothing is sent
+    assert len(webhook.posts) == sent
+    assert runtime.rechecks.claimed(RecheckMessage.parse(follow_up.get_body())) is None
+
+
+def test_a_poisoned_recheck_frees_its_claim_and_is_not_counted_into_a_sweep(
+    runtime: Runtime, ingestion: IngestionCapture
+) -> None:
+    ingestion.clear()
+    fire(resource_event(cluster_id("aks-ledger-prod"), "Microsoft.ContainerService/managedClusters/write"))
+    (message,) = due_rechecks(runtime)
+    FUNCTIONS["record_poison_message"](QueueMessage(body=message.get_body(), dequeue_count=5))
+    assert runtime.rechecks.claimed(RecheckMessage.parse(message.get_body())) is None
+    fire(resource_event(cluster_id("aks-ledger-prod"), "Microsoft.ContainerService/managedClusters/write"))
+    assert len(due_rechecks(runtime)) == 1  # the next change claims anew
+    assert ingestion.events(SWEEP_EVENT) == [] and ingestion.events(FINDING_EVENT) == []
+
+
+# --- findings that name the change --------------------------------------------------------------------------
+
+
+def test_a_recheck_that_turns_a_check_to_fail_names_the_write_in_finding_event_and_card(
+    runtime: Runtime, emulator: AzureEmulator, webhook: WebhookCapture, ingestion: IngestionCapture
+) -> None:
+    sweep_once(runtime)  # Teams hears of today's failures (TLS inspection on aks-web-prod, ...)
+    wait_for(lambda: len(ingestion.events(SWEEP_EVENT)) == 1)
+    ingestion.clear()
+    sent = len(webhook.posts)
+    without_aks_egress(emulator)
+    pipeline = managed_identity_claims("deploy-pipeline", PIPELINE_APP_ID, SUB)
+    fire(resource_event(RCG, RCG_WRITE, claims=pipeline))
+    for message in due_rechecks(runtime):
+        FUNCTIONS["check_cluster_message"](message)
+
+    cards = webhook.posts[sent:]
+    assert {
+        name for post in cards for name in ("aks-web-prod", "aks-shop-prod") if name in json.dumps(post.message)
+    } == {
+        "aks-web-prod",
+        "aks-shop-prod",
+    }
+    for post in cards:
+        card = validate_card(post.message)
+        text = json.dumps(card)
+        assert "egress-rules failing since" in text
+        assert f"after {RCG_WRITE} on rcg-platform by deploy-pipeline (app id {PIPELINE_APP_ID})" in text
+    wait_for(lambda: len([e for e in ingestion.events(FINDING_EVENT) if e["check"] == "egress-rules"]) == 2)
+    egress = [e for e in ingestion.events(FINDING_EVENT) if e["check"] == "egress-rules"]
+    assert {e["status"] for e in egress} == {"fail"} and all(e["sweepId"].startswith("recheck-") for e in egress)
+    evidence = json.loads(egress[0]["evidence"])["precedingChanges"]
+    assert evidence[0]["operation"] == RCG_WRITE and evidence[0]["caller"].startswith("deploy-pipeline")
+    alpn = [e for e in ingestion.events(FINDING_EVENT) if e["check"] == "alpn-tls"]
+    assert alpn and all("failing since" not in e["detail"] for e in alpn)  # failing before the change: not blamed on it
+    assert ingestion.events(SWEEP_EVENT) == []  # a recheck is no sweep
+
+    fire(resource_event(RCG, RCG_WRITE, claims=pipeline))  # the same failure found again: Teams knows it
+    for message in due_rechecks(runtime):
+        FUNCTIONS["check_cluster_message"](message)
+    assert len(webhook.posts) == sent + len(cards)
