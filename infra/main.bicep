@@ -2,7 +2,8 @@
 //   az deployment sub create --location <region> --template-file infra/main.bicep --parameters environmentName=<name>
 // Creates the resource group, the app identity and its read-only roles on this subscription, storage
 // (identity-only), Key Vault (Teams webhooks), Application Insights on Log Analytics, the Flex
-// Consumption Function app and the results workbook.
+// Consumption Function app, the results workbook and, with subscribeToChanges, the Event Grid system
+// topic and event subscription of change-driven rechecks.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -51,6 +52,12 @@ param assignRolesOnThisSubscription bool = true
 
 @description('Also grant Azure Kubernetes Service Cluster User Role, needed to fetch the user kubeconfig (listClusterUserCredential).')
 param grantClusterUserRole bool = true
+
+@description('Deliver this subscription\'s Resource Manager writes and deletes to the app through Event Grid, for change-driven rechecks (README "Change-driven checks"). Set it once the code is deployed: the event subscription names the function.')
+param subscribeToChanges bool = false
+
+@description('Resource id of this subscription\'s existing Event Grid system topic (Microsoft.Resources.Subscriptions) to add the event subscription to; empty: create one in the app\'s resource group.')
+param existingSystemTopicId string = ''
 
 @minValue(1)
 @maxValue(1000)
@@ -177,6 +184,18 @@ module workbook 'modules/workbook.bicep' = {
   }
 }
 
+// Change-driven rechecks for this subscription; further subscriptions: changes/subscription.bicep.
+module changeEvents 'changes/subscription.bicep' = if (subscribeToChanges) {
+  name: 'change-events'
+  params: {
+    functionAppId: app.outputs.id
+    resourceGroupName: rg.name
+    location: location
+    createResourceGroup: false
+    existingSystemTopicId: existingSystemTopicId
+  }
+}
+
 // Read-only roles on this subscription; other subscriptions or a management group: see roles/.
 module sweepRoles 'roles/subscription.bicep' = if (assignRolesOnThisSubscription) {
   name: 'sweep-roles'
@@ -190,6 +209,7 @@ output AZURE_LOCATION string = location
 output resourceGroupName string = rg.name
 output functionAppName string = app.outputs.name
 output functionAppHostName string = app.outputs.defaultHostName
+output functionAppId string = app.outputs.id
 output identityPrincipalId string = identity.outputs.principalId
 output identityClientId string = identity.outputs.clientId
 output keyVaultName string = vault.outputs.name
