@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,15 +19,14 @@ from azure.functions.queue import QueueMessage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import function_app
 from publish.appinsights import FINDING_EVENT, SWEEP_EVENT
 from sweep.changes import ChangeEventError, caller_of, lookup_ids, read_event
 from sweep.pending_rechecks import RecheckMessage
 from sweep.runtime import Runtime
-from sweep.settings import Settings
 from tests.capture import IngestionCapture
-from tests.emulator.server import AzureEmulator, EmulatedCluster, StaticToken
+from tests.emulator.server import AzureEmulator, EmulatedCluster
 from tests.eventgrid import SAMPLES, SERVICE_PRINCIPAL_CLAIMS, delivered, managed_identity_claims, resource_event
+from tests.functions.conftest import RECHECK_DELAY_SECONDS
 from tests.functions.test_function_app import DECLARED, FUNCTIONS, drain, wait_for
 from tests.test_teams import validate_card
 from tests.webhook_capture import WebhookCapture
@@ -39,7 +37,6 @@ POLICY = estate.rid(estate.HUB_RG, "Microsoft.Network/firewallPolicies", "fwp-hu
 RCG = f"{POLICY}/ruleCollectionGroups/rcg-platform"
 RCG_WRITE = "Microsoft.Network/firewallPolicies/ruleCollectionGroups/write"
 PIPELINE_APP_ID = "6a1f3b2c-0d4e-4f5a-8b6c-7d8e9f0a1b2c"
-DELAY_SECONDS = 1
 
 
 def cluster_id(name: str) -> str:
@@ -78,36 +75,6 @@ def emulator(tmp_path: Path) -> Iterator[AzureEmulator]:
     server.stop()
 
 
-@pytest.fixture
-def webhook() -> Iterator[WebhookCapture]:
-    with WebhookCapture() as server:
-        yield server
-
-
-@pytest.fixture
-def runtime(emulator: AzureEmulator, azurite: Any, ingestion: IngestionCapture, webhook: WebhookCapture) -> Runtime:
-    suffix = uuid.uuid4().hex[:8]
-    settings = Settings.from_env(
-        {
-            "AKS_REACH_ARM_ENDPOINT": emulator.url,
-            "AKS_REACH_LOGS_ENDPOINT": f"{emulator.url}/v1",
-            "AKS_REACH_SUBSCRIPTIONS": SUB,
-            "AKS_REACH_QUEUE": f"changes-{suffix}",
-            "AKS_REACH_STATE_TABLE": f"changes{suffix}",
-            "AKS_REACH_RECHECK_DELAY_SECONDS": str(DELAY_SECONDS),
-            "AKS_REACH_REQUEST_TIMEOUT_SECONDS": "5",
-            "AKS_REACH_PROBE_TIMEOUT_SECONDS": "2",
-            "AzureWebJobsStorage": azurite.connection_string,
-            "APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion.connection_string(),
-            "AKS_REACH_TEAMS_DEFAULT_WEBHOOK": webhook.url("/platform"),
-        }
-    )
-    built = Runtime.build(settings, StaticToken(), connection_verify=str(emulator.ca_path))
-    built.queue.create_queue()
-    function_app.services.use(built)
-    return built
-
-
 def sweep_once(runtime: Runtime) -> None:
     FUNCTIONS["sweep_timer"](None)
     for message in drain(runtime.queue):
@@ -120,7 +87,7 @@ def fire(event: dict[str, Any]) -> None:
 
 def due_rechecks(runtime: Runtime) -> list[QueueMessage]:
     """The recheck messages, once their delay has passed (each is invisible until then)."""
-    time.sleep(DELAY_SECONDS + 0.2)
+    time.sleep(RECHECK_DELAY_SECONDS + 0.2)
     return [m for m in drain(runtime.queue) if RecheckMessage.matches(m.get_body())]
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,7 +27,7 @@ from sweep.messages import ClusterMessage
 from sweep.runtime import Runtime
 from sweep.settings import Settings
 from tests.capture import IngestionCapture
-from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault, StaticToken
+from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault
 from tests.webhook_capture import WebhookCapture
 from tools import make_example_estate as estate
 
@@ -46,39 +45,6 @@ def emulator(tmp_path: Path) -> Iterator[AzureEmulator]:
     server = AzureEmulator([EmulatedCluster(raw) for raw in raws], list(network.values())).start(tmp_path / "ca.pem")
     yield server
     server.stop()
-
-
-@pytest.fixture
-def webhook() -> Iterator[WebhookCapture]:
-    with WebhookCapture() as server:
-        yield server
-
-
-@pytest.fixture
-def runtime(emulator: AzureEmulator, azurite: Any, ingestion: IngestionCapture, webhook: WebhookCapture) -> Runtime:
-    """What the app builds from its settings, pointed at the emulators; fresh queue and table per test."""
-    suffix = uuid.uuid4().hex[:8]
-    settings = Settings.from_env(
-        {
-            "AKS_REACH_ARM_ENDPOINT": emulator.url,
-            "AKS_REACH_LOGS_ENDPOINT": f"{emulator.url}/v1",
-            "AKS_REACH_SUBSCRIPTIONS": estate.SUB,
-            "AKS_REACH_CLIENTS": json.dumps([{"name": "vpn-users", "ips": ["192.0.2.0/25"]}]),
-            "AKS_REACH_QUEUE": f"clusters-{suffix}",
-            "AKS_REACH_STATE_TABLE": f"state{suffix}",
-            "AKS_REACH_REQUEST_TIMEOUT_SECONDS": "5",
-            "AKS_REACH_PROBE_TIMEOUT_SECONDS": "2",
-            "AzureWebJobsStorage": azurite.connection_string,
-            "APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion.connection_string(),
-            "AKS_REACH_TEAMS_WEBHOOKS": json.dumps({"team-storefront": webhook.url("/storefront")}),
-            "AKS_REACH_TEAMS_DEFAULT_WEBHOOK": webhook.url("/platform"),
-        }
-    )
-    built = Runtime.build(settings, StaticToken(), connection_verify=str(emulator.ca_path))
-    built.queue.create_queue()
-    ingestion.clear()
-    function_app.services.use(built)
-    return built
 
 
 def drain(queue: QueueClient) -> list[QueueMessage]:
@@ -110,9 +76,15 @@ def http(method: str, params: dict[str, str] | None = None, body: bytes = b"") -
 # --- metadata -----------------------------------------------------------------------------------------------
 
 
-def test_the_app_declares_its_four_functions_and_their_bindings() -> None:
+def test_the_app_declares_its_five_functions_and_their_bindings() -> None:
     bindings = {f.get_function_name(): json.loads(f.get_function_json())["bindings"] for f in DECLARED}
-    assert set(bindings) == {"sweep_timer", "check_cluster_message", "record_poison_message", "check_cluster_http"}
+    assert set(bindings) == {
+        "sweep_timer",
+        "check_cluster_message",
+        "record_poison_message",
+        "check_cluster_http",
+        "resource_changed",  # tests/functions/test_change_events.py
+    }
     (timer,) = bindings["sweep_timer"]
     assert timer["type"] == "timerTrigger" and timer["schedule"] == "%AKS_REACH_SCHEDULE%" and not timer["runOnStartup"]
     (worker,) = bindings["check_cluster_message"]

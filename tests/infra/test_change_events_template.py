@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-import function_app
 from sweep.changes import WATCHED
+from tests.functions.test_function_app import DECLARED
 from tests.infra.templates import INFRA, MAIN, REPO, parse
 
 MODULE = INFRA / "modules" / "change-events.bicep"
@@ -36,9 +36,7 @@ def test_the_event_subscription_delivers_the_watched_changes_to_the_trigger() ->
     subscription = template["resources"]["changes"]["config"]["properties"]
     assert subscription["destination"]["endpointType"] == "AzureFunction"
     assert subscription["destination"]["properties"]["resourceId"] == "${functionAppId}/functions/${functionName}"
-    assert template["parameters"]["functionName"]["default"] in {
-        f.get_function_name() for f in function_app.app.get_functions()
-    }
+    assert template["parameters"]["functionName"]["default"] in {f.get_function_name() for f in DECLARED}
     (advanced,) = subscription["filter"]["advancedFilters"]
     assert advanced["operatorType"] == "StringBeginsWith" and advanced["key"] == "data.operationName"
     assert set(WATCHED["eventTypes"]) == {
