@@ -4,7 +4,8 @@ skipped: not private. warn: private with no declared client. fail, per client: n
 network cannot reach a private API server); a VNet that is neither the cluster's nor peered with
 it (peering state Connected); the cluster's private DNS zone (when in the snapshot) not linked to
 the client VNet, unless the private cluster's public FQDN is enabled. pass when every client is
-reachable. Only the per-client branch reads the network (peerings and DNS links): without it that
+reachable. warn when the zone (in a connectivity subscription, say) or its list of links could not be
+read (403), naming it: the links are then not judged. Only the per-client branch reads the network (peerings and DNS links): without it that
 branch is skipped, while "not private" and "no declared client" are judged from the cluster alone.
 Follows https://learn.microsoft.com/azure/aks/private-clusters (options for connecting to the private
 cluster: a VM in the cluster's VNet or a peered VNet, with the private DNS zone linked to that VNet).
@@ -15,6 +16,7 @@ from __future__ import annotations
 from checks.finding import Check, Verdict, need
 from model.arm_ids import last_segment, same_id, vnet_id_of
 from model.finding import Severity, Status
+from model.next_hop import InventoryLookup
 from model.snapshot import Client, ClusterSnapshot, NetworkInventory, PrivateDnsZone, Source
 
 DOCS = "https://learn.microsoft.com/azure/aks/private-clusters"
@@ -38,6 +40,9 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
     # Lower-cased ids for matching, to the cluster's own spelling for the commands.
     cluster_vnets = {vnet_id_of(subnet).lower(): vnet_id_of(subnet) for subnet in cluster.node_subnet_ids}
     zone = _private_zone(cluster.private_dns_zone, network, cluster.location)
+    unread_zone = _unread_zone(cluster.private_dns_zone, zone, network)
+    if unread_zone:
+        zone = None  # its links are unknown: not a reason to fail a client
     failures: list[str] = []
     fixes: list[str] = []
     for client in clients:
@@ -58,6 +63,17 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
             "; ".join(failures),
             "; ".join(fixes),
             evidence,
+        )
+    if unread_zone:
+        zone_id, why = unread_zone
+        return Verdict(
+            Status.WARN,
+            "Private DNS zone links cannot be verified",
+            f"Clients {', '.join(c.name for c in clients)} sit on networks peered with the cluster, but private DNS "
+            f"zone {last_segment(zone_id)} {why}: whether their VNets resolve the API server name is not known.",
+            f"Grant the checker Reader on the zone: az role assignment create --assignee-object-id <identity principal id> "
+            f"--assignee-principal-type ServicePrincipal --role Reader --scope {zone_id.rsplit('/providers/', 1)[0]}",
+            {**evidence, "unreadable": {zone_id: why}},
         )
     dns_note = "" if zone else " (private DNS zone not in the snapshot: links not verified)"
     return Verdict(
@@ -118,6 +134,16 @@ def _private_zone(setting: str | None, network: NetworkInventory, region: str) -
         return network.private_dns_zones.get(setting.lower())
     suffix = f"privatelink.{region}.azmk8s.io".lower()
     return next((zone for zone in network.private_dns_zones.values() if zone.name.lower().endswith(suffix)), None)
+
+
+def _unread_zone(setting: str | None, zone: PrivateDnsZone | None, network: NetworkInventory) -> tuple[str, str] | None:
+    """(zone id, why) when the cluster's private DNS zone, or its list of VNet links, could not be read."""
+    zone_id = zone.id if zone else setting if (setting or "").lower().startswith("/subscriptions/") else None
+    if not zone_id:
+        return None
+    lookup = InventoryLookup(network)
+    why = lookup.unreadable_reason(zone_id) or lookup.unreadable_reason(f"{zone_id}/virtualNetworkLinks")
+    return (zone_id, why) if why else None
 
 
 def _vnet_parts(resource_id: str) -> tuple[str, str]:

@@ -86,17 +86,25 @@ class ArmNetworkReader:
 
     def __init__(self, clients: LiveClients) -> None:
         self._clients = clients
-        self._read: dict[str, JsonObject | None] = {}
-        self._groups: dict[str, list[JsonObject]] = {}
+        self._read: dict[str, Any] = {}  # lower-cased id (or listing key) -> what ARM answered, None if nothing
+        self._reading: dict[str, threading.Lock] = {}
         self._unreadable: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def get(self, resource_id: str | None) -> JsonObject | None:
         if not resource_id:
             return None
-        key = resource_id.lower()
-        if key not in self._read:
-            self._read[key] = self._fetch(resource_id)
+        return self._once(resource_id.lower(), lambda: self._fetch(resource_id))
+
+    def _once(self, key: str, read: Callable[[], Any]) -> Any:
+        """`read()` once per key for the reader's life, however many sweep threads ask at the same time."""
+        if key in self._read:
+            return self._read[key]
+        with self._lock:
+            pending = self._reading.setdefault(key, threading.Lock())
+        with pending:
+            if key not in self._read:
+                self._read[key] = read()
         return self._read[key]
 
     def why_unreadable(self, resource_id: str) -> str | None:
@@ -128,20 +136,20 @@ class ArmNetworkReader:
 
     def rule_collection_groups(self, policy_id: str) -> list[JsonObject]:
         """A policy's rule collection groups (not in Resource Graph), listed once per policy through ARM."""
-        key = policy_id.lower()
-        with self._lock:
-            if key not in self._groups:
-                subscription, group = policy_id.split("/")[2], policy_id.split("/")[4]
-                operations = self._clients.network(subscription).firewall_policy_rule_collection_groups
-                listed = self._guarded(
-                    f"{policy_id}/ruleCollectionGroups",
-                    lambda: [
-                        {**item.as_dict(), "type": RULE_COLLECTION_GROUP}
-                        for item in operations.list(group, last_segment(policy_id))
-                    ],
-                )
-                self._groups[key] = listed or []
-            return self._groups[key]
+        listing = f"{policy_id}/ruleCollectionGroups"
+        subscription, group = policy_id.split("/")[2], policy_id.split("/")[4]
+        operations = self._clients.network(subscription).firewall_policy_rule_collection_groups
+        listed = self._once(
+            listing.lower(),
+            lambda: self._guarded(
+                listing,
+                lambda: [
+                    {**item.as_dict(), "type": RULE_COLLECTION_GROUP}
+                    for item in operations.list(group, last_segment(policy_id))
+                ],
+            ),
+        )
+        return listed or []
 
     def private_dns_zones(self, subscription: str, resource_group: str, zone_suffix: str) -> list[JsonObject]:
         zones = self._clients.private_dns(subscription).private_zones.list_by_resource_group(resource_group)
@@ -157,12 +165,16 @@ class ArmNetworkReader:
     def zone_links(self, zone_id: str) -> list[JsonObject]:
         parts = zone_id.split("/")
         operations = self._clients.private_dns(parts[2]).virtual_network_links
-        links = self._guarded(
-            f"{zone_id}/virtualNetworkLinks",
-            lambda: [
-                {**link.as_dict(), "type": "Microsoft.Network/privateDnsZones/virtualNetworkLinks"}
-                for link in operations.list(parts[4], parts[8])
-            ],
+        listing = f"{zone_id}/virtualNetworkLinks"
+        links = self._once(
+            listing.lower(),
+            lambda: self._guarded(
+                listing,
+                lambda: [
+                    {**link.as_dict(), "type": "Microsoft.Network/privateDnsZones/virtualNetworkLinks"}
+                    for link in operations.list(parts[4], parts[8])
+                ],
+            ),
         )
         return links or []
 

@@ -18,7 +18,7 @@ from model.finding import Finding, Status
 from sweep.evaluate import evaluate_raw
 from sweep.settings import Settings
 from tests.emulator.landing_zone import CONNECTIVITY_SUB, NONPROD_SUB, PROD_SUB, ZONE, LandingZone, landing_zone
-from tests.emulator.server import AzureEmulator
+from tests.emulator.server import AzureEmulator, EmulatedCluster
 from tools import make_example_estate as estate
 
 SCOPE = Scope(subscriptions=(PROD_SUB, NONPROD_SUB))
@@ -102,8 +102,12 @@ def test_without_reader_on_the_connectivity_subscription_every_unread_hub_is_nam
         assert saved["unreadableReferences"][hub].startswith("403 AuthorizationFailed")
         offline = findings(read_cluster(tmp_path / name))
         assert offline["egress-rules"] == egress
-    zone_reads = raws["aks-orders-prod"].unread_references
-    assert zone_reads[ZONE].startswith("403")  # the private DNS zone, named too
+    assert raws["aks-orders-prod"].unread_references[ZONE].startswith("403")  # the private DNS zone, named too
+    reach = findings(raws["aks-orders-prod"])["private-cluster-reach"]
+    assert (
+        reach.status is Status.WARN
+        and "private DNS zone privatelink.westeurope.azmk8s.io could not be read (403" in (reach.detail)
+    )
 
 
 def test_an_unreadable_parent_policy_is_named_not_skipped(emulator, clients, zone) -> None:
@@ -113,3 +117,34 @@ def test_an_unreadable_parent_policy_is_named_not_skipped(emulator, clients, zon
         egress = findings(raws[name])["egress-rules"]
         assert egress.status is Status.WARN
         assert "policy afwp-platform-base whose rule collection groups could not be read (403" in egress.detail
+
+
+def test_a_hub_shared_by_many_spokes_is_read_once_per_sweep(tmp_path: Path) -> None:
+    spokes = [estate.Spoke(f"aks-team{index}", 243 + index, subscription=PROD_SUB) for index in range(6)]
+    hub_id, hub_resources = estate.landing_zone_hub(
+        "shared", spokes, aks_rules=True, firewall_public_ip="198.51.100.90"
+    )
+    network = [resource for spoke in spokes for resource in estate.landing_zone_spoke(spoke, hub_id)]
+    clusters = [
+        EmulatedCluster(
+            RawCluster(cluster=estate.landing_zone_cluster(spoke, "team", "198.51.100.90"), kube=spoke.kube())
+        )
+        for spoke in spokes
+    ]
+    server = AzureEmulator(clusters, [*network, *hub_resources, *estate.platform_base_policy()]).start(
+        tmp_path / "ca.pem"
+    )
+    try:
+        collected = list(
+            sweep(server.live_clients(), Scope(subscriptions=(PROD_SUB,)), {}, concurrency=4, probe_timeout=2)
+        )
+        verdicts = {raw.cluster["name"]: findings(raw)["egress-rules"].status for raw in collected}
+        assert verdicts == {spoke.name: Status.PASS for spoke in spokes}
+        for shared in (
+            r"virtualNetworks/vnet-hub-shared-weu",
+            r"azureFirewalls/afw-hub-shared-weu",
+            "afwp-hub-shared-weu/ruleCollectionGroups",
+        ):
+            assert server.count(rf"GET .*/{shared}$") == 1, shared
+    finally:
+        server.stop()
