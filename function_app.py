@@ -29,12 +29,12 @@ def sweep_timer(timer: func.TimerRequest) -> None:
 
 @app.queue_trigger(arg_name="message", queue_name="%AKS_REACH_QUEUE%", connection=STORAGE)
 def check_cluster_message(message: func.QueueMessage) -> None:
-    recheck.route_message(services.get(), message.get_body())
+    recheck.route_message(services.get(), message.get_body(), message.dequeue_count)
 
 
 @app.queue_trigger(arg_name="message", queue_name="%AKS_REACH_QUEUE%-poison", connection=STORAGE)
 def record_poison_message(message: func.QueueMessage) -> None:
-    recheck.route_poison(services.get(), message.get_body(), message.dequeue_count)
+    recheck.route_poison(services.get(), message.get_body())
 
 
 @app.route(route="clusters/check", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -39,8 +40,15 @@ FINDING_PROPERTIES = (
     "location",
     "owners",
     "sweepId",
+    "resultId",
 )
 SWEEP_PROPERTIES = ("sweepId", "clusters", "pass", "fail", "warn", "skipped", "error")
+
+
+def result_id(sweep_id: str, cluster_id: str) -> str:
+    """The same for every delivery of one cluster's result in one sweep (a UUID 5 of both ids), so queries
+    can drop a redelivered result's repeated events: one event per `resultId` and `check`."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"aks-api-reach:{sweep_id}:{cluster_id.strip().lower()}"))
 
 
 def finding_properties(result: ClusterResult, finding: Finding, sweep_id: str) -> dict[str, str]:
@@ -55,6 +63,7 @@ def finding_properties(result: ClusterResult, finding: Finding, sweep_id: str) -
         "location": cluster.location,
         "owners": ",".join(result.owners),
         "sweepId": sweep_id,
+        "resultId": result_id(sweep_id, cluster.id),
     }
     return {name: str(values[name])[:PROPERTY_LIMIT] for name in FINDING_PROPERTIES}
 

@@ -10,12 +10,18 @@ resolves. A card goes out only when something is new or resolved, and the new st
 after every webhook accepted it, so a failing webhook is retried next sweep and a retried queue message
 finds nothing changed (idempotent).
 
+Concurrency: every write to the cluster's state row is conditional on the ETag read. A delivery claims the
+row (its sweep and a deadline) before it posts, so of two deliveries at once one posts and the other finds
+the claim; a result of a sweep older than the row's sweep changes nothing (a late redelivery cannot undo a
+newer sweep's "resolved"); an unchanged result still moves the row to its sweep for that reason.
+
 Webhook URLs are secrets: logs, errors and outcomes name a webhook by its owner, never by its URL. Posts
 use the standard library's HTTP client on purpose: it logs nothing (urllib3 logs request paths at DEBUG).
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import logging
@@ -25,14 +31,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
 from model.errors import SettingsError
 from model.finding import ClusterResult, Status
-from publish.notify_state import NotificationState
+from publish.notify_state import NotificationState, Notified, StateConflict, SweepRef
 from publish.teams_card import FailureChange, encode_message, teams_message
 
 LOGGER = logging.getLogger("aks_api_reach.teams")
@@ -41,6 +47,8 @@ DEFAULT_WEBHOOK_SETTING = "AKS_REACH_TEAMS_DEFAULT_WEBHOOK"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})  # plain http only for local test servers
 KEY_VAULT_REFERENCE = "@microsoft.keyvault("
 DEFAULT_LABEL = "default webhook"
+MAX_STATE_RACES = 5  # re-reads of a cluster's state row lost to concurrent deliveries before giving up
+CLAIM_MARGIN_SECONDS = 30.0  # a posting delivery's claim lasts its senders' budgets plus this
 
 
 # --- webhooks and routing ------------------------------------------------------------------------------
@@ -248,6 +256,8 @@ class OutcomeStatus(StrEnum):
     UNCHANGED = "unchanged"  # same failing checks as last notified: nothing to send
     SKIPPED = "skipped"  # changed, but no webhook for the cluster's owners (state not saved)
     FAILED = "failed"  # a webhook or the state table failed; retried next sweep
+    STALE = "stale"  # the result is older than the sweep Teams last heard from: not applied
+    BUSY = "busy"  # another delivery is posting this cluster's card right now
 
 
 @dataclass(frozen=True)
@@ -275,13 +285,13 @@ def failure_change(result: ClusterResult, last_notified: frozenset[str]) -> Fail
 
 
 def notify(
-    results: Sequence[ClusterResult], state: NotificationState, sender: TeamsSender, portal_url: str
+    results: Sequence[ClusterResult], sweep: SweepRef, state: NotificationState, sender: TeamsSender, portal_url: str
 ) -> list[NotificationOutcome]:
     """Sends each changed cluster's card and records what was notified; one outcome per cluster, never raises
     for one cluster's trouble (it is in that cluster's outcome)."""
     outcomes = []
     for result in results:
-        outcome = _notify_one(result, state, sender, portal_url)
+        outcome = _notify_one(result, sweep, state, sender, portal_url)
         level = logging.WARNING if outcome.status is OutcomeStatus.FAILED else logging.INFO
         LOGGER.log(level, "Teams %s: %s (%s)", outcome.status.value, result.cluster.name, outcome.reason)
         outcomes.append(outcome)
@@ -289,7 +299,7 @@ def notify(
 
 
 def _notify_one(
-    result: ClusterResult, state: NotificationState, sender: TeamsSender, portal_url: str
+    result: ClusterResult, sweep: SweepRef, state: NotificationState, sender: TeamsSender, portal_url: str
 ) -> NotificationOutcome:
     cluster = result.cluster
 
@@ -299,25 +309,59 @@ def _notify_one(
         changes = {"new": change.new, "resolved": change.resolved} if change else {}
         return NotificationOutcome(cluster.id, result.owners, status, reason, **changes, **more)
 
-    try:
-        last = state.last_failing(cluster)
-    except Exception as error:  # the table's trouble is this cluster's outcome, not the whole sweep's
-        return outcome(OutcomeStatus.FAILED, f"state table not readable: {type(error).__name__}")
-    change = failure_change(result, last)
-    if not change.changed:
-        return outcome(OutcomeStatus.UNCHANGED, f"{len(change.still)} failing checks, as last notified")
-    webhooks = sender.routes.for_owners(result.owners)
-    if not webhooks:
-        owners = ", ".join(result.owners) or "no owner tag"
-        return outcome(OutcomeStatus.SKIPPED, f"no webhook for {owners} and no default webhook", change)
+    for _ in range(MAX_STATE_RACES):
+        try:
+            last = state.read(cluster)
+        except Exception as error:  # the table's trouble is this cluster's outcome, not the whole sweep's
+            return outcome(OutcomeStatus.FAILED, f"state table not readable: {type(error).__name__}")
+        now = datetime.now(UTC)
+        if last.sweep and last.sweep.newer_than(sweep):
+            return outcome(OutcomeStatus.STALE, f"Teams has the result of the newer sweep {last.sweep.sweep_id}")
+        if last.claimed_at(now):
+            return outcome(OutcomeStatus.BUSY, f"sweep {last.claimed_by} is posting this cluster's card")
+        change = failure_change(result, last.failing)
+        try:
+            if not change.changed:
+                if last.sweep != sweep:  # the row moves to this sweep, so an older sweep's result cannot apply
+                    state.write(cluster, last, last.failing, sweep)
+                return outcome(OutcomeStatus.UNCHANGED, f"{len(change.still)} failing checks, as last notified")
+            webhooks = sender.routes.for_owners(result.owners)
+            if not webhooks:
+                owners = ", ".join(result.owners) or "no owner tag"
+                return outcome(OutcomeStatus.SKIPPED, f"no webhook for {owners} and no default webhook", change)
+            claim = timedelta(seconds=sender.budget_seconds * len(webhooks) + CLAIM_MARGIN_SECONDS)
+            claimed = state.write(cluster, last, last.failing, last.sweep, sweep.sweep_id, now + claim)
+        except StateConflict:
+            continue  # another delivery wrote the row since it was read: read it and decide again
+        except Exception as error:
+            return outcome(OutcomeStatus.FAILED, f"state not saved: {type(error).__name__}", change)
+        return _send(result, change, webhooks, sweep, state, claimed, last, sender, portal_url, outcome)
+    return outcome(OutcomeStatus.FAILED, f"the state row changed under {MAX_STATE_RACES} concurrent deliveries")
+
+
+def _send(
+    result: ClusterResult,
+    change: FailureChange,
+    webhooks: Sequence[Webhook],
+    sweep: SweepRef,
+    state: NotificationState,
+    claimed: Notified,
+    last: Notified,
+    sender: TeamsSender,
+    portal_url: str,
+    outcome: Callable[..., NotificationOutcome],
+) -> NotificationOutcome:
+    """Posts the card under this delivery's claim, then saves the new state (or gives the claim back)."""
     message = teams_message(result, change, portal_url)
     deliveries = [sender.deliver(webhook, message) for webhook in webhooks]
     labels = tuple(delivery.webhook for delivery in deliveries)
     refused = [f"{delivery.webhook}: {delivery.reason}" for delivery in deliveries if not delivery.accepted]
     if refused:
+        with contextlib.suppress(Exception):  # if this fails too, the claim lapses on its own
+            state.write(result.cluster, claimed, last.failing, last.sweep)
         return outcome(OutcomeStatus.FAILED, "not accepted by " + "; ".join(refused), change, webhooks=labels)
     try:
-        state.save(cluster, change.new + change.still)
+        state.write(result.cluster, claimed, change.new + change.still, sweep)
     except Exception as error:  # sent but not recorded: the next sweep sends it again (better twice than never)
         return outcome(
             OutcomeStatus.FAILED, f"sent, but state not saved: {type(error).__name__}", change, webhooks=labels

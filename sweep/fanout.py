@@ -1,37 +1,62 @@
-"""The timer's half of a sweep: discover every cluster of the scope and enqueue one message each."""
+"""The timer's half of a sweep: settle the sweeps before it, then discover every cluster of the scope,
+record them as pending and enqueue one message each.
+
+One sweep at a time: a sweep still open within AKS_REACH_SWEEP_DEADLINE_MINUTES of its start is draining,
+and the run starts no other (logged), so a backlog never grows by a whole estate an hour. A sweep open past
+the deadline is closed here: each cluster still pending gets its `error` result, the last one closes it and
+its summary is sent. That also closes a sweep whose timer died after opening it, before or while enqueueing.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from itertools import zip_longest
 
 from azure.core.exceptions import AzureError
 
 from collect.live.estate import Scope, discover_clusters
-from publish.json_report import summary
 from sweep import worker
 from sweep.evaluate import unreachable_result
 from sweep.messages import ClusterMessage
+from sweep.progress import OpenSweep, PendingCluster, new_sweep_id
 from sweep.runtime import Runtime
 
 log = logging.getLogger(__name__)
+TIMER = "timer"  # the closer name of sweeps the timer closes
 
 
-def start_sweep(runtime: Runtime) -> tuple[str, int]:
-    """Opens a sweep and fans it out; returns its id and how many clusters it enqueued."""
+def start_sweep(runtime: Runtime, now: datetime | None = None) -> tuple[str, int] | None:
+    """Opens a sweep and fans it out: its id and how many clusters it enqueued; None when an earlier sweep
+    is still draining."""
+    now = now or datetime.now(UTC)
+    draining = settle_earlier_sweeps(runtime, now)
+    if draining:
+        left = len(runtime.progress.missing(draining.sweep_id))
+        log.warning(
+            "sweep %s (started %s) is still draining, %d of %d cluster(s) left: no new sweep this run "
+            "(a sweep open %d minutes is closed with its missing clusters as errors)",
+            draining.sweep_id,
+            draining.started.isoformat(timespec="seconds"),
+            left,
+            draining.clusters,
+            runtime.settings.sweep_deadline_minutes,
+        )
+        return None
     settings = runtime.settings
-    sweep_id = str(uuid.uuid4())
+    sweep_id = new_sweep_id(now)
     scope = Scope(settings.subscriptions, settings.management_group)
     cluster_ids = interleaved({str(cluster["id"]) for cluster in discover_clusters(runtime.clients, scope)})
-    runtime.progress.open(sweep_id, len(cluster_ids))
+    runtime.progress.open(sweep_id, cluster_ids)
     with ThreadPoolExecutor(max_workers=max(1, settings.concurrency)) as pool:
         unsent = [failure for failure in pool.map(lambda c: _enqueue(runtime, sweep_id, c), cluster_ids) if failure]
     for cluster_id, reason in unsent:  # no cluster drops out of the sweep: it gets its error result now
-        worker.publish(runtime, unreachable_result(cluster_id, f"could not be queued for checking: {reason}"), sweep_id)
+        result = unreachable_result(cluster_id, f"could not be queued for checking: {reason}")
+        worker.publish(runtime, result, sweep_id, cluster_id)
     if unsent:
         log.error(
             "sweep %s: %d of %d cluster(s) could not be queued: %s",
@@ -40,11 +65,49 @@ def start_sweep(runtime: Runtime) -> tuple[str, int]:
             len(cluster_ids),
             unsent[0][1],
         )
-    if not cluster_ids and runtime.events:
-        runtime.events.publish_sweep(summary([]), sweep_id)  # nothing to check: the sweep closes now
-        runtime.flush()
+    if not cluster_ids:
+        worker.close_if_complete(runtime, sweep_id, TIMER)  # nothing to check: the sweep closes now
     log.info("sweep %s: %d cluster(s) enqueued on %s", sweep_id, len(cluster_ids) - len(unsent), settings.queue)
     return sweep_id, len(cluster_ids) - len(unsent)
+
+
+def settle_earlier_sweeps(runtime: Runtime, now: datetime) -> OpenSweep | None:
+    """Closes every open sweep past its deadline; the first one still within it (draining), if any."""
+    deadline = timedelta(minutes=runtime.settings.sweep_deadline_minutes)
+    draining = None
+    for sweep in runtime.progress.open_sweeps():
+        if now - sweep.started < deadline:
+            if not sweep.closed_by:  # a closed one is only waiting for its closer to finish it
+                draining = draining or sweep
+            continue
+        if sweep.closed_by:  # its closer stopped before finishing it: the summary goes (again), the rows go
+            totals = runtime.progress.closed_totals(sweep.sweep_id)
+            if totals is not None:
+                worker.send_summary(runtime, totals)
+            continue
+        missing = runtime.progress.missing(sweep.sweep_id)
+        log.warning(
+            "sweep %s (started %s) passed its deadline with %d of %d cluster(s) unchecked: closing it",
+            sweep.sweep_id,
+            sweep.started.isoformat(timespec="seconds"),
+            len(missing),
+            sweep.clusters,
+        )
+        with ThreadPoolExecutor(max_workers=max(1, runtime.settings.concurrency)) as pool:
+            list(pool.map(functools.partial(_give_up, runtime, sweep.sweep_id), missing))
+        worker.close_if_complete(runtime, sweep.sweep_id, TIMER)
+    return draining
+
+
+def _give_up(runtime: Runtime, sweep_id: str, pending: PendingCluster) -> None:
+    minutes = runtime.settings.sweep_deadline_minutes
+    reason = (
+        f"not checked within the sweep's deadline ({minutes} minutes, AKS_REACH_SWEEP_DEADLINE_MINUTES): "
+        "its queue message was lost, is still waiting, or the timer stopped before sending it"
+    )
+    if pending.last_error:
+        reason += f"; last error (delivery {pending.attempts}): {pending.last_error}"
+    worker.publish(runtime, unreachable_result(pending.cluster_id, reason), sweep_id, pending.cluster_id)
 
 
 def _enqueue(runtime: Runtime, sweep_id: str, cluster_id: str) -> tuple[str, str] | None:

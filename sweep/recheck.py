@@ -23,6 +23,7 @@ from azure.core.exceptions import AzureError
 from collect.live import resource_graph
 from collect.live.estate import ClusterNotFound
 from model.finding import ClusterResult, Status
+from publish.notify_state import SweepRef
 from sweep import worker
 from sweep.changes import ChangeEventError, ResourceChange, cluster_of, lookup_ids, read_event
 from sweep.messages import MessageError
@@ -80,24 +81,29 @@ def referencing_clusters(runtime: Runtime, resource_id: str) -> set[str]:
 # --- the queue worker ---------------------------------------------------------------------------------------
 
 
-def route_message(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
+def route_message(runtime: Runtime, body: str | bytes, dequeue_count: int | None) -> ClusterResult | None:
     """The queue trigger: a recheck, or a cluster of a sweep (sweep/worker.py)."""
     if RecheckMessage.matches(body):
         return handle_recheck(runtime, body)
-    return worker.handle_message(runtime, body)
+    return worker.handle_message(runtime, body, dequeue_count)
 
 
-def route_poison(runtime: Runtime, body: str | bytes, dequeue_count: int | None) -> ClusterResult | None:
+def route_poison(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
     """The poison-queue trigger: a recheck that failed every retry frees its claim (the next sweep checks the
-    cluster); a sweep's message still gives its cluster an error result."""
+    cluster); a sweep's message still gives its cluster an error result. (A poison message's own dequeue
+    count is that of a new message: the attempts made are host.json's maxDequeueCount.)"""
     if not RecheckMessage.matches(body):
-        return worker.record_poison(runtime, body, dequeue_count)
+        return worker.record_poison(runtime, body)
     try:
         message = RecheckMessage.parse(body)
     except MessageError as exc:
         log.error("poison %s; message dropped", exc)
         return None
-    log.error("recheck of %s failed %s times; the next sweep checks it", message.cluster_id, dequeue_count or "several")
+    log.error(
+        "recheck of %s failed on each of its %d deliveries (host.json maxDequeueCount); the next sweep checks it",
+        message.cluster_id,
+        runtime.max_dequeue_count,
+    )
     runtime.rechecks.drop(message)
     return None
 
@@ -124,8 +130,8 @@ def handle_recheck(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
         result = name_the_change(result, newly, pending.changes, datetime.now(UTC))
         if runtime.events:
             runtime.events.publish_result(result, f"recheck-{pending.token}")
-        if runtime.notify:
-            runtime.notify([result])
+        if runtime.notify:  # ordered with the sweeps by when it ran: a sweep older than it cannot undo it
+            runtime.notify([result], SweepRef(f"recheck-{pending.token}", datetime.now(UTC)))
         runtime.flush()
         log.warning(
             "recheck of %s: %s newly failing after %s",

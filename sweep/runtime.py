@@ -4,10 +4,12 @@ from the app settings, on first use (never at import time, so the app imports wi
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from azure.core.credentials import TokenCredential
@@ -16,7 +18,7 @@ from azure.storage.queue import QueueClient
 from collect.live.clients import LiveClients
 from model.finding import ClusterResult
 from publish.appinsights import EventPublisher, configure_exporter
-from publish.notify_state import NotificationState
+from publish.notify_state import NotificationState, SweepRef
 from publish.teams import TeamsSender, WebhookRoutes, notify
 from sweep.change_index import ReferenceIndex
 from sweep.live import live_clients, settings_clients
@@ -25,7 +27,9 @@ from sweep.progress import SweepProgress
 from sweep.settings import Settings
 from sweep.storage import queue_client, table_client
 
-Notifier = Callable[[Sequence[ClusterResult]], Sequence[Any]]
+Notifier = Callable[[Sequence[ClusterResult], SweepRef], Sequence[Any]]
+HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
+DEFAULT_MAX_DEQUEUE_COUNT = 5  # the queue extension's default when host.json does not set it
 
 
 @dataclass
@@ -41,6 +45,7 @@ class Runtime:
     references: ReferenceIndex | None = None  # clusters by the network resources they use (change events)
     rechecks: PendingRechecks | None = None  # debounced change-driven rechecks
     teams_state: NotificationState | None = None  # what Teams last heard (None: no webhook configured)
+    max_dequeue_count: int = DEFAULT_MAX_DEQUEUE_COUNT  # deliveries before the host poisons a message
 
     @classmethod
     def build(cls, settings: Settings, credential: TokenCredential, connection_verify: str | bool = True) -> Runtime:
@@ -53,6 +58,7 @@ class Runtime:
             progress=SweepProgress(table),
             context={"clients": settings_clients(settings)},
             references=ReferenceIndex(table),
+            max_dequeue_count=max_dequeue_count(HOST_JSON),
         )
         runtime.rechecks = PendingRechecks(table, runtime.queue, settings.recheck_delay_seconds)
         if settings.teams_webhooks or settings.teams_default_webhook:
@@ -69,6 +75,17 @@ class Runtime:
         from azure.identity import DefaultAzureCredential  # the managed identity in Azure (AZURE_CLIENT_ID)
 
         return cls.build(Settings.from_env(), DefaultAzureCredential())
+
+
+def max_dequeue_count(host_json: Path) -> int:
+    """host.json's extensions.queues.maxDequeueCount: how many deliveries the host makes before it moves a
+    message to `<queue>-poison`."""
+    try:
+        queues = json.loads(host_json.read_text()).get("extensions", {}).get("queues", {})
+    except (OSError, ValueError, AttributeError):
+        return DEFAULT_MAX_DEQUEUE_COUNT
+    value = queues.get("maxDequeueCount") if isinstance(queues, dict) else None
+    return value if isinstance(value, int) and value > 0 else DEFAULT_MAX_DEQUEUE_COUNT
 
 
 def teams_from_settings(

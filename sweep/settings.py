@@ -48,7 +48,10 @@ class Settings:
     subscriptions: tuple[str, ...] = ()  # comma-separated scope of the timer sweep; empty: every readable one
     management_group: str = ""  # scope of the timer sweep instead of subscriptions
     queue: str = "aks-reach-clusters"  # one message per cluster; the worker trigger reads it as %AKS_REACH_QUEUE%
-    state_table: str = "aksreachstate"  # last failing checks per cluster, so Teams hears only of changes
+    state_table: str = "aksreachstate"  # sweep bookkeeping, and last failing checks per cluster for Teams
+    # A sweep still open this long after it started is closed by the next timer run, its missing clusters as
+    # `error`; a younger one is still draining and the timer starts no other (between one and two periods).
+    sweep_deadline_minutes: int = 90
     # Change-driven rechecks: Event Grid writes on the same clusters within this window become one recheck.
     recheck_delay_seconds: float = 20.0
     http_budget_seconds: float = 100.0  # the HTTP check answers 504 after this (the front end cuts at 230 s)

@@ -1,7 +1,10 @@
 """The queue worker's half of a sweep: check one cluster, publish its findings, count it into its sweep.
 
-A message whose check keeps raising lands on the poison queue after host.json's maxDequeueCount;
-`record_poison` still publishes that cluster's `error` result, so no cluster drops out of a sweep.
+A message is acted on only while its cluster is pending in its sweep (sweep/progress.py): a redelivered
+message, or one naming a cluster the timer did not enqueue, publishes nothing and counts nothing. A delivery
+whose check raises records its attempt and error on the pending row, then raises so the host retries it;
+after host.json's maxDequeueCount the host moves it to `<queue>-poison`, where `record_poison` publishes
+the cluster's `error` result with those facts, so no cluster drops out of a sweep.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from azure.core.exceptions import AzureError
 from collect.live.estate import ClusterNotFound, CollectionFailure, collect_one
 from model.finding import ClusterResult
 from publish.json_report import summary
+from publish.notify_state import SweepRef
 from sweep.evaluate import evaluate_raw, unreachable_result
 from sweep.messages import ClusterMessage, MessageError
+from sweep.progress import PendingCluster, SweepTotals, sweep_started
 from sweep.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -44,53 +49,110 @@ def remember_references(runtime: Runtime, cluster_id: str, network: Sequence[dic
         log.warning("%s: change index not updated: %s", cluster_id, str(exc).splitlines()[0][:300])
 
 
-def handle_message(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
-    """The worker trigger. An unreadable message is logged and dropped (retrying cannot fix it)."""
+def handle_message(runtime: Runtime, body: str | bytes, dequeue_count: int | None) -> ClusterResult | None:
+    """The worker trigger. An unreadable message is its cluster's error result (see `unreadable_message`)."""
     try:
         message = ClusterMessage.parse(body)
     except MessageError as exc:
         return unreadable_message(runtime, exc)
+    if _still_pending(runtime, message) is None:
+        return None
     try:
         result = check_cluster(runtime, message.cluster_id)
     except ClusterNotFound as exc:
         result = unreachable_result(message.cluster_id, str(exc))
-    publish(runtime, result, message.sweep_id)
+    except Exception as exc:  # the host retries the message; the poison handler will tell what failed
+        _record_failure(runtime, message, dequeue_count or 1, exc)
+        raise
+    publish(runtime, result, message.sweep_id, message.cluster_id)
     return result
 
 
-def record_poison(runtime: Runtime, body: str | bytes, dequeue_count: int | None) -> ClusterResult | None:
-    """The poison-queue trigger: the cluster's check failed every retry; its findings say so."""
+def record_poison(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
+    """The poison-queue trigger: the cluster's check failed every delivery; its findings say so. (The poison
+    message is a new message: its own dequeue count says nothing about the attempts on the main queue.)"""
     try:
         message = ClusterMessage.parse(body)
     except MessageError as exc:
         return unreadable_message(runtime, exc)
-    attempts = f" {dequeue_count} times" if dequeue_count else ""
-    reason = f"the check of this cluster failed{attempts} (poison message); see the function app's logs"
-    result = unreachable_result(message.cluster_id, reason)
-    publish(runtime, result, message.sweep_id)
-    return result
-
-
-def unreadable_message(runtime: Runtime, error: MessageError) -> ClusterResult | None:
-    """A message that cannot be parsed: its cluster's `error` result when its text still names the cluster
-    and its sweep (so the sweep closes), else one log line; retrying cannot fix it either way."""
-    if error.sweep_id is None or error.cluster_id is None:
-        log.error("%s; message dropped", error)
+    pending = _still_pending(runtime, message)
+    if pending is None:
         return None
-    log.error("%s; recorded as the error result of %s", error, error.cluster_id)
-    result = unreachable_result(error.cluster_id, str(error))
-    publish(runtime, result, error.sweep_id)
+    result = unreachable_result(message.cluster_id, poison_reason(pending, runtime.max_dequeue_count))
+    publish(runtime, result, message.sweep_id, message.cluster_id)
     return result
 
 
-def publish(runtime: Runtime, result: ClusterResult, sweep_id: str) -> None:
-    """Events, Teams cards, then the sweep count: the cluster that completes the sweep sends its summary."""
+def poison_reason(pending: PendingCluster, max_dequeue_count: int) -> str:
+    reason = (
+        f"the check of this cluster failed on each of the {max_dequeue_count} deliveries of its message "
+        "(host.json maxDequeueCount), so the Functions host moved it to the poison queue"
+    )
+    if pending.last_error:
+        return f"{reason}; last error (delivery {pending.attempts}): {pending.last_error}"
+    return f"{reason}; no delivery recorded its error (the worker timed out or stopped); see the function app's logs"
+
+
+def publish(runtime: Runtime, result: ClusterResult, sweep_id: str, cluster_id: str) -> None:
+    """Events, Teams cards, then the count (the id the timer enqueued, whatever id the result carries); the
+    caller that completes the sweep sends its summary. Events go first, so a failure after them repeats
+    them (same `resultId`) rather than losing them."""
     if runtime.events:
         runtime.events.publish_result(result, sweep_id)
     if runtime.notify:
-        runtime.notify([result])  # logs each cluster's outcome itself
-    totals = runtime.progress.record(sweep_id, result.cluster.id, summary([result]))
-    if totals and runtime.events:
-        runtime.events.publish_sweep(totals.counts, sweep_id)
-        log.info("sweep %s closed: %s", sweep_id, dict(totals.counts))
+        runtime.notify([result], SweepRef(sweep_id, sweep_started(sweep_id)))  # logs each outcome itself
+    runtime.progress.record(sweep_id, cluster_id, summary([result]))
+    close_if_complete(runtime, sweep_id, closer=cluster_id.lower())
     runtime.flush()
+
+
+def close_if_complete(runtime: Runtime, sweep_id: str, closer: str) -> None:
+    """Closes the sweep when no cluster is pending; the one closer sends the summary, then the rows go."""
+    totals = runtime.progress.settle(sweep_id, closer)
+    if totals is not None:
+        send_summary(runtime, totals)
+
+
+def send_summary(runtime: Runtime, totals: SweepTotals) -> None:
+    """The sweep's summary event, then its bookkeeping goes (a failure in between sends it again)."""
+    if runtime.events:
+        runtime.events.publish_sweep(totals.counts, totals.sweep_id)
+        runtime.flush()  # out before the rows that would send it again are gone
+    log.info("sweep %s closed: %s", totals.sweep_id, dict(totals.counts))
+    runtime.progress.finish(totals.sweep_id)
+
+
+def unreadable_message(runtime: Runtime, error: MessageError) -> ClusterResult | None:
+    """A message that cannot be parsed: its cluster's `error` result when its text still names a cluster
+    pending in its sweep (so the sweep closes), else one log line; retrying cannot fix it either way."""
+    if error.sweep_id is None or error.cluster_id is None:
+        log.error("%s; message dropped", error)
+        return None
+    named = ClusterMessage(error.sweep_id, error.cluster_id)
+    if _still_pending(runtime, named) is None:
+        return None
+    log.error("%s; recorded as the error result of %s", error, error.cluster_id)
+    result = unreachable_result(error.cluster_id, str(error))
+    publish(runtime, result, error.sweep_id, error.cluster_id)
+    return result
+
+
+def _still_pending(runtime: Runtime, message: ClusterMessage) -> PendingCluster | None:
+    """The cluster's pending row; when there is none, says why in the log and settles the sweep (a delivery
+    that counted the last cluster and failed right after leaves the closing to its redelivery)."""
+    pending = runtime.progress.pending(message.sweep_id, message.cluster_id)
+    if pending is None:
+        log.info(
+            "sweep %s: %s is not pending (counted already, not enqueued by the timer, or its sweep closed); skipped",
+            message.sweep_id,
+            message.cluster_id,
+        )
+        close_if_complete(runtime, message.sweep_id, closer=message.cluster_id.lower())
+    return pending
+
+
+def _record_failure(runtime: Runtime, message: ClusterMessage, attempts: int, exc: Exception) -> None:
+    try:
+        runtime.progress.record_failure(message.sweep_id, message.cluster_id, attempts, f"{type(exc).__name__}: {exc}")
+    except AzureError as error:  # the original failure matters more: log this one and let that one raise
+        log.warning("sweep %s: could not record the failure of %s: %s", message.sweep_id, message.cluster_id, error)

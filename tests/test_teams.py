@@ -7,10 +7,13 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import adaptive_cards
@@ -22,7 +25,7 @@ from azure.data.tables import TableClient, TableServiceClient
 from collect.snapshot_folder import read_estate
 from model.errors import SettingsError
 from model.finding import ClusterResult, Status
-from publish.notify_state import NotificationState, partition_key, row_key
+from publish.notify_state import NotificationState, Notified, SweepRef, partition_key, row_key
 from publish.teams import (
     NotificationOutcome,
     OutcomeStatus,
@@ -43,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = Path(adaptive_cards.__file__).parent / "schemas" / "schema-1.4.json"
 SECRET_PATH = "/workflows/0f1e2d3c4b5a/triggers/manual/paths/invoke"
 SECRET_QUERY = "api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sig=Zx9SecretSignature"
+SWEEP = SweepRef("019ad3c4-5e00-7abc-8def-0123456789ab", datetime(2026, 11, 29, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture(scope="module")
@@ -150,33 +154,110 @@ def test_second_identical_sweep_sends_nothing_and_a_fix_sends_resolved(estate, c
     sender = sender_for(settings)
     ledger = estate["aks-ledger-prod"]
 
-    [first] = notify([ledger], state, sender, settings.portal_url)
+    [first] = notify([ledger], SWEEP, state, sender, settings.portal_url)
     assert (first.status, first.new, first.resolved) == (OutcomeStatus.SENT, ("egress-rules",), ())
     [post] = capture.posts_to("/default")
     card = validate_card(post.message)
     assert "egress-rules · severity high" in card_texts(card)
     assert state.last_failing(ledger.cluster) == {"egress-rules"}
 
-    [second] = notify([ledger], state, sender, settings.portal_url)
+    [second] = notify([ledger], SWEEP, state, sender, settings.portal_url)
     assert second.status is OutcomeStatus.UNCHANGED
     assert len(capture.posts_to("/default")) == 1
 
-    [third] = notify([fixed(ledger, estate["aks-payments-prod"])], state, sender, settings.portal_url)
+    [third] = notify([fixed(ledger, estate["aks-payments-prod"])], SWEEP, state, sender, settings.portal_url)
     assert (third.status, third.new, third.resolved) == (OutcomeStatus.SENT, (), ("egress-rules",))
     resolved_card = validate_card(capture.posts_to("/default")[1].message)
     assert "Resolved" in card_texts(resolved_card)
     assert any(text.startswith("- egress-rules (now pass)") for text in card_texts(resolved_card))
     assert state.last_failing(ledger.cluster) == frozenset()
 
-    [fourth] = notify([fixed(ledger, estate["aks-payments-prod"])], state, sender, settings.portal_url)
+    [fourth] = notify([fixed(ledger, estate["aks-payments-prod"])], SWEEP, state, sender, settings.portal_url)
     assert fourth.status is OutcomeStatus.UNCHANGED
     assert len(capture.posts_to("/default")) == 2
+
+
+def later(sweep: SweepRef, hours: int = 1) -> SweepRef:
+    return SweepRef(f"{sweep.sweep_id[:-2]}{hours:02d}", sweep.started + timedelta(hours=hours))
+
+
+@pytest.mark.azurite
+def test_concurrent_deliveries_of_one_result_post_one_card(estate, capture, state):
+    """Threads stand for workers handling redeliveries of the same message at once: each round, eight read
+    the same state row; the ETag and the claim let exactly one of them post."""
+    settings = Settings(teams_default_webhook=capture.url("/default"))
+    sender = sender_for(settings, min_interval_seconds=0.0)
+    failing = [result for result in estate.values() if result.failed]
+    assert len(failing) >= 3
+    for round_, result in enumerate(failing):
+        start = threading.Barrier(8)
+
+        def deliver(result: ClusterResult = result, start: threading.Barrier = start) -> NotificationOutcome:
+            start.wait(timeout=10)
+            [outcome] = notify([result], SWEEP, state, sender, settings.portal_url)
+            return outcome
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            outcomes = [future.result(timeout=60) for future in [pool.submit(deliver) for _ in range(8)]]
+        statuses = sorted(outcome.status.value for outcome in outcomes)
+        assert statuses.count("sent") == 1, statuses
+        assert set(statuses) <= {"sent", "busy", "unchanged"}
+        assert len(capture.posts) == round_ + 1  # one card per cluster, whatever the interleaving
+        notified = state.read(result.cluster)
+        assert notified.failing == {f.check for f in result.findings if f.status is Status.FAIL}
+        assert notified.sweep == SWEEP and not notified.claimed_by
+
+
+@pytest.mark.azurite
+def test_a_late_result_of_an_older_sweep_neither_posts_nor_overwrites(estate, capture, state):
+    settings = Settings(teams_default_webhook=capture.url("/default"))
+    sender = sender_for(settings)
+    ledger = estate["aks-ledger-prod"]
+    healed = fixed(ledger, estate["aks-payments-prod"])
+    older, newer = SWEEP, later(SWEEP)
+
+    assert notify([ledger], older, state, sender, settings.portal_url)[0].status is OutcomeStatus.SENT
+    [resolved] = notify([healed], newer, state, sender, settings.portal_url)
+    assert (resolved.status, resolved.resolved) == (OutcomeStatus.SENT, ("egress-rules",))
+    [late] = notify([ledger], older, state, sender, settings.portal_url)  # sweep N's redelivery, after N+1
+    assert late.status is OutcomeStatus.STALE and newer.sweep_id in late.reason
+    assert len(capture.posts) == 2
+    assert state.read(ledger.cluster).failing == frozenset() and state.read(ledger.cluster).sweep == newer
+
+
+@pytest.mark.azurite
+def test_an_unchanged_result_still_moves_the_row_to_its_sweep(estate, capture, state):
+    """Sweep N+1 finds a never-notified cluster healthy (nothing to send); sweep N's late failing result
+    must not then announce a failure the newest check does not see."""
+    settings = Settings(teams_default_webhook=capture.url("/default"))
+    sender = sender_for(settings)
+    ledger = estate["aks-ledger-prod"]
+    healed = fixed(ledger, estate["aks-payments-prod"])
+    [quiet] = notify([healed], later(SWEEP), state, sender, settings.portal_url)
+    assert quiet.status is OutcomeStatus.UNCHANGED and state.read(ledger.cluster).sweep == later(SWEEP)
+    assert notify([ledger], SWEEP, state, sender, settings.portal_url)[0].status is OutcomeStatus.STALE
+    assert capture.posts == []
+
+
+@pytest.mark.azurite
+def test_a_claim_left_by_a_stopped_delivery_lapses(estate, capture, state):
+    settings = Settings(teams_default_webhook=capture.url("/default"))
+    ledger = estate["aks-ledger-prod"]
+    now = datetime.now(UTC)
+    held = state.write(
+        ledger.cluster, Notified(), [], None, "019ad3c4-0000-7000-8000-000000000000", now + timedelta(minutes=5)
+    )
+    [busy] = notify([ledger], SWEEP, state, sender_for(settings), settings.portal_url)
+    assert busy.status is OutcomeStatus.BUSY and capture.posts == []
+    state.write(ledger.cluster, held, [], None, held.claimed_by, now - timedelta(seconds=1))  # its time is up
+    [sent] = notify([ledger], SWEEP, state, sender_for(settings), settings.portal_url)
+    assert sent.status is OutcomeStatus.SENT and len(capture.posts) == 1
 
 
 @pytest.mark.azurite
 def test_first_sweep_of_a_healthy_cluster_sends_nothing(estate, capture, state):
     settings = Settings(teams_default_webhook=capture.url("/default"))
-    [outcome] = notify([estate["aks-payments-prod"]], state, sender_for(settings), settings.portal_url)
+    [outcome] = notify([estate["aks-payments-prod"]], SWEEP, state, sender_for(settings), settings.portal_url)
     assert outcome.status is OutcomeStatus.UNCHANGED
     assert capture.posts == []
 
@@ -186,12 +267,12 @@ def test_a_collection_error_neither_resolves_nor_renotifies(estate, capture, sta
     settings = Settings(teams_default_webhook=capture.url("/default"))
     sender = sender_for(settings)
     risk = estate["aks-risk-private"]
-    assert notify([risk], state, sender, settings.portal_url)[0].status is OutcomeStatus.SENT
+    assert notify([risk], SWEEP, state, sender, settings.portal_url)[0].status is OutcomeStatus.SENT
     unreachable = replace(unreachable_result(risk.cluster.id, "Kubernetes API: timeout"), owners=risk.owners)
-    [during_outage] = notify([unreachable], state, sender, settings.portal_url)
+    [during_outage] = notify([unreachable], SWEEP, state, sender, settings.portal_url)
     assert during_outage.status is OutcomeStatus.UNCHANGED
     assert state.last_failing(risk.cluster) == {"private-cluster-reach", "apiserver-probe"}
-    assert notify([risk], state, sender, settings.portal_url)[0].status is OutcomeStatus.UNCHANGED
+    assert notify([risk], SWEEP, state, sender, settings.portal_url)[0].status is OutcomeStatus.UNCHANGED
     assert len(capture.posts) == 1
 
 
@@ -200,7 +281,7 @@ def test_429_with_retry_after_then_success(estate, capture, state):
     settings = Settings(teams_default_webhook=capture.url("/busy"))
     capture.answer("/busy", Answer(429, '{"error":"throttled"}', {"Retry-After": "1"}))
     started = time.monotonic()
-    [outcome] = notify([estate["aks-web-prod"]], state, sender_for(settings), settings.portal_url)
+    [outcome] = notify([estate["aks-web-prod"]], SWEEP, state, sender_for(settings), settings.portal_url)
     assert outcome.status is OutcomeStatus.SENT
     posts = capture.posts_to("/busy")
     assert len(posts) == 2 and posts[0].body == posts[1].body
@@ -215,14 +296,14 @@ def test_a_failing_webhook_keeps_the_state_so_the_next_sweep_sends_again(estate,
     sender = sender_for(settings, max_attempts=3, backoff_seconds=0.05)
     search = estate["aks-search-prod"]
     capture.always("/down", Answer(503, "Service Unavailable"))
-    [failed] = notify([search], state, sender, settings.portal_url)
+    [failed] = notify([search], SWEEP, state, sender, settings.portal_url)
     assert failed.status is OutcomeStatus.FAILED
     assert failed.reason == "not accepted by default webhook: HTTP 503 (after 3 attempts)"
     assert len(capture.posts_to("/down")) == 3
     assert state.last_failing(search.cluster) == frozenset()
 
     capture.always("/down", Answer(202))
-    [sent] = notify([search], state, sender, settings.portal_url)
+    [sent] = notify([search], SWEEP, state, sender, settings.portal_url)
     assert (sent.status, sent.new) == (OutcomeStatus.SENT, ("kubelet-port",))
     assert state.last_failing(search.cluster) == {"kubelet-port"}
 
@@ -234,10 +315,10 @@ def test_one_refusing_owner_fails_the_cluster_and_both_owners_get_it_next_sweep(
     sender = sender_for(settings)
     result = replace(estate["aks-claims-prod"], owners=("team-a", "team-b"))
     capture.answer("/b", Answer(400, "Bad Request"))
-    [failed] = notify([result], state, sender, settings.portal_url)
+    [failed] = notify([result], SWEEP, state, sender, settings.portal_url)
     assert (failed.status, failed.reason) == (OutcomeStatus.FAILED, "not accepted by team-b: HTTP 400")
     assert len(capture.posts_to("/b")) == 1  # a 4xx other than 429 is not retried
-    [sent] = notify([result], state, sender, settings.portal_url)
+    [sent] = notify([result], SWEEP, state, sender, settings.portal_url)
     assert sent.status is OutcomeStatus.SENT and sent.webhooks == ("team-a", "team-b")
     assert len(capture.posts_to("/a")) == 2 and len(capture.posts_to("/b")) == 2
 
@@ -246,10 +327,10 @@ def test_one_refusing_owner_fails_the_cluster_and_both_owners_get_it_next_sweep(
 def test_legacy_connector_answers(estate, capture, state):
     settings = Settings(teams_webhooks=json.dumps({"team-web": capture.url("/legacy")}))
     capture.answer("/legacy", Answer(200, "Summary or Text is required."))
-    [refused] = notify([estate["aks-web-prod"]], state, sender_for(settings), settings.portal_url)
+    [refused] = notify([estate["aks-web-prod"]], SWEEP, state, sender_for(settings), settings.portal_url)
     assert refused.reason == "not accepted by team-web: HTTP 200 with an error: Summary or Text is required."
     capture.answer("/legacy", Answer(200, "1"))
-    [accepted] = notify([estate["aks-web-prod"]], state, sender_for(settings), settings.portal_url)
+    [accepted] = notify([estate["aks-web-prod"]], SWEEP, state, sender_for(settings), settings.portal_url)
     assert accepted.status is OutcomeStatus.SENT
 
 
@@ -271,7 +352,7 @@ def test_routing_by_owner_case_insensitive_default_and_one_post_per_url(estate, 
         replace(estate["aks-web-prod"], owners=("team-x", "TEAM-Y")),  # one URL for both -> one post
         replace(estate["aks-claims-prod"], owners=("team-x", "team-orders")),  # shared URL and the default
     ]
-    outcomes = notify(results, state, sender_for(settings), settings.portal_url)
+    outcomes = notify(results, SWEEP, state, sender_for(settings), settings.portal_url)
     assert [outcome.status for outcome in outcomes] == [OutcomeStatus.SENT] * 5
     assert [outcome.webhooks for outcome in outcomes] == [
         ("Team-Ledger",),
@@ -297,7 +378,7 @@ def test_routing_by_owner_case_insensitive_default_and_one_post_per_url(estate, 
 def test_no_webhook_at_all_skips_and_keeps_the_change_for_later(estate, capture, state, caplog):
     caplog.set_level(logging.INFO, logger="aks_api_reach.teams")
     settings = Settings(teams_webhooks=json.dumps({"team-other": capture.url("/other")}))
-    [outcome] = notify([estate["aks-orders-prod"]], state, sender_for(settings), settings.portal_url)
+    [outcome] = notify([estate["aks-orders-prod"]], SWEEP, state, sender_for(settings), settings.portal_url)
     assert (outcome.status, outcome.reason) == (
         OutcomeStatus.SKIPPED,
         "no webhook for team-orders and no default webhook",
@@ -332,7 +413,7 @@ def test_webhook_urls_never_reach_logs_or_outcomes(estate, capture, state, caplo
     capture.always(f"/refused{SECRET_PATH}", Answer(500, f"failed to run {SECRET_PATH}"))
     sender = sender_for(settings, max_attempts=2, backoff_seconds=0.05)
     results = [estate["aks-web-prod"], estate["aks-ledger-prod"], estate["aks-risk-private"]]
-    outcomes = notify(results, state, sender, settings.portal_url)
+    outcomes = notify(results, SWEEP, state, sender, settings.portal_url)
     assert [outcome.status for outcome in outcomes] == [OutcomeStatus.SENT, OutcomeStatus.FAILED, OutcomeStatus.FAILED]
     assert outcomes[2].reason.startswith("not accepted by team-risk: request failed: URLError:")
     texts = [caplog.text, *(repr(outcome) for outcome in outcomes), repr(sender.routes)]
@@ -398,7 +479,9 @@ def test_teams_from_settings_with_the_storage_connection_string(estate, capture,
         state_table="fromsettings" + uuid.uuid4().hex[:8],
     )
     state, sender = teams_from_settings(settings)
-    outcomes: list[NotificationOutcome] = notify([estate["aks-storefront-prod"]], state, sender, settings.portal_url)
+    outcomes: list[NotificationOutcome] = notify(
+        [estate["aks-storefront-prod"]], SWEEP, state, sender, settings.portal_url
+    )
     assert outcomes[0].status is OutcomeStatus.SENT and outcomes[0].new == ("helm-history",)
     assert state.table_name == settings.state_table
 
@@ -410,7 +493,7 @@ def test_state_by_table_endpoint_and_credential(azurite):
     table = "endpoint" + uuid.uuid4().hex[:8]
     cluster = make_cluster(name="aks-endpoint")
     writer = NotificationState(TableServiceClient(azurite.table_url, credential=credential).create_table(table))
-    writer.save(cluster, ["kubelet-port", "alpn-tls"])
+    writer.write(cluster, Notified(), ["kubelet-port", "alpn-tls"], SWEEP)
     reader = NotificationState(TableClient.from_connection_string(azurite.connection_string, table))
     assert reader.last_failing(cluster) == {"alpn-tls", "kubelet-port"}
     assert reader.last_failing(make_cluster(name="aks-other")) == frozenset()
@@ -465,7 +548,7 @@ def test_the_posted_message_of_a_huge_cluster_fits(estate, capture, state):
         replace(finding, status=Status.FAIL, detail="d" * 40_000, remediation="x" * 9_000)
         for finding in ledger.findings
     )
-    [outcome] = notify([replace(ledger, findings=huge)], state, sender_for(settings), settings.portal_url)
+    [outcome] = notify([replace(ledger, findings=huge)], SWEEP, state, sender_for(settings), settings.portal_url)
     assert outcome.status is OutcomeStatus.SENT and len(outcome.new) == len(huge)
     [post] = capture.posts_to("/default")
     assert len(post.body) <= MAX_MESSAGE_BYTES
@@ -484,8 +567,10 @@ def test_state_with_the_table_service_uri_and_a_token_credential(estate, capture
     )
     state, sender = teams_from_settings(settings, credential)
     kubelet = estate["aks-search-prod"]
-    assert [outcome.status for outcome in notify([kubelet], state, sender, settings.portal_url)] == [OutcomeStatus.SENT]
-    [again] = notify([kubelet], state, sender, settings.portal_url)
+    assert [outcome.status for outcome in notify([kubelet], SWEEP, state, sender, settings.portal_url)] == [
+        OutcomeStatus.SENT
+    ]
+    [again] = notify([kubelet], SWEEP, state, sender, settings.portal_url)
     assert again.status is OutcomeStatus.UNCHANGED
     assert state.last_failing(kubelet.cluster) == {"kubelet-port"}
     assert ("https://storage.azure.com/.default",) in credential.scopes

@@ -27,7 +27,7 @@ from tests.capture import IngestionCapture
 from tests.emulator.server import AzureEmulator, EmulatedCluster
 from tests.eventgrid import SAMPLES, SERVICE_PRINCIPAL_CLAIMS, delivered, managed_identity_claims, resource_event
 from tests.functions.conftest import RECHECK_DELAY_SECONDS
-from tests.functions.test_function_app import DECLARED, FUNCTIONS, drain, wait_for
+from tests.functions.harness import DECLARED, FUNCTIONS, drain, wait_for
 from tests.test_teams import validate_card
 from tests.webhook_capture import WebhookCapture
 from tools import make_example_estate as estate

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import azure.functions as func
 import jsonschema
 import pytest
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
-from azure.storage.queue import QueueClient
 
 import function_app
 from checks.registry import CHECK_IDS
@@ -26,16 +24,16 @@ from sweep.fanout import interleaved
 from sweep.messages import ClusterMessage
 from sweep.runtime import Runtime
 from sweep.settings import Settings
+from sweep.storage import queue_client
 from tests.capture import IngestionCapture
 from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault
+from tests.functions.harness import DECLARED, FUNCTIONS, QueueHost, drain, wait_for
 from tests.webhook_capture import WebhookCapture
 from tools import make_example_estate as estate
 
 pytestmark = pytest.mark.azurite
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "publish" / "report.schema.json").read_text())
-DECLARED = function_app.app.get_functions()  # the host's indexing: once per app (it rejects a second pass)
-FUNCTIONS: dict[str, Callable[..., Any]] = {f.get_function_name(): f.get_user_function() for f in DECLARED}
 
 
 @pytest.fixture
@@ -45,27 +43,6 @@ def emulator(tmp_path: Path) -> Iterator[AzureEmulator]:
     server = AzureEmulator([EmulatedCluster(raw) for raw in raws], list(network.values())).start(tmp_path / "ca.pem")
     yield server
     server.stop()
-
-
-def drain(queue: QueueClient) -> list[QueueMessage]:
-    """What the Functions host hands the worker: the decoded body of each message (bounded)."""
-    messages = []
-    for _ in range(20):
-        batch = list(queue.receive_messages(messages_per_page=32, visibility_timeout=60))
-        if not batch:
-            break
-        for message in batch:
-            messages.append(
-                QueueMessage(id=message.id, body=message.content.encode(), dequeue_count=message.dequeue_count)
-            )
-            queue.delete_message(message)
-    return messages
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.1)
 
 
 def http(method: str, params: dict[str, str] | None = None, body: bytes = b"") -> func.HttpResponse:
@@ -134,37 +111,33 @@ def test_a_timer_sweep_fans_out_and_every_finding_reaches_application_insights(
     assert sum(int(closing[s]) for s in ("pass", "fail", "warn", "skipped", "error")) == len(findings)
 
 
-def test_a_retried_message_is_counted_once(runtime: Runtime, ingestion: IngestionCapture) -> None:
-    FUNCTIONS["sweep_timer"](TimerRequest())
-    messages = drain(runtime.queue)
-    FUNCTIONS["check_cluster_message"](messages[0])
-    FUNCTIONS["check_cluster_message"](messages[0])  # the host redelivers after a lost completion
-    for message in messages[1:]:
-        FUNCTIONS["check_cluster_message"](message)
-    wait_for(lambda: len(ingestion.events(SWEEP_EVENT)) == 1)
-    (closing,) = ingestion.events(SWEEP_EVENT)
-    assert closing["clusters"] == "3"
-
-
-def test_a_message_that_keeps_failing_still_gives_its_cluster_an_error_result(
+def test_a_message_that_keeps_failing_is_poisoned_and_its_findings_say_what_happened(
     runtime: Runtime, emulator: AzureEmulator, ingestion: IngestionCapture
 ) -> None:
-    FUNCTIONS["sweep_timer"](TimerRequest())
-    messages = drain(runtime.queue)
-    failing = next(m for m in messages if "aks-storefront-prod" in m.get_body().decode())
+    """As Azure runs it: workers pull from the queue; the check of one cluster raises on every delivery, so
+    after host.json's maxDequeueCount the host moves its message to the poison queue, whose trigger then
+    publishes that cluster's error result with the attempts and the last error the worker recorded."""
+    max_dequeue = json.loads((ROOT / "host.json").read_text())["extensions"]["queues"]["maxDequeueCount"]
+    assert runtime.max_dequeue_count == max_dequeue
     emulator.faults.append(Fault(r"GET .*/managedClusters/aks-storefront-prod$", 500, times=1000, retry_after=0))
-    with pytest.raises(Exception, match=r"500|Injected"):
-        FUNCTIONS["check_cluster_message"](failing)  # the host retries, then moves it to the poison queue
-    poisoned = QueueMessage(id=failing.id, body=failing.get_body(), dequeue_count=3)
-    FUNCTIONS["record_poison_message"](poisoned)
-    for message in messages:
-        if message is not failing:
-            FUNCTIONS["check_cluster_message"](message)
+    FUNCTIONS["sweep_timer"](TimerRequest())
+    poison = queue_client(runtime.settings, None, f"{runtime.settings.queue}-poison")
+    main = QueueHost(runtime.queue, FUNCTIONS["check_cluster_message"], max_dequeue, poison).run()
+    assert (main.succeeded, main.failed, len(main.poisoned)) == (2, max_dequeue, 1)
+    assert "aks-storefront-prod" in main.poisoned[0]
+
+    after_poison = QueueHost(poison, FUNCTIONS["record_poison_message"], max_dequeue).run()
+    assert (after_poison.succeeded, after_poison.failed) == (1, 0)
     wait_for(lambda: len(ingestion.events(SWEEP_EVENT)) == 1)
 
     storefront = [f for f in ingestion.events(FINDING_EVENT) if f["clusterName"] == "aks-storefront-prod"]
-    assert [f["check"] for f in storefront] == list(CHECK_IDS)
-    assert {f["status"] for f in storefront} == {"error"} and "failed 3 times" in storefront[0]["detail"]
+    assert [f["check"] for f in storefront] == list(CHECK_IDS)  # once: failed deliveries publish nothing
+    assert {f["status"] for f in storefront} == {"error"}
+    detail = storefront[0]["detail"]
+    assert f"failed on each of the {max_dequeue} deliveries of its message (host.json maxDequeueCount)" in detail
+    assert f"last error (delivery {max_dequeue}): HttpResponseError: " in detail and "\n" not in detail
+    assert "failed 1 times" not in detail
+    assert len(ingestion.events(FINDING_EVENT)) == 3 * len(CHECK_IDS)  # 27: no event twice
     (closing,) = ingestion.events(SWEEP_EVENT)
     errors = sum(f["status"] == "error" for f in ingestion.events(FINDING_EVENT))
     assert closing["clusters"] == "3" and int(closing["error"]) == errors >= len(CHECK_IDS)

@@ -1,18 +1,22 @@
-"""A sweep's bookkeeping under concurrent workers, on Azurite with the real TableClient: every cluster is
-counted once, and exactly one worker gets the totals that close the sweep."""
+"""A sweep's bookkeeping under concurrent workers, on Azurite with the real TableClient: every enqueued
+cluster is counted once, nothing else counts, and exactly one worker gets the totals that close the sweep."""
 
 from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from azure.data.tables import TableServiceClient
+from hypothesis import given
+from hypothesis import strategies as st
 
-from sweep.progress import SweepProgress
+from sweep.progress import SweepProgress, SweepTotals, new_sweep_id, sweep_started
 
 pytestmark = pytest.mark.azurite
+COUNTS = {"pass": 7, "fail": 1, "warn": 0, "skipped": 1, "error": 0}
 
 
 def cluster_id(index: int) -> str:
@@ -22,21 +26,76 @@ def cluster_id(index: int) -> str:
     )
 
 
-def test_concurrent_workers_close_the_sweep_exactly_once(azurite: Any) -> None:
+@pytest.fixture
+def progress(azurite: Any) -> SweepProgress:
     service = TableServiceClient.from_connection_string(azurite.connection_string)
-    table = service.create_table(f"progress{uuid.uuid4().hex[:8]}")
-    progress = SweepProgress(table)
-    sweep_id = str(uuid.uuid4())
-    clusters = 24
-    progress.open(sweep_id, clusters)
-    counts = {"pass": 7, "fail": 1, "warn": 0, "skipped": 1, "error": 0}
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        outcomes = list(pool.map(lambda i: progress.record(sweep_id, cluster_id(i), counts), range(clusters)))
+    return SweepProgress(service.create_table(f"progress{uuid.uuid4().hex[:8]}"))
+
+
+def deliver(progress: SweepProgress, sweep_id: str, cluster: str) -> SweepTotals | None:
+    """What a worker does with the bookkeeping: count its cluster, then try to close the sweep."""
+    progress.record(sweep_id, cluster, COUNTS)
+    return progress.settle(sweep_id, closer=cluster.lower())
+
+
+def test_concurrent_workers_count_every_cluster_once_and_one_closes(progress: SweepProgress) -> None:
+    clusters = 150  # more than one transaction of pending rows
+    sweep_id = new_sweep_id(datetime.now(UTC))
+    progress.open(sweep_id, [cluster_id(i) for i in range(clusters)])
+    deliveries = [cluster_id(i) for i in range(clusters)] + [cluster_id(i) for i in range(0, clusters, 7)]
+    with ThreadPoolExecutor(max_workers=8) as pool:  # redeliveries race with first deliveries
+        outcomes = list(pool.map(lambda c: deliver(progress, sweep_id, c), deliveries))
     closing = [totals for totals in outcomes if totals is not None]
     assert len(closing) == 1
-    assert dict(closing[0].counts) == {"clusters": clusters, **{k: v * clusters for k, v in counts.items()}}
-    # A message redelivered after the sweep closed is neither counted nor closes it again.
-    assert progress.record(sweep_id, cluster_id(3), counts) is None
-    row = table.get_entity("sweeps", sweep_id)
-    assert row["done"] == clusters and row["closed"] is True
-    assert list(table.query_entities(f"PartitionKey eq 'sweep-{sweep_id}'")) == []  # markers cleaned up
+    assert dict(closing[0].counts) == {"clusters": clusters, **{k: v * clusters for k, v in COUNTS.items()}}
+    progress.finish(sweep_id)
+    assert progress.open_sweeps() == [] and progress.missing(sweep_id) == []
+    assert deliver(progress, sweep_id, cluster_id(3)) is None  # redelivered after the sweep finished
+
+
+def test_only_clusters_the_timer_enqueued_count(progress: SweepProgress) -> None:
+    sweep_id = new_sweep_id(datetime.now(UTC))
+    progress.open(sweep_id, [cluster_id(1), cluster_id(2)])
+    assert progress.record(sweep_id, cluster_id(99), COUNTS) is False  # a made-up cluster of an open sweep
+    assert progress.settle(sweep_id, cluster_id(99).lower()) is None
+    assert progress.record(str(uuid.uuid4()), cluster_id(1), COUNTS) is False  # a sweep never opened
+    assert progress.record(sweep_id, cluster_id(1).upper(), COUNTS) is True  # ARM ids are case-insensitive
+    assert progress.record(sweep_id, cluster_id(1), COUNTS) is False  # counted already
+    assert [pending.cluster_id for pending in progress.missing(sweep_id)] == [cluster_id(2)]
+
+
+def test_a_failed_delivery_leaves_its_attempts_and_first_error_line_for_the_poison_handler(
+    progress: SweepProgress,
+) -> None:
+    sweep_id = new_sweep_id(datetime.now(UTC))
+    progress.open(sweep_id, [cluster_id(1)])
+    progress.record_failure(sweep_id, cluster_id(1), 2, "TimeoutError: no answer\nTraceback ...")
+    progress.record_failure(sweep_id, cluster_id(1), 3, "HttpResponseError: (ServerBusy) busy\nmore")
+    pending = progress.pending(sweep_id, cluster_id(1))
+    assert pending is not None and (pending.attempts, pending.last_error) == (3, "HttpResponseError: (ServerBusy) busy")
+    progress.record(sweep_id, cluster_id(1), COUNTS)
+    progress.record_failure(sweep_id, cluster_id(1), 4, "late")  # after the count: does not bring the row back
+    assert progress.pending(sweep_id, cluster_id(1)) is None
+
+
+def test_an_empty_sweep_closes_at_once_and_open_sweeps_sort_oldest_first(progress: SweepProgress) -> None:
+    now = datetime.now(UTC)
+    older, newer = new_sweep_id(now - timedelta(hours=1)), new_sweep_id(now)
+    progress.open(newer, [cluster_id(1)])
+    progress.open(older, [])
+    assert [sweep.sweep_id for sweep in progress.open_sweeps()] == [older, newer]
+    totals = progress.settle(older, "timer")
+    assert totals is not None and totals.counts["clusters"] == 0
+    assert progress.open_sweeps()[0].closed_by == "timer"
+
+
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)))
+def test_sweep_ids_tell_when_they_started_and_sort_in_that_order(when: datetime) -> None:
+    first, second = new_sweep_id(when), new_sweep_id(when + timedelta(milliseconds=1))
+    assert abs(sweep_started(first) - when) < timedelta(milliseconds=1) and first < second
+    assert uuid.UUID(first).version == 7 and uuid.UUID(first).variant == uuid.RFC_4122
+
+
+def test_a_sweep_id_that_is_not_time_ordered_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a time-ordered"):
+        sweep_started(str(uuid.uuid4()))

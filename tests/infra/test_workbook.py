@@ -106,3 +106,26 @@ def test_the_workbook_has_the_four_views_and_is_deployed_by_the_template() -> No
     assert remediation and all("{Cluster}" in query for query in remediation)
     serialized = parse(INFRA / "modules" / "workbook.bicep")["resources"]["workbook"]["config"]["properties"]
     assert serialized["serializedData"]["function"]["parameters"]["file_path"] == "../workbook.json"
+
+
+DEDUPED_BY = re.compile(r"summarize\s+arg_max\(\s*timestamp\s*,\s*\*\s*\)\s+by\s+([\w\s,]+)")
+
+
+def dedup_keys(query: str) -> set[str]:
+    match = DEDUPED_BY.search(query)
+    return {key.strip() for key in match.group(1).split(",")} if match else set()
+
+
+def test_every_query_counts_a_redelivered_event_once() -> None:
+    """Delivery is at least once: a redelivered result repeats its finding events (same resultId), a summary
+    sent again repeats its sweepId. Each query keeps one event per finding, or per sweep, before counting."""
+    for query in workbook_queries():
+        keys = dedup_keys(query)
+        if re.search(r"summarize\s+by\s", query):  # a distinct list (the cluster picker): repeats vanish
+            continue
+        if FINDING_EVENT in events_of(query):
+            one_cluster = "{Cluster}" in query
+            assert {"check"} <= keys and (one_cluster or keys & {"clusterId", "resultId"}), query
+        if SWEEP_EVENT in events_of(query):
+            assert "sweepId" in keys, query
+    assert dedup_keys('customEvents | where name == "AksApiReachSweep" | take 1') == set()

@@ -1,0 +1,217 @@
+"""A sweep's lifecycle through the app's functions, on Azurite and the Azure emulator: every enqueued
+cluster counted exactly once whatever fails between two storage writes, one summary per sweep, no events
+twice on redelivery, a sweep past its deadline closed by the next timer run, and no second sweep while
+one drains."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from azure.data.tables import TableClient
+from azure.functions.queue import QueueMessage
+from azure.functions.timer import TimerRequest
+
+import function_app
+from checks.registry import CHECK_IDS
+from publish.appinsights import FINDING_EVENT, SWEEP_EVENT
+from sweep import fanout
+from sweep.messages import ClusterMessage
+from sweep.progress import SweepProgress, new_sweep_id
+from sweep.runtime import Runtime
+from sweep.settings import Settings
+from tests.capture import IngestionCapture
+from tests.faults import FaultyTransport
+from tests.functions.harness import FUNCTIONS, QueueHost, drain, wait_for
+from tests.functions.test_function_app import emulator  # noqa: F401  (the three sample clusters)
+from tools import make_example_estate as estate
+
+pytestmark = pytest.mark.azurite
+CLUSTERS = 3
+
+
+def closing_events(ingestion: IngestionCapture, expected: int = 1) -> list[dict[str, str]]:
+    wait_for(lambda: len(ingestion.events(SWEEP_EVENT)) >= expected)
+    return ingestion.events(SWEEP_EVENT)
+
+
+def assert_counted_once(ingestion: IngestionCapture, repeated_events: bool = False) -> dict[str, str]:
+    """One summary counting every cluster once, and one event per finding (with `repeated_events`, a
+    result sent again carries the same resultId, so one event per resultId and check)."""
+    (closing,) = closing_events(ingestion)
+    findings = ingestion.events(FINDING_EVENT)
+    distinct = {(f["resultId"], f["check"]): f for f in findings}
+    assert len(distinct) == CLUSTERS * len(CHECK_IDS)
+    assert (len(findings) > len(distinct)) if repeated_events else (len(findings) == len(distinct))
+    assert closing["clusters"] == str(CLUSTERS)
+    for status in ("pass", "fail", "warn", "skipped", "error"):
+        assert int(closing[status]) == sum(f["status"] == status for f in distinct.values()), status
+    return closing
+
+
+def with_settings(runtime: Runtime, **values: Any) -> Runtime:
+    changed = Runtime(**{**runtime.__dict__, "settings": Settings(**{**runtime.settings.__dict__, **values})})
+    function_app.services.use(changed)
+    return changed
+
+
+def faulty(runtime: Runtime, azurite: Any) -> FaultyTransport:
+    """The runtime's bookkeeping table behind a transport that injects faults (and no SDK retries)."""
+    transport = FaultyTransport()
+    table = TableClient.from_connection_string(
+        azurite.connection_string, runtime.settings.state_table, transport=transport, retry_total=0
+    )
+    function_app.services.use(Runtime(**{**runtime.__dict__, "progress": SweepProgress(table)}))
+    return transport
+
+
+def run_worker(runtime: Runtime, max_dequeue: int = 5) -> None:
+    QueueHost(runtime.queue, FUNCTIONS["check_cluster_message"], max_dequeue).run()
+
+
+# --- faults between two writes --------------------------------------------------------------------------------
+
+FAULTS = {  # (method, URL pattern, applied but answer lost, the redelivery sends the events again)
+    # the count transaction (delete pending + create done) never reaches the service: the redelivery checks
+    # the cluster again and counts it (its events go again, under the same resultId)
+    "count refused (503)": ("POST", r"\$batch", False, True),
+    # the count is applied but its answer lost: the redelivery finds the cluster counted, sends nothing again
+    "count applied, answer lost": ("POST", r"\$batch", True, False),
+    # the completion query fails after the count: the redelivery closes the sweep
+    "completion query refused (503)": ("GET", r"RowKey%20ge%20%27pending-", False, False),
+    # the close (conditional update of the sweep's row) fails: the redelivery closes it
+    "close refused (503)": ("PATCH", r"open-sweeps", False, False),
+    # the close applied, its answer lost: the redelivery, as the closer, sends the summary
+    "close applied, answer lost": ("PATCH", r"open-sweeps", True, False),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=list(FAULTS))
+def test_each_cluster_counts_once_whatever_fails_between_two_writes(
+    fault: str, runtime: Runtime, azurite: Any, ingestion: IngestionCapture
+) -> None:
+    FUNCTIONS["sweep_timer"](TimerRequest())
+    transport = faulty(runtime, azurite)
+    method, url, lost_answer, repeated_events = FAULTS[fault]
+    rule = transport.fail(method, url, lost_answer, times=1)
+    run_worker(runtime)  # four messages at once, as host.json's batchSize; failed ones are redelivered
+    assert rule.hits == 1, f"the fault {fault!r} was never injected"
+    assert_counted_once(ingestion, repeated_events)
+    assert (
+        list(
+            TableClient.from_connection_string(azurite.connection_string, runtime.settings.state_table).query_entities(
+                "PartitionKey eq 'open-sweeps'"
+            )
+        )
+        == []
+    )
+
+
+def test_a_summary_whose_bookkeeping_could_not_be_removed_is_sent_again_under_the_same_sweep_id(
+    runtime: Runtime, azurite: Any, ingestion: IngestionCapture
+) -> None:
+    """At least once where exactly once cannot be had: the summary went out, removing the sweep's rows failed,
+    the message is redelivered and the closer sends the same summary again (the workbook keeps one per
+    sweepId)."""
+    FUNCTIONS["sweep_timer"](TimerRequest())
+    transport = faulty(runtime, azurite)
+    transport.fail("DELETE", r"open-sweeps", times=1)
+    run_worker(runtime)
+    closing = closing_events(ingestion, 2)
+    assert len(closing) == 2 and closing[0] == closing[1]
+
+
+def test_a_redelivered_message_sends_no_event_twice(runtime: Runtime, ingestion: IngestionCapture) -> None:
+    FUNCTIONS["sweep_timer"](TimerRequest())
+    messages = drain(runtime.queue)
+    for message in [messages[0], *messages, messages[1]]:  # the host redelivers after lost completions
+        FUNCTIONS["check_cluster_message"](message)
+    assert_counted_once(ingestion)
+
+
+def test_a_made_up_cluster_with_an_open_sweep_id_neither_counts_nor_closes_it(
+    runtime: Runtime, ingestion: IngestionCapture
+) -> None:
+    FUNCTIONS["sweep_timer"](TimerRequest())
+    messages = drain(runtime.queue)
+    sweep_id = ClusterMessage.parse(messages[0].get_body()).sweep_id
+    made_up = estate.healthy().cluster["id"].replace("aks-payments-prod", "aks-made-up")
+    for name in ("aks-made-up", "aks-other-made-up", "aks-third-made-up"):
+        body = ClusterMessage(sweep_id, made_up.replace("aks-made-up", name)).to_json().encode()
+        FUNCTIONS["check_cluster_message"](QueueMessage(body=body))
+    assert ingestion.events(FINDING_EVENT) == [] and ingestion.events(SWEEP_EVENT) == []
+    assert len(runtime.progress.missing(sweep_id)) == CLUSTERS
+    for message in messages:
+        FUNCTIONS["check_cluster_message"](message)
+    assert_counted_once(ingestion)
+
+
+# --- the timer -------------------------------------------------------------------------------------------------
+
+
+def test_a_timer_run_while_a_sweep_drains_starts_no_other(
+    runtime: Runtime, ingestion: IngestionCapture, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = fanout.start_sweep(runtime)
+    assert first is not None and first[1] == CLUSTERS
+    with caplog.at_level(logging.WARNING):
+        assert fanout.start_sweep(runtime) is None
+    assert (
+        f"sweep {first[0]}" in caplog.text
+        and f"is still draining, {CLUSTERS} of {CLUSTERS} cluster(s) left" in caplog.text
+    )
+    assert runtime.queue.get_queue_properties().approximate_message_count == CLUSTERS  # not 6
+    run_worker(runtime)
+    assert_counted_once(ingestion)
+    second = fanout.start_sweep(runtime)  # the first closed: the next run starts a sweep
+    assert second is not None and second[0] > first[0]
+
+
+def test_a_sweep_past_its_deadline_is_closed_by_the_next_timer_run(
+    runtime: Runtime, ingestion: IngestionCapture
+) -> None:
+    opened = fanout.start_sweep(runtime, datetime.now(UTC) - timedelta(minutes=91))
+    assert opened is not None
+    stale = drain(runtime.queue)  # its messages wait (or are lost) past the deadline
+    FUNCTIONS["check_cluster_message"](stale[0])  # one cluster was checked in time
+    assert ingestion.events(SWEEP_EVENT) == []
+
+    reopened = fanout.start_sweep(runtime)
+    assert reopened is not None and reopened[1] == CLUSTERS  # the closed sweep no longer holds the timer back
+    closing = closing_events(ingestion)
+    assert [c["sweepId"] for c in closing] == [opened[0]] and closing[0]["clusters"] == str(CLUSTERS)
+    late = [f for f in ingestion.events(FINDING_EVENT) if f["sweepId"] == opened[0] and f["status"] == "error"]
+    assert len({f["clusterId"] for f in late}) >= CLUSTERS - 1
+    overdue = [f for f in late if "not checked within the sweep's deadline (90 minutes" in f["detail"]]
+    assert len(overdue) == (CLUSTERS - 1) * len(CHECK_IDS)
+
+    before = len(ingestion.events(FINDING_EVENT))
+    for message in stale[1:]:  # the late messages arrive after all: nothing more is published for that sweep
+        FUNCTIONS["check_cluster_message"](message)
+    assert len(ingestion.events(FINDING_EVENT)) == before
+
+
+def test_a_sweep_whose_timer_died_before_enqueueing_still_closes(runtime: Runtime, ingestion: IngestionCapture) -> None:
+    sweep_id = new_sweep_id(datetime.now(UTC) - timedelta(hours=2))
+    ids = [
+        estate.healthy().cluster["id"],
+        estate.helm_history().cluster["id"],
+        estate.ranges_missing_client().cluster["id"],
+    ]
+    runtime.progress.open(sweep_id, ids)  # what a timer leaves when it stops before sending any message
+
+    fanout.start_sweep(runtime)
+    (closing,) = closing_events(ingestion)
+    assert closing["sweepId"] == sweep_id and closing["clusters"] == str(CLUSTERS)
+    assert closing["error"] == str(CLUSTERS * len(CHECK_IDS))
+    assert runtime.queue.get_queue_properties().approximate_message_count == CLUSTERS  # the new sweep's
+
+
+def test_a_deadline_of_zero_minutes_closes_every_earlier_sweep(runtime: Runtime, ingestion: IngestionCapture) -> None:
+    short = with_settings(runtime, sweep_deadline_minutes=0)
+    first = fanout.start_sweep(short)
+    second = fanout.start_sweep(short)
+    assert first is not None and second is not None
+    assert [c["sweepId"] for c in closing_events(ingestion)] == [first[0]]
