@@ -19,10 +19,11 @@ import re
 from checks.finding import Check, Verdict
 from checks.netrules.firewall import Requirement, evaluate_firewall
 from checks.netrules.routes import egress_path
-from checks.tunnel import tunnel_logs
+from checks.tunnel import LOG_LINE_CHARS, tunnel_logs
 from model.arm_ids import last_segment
 from model.finding import Severity, Status
 from model.snapshot import ClusterSnapshot
+from model.text import shorten
 
 DOCS = "https://learn.microsoft.com/troubleshoot/azure/azure-kubernetes/connectivity/tunnel-connectivity-issues"
 ALPN_ERROR = re.compile(r"alpn|no application protocol", re.IGNORECASE)
@@ -77,7 +78,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
     for pod, text in logs.items():
         line = next((line.strip() for line in text.splitlines() if ALPN_ERROR.search(line)), None)
         if line:
-            causes.append(f"{pod} logs: {line[:200]}")
+            causes.append(f"{pod} logs: {shorten(line, LOG_LINE_CHARS)}")
             fixes.append(
                 "Exclude the API server FQDN (*.azmk8s.io) from TLS inspection on every proxy/firewall on the path"
             )

@@ -116,7 +116,8 @@ def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:
             "Declare who must reach the API server (context.json clients, AKS_REACH_CLIENTS or the clients tag) so gaps are found before users hit them."
             + (f" Egress IPs {', '.join(must_list)} are inside." if must_list else "")
             + lb_note,
-            'Add {"clients": [{"name": "...", "ips": ["..."]}]} to context.json, or tag the cluster: az aks update --tags aks-reach-clients=<cidr>,<cidr>',
+            'Add {"clients": [{"name": "...", "ips": ["..."]}]} to context.json, or tag the cluster (Merge keeps its other tags): '
+            f"az tag update --resource-id {cluster.id} --operation Merge --tags aks-reach-clients=<cidr>,<cidr>",
             evidence,
         )
     note = f" (could not resolve {len(unresolved)} egress IP resource(s))" if unresolved else ""

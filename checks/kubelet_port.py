@@ -16,10 +16,11 @@ import re
 
 from checks.finding import Check, Verdict
 from checks.netrules.nsg import Flow, allow_rule_command, effective_decision, first_denial, nic_nsgs_of_subnet
-from checks.tunnel import tunnel_logs
+from checks.tunnel import LOG_LINE_CHARS, tunnel_logs
 from model.arm_ids import last_segment
 from model.finding import Severity, Status
 from model.snapshot import ClusterSnapshot
+from model.text import shorten
 
 DOCS = "https://learn.microsoft.com/troubleshoot/azure/azure-kubernetes/connectivity/tcp-timeouts-dial-tcp-nodeip-10250"
 KUBELET_PORT = 10250
@@ -36,7 +37,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
     causes += [f"kubelet probe of {probe.node} failed: {probe.error or 'no answer'}" for probe in failed]
     texts = [f"event {e.involved_object}: {e.message}" for e in snapshot.events or ()]
     texts += [f"{pod} logs: {line}" for pod, text in tunnel_logs(snapshot).items() for line in text.splitlines()]
-    timeouts = [text.strip()[:200] for text in texts if DIAL_TIMEOUT.search(text)]
+    timeouts = [shorten(text.strip(), LOG_LINE_CHARS) for text in texts if DIAL_TIMEOUT.search(text)]
     causes += timeouts[:5]
     # Only sources that held something count: an empty logs folder or a network export without the node
     # subnets judged nothing.

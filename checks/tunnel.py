@@ -10,6 +10,7 @@ TUNNEL_PREFIXES = ("konnectivity-agent-", "tunnelfront-", "aks-link-")
 LEGACY_PREFIXES = ("tunnelfront-", "aks-link-")
 # A cluster-proportional autoscaler that AKS runs beside the agents: never a tunnel pod.
 AUTOSCALER_PREFIX = "konnectivity-agent-autoscaler-"
+LOG_LINE_CHARS = 200  # a log line quoted in a finding, shortened at a word boundary
 
 
 def is_tunnel_pod(pod: Pod) -> bool:

@@ -207,6 +207,30 @@ def clients_from_context(context: Mapping[str, Any]) -> tuple[Client, ...]:
     return tuple(clients)
 
 
+def with_tagged_clients(cluster: Mapping[str, Any], context: dict[str, Any], clients_tag: str) -> dict[str, Any]:
+    """The context plus the clients the cluster's `clients_tag` tag lists (`203.0.113.4,198.51.100.0/24`),
+    as a client named `tag:<tag>`; a context that has it already (a saved snapshot) is left as it is."""
+    tags = cluster.get("tags")
+    tagged = next(
+        (
+            str(value)
+            for key, value in (tags.items() if isinstance(tags, Mapping) else ())
+            if key.lower() == clients_tag.lower()
+        ),
+        "",
+    )
+    ips = [part.strip() for part in tagged.split(",") if part.strip()]
+    name = f"tag:{clients_tag}"
+    declared = context.get("clients", [])
+    if (
+        not ips
+        or not isinstance(declared, list)
+        or any(isinstance(c, dict) and c.get("name") == name for c in declared)
+    ):
+        return context
+    return {**context, "clients": [*declared, {"name": name, "ips": ips}]}
+
+
 def owners_from_context(context: Mapping[str, Any]) -> tuple[str, ...]:
     owners = context.get("owners") or []
     if not isinstance(owners, list) or not all(isinstance(owner, str) for owner in owners):

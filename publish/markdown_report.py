@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from model.finding import ClusterResult, Status
-from publish.json_report import summary
-from publish.text_report import findings_worst_first, worst_first
+from publish.text_report import DOCS_HINT, clusters_by_worst_status, findings_worst_first, worst_first
 
 _ICONS: dict[Status, str] = {
     Status.FAIL: "❌ fail",
@@ -21,16 +20,14 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(results: Sequence[ClusterResult]) -> str:
-    counts = summary(results)
-    lines = [
-        "# AKS API Reach",
-        "",
-        f"{counts['clusters']} cluster(s): **{counts['fail']} fail**, {counts['error']} error, {counts['warn']} warn, "
-        f"{counts['skipped']} skipped, {counts['pass']} pass.",
-        "",
-    ]
-    for result in worst_first(results):
+def render_markdown(results: Sequence[ClusterResult], shown: Sequence[ClusterResult] | None = None) -> str:
+    """`results` are the whole run (counted in the summary); `shown` the clusters and findings listed."""
+    shown = results if shown is None else shown
+    lines = ["# AKS API Reach", "", f"{clusters_by_worst_status(results)} (each cluster by its worst finding).", ""]
+    if len(shown) < len(results):
+        lines += [f"{len(shown)} of {len(results)} clusters shown (`--status`).", ""]
+    lines += [f"{DOCS_HINT}.", ""]
+    for result in worst_first(shown):
         cluster = result.cluster
         lines += [f"## {cluster.name}", ""]
         lines.append(f"`{cluster.id}`" + (f" — owners: {', '.join(result.owners)}" if result.owners else ""))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from model.finding import ClusterResult, Finding
+from model.text import shorten
 
 CARD_VERSION = "1.4"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -175,8 +176,3 @@ def _heading(text: str, color: str = "Default") -> Element:
 
 def _text(text: str, **style: Any) -> Element:
     return {"type": "TextBlock", "text": text, "wrap": True, **style}
-
-
-def shorten(text: str, limit: int) -> str:
-    text = " ".join(text.split()) if len(text) > limit else text
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

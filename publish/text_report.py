@@ -1,11 +1,14 @@
-"""The human report: one block per cluster (failing clusters first), its findings worst first."""
+"""The human report: one block per cluster (failing clusters first), its findings worst first, wrapped to
+the terminal's width. Its layout is described in docs/report.md."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import textwrap
+from collections import Counter
+from collections.abc import Collection, Sequence
+from dataclasses import replace
 
 from model.finding import ClusterResult, Finding, Status
-from publish.json_report import summary
 
 # Worst first: what a reader must act on comes before what is fine.
 STATUS_ORDER: dict[Status, int] = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.SKIPPED: 3, Status.PASS: 4}
@@ -17,37 +20,100 @@ _COLOURS: dict[Status, str] = {
     Status.PASS: "\033[32m",
 }
 _RESET = "\033[0m"
+_STATUS_CHARS = 7  # "SKIPPED"
+MIN_TEXT_CHARS = 30  # below this the text column starts on its own, less indented, line
+ACTIONABLE = (Status.FAIL, Status.ERROR, Status.WARN)  # findings whose detail, fix and docs link are printed
+DOCS_HINT = "How each check decides: docs/checks.md; this report's layout: docs/report.md"
+
+
+def worst_status(result: ClusterResult) -> Status:
+    return min((finding.status for finding in result.findings), key=STATUS_ORDER.__getitem__, default=Status.PASS)
 
 
 def worst_first(results: Sequence[ClusterResult]) -> list[ClusterResult]:
-    return sorted(results, key=lambda result: min((STATUS_ORDER[f.status] for f in result.findings), default=4))
+    return sorted(results, key=lambda result: STATUS_ORDER[worst_status(result)])
 
 
 def findings_worst_first(result: ClusterResult) -> list[Finding]:
     return sorted(result.findings, key=lambda finding: STATUS_ORDER[finding.status])
 
 
-def render_text(results: Sequence[ClusterResult], colour: bool = False) -> str:
+def clusters_by_worst_status(results: Sequence[ClusterResult]) -> str:
+    """'11 clusters: 9 fail, 1 error, 1 warn, 0 skipped, 0 pass': each cluster counted once, by its worst finding."""
+    counts = Counter(worst_status(result) for result in results)
+    by_status = ", ".join(f"{counts.get(status, 0)} {status.value}" for status in STATUS_ORDER)
+    return f"{len(results)} cluster{'' if len(results) == 1 else 's'}: {by_status}"
+
+
+def only_statuses(results: Sequence[ClusterResult], statuses: Collection[Status]) -> list[ClusterResult]:
+    """The findings with one of `statuses`; a cluster left with none is left out (`--status`)."""
+    kept = [replace(r, findings=tuple(f for f in r.findings if f.status in statuses)) for r in results]
+    return [result for result in kept if result.findings]
+
+
+def render_text(
+    results: Sequence[ClusterResult],
+    colour: bool = False,
+    width: int = 100,
+    shown: Sequence[ClusterResult] | None = None,
+) -> str:
+    """`results` are the whole run (the summary line counts them); `shown` the clusters and findings
+    printed (default: all). Every line fits in `width` columns, except a single word longer than that."""
+    shown = results if shown is None else shown
+    check_chars = max((len(finding.check) for result in shown for finding in result.findings), default=10)
+    indent = 2 + _STATUS_CHARS + 1 + check_chars + 2
+    if width - indent < MIN_TEXT_CHARS:  # narrow terminal: title and detail go under the check, indented 4
+        indent = 4
     lines: list[str] = []
-    width = max((len(finding.check) for result in results for finding in result.findings), default=10)
-    for result in worst_first(results):
+    for result in worst_first(shown):
         cluster = result.cluster
-        owners = f"  owners: {', '.join(result.owners)}" if result.owners else ""
-        lines.append(f"{cluster.name}  ({cluster.subscription}/{cluster.resource_group}, {cluster.location}){owners}")
+        header = f"{cluster.name}  ({cluster.subscription}/{cluster.resource_group}, {cluster.location})"
+        owners = f"owners: {', '.join(result.owners)}" if result.owners else ""
+        if owners and len(header) + 2 + len(owners) <= width:
+            header, owners = f"{header}  {owners}", ""
+        lines += _wrapped(header, width, "", "    ")
+        if owners:
+            lines += _wrapped(owners, width, "    ", "    ")
         for finding in findings_worst_first(result):
-            status = f"{finding.status.value.upper():<7}"
+            label = f"{finding.status.value.upper():<{_STATUS_CHARS}}"
             if colour:
-                status = f"{_COLOURS[finding.status]}{status}{_RESET}"
-            lines.append(f"  {status} {finding.check:<{width}}  {finding.title}")
-            if finding.status in (Status.FAIL, Status.ERROR, Status.WARN):
-                if finding.detail:
-                    lines.append(f"  {'':7} {'':{width}}  {finding.detail}")
-                if finding.remediation:
-                    lines.append(f"  {'':7} {'':{width}}  fix: {finding.remediation}")
+                label = f"{_COLOURS[finding.status]}{label}{_RESET}"
+            lead = f"  {label} {finding.check:<{check_chars}}  "
+            body = " " * indent
+            if indent == 4:
+                lines.append(lead.rstrip())
+                lead = body
+            first, *rest = _wrapped(finding.title, width, " " * indent, body)
+            lines.append(lead + first[indent:])
+            lines += rest
+            if finding.status in ACTIONABLE:
+                for prefix, text in (("", finding.detail), ("fix: ", finding.remediation), ("docs: ", finding.docs)):
+                    if text:
+                        lines += _wrapped(prefix + text, width, body, body + " " * len(prefix))
         lines.append("")
-    counts = summary(results)
-    lines.append(
-        f"{counts['clusters']} cluster(s): {counts['fail']} fail, {counts['error']} error, {counts['warn']} warn, "
-        f"{counts['skipped']} skipped, {counts['pass']} pass"
-    )
+    if len(shown) < len(results):
+        lines.append(f"{len(shown)} of {len(results)} clusters shown (--status)")
+    lines += _wrapped(clusters_by_worst_status(results), width, "", "  ")
+    lines += _wrapped(DOCS_HINT, width, "", "  ")
     return "\n".join(lines) + "\n"
+
+
+def _wrapped(text: str, width: int, first: str, rest: str) -> list[str]:
+    """`text` wrapped between words. A word too long for its column (a URL, an ARM id) is never cut: its
+    line starts further left, as far as it must to end inside `width`."""
+    lines = textwrap.wrap(
+        text,
+        width=width,
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_on_hyphens=False,
+        break_long_words=False,
+    ) or [first.rstrip()]
+    return [_pulled_left(line, width) for line in lines]
+
+
+def _pulled_left(line: str, width: int) -> str:
+    if len(line) <= width:
+        return line
+    content = line.lstrip()
+    return " " * max(width - len(content), 0) + content

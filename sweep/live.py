@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,10 +12,9 @@ from azure.core.credentials import TokenCredential
 from checks.finding import Check
 from collect.live.clients import LiveClients
 from collect.live.estate import CollectionFailure, Scope, sweep
-from collect.parse import clients_from_context
 from collect.snapshot_folder import write_cluster
-from model.errors import SettingsError
 from model.finding import ClusterResult
+from sweep.context import layered, settings_layer
 from sweep.evaluate import evaluate_raw, unreachable_result
 from sweep.settings import Settings
 
@@ -32,7 +30,7 @@ def run_live(
 ) -> list[ClusterResult]:
     clients = live_clients(settings, credential, connection_verify)
     results: list[ClusterResult] = []
-    context = {**context, "clients": [*context.get("clients", []), *settings_clients(settings)]}
+    context = layered(settings_layer(settings), context)  # --context replaces AKS_REACH_CLIENTS
     stream = sweep(
         clients, scope, context, settings.concurrency, settings.probe_timeout_seconds, _progress, settings.clients_tag
     )
@@ -55,18 +53,6 @@ def live_clients(settings: Settings, credential: TokenCredential, connection_ver
         connection_verify=connection_verify,
         concurrency=settings.concurrency,
     )
-
-
-def settings_clients(settings: Settings) -> list[dict[str, Any]]:
-    """AKS_REACH_CLIENTS, validated like context.json (a bad value is a SettingsError naming it)."""
-    if not settings.clients:
-        return []
-    try:
-        declared = json.loads(settings.clients)
-        clients_from_context({"clients": declared})
-    except ValueError as exc:
-        raise SettingsError(f"AKS_REACH_CLIENTS: {exc}") from None
-    return declared
 
 
 def _progress(done: int, total: int) -> None:

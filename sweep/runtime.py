@@ -21,7 +21,8 @@ from publish.appinsights import EventPublisher, configure_exporter
 from publish.notify_state import NotificationState, SweepRef
 from publish.teams import TeamsSender, WebhookRoutes, notify
 from sweep.change_index import ReferenceIndex
-from sweep.live import live_clients, settings_clients
+from sweep.context import settings_layer
+from sweep.live import live_clients
 from sweep.pending_rechecks import PendingRechecks
 from sweep.progress import SweepProgress
 from sweep.settings import Settings
@@ -56,7 +57,7 @@ class Runtime:
             clients=clients,
             queue=queue_client(settings, credential, settings.queue),
             progress=SweepProgress(table),
-            context={"clients": settings_clients(settings)},
+            context=settings_layer(settings),
             references=ReferenceIndex(table),
             max_dequeue_count=max_dequeue_count(HOST_JSON),
         )

@@ -21,7 +21,7 @@ from collect.live.clients import LiveClients
 from collect.live.cluster import collect_cluster
 from collect.live.logs import WorkspaceAuditLogs
 from collect.live.network import ArmNetworkReader, JsonObject, NetworkInventory
-from collect.parse import one_line
+from collect.parse import one_line, with_tagged_clients
 from collect.raw import RawCluster
 from model.arm_ids import parse_cluster_id
 
@@ -105,7 +105,7 @@ def sweep(
                 task = pool.submit(
                     lambda cluster=cluster: collect_cluster(
                         cluster,
-                        declared_context(cluster, context, clients_tag),
+                        with_tagged_clients(cluster, context, clients_tag),
                         inventory,
                         clients,
                         probe_timeout,
@@ -164,7 +164,11 @@ def collect_one(
     cluster = _get_cluster(clients, cluster_id)  # Azure failing here raises: the queue retries the message
     try:
         return collect_cluster(
-            cluster, declared_context(cluster, context, clients_tag), ArmNetworkReader(clients), clients, probe_timeout
+            cluster,
+            with_tagged_clients(cluster, context, clients_tag),
+            ArmNetworkReader(clients),
+            clients,
+            probe_timeout,
         )
     except Exception as exc:  # a malformed answer is this cluster's error, never a crash of the worker
         return collection_failure(cluster_id, exc)
@@ -175,18 +179,6 @@ def collection_failure(cluster_id: str, exc: Exception) -> CollectionFailure:
         log.debug("collection of %s failed", cluster_id, exc_info=True)  # the trace for --verbose; the report says it
         return CollectionFailure(cluster_id, f"collection failed: {type(exc).__name__}: {one_line(exc)}")
     return CollectionFailure(cluster_id, f"collection failed: {one_line(exc)}")
-
-
-def declared_context(cluster: dict[str, Any], context: dict[str, Any], clients_tag: str) -> dict[str, Any]:
-    """The context recorded in the cluster's snapshot: the run's clients plus those its tag lists."""
-    tags = cluster.get("tags") or {}
-    if not isinstance(tags, dict):
-        raise ValueError(f'"tags" should be an object, not {type(tags).__name__}')
-    tagged = next((str(value) for key, value in tags.items() if key.lower() == clients_tag.lower()), "")
-    ips = [part.strip() for part in tagged.split(",") if part.strip()]
-    if not ips:
-        return context
-    return {**context, "clients": [*context.get("clients", []), {"name": f"tag:{clients_tag}", "ips": ips}]}
 
 
 def _network_rows(clients: LiveClients, subscriptions: Sequence[str]) -> list[dict[str, Any]]:

@@ -1,0 +1,18 @@
+"""Shortening text for people: cut only between words, and say it was cut."""
+
+from __future__ import annotations
+
+ELLIPSIS = "…"
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters: whitespace runs collapsed, cut at the last word boundary
+    that fits, ending in an ellipsis. A first word longer than the limit is the one place a word is cut."""
+    if len(text) <= limit:
+        return text
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    room = max(limit - len(ELLIPSIS), 0)
+    cut = text[: room + 1].rsplit(" ", 1)[0] if " " in text[: room + 1] else text[:room]
+    return cut[:room].rstrip(" ,;:") + ELLIPSIS
