@@ -24,7 +24,7 @@ $(TOOLS)/.installed: requirements-tools.txt
 
 # Azurite (the storage emulator the Function app tests use), pinned in package.json / package-lock.json.
 node_modules/.installed: package.json package-lock.json
-	@command -v npm >/dev/null 2>&1 || { echo "error: npm not found; install Node.js 20 and npm (the tests run Azurite from node_modules)" >&2; exit 2; }
+	@command -v npm >/dev/null 2>&1 || { echo "error: npm not found; install Node.js 20 or later and npm (the tests run Azurite from node_modules)" >&2; exit 2; }
 	npm ci --no-audit --no-fund
 	touch $@
 

@@ -1,9 +1,9 @@
 """A cluster's inputs as the files an operator exports with `az` and `kubectl`.
 
-`RawCluster` is the in-memory form of one snapshot folder (see DESIGN.md, "Snapshot
-folders"). The snapshot loader reads it from disk, the live collector builds it from Azure
-and the Kubernetes API, `--save-snapshot` writes it back, and `collect.parse` turns it into
-the typed `ClusterSnapshot` the checks read. One path from bytes to verdicts, whatever the
+`RawCluster` is the in-memory form of one snapshot folder (docs/snapshot.md). The snapshot
+loader reads it from disk, the live collector builds it from Azure and the Kubernetes API,
+`--save-snapshot` writes it back, and `collect.parse` turns it into the typed
+`ClusterSnapshot` the checks read. One path from bytes to verdicts, whatever the
 source, so a saved snapshot evaluates exactly like the live run that wrote it.
 """
 

@@ -1,6 +1,6 @@
-"""Snapshot folders on disk <-> `RawCluster` (the layout is DESIGN.md "Snapshot folders").
+"""Snapshot folders on disk <-> `RawCluster` (the layout is docs/snapshot.md).
 
-Beyond DESIGN.md: an optional `<cluster>/problems.json` records why a source is missing
+An optional `<cluster>/problems.json` records why a source is missing
 (`{"kube:pods": {"kind": "unavailable", "message": "..."}}`), so a saved live run evaluates
 offline with the same verdicts and reasons.
 """

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Export one AKS cluster into the snapshot folder format (DESIGN.md), with read-only commands only:
+# Export one AKS cluster into the snapshot folder format (docs/snapshot.md), with read-only commands only:
 #   examples/export-snapshot.sh <cluster resource id> <output dir> [<Log Analytics workspace id>]
 # then: python -m sweep --snapshot <output dir>
 # Needs: az (logged in, Reader), kubectl with user credentials (never --admin), jq.

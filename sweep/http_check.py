@@ -2,7 +2,7 @@
 
 Parameters (query string, or a JSON object body): `clusterId` (the cluster's ARM id, required) and
 `clientIps` (addresses or CIDRs that must reach the API server: a list in JSON, comma-separated in a
-query string). The answer is DESIGN.md's JSON document for that one cluster. The id is validated
+query string). The answer is the JSON report (docs/report.md) for that one cluster. The id is validated
 strictly and only ever used as an ARM resource path on the configured endpoint: a caller cannot make
 the app call a URL of its choosing.
 """
