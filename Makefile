@@ -32,6 +32,7 @@ demo: $(VENV)/.installed
 	$(PY) -m sweep --snapshot examples/estate; status=$$?; [ $$status -le 1 ] || exit $$status
 
 test: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed
+	@command -v jq >/dev/null 2>&1 || { echo "error: jq not found; install it (apt-get install jq): the export script's tests run it" >&2; exit 2; }
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest

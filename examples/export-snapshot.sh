@@ -2,9 +2,13 @@
 # Export one AKS cluster into the snapshot folder format (docs/snapshot.md), with read-only commands only:
 #   examples/export-snapshot.sh <cluster resource id> <output dir> [<Log Analytics workspace id>]
 # then: python -m sweep --snapshot <output dir>
-# Needs: az (logged in, Reader), kubectl with user credentials (never --admin), jq.
+# Needs: az (logged in; Reader on the cluster's subscription and on the hub's, wherever it is), kubectl
+# with the cluster's user credentials (never --admin), jq.
 # Secret values never leave the cluster: Helm release secrets are exported as metadata only.
-set -euo pipefail
+# A source that cannot be exported (no permission, no metrics-server, API server not reachable from
+# here) is named in problems.json with the command's own error, never left as an empty file, and the
+# export goes on: no failing step stops it.
+set -uo pipefail
 
 usage() {
   echo "usage: $0 <cluster resource id> <output dir> [<Log Analytics workspace id>]" >&2
@@ -23,82 +27,219 @@ for tool in az kubectl jq; do
 done
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-mkdir -p "$out/network" "$out/kube/logs/kube-system" "$out/logs"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$out"
+rm -f "$out/problems.json"
+echo '{}' > "$work/problems.json"
+: > "$work/exported"
+
+# problem SOURCE KIND MESSAGE: why SOURCE (network, kube:pods, ...) is missing or incomplete. Messages of
+# one source are joined; `error` (collection failed) wins over `unavailable` (could not be collected here).
+problem() {
+  jq --arg s "$1" --arg k "$2" --arg m "$3" '
+    if .[$s] then .[$s].message += "; " + $m | (if $k == "error" then .[$s].kind = "error" else . end)
+    else .[$s] = {kind: $k, message: $m} end' "$work/problems.json" > "$work/problems.next" \
+    && mv "$work/problems.next" "$work/problems.json"
+}
+
+# A command's failure: `unavailable` when it was refused or the thing does not exist, else `error`.
+kind_of() {
+  if grep -qiE 'forbidden|AuthorizationFailed|does not have authorization|NotFound|could not find the requested resource|ServiceUnavailable' "$1"; then
+    echo unavailable
+  else
+    echo error
+  fi
+}
+
+# fetch FILE SOURCE WHAT COMMAND...: the command's JSON output to FILE (folders made as needed). On failure
+# (or output that is not JSON) FILE is not written, and SOURCE's problem says WHAT failed and why.
+fetch() {
+  local file=$1 source=$2 what=$3
+  shift 3
+  if "$@" > "$work/out" 2> "$work/err" && jq -e . "$work/out" > /dev/null 2>&1; then
+    mkdir -p "$(dirname "$file")"
+    mv "$work/out" "$file"
+    return 0
+  fi
+  local why
+  why=$(grep -v '^[[:space:]]*$' "$work/err" | head -n 1 | cut -c 1-300)
+  problem "$source" "$(kind_of "$work/err")" "$what: ${why:-no JSON output}"
+  return 1
+}
+
+# arm ID: export one ARM resource by id, in whatever subscription it lives, once. Typed `az ... show`
+# output (flattened); `az resource show` (with `properties`) for types the network commands do not cover.
+arm() {
+  local id=$1 lower
+  lower=$(tr '[:upper:]' '[:lower:]' <<< "$id")
+  grep -qxF "$lower" "$work/exported" && return 0
+  echo "$lower" >> "$work/exported"
+  local name=${id##*/} command
+  case "$lower" in
+    */providers/microsoft.network/virtualnetworks/*) command="network vnet" ;;
+    */providers/microsoft.network/networksecuritygroups/*) command="network nsg" ;;
+    */providers/microsoft.network/routetables/*) command="network route-table" ;;
+    */providers/microsoft.network/azurefirewalls/*) command="network firewall" ;;
+    */providers/microsoft.network/publicipaddresses/*) command="network public-ip" ;;
+    */providers/microsoft.network/natgateways/*) command="network nat gateway" ;;
+    */providers/microsoft.network/privatednszones/*) command="network private-dns zone" ;;
+    *) command="resource" ;;
+  esac
+  # One file per resource: its name and a digest of its id (names repeat across resource groups and policies).
+  # shellcheck disable=SC2086 # the sub-command is words on purpose
+  fetch "$out/network/${command// /-}-$name-$(md5sum <<< "$lower" | cut -c 1-8).json" network "az $command show --ids $id" \
+    az $command show --ids "$id" -o json
+}
+
+network_file() {
+  local lower
+  lower=$(tr '[:upper:]' '[:lower:]' <<< "$1")
+  for file in "$out"/network/*.json; do
+    [ -f "$file" ] || continue
+    jq -e --arg id "$lower" 'if type == "array" then .[] else . end | select((.id // "" | ascii_downcase) == $id)' "$file" > /dev/null 2>&1 && { echo "$file"; return 0; }
+  done
+  return 1
+}
+
+# IPv4 address-in-prefix test for jq, over az's addressPrefix / addressPrefixes (IPv6 prefixes are skipped).
+JQ_IP='def n: split(".") | map(tonumber) | .[0] * 16777216 + .[1] * 65536 + .[2] * 256 + .[3];
+  def holds($ip): (split("/")) as [$net, $bits] | (if $bits then ($bits | tonumber) else 32 end) as $b
+    | (pow(2; 32 - $b)) as $size | (($ip | n) - (($ip | n) % $size)) == (($net | n) - (($net | n) % $size));
+  def prefixes: [.addressPrefix // empty, (.addressPrefixes // [])[]] | map(select(contains(":") | not));'
+
+# firewalls_at IP VNET_FILE...: ids of the Azure Firewalls whose IP configuration sits on the subnet that holds
+# IP, in the VNets whose address space holds it (the cluster's VNet and the VNets peered with it).
+firewalls_at() {
+  local ip=$1
+  shift
+  jq -r --arg ip "$ip" "$JQ_IP"'
+    (if type == "array" then .[] else . end) | (.properties // .) as $vnet
+    | select(any($vnet.addressSpace.addressPrefixes[]?; holds($ip)))
+    | $vnet.subnets[]? | (.properties // .) as $subnet
+    | select(any($subnet | prefixes[]; holds($ip)))
+    | $subnet.ipConfigurations[]?.id // empty
+    | select(test("/azureFirewalls/"; "i")) | sub("/azureFirewallIpConfigurations/.*$"; ""; "i")' "$@" | sort -u
+}
 
 echo "cluster" >&2
-az aks show --ids "$cluster_id" -o json > "$out/cluster.json"
+if ! az aks show --ids "$cluster_id" -o json > "$work/cluster.json" 2> "$work/err" || ! jq -e .id "$work/cluster.json" > /dev/null 2>&1; then
+  echo "error: az aks show --ids $cluster_id: $(grep -v '^[[:space:]]*$' "$work/err" | head -n 1)" >&2
+  exit 1
+fi
+mv "$work/cluster.json" "$out/cluster.json"
 
-# Network: the node subnets' VNets, their NSGs and route tables, and what the routes point at.
-subnets=$(jq -r '[.agentPoolProfiles[].vnetSubnetId // empty] | unique[]' "$out/cluster.json")
-n=0
+# Network: the node subnets' VNets, NSGs, route tables and NAT gateways; the VNets peered with them; and the
+# appliance the default route leads to, followed by ARM id into whatever subscription the hub lives in.
+echo "network" >&2
+subnets=$(jq -r '[(.properties // .).agentPoolProfiles[]? | .vnetSubnetId // .vnetSubnetID // empty] | unique[]' "$out/cluster.json")
+if [ -z "$subnets" ]; then  # a VNet that AKS created: it lives in the node resource group
+  node_rg=$(jq -r .nodeResourceGroup "$out/cluster.json")
+  fetch "$out/network/network-vnet-list-$node_rg.json" network "az network vnet list -g $node_rg" \
+    az network vnet list -g "$node_rg" -o json
+fi
 for subnet in $subnets; do
-  n=$((n + 1))
   vnet=${subnet%/subnets/*}
-  echo "network: ${vnet##*/}" >&2
-  az network vnet show --ids "$vnet" -o json > "$out/network/vnet-$n.json"
-  nsg=$(az network vnet subnet show --ids "$subnet" --query networkSecurityGroup.id -o tsv)
-  [ -n "$nsg" ] && az network nsg show --ids "$nsg" -o json > "$out/network/nsg-$n.json"
-  rt=$(az network vnet subnet show --ids "$subnet" --query routeTable.id -o tsv)
-  if [ -n "$rt" ]; then
-    az network route-table show --ids "$rt" -o json > "$out/network/routetable-$n.json"
-    hop=$(jq -r '.routes[] | select(.addressPrefix == "0.0.0.0/0") | .nextHopIpAddress // empty' "$out/network/routetable-$n.json")
-    if [ -n "$hop" ]; then
-      # The Azure Firewall whose private IP is the default route's next hop, with its policy and IP groups.
-      az network firewall list -o json \
-        | jq --arg ip "$hop" '[.[] | select(any(.ipConfigurations[]?; .privateIPAddress == $ip))]' > "$out/network/firewall-$n.json"
-      for pip in $(jq -r '.[].ipConfigurations[]?.publicIPAddress.id // empty' "$out/network/firewall-$n.json"); do
-        az network public-ip show --ids "$pip" -o json > "$out/network/pip-${pip##*/}.json"
+  arm "$vnet" || continue
+  vnet_file=$(network_file "$vnet") || continue
+  subnet_body=$(jq --arg id "$(tr '[:upper:]' '[:lower:]' <<< "$subnet")" \
+    '[(.properties // .).subnets[]? | select(.id | ascii_downcase == $id) | (.properties // .)][0] // {}' "$vnet_file")
+  for ref in networkSecurityGroup routeTable natGateway; do
+    id=$(jq -r --arg ref "$ref" '.[$ref].id // empty' <<< "$subnet_body")
+    [ -n "$id" ] && arm "$id"
+  done
+  peered=()
+  for remote in $(jq -r '(.properties // .).virtualNetworkPeerings[]? | (.properties // .)
+      | select(.peeringState == "Connected") | .remoteVirtualNetwork.id // empty' "$vnet_file"); do
+    arm "$remote" && remote_file=$(network_file "$remote") && peered+=("$remote_file")
+  done
+  table=$(jq -r '.routeTable.id // empty' <<< "$subnet_body")
+  [ -n "$table" ] || continue
+  table_file=$(network_file "$table") || continue
+  hop=$(jq -r '(.properties // .).routes[]? | (.properties // .)
+    | select(.addressPrefix == "0.0.0.0/0" and .nextHopType == "VirtualAppliance") | .nextHopIpAddress // empty' "$table_file" | head -n 1)
+  [ -n "$hop" ] || continue
+  firewalls=$(firewalls_at "$hop" "$vnet_file" "${peered[@]}")
+  [ -n "$firewalls" ] || problem network unavailable \
+    "no Azure Firewall found at the default route's next hop $hop in ${vnet##*/} or the VNets peered with it that could be read (another appliance cannot be exported)"
+  for firewall in $firewalls; do
+    arm "$firewall" || continue
+    firewall_file=$(network_file "$firewall") || continue
+    for pip in $(jq -r '(.properties // .).ipConfigurations[]? | (.properties // .).publicIPAddress.id // empty' "$firewall_file"); do
+      arm "$pip"
+    done
+    policy=$(jq -r '(.properties // .).firewallPolicy.id // empty' "$firewall_file")
+    while [ -n "$policy" ]; do  # the policy, its rule collection groups, then its parent policy
+      arm "$policy" || break
+      policy_file=$(network_file "$policy") || break
+      for group in $(jq -r '(.properties // .).ruleCollectionGroups[]?.id // empty' "$policy_file"); do
+        arm "$group"
       done
-      policy=$(jq -r '.[0].firewallPolicy.id // empty' "$out/network/firewall-$n.json")
-      while [ -n "$policy" ]; do
-        name=${policy##*/}
-        az resource show --ids "$policy" -o json > "$out/network/policy-$name.json"
-        for group in $(jq -r '.properties.ruleCollectionGroups[]?.id // empty' "$out/network/policy-$name.json"); do
-          az resource show --ids "$group" -o json > "$out/network/rcg-$name-${group##*/}.json"
-        done
-        policy=$(jq -r '.properties.basePolicy.id // empty' "$out/network/policy-$name.json")
-      done
-      for group in $(jq -r '[.. | .sourceIpGroups? // empty | .[]] | unique[]' "$out"/network/*.json); do
-        az resource show --ids "$group" -o json > "$out/network/ipgroup-${group##*/}.json"
-      done
-    fi
-  fi
+      policy=$(jq -r '(.properties // .).basePolicy.id // empty' "$policy_file")
+    done
+  done
+done
+for group in $(cat "$out"/network/*.json 2> /dev/null \
+    | jq -r '[.. | objects | (.sourceIpGroups?, .destinationIpGroups?, .ipGroups?) // empty | .[]? | if type == "object" then .id else . end] | .[]' \
+    | sort -u); do
+  arm "$group"
 done
 for pip in $(jq -r '.networkProfile.loadBalancerProfile.effectiveOutboundIPs[]?.id // empty' "$out/cluster.json"); do
-  az network public-ip show --ids "$pip" -o json > "$out/network/pip-${pip##*/}.json"
+  arm "$pip"
 done
 zone=$(jq -r '.apiServerAccessProfile.privateDnsZone // empty' "$out/cluster.json")
-if [ "$zone" = "system" ]; then
+if [ "$(jq -r '.apiServerAccessProfile.enablePrivateCluster // false' "$out/cluster.json")" = true ] && [ -z "$zone" ] || [ "$zone" = "system" ]; then
   node_rg=$(jq -r .nodeResourceGroup "$out/cluster.json")
-  zone=$(az network private-dns zone list -g "$node_rg" --query "[0].id" -o tsv)
+  fetch "$work/zones.json" network "az network private-dns zone list -g $node_rg" az network private-dns zone list -g "$node_rg" -o json \
+    && zone=$(jq -r '[.[] | select(.name | endswith(".azmk8s.io")) | .id][0] // empty' "$work/zones.json")
 fi
 case "$zone" in
   /subscriptions/*)
-    az network private-dns zone show --ids "$zone" -o json > "$out/network/dns-zone.json"
-    az network private-dns link vnet list -g "$(cut -d/ -f5 <<<"$zone")" -z "${zone##*/}" -o json > "$out/network/dns-links.json"
+    arm "$zone" && fetch "$out/network/dns-links-${zone##*/}.json" network "az network private-dns link vnet list -z ${zone##*/}" \
+      az network private-dns link vnet list -g "$(cut -d/ -f5 <<< "$zone")" -z "${zone##*/}" -o json
     ;;
 esac
 
 # Kubernetes, with the cluster *user* credentials.
 echo "kubernetes" >&2
-kubeconfig=$(mktemp)
-trap 'rm -f "$kubeconfig"' EXIT
-az aks get-credentials --ids "$cluster_id" --file "$kubeconfig" --overwrite-existing >/dev/null
-if command -v kubelogin >/dev/null; then kubelogin convert-kubeconfig -l azurecli --kubeconfig "$kubeconfig"; fi
+kube_sources=(kube:pods kube:nodes kube:node-metrics kube:events kube:helm kube:logs)
+kubeconfig="$work/kubeconfig"
 k() { kubectl --kubeconfig "$kubeconfig" --request-timeout 20s "$@"; }
-if k get --raw /readyz >/dev/null 2>&1; then
-  k get pods -n kube-system -o json > "$out/kube/pods.json"
-  k get nodes -o json > "$out/kube/nodes.json"
-  k get --raw /apis/metrics.k8s.io/v1beta1/nodes > "$out/kube/node-metrics.json" || true
-  k get events -A -o json > "$out/kube/events.json"
-  # Helm 3 release secrets as metadata only: the release payload never leaves the cluster.
-  k get secrets -A -l owner=helm -o json | jq '{apiVersion: "v1", kind: "SecretList", items: [.items[] | del(.data)]}' > "$out/kube/helm-secrets.json"
-  k get configmaps -n kube-system -l OWNER=TILLER -o json | jq '{apiVersion: "v1", kind: "ConfigMapList", items: [.items[] | del(.data)]}' > "$out/kube/tiller-configmaps.json"
-  for pod in $(jq -r '.items[].metadata.name | select(test("^(konnectivity-agent-|tunnelfront-|aks-link-)")) | select(test("autoscaler") | not)' "$out/kube/pods.json"); do
-    k logs -n kube-system "$pod" --tail 200 --all-containers > "$out/kube/logs/kube-system/$pod.log" 2>&1 || true
-  done
+if ! az aks get-credentials --ids "$cluster_id" --file "$kubeconfig" --overwrite-existing > /dev/null 2> "$work/err"; then
+  why=$(grep -v '^[[:space:]]*$' "$work/err" | head -n 1 | cut -c 1-300)
+  for source in "${kube_sources[@]}"; do problem "$source" "$(kind_of "$work/err")" "az aks get-credentials: $why"; done
 else
-  echo "warning: the API server is not reachable from here; Kubernetes inputs skipped" >&2
+  if command -v kubelogin > /dev/null; then kubelogin convert-kubeconfig -l azurecli --kubeconfig "$kubeconfig"; fi
+  if ! k get --raw /readyz > /dev/null 2> "$work/err"; then
+    why=$(grep -v '^[[:space:]]*$' "$work/err" | head -n 1 | cut -c 1-300)
+    for source in "${kube_sources[@]}"; do
+      problem "$source" unavailable "the API server is not reachable from here: ${why:-no answer}"
+    done
+  else
+    fetch "$out/kube/pods.json" kube:pods "kubectl get pods -n kube-system" k get pods -n kube-system -o json
+    fetch "$out/kube/nodes.json" kube:nodes "kubectl get nodes" k get nodes -o json
+    fetch "$out/kube/events.json" kube:events "kubectl get events -A" k get events -A -o json
+    fetch "$out/kube/node-metrics.json" kube:node-metrics "kubectl get --raw /apis/metrics.k8s.io/v1beta1/nodes (is metrics-server running?)" \
+      k get --raw /apis/metrics.k8s.io/v1beta1/nodes
+    # Helm 3 release secrets as metadata only: the release payload never leaves the cluster. Listing them needs
+    # `list` on secrets; without it the Helm 2 configmaps alone would pass for the whole history, so they wait.
+    if fetch "$work/secrets.json" kube:helm "kubectl get secrets -A -l owner=helm (listing Secrets metadata needs list on secrets)" \
+        k get secrets -A -l owner=helm -o json; then
+      jq '{apiVersion: "v1", kind: "SecretList", items: [.items[] | del(.data)]}' "$work/secrets.json" > "$out/kube/helm-secrets.json"
+      fetch "$work/configmaps.json" kube:helm "kubectl get configmaps -n kube-system -l OWNER=TILLER" \
+        k get configmaps -n kube-system -l OWNER=TILLER -o json \
+        && jq '{apiVersion: "v1", kind: "ConfigMapList", items: [.items[] | del(.data)]}' "$work/configmaps.json" > "$out/kube/tiller-configmaps.json"
+    fi
+    if [ -f "$out/kube/pods.json" ]; then
+      mkdir -p "$out/kube/logs/kube-system"
+      for pod in $(jq -r '.items[].metadata.name | select(test("^(konnectivity-agent-|tunnelfront-|aks-link-)")) | select(test("autoscaler") | not)' "$out/kube/pods.json"); do
+        if ! k logs -n kube-system "$pod" --tail 200 --all-containers > "$out/kube/logs/kube-system/$pod.log" 2> "$work/err"; then
+          rm -f "$out/kube/logs/kube-system/$pod.log"
+          problem kube:logs "$(kind_of "$work/err")" "kubectl logs $pod: $(grep -v '^[[:space:]]*$' "$work/err" | head -n 1 | cut -c 1-300)"
+        fi
+      done
+    fi
+  fi
 fi
 
 if [ -n "$workspace" ]; then
@@ -106,7 +247,18 @@ if [ -n "$workspace" ]; then
   # A workspace may hold many clusters: keep this one's rows (the id was validated above: no quotes in it).
   query=$(grep -v '^//' "$here/collect/queries/apiserver-requests.kql" \
     | sed "s|^union isfuzzy=true resourceSpecific, legacy|&\n\| where _ResourceId =~ '$cluster_id'|")
-  az monitor log-analytics query --workspace "$workspace" --analytics-query "$query" \
-    -o json > "$out/logs/apiserver-requests.json"
+  fetch "$out/logs/apiserver-requests.json" logs:apiserver-requests "az monitor log-analytics query --workspace $workspace" \
+    az monitor log-analytics query --workspace "$workspace" --analytics-query "$query" -o json
+else
+  problem logs:apiserver-requests unavailable \
+    "no Log Analytics workspace given (the third argument of export-snapshot.sh: the workspace that receives kube-audit)"
+fi
+for source in probe:apiserver probe:kubelet; do
+  problem "$source" unavailable "the export script does not probe; python -m sweep --cluster <id> run from where kubectl runs does"
+done
+
+if jq -e 'length > 0' "$work/problems.json" > /dev/null; then
+  jq -S . "$work/problems.json" > "$out/problems.json"
+  echo "not exported (see $out/problems.json): $(jq -r 'keys | join(", ")' "$work/problems.json")" >&2
 fi
 echo "wrote $out; evaluate it with: python -m sweep --snapshot $out" >&2
