@@ -30,6 +30,7 @@ from publish.appinsights import configure_exporter
 from publish.json_report import report_document, summary
 from publish.markdown_report import render_markdown
 from publish.text_report import only_statuses, render_text
+from sweep.console import Progress
 from sweep.context import layered, settings_layer
 from sweep.evaluate import evaluate_raw, unreachable_result
 from sweep.settings import Settings
@@ -200,7 +201,11 @@ def evaluate_live(
     # azure-identity logs every credential it tried at WARNING: the one line below says it better.
     logging.getLogger("azure.identity").setLevel(logging.DEBUG if args.verbose else logging.CRITICAL)
     try:
-        return run_live(scope, context, settings, DefaultAzureCredential(), selected, args.save_snapshot)
+        progress = Progress(sys.stderr)
+        for handler in logging.getLogger().handlers:
+            progress.keep_logs_apart(handler)
+        credential = DefaultAzureCredential()
+        return run_live(scope, context, settings, credential, selected, args.save_snapshot, on_progress=progress)
     except ClientAuthenticationError:
         raise UsageError(NO_CREDENTIAL) from None
     except ClusterNotFound as exc:

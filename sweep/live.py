@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,13 @@ def run_live(
     selected: Sequence[Check],
     save_to: Path | None = None,
     connection_verify: str | bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> list[ClusterResult]:
     clients = live_clients(settings, credential, connection_verify)
     results: list[ClusterResult] = []
     context = layered(settings_layer(settings), context)  # --context replaces AKS_REACH_CLIENTS
     stream = sweep(
-        clients, scope, context, settings.concurrency, settings.probe_timeout_seconds, _progress, settings.clients_tag
+        clients, scope, context, settings.concurrency, settings.probe_timeout_seconds, on_progress, settings.clients_tag
     )
     for collected in stream:
         if isinstance(collected, CollectionFailure):
@@ -53,9 +53,3 @@ def live_clients(settings: Settings, credential: TokenCredential, connection_ver
         connection_verify=connection_verify,
         concurrency=settings.concurrency,
     )
-
-
-def _progress(done: int, total: int) -> None:
-    if sys.stderr.isatty():
-        sys.stderr.write(f"\rcollected {done}/{total} clusters" + ("\n" if done == total else ""))
-        sys.stderr.flush()
