@@ -43,6 +43,13 @@ problem() {
     && mv "$work/problems.next" "$work/problems.json"
 }
 
+# unreadable ID WHY: a reference that could not be read, named by the checks that needed it
+# (problems.json "unreadableReferences", as a live run's --save-snapshot writes it).
+unreadable() {
+  jq --arg id "$1" --arg why "$2" '.unreadableReferences[$id] = $why' "$work/problems.json" > "$work/problems.next" \
+    && mv "$work/problems.next" "$work/problems.json"
+}
+
 # A command's failure: `unavailable` when it was refused or the thing does not exist, else `error`.
 kind_of() {
   if grep -qiE 'forbidden|AuthorizationFailed|does not have authorization|NotFound|could not find the requested resource|ServiceUnavailable' "$1"; then
@@ -53,7 +60,8 @@ kind_of() {
 }
 
 # fetch FILE SOURCE WHAT COMMAND...: the command's JSON output to FILE (folders made as needed). On failure
-# (or output that is not JSON) FILE is not written, and SOURCE's problem says WHAT failed and why.
+# (or output that is not JSON) FILE is not written, and SOURCE's problem says WHAT failed and why; with SOURCE
+# "reference" the resource id WHAT goes to "unreadableReferences" instead.
 fetch() {
   local file=$1 source=$2 what=$3
   shift 3
@@ -63,8 +71,12 @@ fetch() {
     return 0
   fi
   local why
-  why=$(grep -v '^[[:space:]]*$' "$work/err" | head -n 1 | cut -c 1-300)
-  problem "$source" "$(kind_of "$work/err")" "$what: ${why:-no JSON output}"
+  why=$(grep -v '^[[:space:]]*$' "$work/err" | head -n 1 | sed 's/^ERROR: //' | cut -c 1-300)
+  if [ "$source" = reference ]; then
+    unreadable "$what" "${why:-no JSON output}"
+  else
+    problem "$source" "$(kind_of "$work/err")" "$what: ${why:-no JSON output}"
+  fi
   return 1
 }
 
@@ -88,7 +100,7 @@ arm() {
   esac
   # One file per resource: its name and a digest of its id (names repeat across resource groups and policies).
   # shellcheck disable=SC2086 # the sub-command is words on purpose
-  fetch "$out/network/${command// /-}-$name-$(md5sum <<< "$lower" | cut -c 1-8).json" network "az $command show --ids $id" \
+  fetch "$out/network/${command// /-}-$name-$(md5sum <<< "$lower" | cut -c 1-8).json" reference "$id" \
     az $command show --ids "$id" -o json
 }
 

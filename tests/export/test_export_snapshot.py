@@ -178,10 +178,11 @@ def test_a_hub_the_identity_may_not_read_is_named_and_the_rest_exported(tmp_path
     run, out = export(tmp_path, cloud, kubernetes())
     assert run.returncode == 0, run.stderr
     no_empty_files(out)
-    network = problems(out)["network"]
-    assert network["kind"] == "unavailable"
-    assert f"az network vnet show --ids {HUB_VNET}: ERROR: (AuthorizationFailed)" in network["message"]
-    assert "no Azure Firewall found at the default route's next hop 10.0.1.4" in network["message"]
+    found = problems(out)
+    assert list(found["unreadableReferences"]) == [HUB_VNET]  # what the loader reads, as --save-snapshot writes it
+    assert found["unreadableReferences"][HUB_VNET].startswith("(AuthorizationFailed) The client")
+    assert found["network"]["kind"] == "unavailable"
+    assert "no Azure Firewall found at the default route's next hop 10.0.1.4" in found["network"]["message"]
     raw = read_cluster(out)
     assert all(CONNECTIVITY not in resource["id"] for resource in raw.network or [])
     assert {r["type"] for r in raw.network or []} == {
@@ -190,6 +191,8 @@ def test_a_hub_the_identity_may_not_read_is_named_and_the_rest_exported(tmp_path
         "Microsoft.Network/routeTables",
     }
     assert raw.kube and raw.logs  # Kubernetes and Log Analytics exported all the same
+    egress = findings(out)["egress-rules"]
+    assert egress.status is Status.WARN and "vnet-hub-corp-weu" in egress.detail, egress  # named, not dropped
 
 
 def test_an_api_server_out_of_reach_leaves_no_kube_files_and_says_why(tmp_path: Path) -> None:
