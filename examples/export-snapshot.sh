@@ -104,6 +104,11 @@ arm() {
     az $command show --ids "$id" -o json
 }
 
+# follow FILE FILTER: export every resource whose id the jq FILTER finds in FILE.
+follow() {
+  for id in $(jq -r "$2" "$1"); do arm "$id"; done
+}
+
 network_file() {
   local lower
   lower=$(tr '[:upper:]' '[:lower:]' <<< "$1")
@@ -177,16 +182,12 @@ for subnet in $subnets; do
   for firewall in $firewalls; do
     arm "$firewall" || continue
     firewall_file=$(network_file "$firewall") || continue
-    for pip in $(jq -r '(.properties // .).ipConfigurations[]? | (.properties // .).publicIPAddress.id // empty' "$firewall_file"); do
-      arm "$pip"
-    done
+    follow "$firewall_file" '(.properties // .).ipConfigurations[]? | (.properties // .).publicIPAddress.id // empty'
     policy=$(jq -r '(.properties // .).firewallPolicy.id // empty' "$firewall_file")
     while [ -n "$policy" ]; do  # the policy, its rule collection groups, then its parent policy
       arm "$policy" || break
       policy_file=$(network_file "$policy") || break
-      for group in $(jq -r '(.properties // .).ruleCollectionGroups[]?.id // empty' "$policy_file"); do
-        arm "$group"
-      done
+      follow "$policy_file" '(.properties // .).ruleCollectionGroups[]?.id // empty'
       policy=$(jq -r '(.properties // .).basePolicy.id // empty' "$policy_file")
     done
   done
@@ -196,9 +197,7 @@ for group in $(cat "$out"/network/*.json 2> /dev/null \
     | sort -u); do
   arm "$group"
 done
-for pip in $(jq -r '.networkProfile.loadBalancerProfile.effectiveOutboundIPs[]?.id // empty' "$out/cluster.json"); do
-  arm "$pip"
-done
+follow "$out/cluster.json" '(.properties // .).networkProfile.loadBalancerProfile.effectiveOutboundIPs[]?.id // empty'
 zone=$(jq -r '.apiServerAccessProfile.privateDnsZone // empty' "$out/cluster.json")
 if [ "$(jq -r '.apiServerAccessProfile.enablePrivateCluster // false' "$out/cluster.json")" = true ] && [ -z "$zone" ] || [ "$zone" = "system" ]; then
   node_rg=$(jq -r .nodeResourceGroup "$out/cluster.json")
