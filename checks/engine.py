@@ -14,8 +14,9 @@ log = logging.getLogger(__name__)
 
 # How to get each source when it is missing: the skipped finding's remediation.
 HOW_TO_COLLECT: Mapping[Source, str] = {
-    Source.NETWORK: "Collect network resources (live run with Reader on the cluster's VNet, NSGs, route tables, "
-    "firewalls), or add `az network ... show -o json` exports under network/ in the snapshot.",
+    Source.NETWORK: "Collect network resources (live run with Reader on the cluster's subscription and on the "
+    "connectivity subscription holding its hub: VNets, NSGs, route tables, firewalls, policies, private DNS zones), "
+    "or add `az network ... show -o json` exports under network/ in the snapshot.",
     Source.PODS: "Give the checker read access to kube-system pods (Azure Kubernetes Service RBAC Reader), "
     "or add `kubectl get pods -n kube-system -o json` under kube/.",
     Source.NODES: "Add `kubectl get nodes -o json` under kube/.",

@@ -71,6 +71,20 @@ def test_each_spoke_is_judged_against_its_own_hub_in_the_connectivity_subscripti
     assert len({r["id"] for r in raws["aks-orders-prod"].network if "afwp-platform-base" in r["id"]}) == 2
 
 
+def test_a_saved_landing_zone_snapshot_evaluates_like_the_live_run(emulator, clients, zone, tmp_path: Path) -> None:
+    for name, raw in swept(clients, zone).items():
+        write_cluster(raw, tmp_path / name)
+        offline, live = findings(read_cluster(tmp_path / name)), findings(raw)
+        assert {k: f for k, f in offline.items() if k != "apiserver-probe"} == {
+            k: f for k, f in live.items() if k != "apiserver-probe"
+        }, name
+        saved = [json.loads(path.read_text()) for path in (tmp_path / name / "network").glob("*.json")]
+        firewalls = {
+            r["name"] for resources in saved for r in resources if r["type"].lower().endswith("/azurefirewalls")
+        }
+        assert firewalls == {"afw-hub-prod-weu" if name.endswith("prod") else "afw-hub-nonprod-weu"}, name
+
+
 def test_the_private_dns_zone_in_the_connectivity_subscription_is_verified(emulator, clients, zone) -> None:
     reach = findings(swept(clients, zone)["aks-orders-prod"])["private-cluster-reach"]
     assert reach.status is Status.FAIL
