@@ -17,8 +17,8 @@ HOW_TO_COLLECT: Mapping[Source, str] = {
     Source.NETWORK: "Collect network resources (live run with Reader on the cluster's subscription and on the "
     "connectivity subscription holding its hub: VNets, NSGs, route tables, firewalls, policies, private DNS zones), "
     "or add `az network ... show -o json` exports under network/ in the snapshot.",
-    Source.PODS: "Give the checker read access to kube-system pods (Azure Kubernetes Service RBAC Reader), "
-    "or add `kubectl get pods -n kube-system -o json` under kube/.",
+    Source.PODS: "Grant the checker the reads of infra/kubernetes/aks-api-reach-reader.yaml (Kubernetes RBAC) or "
+    "the AKS API Reach Kubernetes Reader role (Azure RBAC), or add `kubectl get pods -n kube-system -o json` under kube/.",
     Source.NODES: "Add `kubectl get nodes -o json` under kube/.",
     Source.NODE_METRICS: "Add `kubectl get --raw /apis/metrics.k8s.io/v1beta1/nodes` under kube/.",
     Source.EVENTS: "Add `kubectl get events -A -o json` under kube/.",

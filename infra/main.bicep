@@ -47,7 +47,7 @@ param teamsDefaultWebhook string = ''
 @description('Subnet resource id (delegated to Microsoft.App/environments) for VNet integration, to reach private clusters; empty: none.')
 param virtualNetworkSubnetId string = ''
 
-@description('Grant the identity its read-only roles (Reader, AKS RBAC Reader, Log Analytics Reader) on this subscription.')
+@description('Grant the identity its read-only roles (Reader, the AKS API Reach Kubernetes Reader custom role, Log Analytics Reader) on this subscription.')
 param assignRolesOnThisSubscription bool = true
 
 @description('Also grant Azure Kubernetes Service Cluster User Role, needed to fetch the user kubeconfig (listClusterUserCredential).')
@@ -58,6 +58,9 @@ param subscribeToChanges bool = false
 
 @description('Resource id of this subscription\'s existing Event Grid system topic (Microsoft.Resources.Subscriptions) to add the event subscription to; empty: create one in the app\'s resource group.')
 param existingSystemTopicId string = ''
+
+@description('List Helm release Secrets (metadata only) for helm-history (AKS_REACH_READ_SECRETS); that needs secrets/read, which also allows reading their values: false leaves Secrets out of the role and the sweep.')
+param readSecrets bool = true
 
 @minValue(1)
 @maxValue(1000)
@@ -153,6 +156,7 @@ var appSettings = {
   AKS_REACH_SUBSCRIPTIONS: sweepSubscriptions
   AKS_REACH_MANAGEMENT_GROUP: managementGroupId
   AKS_REACH_OWNER_TAG: ownerTag
+  AKS_REACH_READ_SECRETS: string(readSecrets)
   AKS_REACH_TEAMS_WEBHOOKS: '@Microsoft.KeyVault(SecretUri=${vault.outputs.webhooksSecretUri})'
   AKS_REACH_TEAMS_DEFAULT_WEBHOOK: empty(teamsDefaultWebhook) ? '' : '@Microsoft.KeyVault(SecretUri=${vault.outputs.defaultWebhookSecretUri})'
 }
@@ -202,6 +206,7 @@ module sweepRoles 'roles/subscription.bicep' = if (assignRolesOnThisSubscription
   params: {
     principalId: identity.outputs.principalId
     grantClusterUserRole: grantClusterUserRole
+    readSecrets: readSecrets
   }
 }
 

@@ -52,4 +52,5 @@ def live_clients(settings: Settings, credential: TokenCredential, connection_ver
         timeout_seconds=settings.request_timeout_seconds,
         connection_verify=connection_verify,
         concurrency=settings.concurrency,
+        read_secrets=settings.read_secrets,
     )

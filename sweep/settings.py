@@ -37,6 +37,9 @@ class Settings:
     concurrency: int = 32  # clusters collected at once (each mostly waits on Kubernetes and ARM answers)
     request_timeout_seconds: float = 30.0  # per Azure or Kubernetes call (retries on 429/5xx come on top)
     probe_timeout_seconds: float = 5.0  # TCP connect and TLS handshake of the API server probe
+    # List Helm release Secrets (metadata only) for helm-history. Even a metadata listing needs `list` on Secrets,
+    # which also allows reading their values: false leaves Secrets out (helm-history is skipped, saying why).
+    read_secrets: bool = True
     arm_endpoint: str = "https://management.azure.com"  # other clouds: their Resource Manager endpoint
     logs_endpoint: str = "https://api.loganalytics.io/v1"  # other clouds: their Log Analytics endpoint
     # Application Insights: when set, every sweep publishes its findings as custom events.
@@ -84,9 +87,16 @@ def env_name(setting: dataclasses.Field[Any]) -> str:
     return setting.metadata.get("env") or f"{PREFIX}{setting.name.upper()}"
 
 
+BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 def _convert(name: str, raw: str, default: Any) -> Any:
     if isinstance(default, tuple):
         return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if isinstance(default, bool):  # bool("false") is True: spell the values out
+        if raw.lower() not in BOOLEANS:
+            raise SettingsError(f"{name}={raw!r} is not true or false")
+        return BOOLEANS[raw.lower()]
     try:
         return type(default)(raw)
     except ValueError:

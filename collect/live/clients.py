@@ -40,6 +40,7 @@ class LiveClients:
     retries: int = 4  # azure-core retries 429 and 5xx, honouring Retry-After, with exponential backoff
     connection_verify: str | bool = True  # a CA bundle path (tests) or True
     concurrency: int = 8  # clusters collected at once: sizes the connection pool and the I/O executor
+    read_secrets: bool = True  # list Helm release Secrets (metadata only); False leaves helm-history skipped
     _per_subscription: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

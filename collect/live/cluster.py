@@ -86,7 +86,8 @@ def _collect_kube(raw: RawCluster, clients: LiveClients, probe_timeout: float) -
         return
     raw.kube = readings.documents
     raw.pod_logs = readings.pod_logs if readings.logs_collected else None
-    raw.probes["kubelet"] = readings.kubelet
+    if Source.KUBELET_PROBE not in readings.problems:
+        raw.probes["kubelet"] = readings.kubelet
     raw.problems.update(readings.problems)
 
 

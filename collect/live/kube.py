@@ -7,7 +7,12 @@ the cluster, verified against the kubeconfig's CA held in memory (no temporary f
 depend on each other run at once, so one cluster costs two round trips of Kubernetes reads, not eleven.
 
 Helm 3 release secrets are listed as PartialObjectMetadataList: the API server returns names and
-labels only, so no release payload (values, often with secrets) ever leaves the cluster.
+labels only, so no release payload (values, often with secrets) ever leaves the cluster. Listing them
+still needs `list` on Secrets (Kubernetes RBAC) or `Microsoft.ContainerService/managedClusters/secrets/read`
+(Azure RBAC), which would also allow reading the values: `LiveClients.read_secrets=False` leaves them out.
+
+A 403 on one read makes only the sources it feeds unavailable, with a message naming the permission
+(`PERMISSIONS`, the same table infra/ grants); the other reads go on.
 """
 
 from __future__ import annotations
@@ -37,6 +42,42 @@ TUNNEL_PREFIXES = ("konnectivity-agent-", "tunnelfront-", "aks-link-")
 # at once. Three carry the six listings in two round trips and the log reads of a small cluster in one or two.
 KUBE_CONNECTIONS = 3
 SYSTEM = "kube-system"
+
+
+@dataclass(frozen=True)
+class Permission:
+    """What one read needs: the Kubernetes RBAC rule and the Azure RBAC dataAction that grant it."""
+
+    verb: str
+    resource: str  # "pods", "pods/log", "nodes", ... (the RBAC resource, with its subresource)
+    api_group: str = ""
+    namespace: str | None = None  # None: every namespace (or a cluster-scoped resource)
+    data_action: str = ""  # Microsoft.ContainerService/managedClusters/<group>/<resource>/read
+
+    def describe(self) -> str:
+        where = f" in {self.namespace}" if self.namespace else ""
+        group = f" (API group {self.api_group})" if self.api_group else ""
+        return f"`{self.verb}` on `{self.resource}`{group}{where} (Azure RBAC: {self.data_action})"
+
+
+AKS_DATA = "Microsoft.ContainerService/managedClusters"
+# Azure RBAC for Kubernetes maps a request to <group>/<resource>/read for get/list/watch, ignoring
+# subresources other than pods/exec, so pod logs need pods/read (the kubeguard authorizer AKS runs).
+PERMISSIONS: dict[str, Permission] = {
+    "pods": Permission("list", "pods", namespace=SYSTEM, data_action=f"{AKS_DATA}/pods/read"),
+    "pod-logs": Permission("get", "pods/log", namespace=SYSTEM, data_action=f"{AKS_DATA}/pods/read"),
+    "nodes": Permission("list", "nodes", data_action=f"{AKS_DATA}/nodes/read"),
+    "node-metrics": Permission("list", "nodes", "metrics.k8s.io", data_action=f"{AKS_DATA}/metrics.k8s.io/nodes/read"),
+    "events": Permission("list", "events", data_action=f"{AKS_DATA}/events/read"),
+    "helm-secrets": Permission("list", "secrets", data_action=f"{AKS_DATA}/secrets/read"),
+    "tiller-configmaps": Permission("list", "configmaps", namespace=SYSTEM, data_action=f"{AKS_DATA}/configmaps/read"),
+}
+SECRETS_LEFT_OUT = (
+    "left out by AKS_REACH_READ_SECRETS=false: listing Helm release Secrets, even as metadata, needs "
+    + PERMISSIONS["helm-secrets"].describe()
+    + ", which also allows reading their values"
+)
+HELM_LISTS = ("PartialObjectMetadataList", "SecretList", "ConfigMapList")
 
 
 class Unreachable(Exception):
@@ -137,28 +178,38 @@ def read_cluster(endpoint: KubeEndpoint, clients: LiveClients) -> KubeReadings:
         api.close()
 
 
-LISTINGS: tuple[tuple[Source, str, dict[str, str], str], ...] = (
-    (Source.PODS, f"/api/v1/namespaces/{SYSTEM}/pods", {}, ""),  # first: its failure means unreachable
-    (Source.NODES, "/api/v1/nodes", {}, ""),
-    (Source.NODE_METRICS, "/apis/metrics.k8s.io/v1beta1/nodes", {}, ""),
-    (Source.EVENTS, "/api/v1/events", {}, ""),
-    (Source.HELM, "/api/v1/secrets", {"labelSelector": "owner=helm"}, PARTIAL_METADATA),
-    (Source.HELM, f"/api/v1/namespaces/{SYSTEM}/configmaps", {"labelSelector": "OWNER=TILLER"}, ""),
+# (source, permission, path, query, accept)
+LISTINGS: tuple[tuple[Source, str, str, dict[str, str], str], ...] = (
+    (Source.PODS, "pods", f"/api/v1/namespaces/{SYSTEM}/pods", {}, ""),  # first: its failure means unreachable
+    (Source.NODES, "nodes", "/api/v1/nodes", {}, ""),
+    (Source.NODE_METRICS, "node-metrics", "/apis/metrics.k8s.io/v1beta1/nodes", {}, ""),
+    (Source.EVENTS, "events", "/api/v1/events", {}, ""),
+    (Source.HELM, "helm-secrets", "/api/v1/secrets", {"labelSelector": "owner=helm"}, PARTIAL_METADATA),
+    (
+        Source.HELM,
+        "tiller-configmaps",
+        f"/api/v1/namespaces/{SYSTEM}/configmaps",
+        {"labelSelector": "OWNER=TILLER"},
+        "",
+    ),
 )
 
 
 def _read_all(api: ApiServer, clients: LiveClients) -> KubeReadings:
     readings = KubeReadings()
+    listings = LISTINGS if clients.read_secrets else tuple(item for item in LISTINGS if item[0] is not Source.HELM)
+    if not clients.read_secrets:
+        readings.problems[Source.HELM] = Problem("unavailable", SECRETS_LEFT_OUT)
 
     def listing(path: str, query: dict[str, str], accept: str) -> Callable[[], bytes | Exception]:
         return lambda: _attempt(lambda: api.get(path, accept, **query))
 
     answers = clients.in_parallel(
-        [listing(path, query, accept) for _, path, query, accept in LISTINGS], KUBE_CONNECTIONS
+        [listing(path, query, accept) for _, _, path, query, accept in listings], KUBE_CONNECTIONS
     )
-    for index, ((source, _, _, _), answer) in enumerate(zip(LISTINGS, answers, strict=True)):
+    for index, ((source, permission, _, _, _), answer) in enumerate(zip(listings, answers, strict=True)):
         if isinstance(answer, ApiError):
-            readings.problems.setdefault(source, Problem("error", _api_error(answer, source)))
+            readings.problems.setdefault(source, _api_problem(answer, PERMISSIONS[permission]))
             continue
         if isinstance(answer, Exception):
             if index == 0:
@@ -176,6 +227,8 @@ def _read_all(api: ApiServer, clients: LiveClients) -> KubeReadings:
             for item in document["items"]:
                 item.pop("data", None)  # Tiller's release payload: not needed, not kept
         readings.documents.append(strip_secret_values(document))
+    if Source.HELM in readings.problems:  # half a Helm listing would undercount revisions
+        readings.documents = [d for d in readings.documents if d.get("kind") not in HELM_LISTS]
     pods = [
         pod
         for document in readings.documents
@@ -209,12 +262,20 @@ def _read_logs(api: ApiServer, clients: LiveClients, pods: list[dict[str, Any]],
     reads = [log(name, LOG_TAIL_LINES) for name in tunnels] + [log(pod, 1) for _, pod in probed]
     answers = clients.in_parallel(reads, KUBE_CONNECTIONS)
     for name, answer in zip(tunnels, answers, strict=False):
+        if _forbidden(answer):
+            readings.problems.setdefault(Source.POD_LOGS, _api_problem(answer, PERMISSIONS["pod-logs"]))
+            continue
         if isinstance(answer, Exception):
             readings.problems.setdefault(Source.POD_LOGS, Problem("error", f"logs of {name}: {_short(answer)}"))
             continue
         readings.pod_logs[f"{SYSTEM}/{name}"] = answer.decode("utf-8", errors="replace")
     readings.logs_collected = Source.POD_LOGS not in readings.problems
-    for (node, _), answer in zip(probed, answers[len(tunnels) :], strict=True):
+    probes = answers[len(tunnels) :]
+    denied = next((answer for answer in probes if _forbidden(answer)), None)
+    if denied is not None:  # the identity's permission, not the path to the kubelet: no probe result
+        readings.problems[Source.KUBELET_PROBE] = _api_problem(denied, PERMISSIONS["pod-logs"])
+        return
+    for (node, _), answer in zip(probed, probes, strict=True):
         failed = isinstance(answer, Exception)
         readings.kubelet.append({"node": node, "ok": not failed, "error": _short(answer) if failed else None})
 
@@ -237,10 +298,19 @@ def _attempt(read: Callable[[], bytes]) -> bytes | Exception:
         return exc
 
 
-def _api_error(exc: ApiError, source: Source) -> str:
+def _forbidden(answer: bytes | Exception) -> bool:
+    return isinstance(answer, ApiError) and answer.status in (401, 403)
+
+
+def _api_problem(exc: Any, permission: Permission) -> Problem:
+    """403: the identity lacks a permission (unavailable: the checks needing it are skipped, naming it)."""
     if exc.status in (401, 403):
-        return f"{exc.status} {exc.reason}: the checker's identity cannot read {source.value} (grant Azure Kubernetes Service RBAC Reader)"
-    return f"{exc.status} {exc.reason}: {_short(exc)}"
+        return Problem(
+            "unavailable",
+            f"{exc.status} {exc.reason}: the checker's identity lacks {permission.describe()} "
+            "(infra/kubernetes/aks-api-reach-reader.yaml, or the AKS API Reach Kubernetes Reader role)",
+        )
+    return Problem("error", f"{exc.status} {exc.reason}: {_short(exc)}")
 
 
 def _short(exc: Exception) -> str:

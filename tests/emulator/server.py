@@ -43,6 +43,64 @@ from collect.raw import RawCluster
 
 TOKEN = "emulator-token"
 PARTIAL_METADATA = "as=PartialObjectMetadataList"
+AKS_DATA = "Microsoft.ContainerService/managedClusters"
+# "Azure Kubernetes Service RBAC Reader" (7f6c6a51-bcf8-42ba-9220-52d62157d7db) as "Azure built-in roles for
+# Containers" lists its dataActions: no secrets, and no nodes/read (only metrics.k8s.io/nodes/read).
+AKS_RBAC_READER_DATA_ACTIONS = tuple(
+    f"{AKS_DATA}/{name}"
+    for name in (
+        "apps/controllerrevisions/read",
+        "apps/daemonsets/read",
+        "apps/deployments/read",
+        "apps/replicasets/read",
+        "apps/statefulsets/read",
+        "autoscaling/horizontalpodautoscalers/read",
+        "batch/cronjobs/read",
+        "batch/jobs/read",
+        "configmaps/read",
+        "discovery.k8s.io/endpointslices/read",
+        "endpoints/read",
+        "events.k8s.io/events/read",
+        "events/read",
+        "extensions/daemonsets/read",
+        "extensions/deployments/read",
+        "extensions/ingresses/read",
+        "extensions/networkpolicies/read",
+        "extensions/replicasets/read",
+        "limitranges/read",
+        "metrics.k8s.io/pods/read",
+        "metrics.k8s.io/nodes/read",
+        "namespaces/read",
+        "networking.k8s.io/ingresses/read",
+        "networking.k8s.io/networkpolicies/read",
+        "persistentvolumeclaims/read",
+        "pods/read",
+        "policy/poddisruptionbudgets/read",
+        "replicationcontrollers/read",
+        "resourcequotas/read",
+        "serviceaccounts/read",
+        "services/read",
+    )
+)
+# The Kubernetes routes the emulator serves: (list kind, item kind, RBAC resource, dataAction Azure RBAC checks).
+KUBE_ROUTES = {
+    "/api/v1/namespaces/kube-system/pods": ("PodList", "Pod", "pods", f"{AKS_DATA}/pods/read"),
+    "/api/v1/nodes": ("NodeList", "Node", "nodes", f"{AKS_DATA}/nodes/read"),
+    "/apis/metrics.k8s.io/v1beta1/nodes": (
+        "NodeMetricsList",
+        "NodeMetrics",
+        "nodes",
+        f"{AKS_DATA}/metrics.k8s.io/nodes/read",
+    ),
+    "/api/v1/events": ("EventList", "Event", "events", f"{AKS_DATA}/events/read"),
+    "/api/v1/secrets": ("SecretList", "Secret", "secrets", f"{AKS_DATA}/secrets/read"),
+    "/api/v1/namespaces/kube-system/configmaps": (
+        "ConfigMapList",
+        "ConfigMap",
+        "configmaps",
+        f"{AKS_DATA}/configmaps/read",
+    ),
+}
 
 
 class StaticToken:
@@ -74,6 +132,9 @@ class EmulatedCluster:
     kubelet_timeouts: set[str] = field(default_factory=set)  # nodes whose pod logs fail like kubelet 10250 timeouts
     diagnostics: bool = True  # False: Log Analytics answers as for a resource without a diagnostic setting
     workspace: str = ""  # where its diagnostic setting sends kube-audit; "" = its subscription's default workspace
+    # Azure RBAC dataActions the checker's identity holds on the cluster (e.g. AKS_RBAC_READER_DATA_ACTIONS);
+    # None: every read is allowed. A read outside them answers 403 as the AKS authorizer does.
+    data_actions: tuple[str, ...] | None = None
 
     @property
     def id(self) -> str:
@@ -186,15 +247,15 @@ class AzureEmulator:
         assert self._server
         return f"https://127.0.0.1:{self._server.server_address[1]}"
 
-    def live_clients(self, timeout_seconds: float = 5, retries: int = 3) -> LiveClients:
-        """The run's real SDK clients, pointed at this emulator and trusting its CA."""
+    def live_clients(self, **options: Any) -> LiveClients:
+        """The real SDK clients pointed at this emulator, trusting its CA (options override the defaults)."""
+        defaults: dict[str, Any] = {"timeout_seconds": 5, "retries": 3}
         return LiveClients(
             StaticToken(),
             arm_endpoint=self.url,
             logs_endpoint=f"{self.url}/v1",
-            timeout_seconds=timeout_seconds,
-            retries=retries,
             connection_verify=str(self.ca_path),
+            **{**defaults, **options},
         )
 
     def count(self, pattern: str) -> int:
@@ -476,6 +537,11 @@ class AzureEmulator:
             items = self._kube_cache.setdefault(id(cluster.raw.kube), _kube_items(cluster.raw))
         rest = "/" + rest
         logs = re.match(r"^/api/v1/namespaces/kube-system/pods/([^/]+)/log$", rest)
+        route = KUBE_ROUTES.get(rest)
+        needed = f"{AKS_DATA}/pods/read" if logs else route[3] if route else None  # pods/log is checked as pods/read
+        if needed and cluster.data_actions is not None and needed not in cluster.data_actions:
+            resource = "pods/log" if logs else route[2] if route else ""
+            return _forbidden(resource, "get" if logs else "list")
         if logs:
             pod = next((p for p in items.get("Pod", []) if p["metadata"]["name"] == logs[1]), None)
             if pod is None:
@@ -493,22 +559,14 @@ class AzureEmulator:
                 f"kube-system/{logs[1]}", "I1125 04:00:00.000000       1 main.go:42] running\n"
             )
             return 200, {"Content-Type": "text/plain"}, text.encode()
-        routes = {
-            "/api/v1/namespaces/kube-system/pods": ("PodList", "Pod"),
-            "/api/v1/nodes": ("NodeList", "Node"),
-            "/apis/metrics.k8s.io/v1beta1/nodes": ("NodeMetricsList", "NodeMetrics"),
-            "/api/v1/events": ("EventList", "Event"),
-            "/api/v1/secrets": ("SecretList", "Secret"),
-            "/api/v1/namespaces/kube-system/configmaps": ("ConfigMapList", "ConfigMap"),
-        }
-        if rest not in routes:
+        if route is None:
             return _json(404, {"kind": "Status", "code": 404})
         selector = (query.get("labelSelector") or [""])[0]
         partial = PARTIAL_METADATA in headers.get("Accept", "")
         cache_key = (id(cluster.raw.kube), rest, selector, partial)
         answer = self._kube_answers.get(cache_key)
         if answer is None:  # the same cluster data answers the same bytes: computed once (benchmarks)
-            answer = self._kube_answers.setdefault(cache_key, _kube_list(items, *routes[rest], selector, partial))
+            answer = self._kube_answers.setdefault(cache_key, _kube_list(items, *route[:2], selector, partial))
         return answer
 
 
@@ -535,6 +593,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _json(status: int, body: Any) -> tuple[int, dict[str, str], bytes]:
     return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+def _forbidden(resource: str, verb: str) -> tuple[int, dict[str, str], bytes]:
+    """The AKS authorizer's answer to a read the identity's Azure role does not allow."""
+    name, _, subresource = resource.partition("/")
+    what = f'resource "{name}"' + (f' subresource "{subresource}"' if subresource else "")
+    message = (
+        f'{resource} is forbidden: User "00000000-0000-0000-0000-00000000a11c" cannot {verb} {what} in API group "": '
+        "User does not have access to the resource in Azure. Update role assignment to allow access."
+    )
+    status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "reason": "Forbidden"}
+    return _json(403, {**status, "code": 403})
 
 
 def _diagnostic_setting(cluster: EmulatedCluster) -> dict[str, Any]:

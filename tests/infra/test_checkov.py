@@ -29,10 +29,10 @@ def checkov_binary() -> str:
     return found
 
 
-@pytest.fixture(scope="module")
-def report() -> dict:
+def checkov_report(target: list[str], framework: str) -> dict:
+    """checkov's JSON report of one framework over `target` (["-d", dir] or ["-f", file])."""
     completed = subprocess.run(
-        [checkov_binary(), "-d", str(INFRA), "--framework", "bicep", "--output", "json", "--skip-download"],
+        [checkov_binary(), *target, "--framework", framework, "--output", "json", "--skip-download"],
         capture_output=True,
         text=True,
         timeout=300,
@@ -41,8 +41,13 @@ def report() -> dict:
     assert completed.returncode in (0, 1), completed.stderr[-2000:]
     document = json.loads(completed.stdout)
     reports = document if isinstance(document, list) else [document]
-    (bicep,) = [item for item in reports if item.get("check_type") == "bicep"]
-    return bicep
+    (found,) = [item for item in reports if item.get("check_type") == framework]
+    return found
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    return checkov_report(["-d", str(INFRA)], "bicep")
 
 
 def test_checkov_finds_no_failed_check(report: dict) -> None:

@@ -17,6 +17,7 @@ SETTING_FIELDS = {field.name: field for field in dataclasses.fields(Settings)}
 # Settings fields the Function app needs in Azure (the rest keep their defaults).
 FUNCTION_APP_FIELDS = (
     "schedule",
+    "read_secrets",
     "queue",
     "state_table",
     "subscriptions",
@@ -54,7 +55,6 @@ FORBIDDEN_SETTINGS = {
 # Built-in role definition ids (learn.microsoft.com "Azure built-in roles").
 SWEEP_ROLES = {
     "Reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
-    "Azure Kubernetes Service RBAC Reader": "7f6c6a51-bcf8-42ba-9220-52d62157d7db",
     "Log Analytics Reader": "73c42c96-874c-492b-b04d-ab87d138a893",
     "Azure Kubernetes Service Cluster User Role": "4abbcc35-e782-43d8-92c5-2d3f1bd2253f",
 }
@@ -183,4 +183,4 @@ def test_every_role_assignment_says_why() -> None:
                 properties = (config["config"] if "loop_type" in config else config)["properties"]
                 assert properties["description"], f"{path.name}: {name} has no description"
                 assert properties["principalType"] == "ServicePrincipal"
-    assert count == 7  # 3 storage, Key Vault, App Insights, and the two read-only role templates
+    assert count == 9  # 3 storage, Key Vault, App Insights, and two in each read-only role template

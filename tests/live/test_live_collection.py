@@ -211,14 +211,7 @@ def test_a_resource_graph_429_without_retry_after_waits_for_the_quota_reset(emul
 
 
 def test_slow_and_malformed_answers_are_that_clusters_errors(emulator, tmp_path: Path) -> None:
-    impatient = LiveClients(
-        StaticToken(),
-        arm_endpoint=emulator.url,
-        logs_endpoint=f"{emulator.url}/v1",
-        timeout_seconds=0.5,
-        retries=1,
-        connection_verify=str(emulator.ca_path),
-    )
+    impatient = emulator.live_clients(timeout_seconds=0.5, retries=1)
     emulator.faults += [
         Fault("aks-storefront-prod/listClusterUserCredential", 0, times=10, delay_seconds=1.5),
         Fault("aks-search-prod/listClusterUserCredential", 200, times=10, body="<html>proxy error</html>"),
