@@ -22,7 +22,7 @@ import json
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlencode, urlparse
 
 import urllib3
@@ -298,11 +298,11 @@ def _attempt(read: Callable[[], bytes]) -> bytes | Exception:
         return exc
 
 
-def _forbidden(answer: bytes | Exception) -> bool:
+def _forbidden(answer: bytes | Exception) -> TypeGuard[ApiError]:
     return isinstance(answer, ApiError) and answer.status in (401, 403)
 
 
-def _api_problem(exc: Any, permission: Permission) -> Problem:
+def _api_problem(exc: ApiError, permission: Permission) -> Problem:
     """403: the identity lacks a permission (unavailable: the checks needing it are skipped, naming it)."""
     if exc.status in (401, 403):
         return Problem(
