@@ -143,6 +143,9 @@ class PendingInventory:
     def why_unreadable(self, resource_id: str) -> str | None:
         return self._future.result().why_unreadable(resource_id)
 
+    def firewalls_in_group(self, group_id: str) -> list[JsonObject]:
+        return self._future.result().firewalls_in_group(group_id)
+
     def rule_collection_groups(self, policy_id: str) -> list[JsonObject]:
         return self._future.result().rule_collection_groups(policy_id)
 

@@ -31,7 +31,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from collect.arm import ArmView
 from collect.live.clients import LiveClients
 from collect.parse_network import parse_resource
-from model.arm_ids import last_segment, parent_id, vnet_id_of
+from model.arm_ids import last_segment, parent_id, same_id, vnet_id_of
 from model.next_hop import Appliance, firewall_of_ip_configuration, nic_of_ip_configuration, resolve_next_hop
 from model.snapshot import AzureFirewall, NetworkInterface, Subnet, VirtualNetwork
 
@@ -48,6 +48,10 @@ class NetworkSource(Protocol):
         ...
 
     def rule_collection_groups(self, policy_id: str) -> list[JsonObject]: ...
+
+    def firewalls_in_group(self, group_id: str) -> list[JsonObject]:
+        """The Azure Firewalls of a resource group (`/subscriptions/<s>/resourceGroups/<g>`)."""
+        ...
 
     def private_dns_zones(self, subscription: str, resource_group: str, zone_suffix: str) -> list[JsonObject]:
         """The zones of a resource group (AKS puts a "system" zone in the node resource group)."""
@@ -151,6 +155,21 @@ class ArmNetworkReader:
         )
         return listed or []
 
+    def firewalls_in_group(self, group_id: str) -> list[JsonObject]:
+        parts = group_id.split("/")
+        operations = self._clients.network(parts[2]).azure_firewalls
+        listing = f"{group_id}/providers/Microsoft.Network/azureFirewalls"
+        listed = self._once(
+            listing.lower(),
+            lambda: self._guarded(
+                listing,
+                lambda: [
+                    {**item.as_dict(), "type": "Microsoft.Network/azureFirewalls"} for item in operations.list(parts[4])
+                ],
+            ),
+        )
+        return listed or []
+
     def private_dns_zones(self, subscription: str, resource_group: str, zone_suffix: str) -> list[JsonObject]:
         zones = self._clients.private_dns(subscription).private_zones.list_by_resource_group(resource_group)
         try:
@@ -228,11 +247,21 @@ class _References:
     def appliances_on(self, subnet: Subnet) -> list[Appliance]:
         found: list[Appliance] = []
         nics = [config for config in subnet.ip_configuration_ids if "/networkinterfaces/" in config.lower()]
-        for config in subnet.ip_configuration_ids:
-            if "/azurefirewalls/" in config.lower():
-                firewall = self._typed(firewall_of_ip_configuration(config), AzureFirewall)
-                if firewall and firewall.private_ip:
-                    found.append(Appliance(firewall.id, firewall.private_ip, firewall))
+        firewall_ids = [
+            firewall_of_ip_configuration(config)
+            for config in subnet.ip_configuration_ids
+            if "/azurefirewalls/" in config.lower()
+        ]
+        if not subnet.ip_configuration_ids:  # a body without the subnet's read-only list: the VNet's group says
+            firewall_ids = [
+                str(body["id"])
+                for body in self._source.firewalls_in_group(vnet_id_of(subnet.id).rsplit("/providers/", 1)[0])
+                if any(same_id(ref, subnet.id) for ref in _firewall_subnets(body))
+            ]
+        for firewall_id in firewall_ids:
+            firewall = self._typed(firewall_id, AzureFirewall)
+            if firewall and firewall.private_ip:
+                found.append(Appliance(firewall.id, firewall.private_ip, firewall))
         for config in nics[:NIC_READS_PER_SUBNET]:
             nic = self._typed(nic_of_ip_configuration(config), NetworkInterface)
             found += [Appliance(nic.id, ip) for ip in nic.private_ips] if nic else []
@@ -246,6 +275,10 @@ class _References:
         body = self._add(resource_id)
         parsed = parse_resource(body) if body else None
         return parsed if isinstance(parsed, kind) else None
+
+
+def _firewall_subnets(body: JsonObject) -> list[str]:
+    return [ref for config in ArmView(body).objs("ipConfigurations") if (ref := config.ref("subnet"))]
 
 
 @dataclass

@@ -162,3 +162,18 @@ def test_a_hub_shared_by_many_spokes_is_read_once_per_sweep(tmp_path: Path) -> N
             assert server.count(rf"GET .*/{shared}$") == 1, shared
     finally:
         server.stop()
+
+
+def test_a_hub_subnet_without_its_ip_configuration_list_still_names_its_firewall(zone, tmp_path: Path) -> None:
+    for resource in zone.network:  # as a body that leaves out the subnets' read-only ipConfigurations
+        for subnet in (resource.get("properties") or {}).get("subnets") or []:
+            (subnet.get("properties") or subnet).pop("ipConfigurations", None)
+    server = AzureEmulator(zone.clusters, zone.network).start(tmp_path / "ca.pem")
+    try:
+        raws = swept(server.live_clients(), zone)
+        assert findings(raws["aks-orders-prod"])["egress-rules"].status is Status.PASS
+        dev = findings(raws["aks-orders-dev"])["egress-rules"]
+        assert dev.status is Status.FAIL and "afw-hub-nonprod-weu" in dev.detail
+        assert server.count(r"GET .*/rg-hub-nonprod-weu/providers/Microsoft.Network/azureFirewalls$") == 1
+    finally:
+        server.stop()
