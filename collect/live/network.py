@@ -125,6 +125,14 @@ class ArmNetworkReader:
         operations, type_name = operation
         return self._guarded(resource_id, lambda: {**operations.get(group, name).as_dict(), "type": type_name})
 
+    def _listing(self, key: str, type_name: str, pages: Callable[[], Iterable[Any]]) -> list[JsonObject]:
+        """A list read once per reader (`key` names it, like a reference), empty when ARM answers 403 or 404."""
+
+        def read() -> list[JsonObject]:
+            return [{**item.as_dict(), "type": type_name} for item in pages()]
+
+        return self._once(key.lower(), lambda: self._guarded(key, read)) or []
+
     def _guarded(self, key: str, read: Callable[[], Any]) -> Any:
         """`read()`, or None with the reason recorded when ARM answers 403 or 404."""
         try:
@@ -140,35 +148,19 @@ class ArmNetworkReader:
 
     def rule_collection_groups(self, policy_id: str) -> list[JsonObject]:
         """A policy's rule collection groups (not in Resource Graph), listed once per policy through ARM."""
-        listing = f"{policy_id}/ruleCollectionGroups"
         subscription, group = policy_id.split("/")[2], policy_id.split("/")[4]
         operations = self._clients.network(subscription).firewall_policy_rule_collection_groups
-        listed = self._once(
-            listing.lower(),
-            lambda: self._guarded(
-                listing,
-                lambda: [
-                    {**item.as_dict(), "type": RULE_COLLECTION_GROUP}
-                    for item in operations.list(group, last_segment(policy_id))
-                ],
-            ),
+        return self._listing(
+            f"{policy_id}/ruleCollectionGroups",
+            RULE_COLLECTION_GROUP,
+            lambda: operations.list(group, last_segment(policy_id)),
         )
-        return listed or []
 
     def firewalls_in_group(self, group_id: str) -> list[JsonObject]:
         parts = group_id.split("/")
         operations = self._clients.network(parts[2]).azure_firewalls
-        listing = f"{group_id}/providers/Microsoft.Network/azureFirewalls"
-        listed = self._once(
-            listing.lower(),
-            lambda: self._guarded(
-                listing,
-                lambda: [
-                    {**item.as_dict(), "type": "Microsoft.Network/azureFirewalls"} for item in operations.list(parts[4])
-                ],
-            ),
-        )
-        return listed or []
+        kind = "Microsoft.Network/azureFirewalls"
+        return self._listing(f"{group_id}/providers/{kind}", kind, lambda: operations.list(parts[4]))
 
     def private_dns_zones(self, subscription: str, resource_group: str, zone_suffix: str) -> list[JsonObject]:
         zones = self._clients.private_dns(subscription).private_zones.list_by_resource_group(resource_group)
@@ -184,18 +176,11 @@ class ArmNetworkReader:
     def zone_links(self, zone_id: str) -> list[JsonObject]:
         parts = zone_id.split("/")
         operations = self._clients.private_dns(parts[2]).virtual_network_links
-        listing = f"{zone_id}/virtualNetworkLinks"
-        links = self._once(
-            listing.lower(),
-            lambda: self._guarded(
-                listing,
-                lambda: [
-                    {**link.as_dict(), "type": "Microsoft.Network/privateDnsZones/virtualNetworkLinks"}
-                    for link in operations.list(parts[4], parts[8])
-                ],
-            ),
+        return self._listing(
+            f"{zone_id}/virtualNetworkLinks",
+            "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
+            lambda: operations.list(parts[4], parts[8]),
         )
-        return links or []
 
 
 class NetworkInventory(ArmNetworkReader):
