@@ -1,0 +1,135 @@
+"""Change-driven rechecks on a landing zone (tests/emulator/landing_zone.py): hubs, firewalls at the same 10.0.1.4,
+firewall policies under one base policy, IP groups and the private DNS zone live in the connectivity subscription,
+outside the sweep's scope; the spokes sit in two workload subscriptions. A change in the connectivity subscription
+rechecks exactly the clusters whose collection read the changed resource."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import function_app
+from sweep.runtime import Runtime
+from tests.emulator.landing_zone import CONNECTIVITY_SUB, NONPROD_SUB, PROD_SUB, ZONE, LandingZone, landing_zone
+from tests.emulator.server import AzureEmulator
+from tests.eventgrid import managed_identity_claims, resource_event
+from tests.functions.test_change_events import PIPELINE_APP_ID, RCG_WRITE, due_rechecks, fire, rechecked, sweep_once
+from tests.test_teams import validate_card
+from tests.webhook_capture import WebhookCapture
+from tools import make_example_estate as estate
+
+POLICIES = "rg-firewall-policies"
+
+
+def connectivity(group: str, kind: str, name: str) -> str:
+    return estate.rid(group, kind, name, CONNECTIVITY_SUB)
+
+
+PROD_RCG = (
+    connectivity(POLICIES, "Microsoft.Network/firewallPolicies", "afwp-hub-prod-weu") + "/ruleCollectionGroups/rcg-aks"
+)
+
+
+@pytest.fixture
+def zone() -> LandingZone:
+    return landing_zone()
+
+
+@pytest.fixture
+def emulator(zone: LandingZone, tmp_path: Path) -> Iterator[AzureEmulator]:
+    server = AzureEmulator(zone.clusters, zone.network).start(tmp_path / "ca.pem")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def landing(runtime: Runtime, zone: LandingZone) -> Runtime:
+    """The app sweeping the two workload subscriptions (not the connectivity one), with the hub's jumpbox."""
+    scoped = dataclasses.replace(
+        runtime,
+        settings=dataclasses.replace(runtime.settings, subscriptions=(PROD_SUB, NONPROD_SUB)),
+        context={"clients": [*runtime.context["clients"], *zone.context["clients"]]},
+    )
+    function_app.services.use(scoped)
+    return scoped
+
+
+def cluster(subscription: str, name: str) -> str:
+    return estate.rid(f"rg-{name}", "Microsoft.ContainerService/managedClusters", name, subscription).lower()
+
+
+PROD, DEV = cluster(PROD_SUB, "aks-orders-prod"), cluster(NONPROD_SUB, "aks-orders-dev")
+
+
+def test_changes_in_the_connectivity_subscription_recheck_exactly_the_clusters_behind_them(
+    landing: Runtime, emulator: AzureEmulator
+) -> None:
+    sweep_once(landing)
+    graph = emulator.by_service["graph"]
+    changes = [
+        (PROD_RCG, RCG_WRITE, {PROD}),
+        (
+            connectivity(POLICIES, "Microsoft.Network/firewallPolicies", "afwp-hub-nonprod-weu"),
+            "Microsoft.Network/firewallPolicies/write",
+            {DEV},
+        ),
+        (  # the parent policy both hub policies inherit from
+            estate.BASE_POLICY + "/ruleCollectionGroups/rcg-platform",
+            RCG_WRITE,
+            {PROD, DEV},
+        ),
+        (  # both firewalls sit at 10.0.1.4: only the one the prod spoke routes to
+            connectivity("rg-hub-prod-weu", "Microsoft.Network/azureFirewalls", "afw-hub-prod-weu"),
+            "Microsoft.Network/azureFirewalls/write",
+            {PROD},
+        ),
+        (  # the source of the prod hub's AKS rules
+            connectivity(POLICIES, "Microsoft.Network/ipGroups", "ipg-aks-prod-spokes"),
+            "Microsoft.Network/ipGroups/write",
+            {PROD},
+        ),
+        (
+            connectivity("rg-hub-nonprod-weu", "Microsoft.Network/virtualNetworks", "vnet-hub-nonprod-weu")
+            + "/virtualNetworkPeerings/hub-to-aks-orders-dev",
+            "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/delete",
+            {DEV},
+        ),
+        (
+            ZONE + "/virtualNetworkLinks/vnet-aks-orders-prod-link",
+            "Microsoft.Network/privateDnsZones/virtualNetworkLinks/delete",
+            {PROD},
+        ),
+    ]
+    for resource_id, operation, expected in changes:
+        kind = "ResourceDeleteSuccess" if operation.endswith("/delete") else "ResourceWriteSuccess"
+        fire(resource_event(resource_id, operation, kind))
+        assert rechecked(due_rechecks(landing)) == expected, resource_id
+    assert emulator.by_service["graph"] == graph  # every one was in the index the sweep wrote
+    # The nonprod hub's IP group: no rule of its policy chain uses it, so no cluster's checks read it.
+    fire(
+        resource_event(
+            connectivity(POLICIES, "Microsoft.Network/ipGroups", "ipg-aks-nonprod-spokes"),
+            "Microsoft.Network/ipGroups/write",
+        )
+    )
+    assert due_rechecks(landing) == [] and emulator.by_service["graph"] == graph + 1
+
+
+def test_a_hub_rule_change_that_breaks_egress_is_named_in_the_owners_card(
+    landing: Runtime, emulator: AzureEmulator, webhook: WebhookCapture
+) -> None:
+    sweep_once(landing)
+    sent = len(webhook.posts)
+    group = next(r for r in emulator.network if r["id"].lower() == PROD_RCG.lower())
+    group["properties"]["ruleCollections"] = []  # the pipeline replaced the group with an empty one
+    claims = managed_identity_claims("deploy-pipeline", PIPELINE_APP_ID, CONNECTIVITY_SUB)
+    fire(resource_event(PROD_RCG, RCG_WRITE, claims=claims))
+    assert rechecked(due_rechecks(landing)) == {PROD}
+    (card,) = webhook.posts[sent:]
+    text = json.dumps(validate_card(card.message))
+    assert "aks-orders-prod" in text and "egress-rules failing since" in text
+    assert f"{RCG_WRITE} on rcg-aks by deploy-pipeline (app id {PIPELINE_APP_ID})" in text
