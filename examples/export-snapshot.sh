@@ -151,7 +151,7 @@ mv "$work/cluster.json" "$out/cluster.json"
 echo "network" >&2
 subnets=$(jq -r '[(.properties // .).agentPoolProfiles[]? | .vnetSubnetId // .vnetSubnetID // empty] | unique[]' "$out/cluster.json")
 if [ -z "$subnets" ]; then  # a VNet that AKS created: it lives in the node resource group
-  node_rg=$(jq -r .nodeResourceGroup "$out/cluster.json")
+  node_rg=$(jq -r '(.properties // .).nodeResourceGroup' "$out/cluster.json")
   fetch "$out/network/network-vnet-list-$node_rg.json" network "az network vnet list -g $node_rg" \
     az network vnet list -g "$node_rg" -o json
 fi
@@ -182,7 +182,7 @@ for subnet in $subnets; do
   for firewall in $firewalls; do
     arm "$firewall" || continue
     firewall_file=$(network_file "$firewall") || continue
-    follow "$firewall_file" '(.properties // .).ipConfigurations[]? | (.properties // .).publicIPAddress.id // empty'
+    follow "$firewall_file" '(.properties // .).ipConfigurations[]? | (.properties // .) | (.publicIPAddress // .publicIpAddress).id // empty'
     policy=$(jq -r '(.properties // .).firewallPolicy.id // empty' "$firewall_file")
     while [ -n "$policy" ]; do  # the policy, its rule collection groups, then its parent policy
       arm "$policy" || break
@@ -197,10 +197,13 @@ for group in $(cat "$out"/network/*.json 2> /dev/null \
     | sort -u); do
   arm "$group"
 done
-follow "$out/cluster.json" '(.properties // .).networkProfile.loadBalancerProfile.effectiveOutboundIPs[]?.id // empty'
-zone=$(jq -r '.apiServerAccessProfile.privateDnsZone // empty' "$out/cluster.json")
-if [ "$(jq -r '.apiServerAccessProfile.enablePrivateCluster // false' "$out/cluster.json")" = true ] && [ -z "$zone" ] || [ "$zone" = "system" ]; then
-  node_rg=$(jq -r .nodeResourceGroup "$out/cluster.json")
+# az prints some acronyms camel-cased (privateDnsZone) where ARM bodies spell them out (privateDNSZone): read both.
+follow "$out/cluster.json" '(.properties // .).networkProfile.loadBalancerProfile
+  | (.effectiveOutboundIPs // .effectiveOutboundIps)[]?.id // empty'
+access=$(jq -c '(.properties // .).apiServerAccessProfile // {}' "$out/cluster.json")
+zone=$(jq -r '.privateDnsZone // .privateDNSZone // empty' <<< "$access")
+if { [ "$(jq -r '.enablePrivateCluster // false' <<< "$access")" = true ] && [ -z "$zone" ]; } || [ "$zone" = "system" ]; then
+  node_rg=$(jq -r '(.properties // .).nodeResourceGroup' "$out/cluster.json")
   fetch "$work/zones.json" network "az network private-dns zone list -g $node_rg" az network private-dns zone list -g "$node_rg" -o json \
     && zone=$(jq -r '[.[] | select(.name | endswith(".azmk8s.io")) | .id][0] // empty' "$work/zones.json")
 fi

@@ -28,15 +28,22 @@ def flattened(value: Any) -> Any:
         return [flattened(item) for item in value]
     if not isinstance(value, dict):
         return value
-    # az prints SDK attribute names in camelCase: the wire's `vnetSubnetID` is `vnetSubnetId`.
-    flat = {
-        key[:-2] + "Id" if key.endswith("ID") else key: flattened(item)
-        for key, item in value.items()
-        if key != "properties"
-    }
+    flat = {az_name(key): flattened(item) for key, item in value.items() if key != "properties"}
     if isinstance(value.get("properties"), dict):
         flat.update(flattened(value["properties"]))
     return flat
+
+
+AZ_SPELLING = (("IPAddress", "IpAddress"), ("DNSZone", "DnsZone"), ("FQDN", "Fqdn"))
+
+
+def az_name(key: str) -> str:
+    """az prints SDK attribute names camel-cased: the wire's `vnetSubnetID`, `privateIPAddress`,
+    `privateDNSZone` are `vnetSubnetId`, `privateIpAddress`, `privateDnsZone`."""
+    key = key[:-2] + "Id" if key.endswith("ID") else key
+    for wire, az in AZ_SPELLING:
+        key = key.replace(wire, az)
+    return key
 
 
 def option(args: list[str], name: str) -> str:

@@ -63,6 +63,12 @@ def kubernetes() -> dict[str, Any]:
 def export(
     tmp_path: Path, cloud: dict[str, Any], kube: dict[str, Any]
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
+    return export_cluster(tmp_path, cloud, kube, CLUSTER_ID)
+
+
+def export_cluster(
+    tmp_path: Path, cloud: dict[str, Any], kube: dict[str, Any], cluster_id: str
+) -> tuple[subprocess.CompletedProcess[str], Path]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("az", "kubectl"):
@@ -79,7 +85,7 @@ def export(
     }
     out = tmp_path / "snapshot"
     run = subprocess.run(
-        ["bash", str(SCRIPT), CLUSTER_ID, str(out), WORKSPACE],
+        ["bash", str(SCRIPT), cluster_id, str(out), WORKSPACE],
         capture_output=True,
         text=True,
         timeout=300,
@@ -217,3 +223,25 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path) -> None:
     assert run.returncode == 2 and run.stderr.strip().splitlines() == [
         "error: '/subscriptions/x' is not an AKS cluster resource id"
     ]
+
+
+def test_a_private_cluster_exports_its_private_dns_zone_and_the_zones_links(tmp_path: Path) -> None:
+    sample = ROOT / "examples" / "estate" / "aks-core-private"
+    cluster = json.loads((sample / "cluster.json").read_text())
+    network = [
+        item
+        for path in sorted((sample / "network").glob("*.json"))
+        for item in (lambda document: document if isinstance(document, list) else [document])(
+            json.loads(path.read_text())
+        )
+    ]
+    cloud = {"resources": [cluster, *network], "logs": [], "forbidden_subscriptions": []}
+    bin_dir_run, out = export_cluster(tmp_path, cloud, kubernetes(), cluster["id"])
+    assert bin_dir_run.returncode == 0, bin_dir_run.stderr
+    raw = read_cluster(out)
+    exported = sorted(resource["id"].lower() for resource in raw.network or [])
+    assert exported == sorted(resource["id"].lower() for resource in network)  # the zone, both links, both VNets
+    (out / "context.json").write_text((sample / "context.json").read_text())  # who must reach it: the operator says
+    truth = evaluate_raw(read_cluster(sample), Settings.from_env({}))
+    reach = {f.check: f for f in truth.findings}["private-cluster-reach"]
+    assert findings(out)["private-cluster-reach"].status is reach.status is Status.PASS
