@@ -20,6 +20,7 @@ from itertools import zip_longest
 from azure.core.exceptions import AzureError
 
 from collect.live.estate import Scope, discover_clusters
+from collect.live.logs import WorkspaceAuditLogs
 from sweep import worker
 from sweep.evaluate import unreachable_result
 from sweep.messages import ClusterMessage
@@ -52,8 +53,10 @@ def start_sweep(runtime: Runtime, now: datetime | None = None) -> tuple[str, int
     scope = Scope(settings.subscriptions, settings.management_group)
     cluster_ids = interleaved({str(cluster["id"]) for cluster in discover_clusters(runtime.clients, scope)})
     runtime.progress.open(sweep_id, cluster_ids)
+    audit = WorkspaceAuditLogs(runtime.clients)  # one Log Analytics query per workspace, for the whole sweep
     with ThreadPoolExecutor(max_workers=max(1, settings.concurrency)) as pool:
-        unsent = [failure for failure in pool.map(lambda c: _enqueue(runtime, sweep_id, c), cluster_ids) if failure]
+        sent = pool.map(lambda c: _enqueue(runtime, sweep_id, c, audit), cluster_ids)
+        unsent = [failure for failure in sent if failure]
     for cluster_id, reason in unsent:  # no cluster drops out of the sweep: it gets its error result now
         result = unreachable_result(cluster_id, f"could not be queued for checking: {reason}")
         worker.publish(runtime, result, sweep_id, cluster_id)
@@ -110,10 +113,16 @@ def _give_up(runtime: Runtime, sweep_id: str, pending: PendingCluster) -> None:
     worker.publish(runtime, unreachable_result(pending.cluster_id, reason), sweep_id, pending.cluster_id)
 
 
-def _enqueue(runtime: Runtime, sweep_id: str, cluster_id: str) -> tuple[str, str] | None:
-    """None when queued; otherwise (cluster id, why not)."""
+def _enqueue(runtime: Runtime, sweep_id: str, cluster_id: str, audit: WorkspaceAuditLogs) -> tuple[str, str] | None:
+    """None when queued; otherwise (cluster id, why not). The message carries the cluster's audit rows from
+    its workspace's query when they could be read, so workers spend no Log Analytics quota."""
     try:
-        runtime.queue.send_message(ClusterMessage(sweep_id, cluster_id).to_json())
+        rows = audit.from_workspace(cluster_id)
+    except Exception:  # the worker queries the cluster itself: the rows are an optimisation here, never a failure
+        log.exception("sweep %s: audit rows of %s not read by the timer", sweep_id, cluster_id)
+        rows = None
+    try:
+        runtime.queue.send_message(ClusterMessage(sweep_id, cluster_id, rows).to_json())
     except AzureError as exc:
         return cluster_id, str(exc).splitlines()[0][:300]
     return None

@@ -1,18 +1,35 @@
-"""The queue message that asks a worker to check one cluster of a sweep."""
+"""The queue message that asks a worker to check one cluster of a sweep.
+
+`{"version": 1, "sweepId": "<uuid>", "clusterId": "<ARM id>"}`, and, when the timer read the cluster's audit
+rows from its workspace's shared query, `"audit": {"rows": [...], "scope": {...}}` (or `"audit": {"problem":
+{"kind": "unavailable", "message": "..."}}`): the worker then runs no Log Analytics query of its own. Without
+`audit` (an older timer, rows too large for a message, or a workspace the timer could not read) the worker
+queries the cluster as before. See docs/function-app-scale.md.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from collect.documents import DocumentError, load_json
+from collect.live.logs import AuditRows
 from model.arm_ids import parse_cluster_id
+from model.snapshot import Problem
 
 VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024  # Queue Storage's limit for one message
 _FIELD = r'"{}"\s*:\s*"([^"\\]{{1,600}})"'
+# A message with audit rows stays under this: the queue holds 64 KiB of base64 text, i.e. 48 KiB of message.
+# Larger row sets stay out of the message and the worker queries its cluster itself.
+AUDIT_BUDGET_BYTES = 32 * 1024
+PROBLEM_KINDS = frozenset({"error", "unavailable"})
+
+log = logging.getLogger(__name__)
 
 
 class MessageError(ValueError):
@@ -41,9 +58,15 @@ def _named_in(body: str | bytes) -> tuple[str | None, str | None]:
 class ClusterMessage:
     sweep_id: str
     cluster_id: str
+    audit: AuditRows | None = None  # read by the timer; None: the worker queries the cluster's audit rows
 
     def to_json(self) -> str:
-        return json.dumps({"version": VERSION, "sweepId": self.sweep_id, "clusterId": self.cluster_id})
+        document: dict[str, Any] = {"version": VERSION, "sweepId": self.sweep_id, "clusterId": self.cluster_id}
+        if self.audit:
+            with_audit = json.dumps({**document, "audit": _audit_document(self.audit)}, default=str)
+            if len(with_audit.encode()) <= AUDIT_BUDGET_BYTES:
+                return with_audit
+        return json.dumps(document)
 
     @classmethod
     def parse(cls, body: str | bytes) -> ClusterMessage:
@@ -66,4 +89,24 @@ class ClusterMessage:
             parse_cluster_id(cluster_id)
         except ValueError as exc:
             raise MessageError(f"queue message: {exc}") from None
-        return cls(str(sweep_id), cluster_id)
+        return cls(str(sweep_id), cluster_id, _audit(document.get("audit"), cluster_id))
+
+
+def _audit_document(audit: AuditRows) -> dict[str, Any]:
+    if audit.problem:
+        return {"problem": {"kind": audit.problem.kind, "message": audit.problem.message}}
+    return {"rows": audit.rows or [], "scope": audit.scope}
+
+
+def _audit(value: Any, cluster_id: str) -> AuditRows | None:
+    """The carried audit rows; a malformed `audit` is ignored (the worker then queries the cluster itself)."""
+    if value is None:
+        return None
+    problem = value.get("problem") if isinstance(value, dict) else None
+    if isinstance(problem, dict) and problem.get("kind") in PROBLEM_KINDS and isinstance(problem.get("message"), str):
+        return AuditRows(None, Problem(problem["kind"], problem["message"][:600]))
+    rows, scope = (value.get("rows"), value.get("scope")) if isinstance(value, dict) else (None, None)
+    if isinstance(rows, list) and all(isinstance(row, dict) for row in rows) and isinstance(scope, dict | None):
+        return AuditRows(rows, None, scope)
+    log.warning('queue message of %s: "audit" is neither rows nor a problem; the worker queries it', cluster_id)
+    return None

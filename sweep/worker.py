@@ -16,6 +16,7 @@ from typing import Any
 from azure.core.exceptions import AzureError
 
 from collect.live.estate import ClusterNotFound, CollectionFailure, collect_one
+from collect.live.logs import AuditRows
 from model.finding import ClusterResult
 from publish.json_report import summary
 from publish.notify_state import SweepRef
@@ -27,11 +28,16 @@ from sweep.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def check_cluster(runtime: Runtime, cluster_id: str, extra_clients: Sequence[dict[str, Any]] = ()) -> ClusterResult:
-    """One cluster's result; ClusterNotFound when it does not exist or the identity cannot read it."""
+def check_cluster(
+    runtime: Runtime, cluster_id: str, extra_clients: Sequence[dict[str, Any]] = (), audit: AuditRows | None = None
+) -> ClusterResult:
+    """One cluster's result; ClusterNotFound when it does not exist or the identity cannot read it. `audit`:
+    the rows the timer read from the cluster's workspace (else the cluster's own Log Analytics query)."""
     settings = runtime.settings
     context = {**runtime.context, "clients": [*runtime.context.get("clients", []), *extra_clients]}
-    collected = collect_one(runtime.clients, cluster_id, context, settings.probe_timeout_seconds, settings.clients_tag)
+    collected = collect_one(
+        runtime.clients, cluster_id, context, settings.probe_timeout_seconds, settings.clients_tag, audit
+    )
     if isinstance(collected, CollectionFailure):
         return unreachable_result(collected.cluster_id, collected.message)
     remember_references(runtime, cluster_id, collected.network)
@@ -58,7 +64,7 @@ def handle_message(runtime: Runtime, body: str | bytes, dequeue_count: int | Non
     if _still_pending(runtime, message) is None:
         return None
     try:
-        result = check_cluster(runtime, message.cluster_id)
+        result = check_cluster(runtime, message.cluster_id, audit=message.audit)
     except ClusterNotFound as exc:
         result = unreachable_result(message.cluster_id, str(exc))
     except Exception as exc:  # the host retries the message; the poison handler will tell what failed

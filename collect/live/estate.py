@@ -19,7 +19,7 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from collect.live import resource_graph
 from collect.live.clients import LiveClients
 from collect.live.cluster import collect_cluster
-from collect.live.logs import WorkspaceAuditLogs
+from collect.live.logs import AuditRows, WorkspaceAuditLogs
 from collect.live.network import ArmNetworkReader, JsonObject, NetworkInventory
 from collect.parse import one_line, with_tagged_clients
 from collect.raw import RawCluster
@@ -157,13 +157,19 @@ class PendingInventory:
 
 
 def collect_one(
-    clients: LiveClients, cluster_id: str, context: dict[str, Any], probe_timeout: float, clients_tag: str
+    clients: LiveClients,
+    cluster_id: str,
+    context: dict[str, Any],
+    probe_timeout: float,
+    clients_tag: str,
+    audit: AuditRows | None = None,
 ) -> RawCluster | CollectionFailure:
     """One cluster by id (the Function app's queue worker and HTTP check). A cluster that does not exist
     or cannot be read raises ClusterNotFound, and Azure failing on its GET raises AzureError; any other
     failure (a malformed answer included) is that cluster's `CollectionFailure`.
     Network resources are the ones the cluster references, each read by an ARM GET (ARM's limit is per
-    subscription, so thousands of workers in parallel spend no shared Resource Graph quota)."""
+    subscription, so thousands of workers in parallel spend no shared Resource Graph quota). `audit`: the
+    cluster's audit rows when the caller has them (the timer's per-workspace query); else one query."""
     cluster = _get_cluster(clients, cluster_id)  # Azure failing here raises: the queue retries the message
     try:
         return collect_cluster(
@@ -172,6 +178,7 @@ def collect_one(
             ArmNetworkReader(clients),
             clients,
             probe_timeout,
+            (lambda _: audit) if audit else None,
         )
     except Exception as exc:  # a malformed answer is this cluster's error, never a crash of the worker
         return collection_failure(cluster_id, exc)

@@ -7,6 +7,9 @@ scoped to the workspace; the rows carry `_ResourceId`, which splits them by clus
 one user 200 queries per 30 s and 5 at once: 5,000 per-cluster queries would take >= 750 s, while an estate
 sending to tens of workspaces needs tens of queries. When the settings or the workspace cannot be read, the
 sweep falls back to the per-cluster query.
+
+The Function app does the same in its timer (`from_workspace`): each queue message carries its cluster's
+rows, so workers query Log Analytics only for clusters whose settings or workspace the timer could not read.
 """
 
 from __future__ import annotations
@@ -122,10 +125,16 @@ class WorkspaceAuditLogs:
         self._by_workspace: dict[str, tuple[dict[str, Rows], tuple[datetime, datetime]] | None] = {}
 
     def __call__(self, cluster_id: str) -> AuditRows:
+        answer = self.from_workspace(cluster_id)
+        return answer if answer is not None else apiserver_requests(self._clients, cluster_id, self._gate)
+
+    def from_workspace(self, cluster_id: str) -> AuditRows | None:
+        """The cluster's rows from its workspace's shared query; None when its diagnostic settings or its
+        workspace cannot be read (then only a query scoped to the cluster can tell)."""
         try:
             workspace = audit_workspace(self._clients, cluster_id)
         except (AzureError, ValueError):
-            return apiserver_requests(self._clients, cluster_id, self._gate)  # settings unreadable: ask the cluster
+            return None
         if not workspace:
             return AuditRows(
                 None,
@@ -135,7 +144,7 @@ class WorkspaceAuditLogs:
             )
         answer = self._workspace_rows(workspace)
         if answer is None:
-            return apiserver_requests(self._clients, cluster_id, self._gate)  # workspace unreadable: ask the cluster
+            return None
         by_cluster, window = answer
         rows = [dict(row) for row in by_cluster.get(cluster_id.lower(), [])]
         return AuditRows(rows, None, scope_record(workspace, window))

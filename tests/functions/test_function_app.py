@@ -20,6 +20,7 @@ from azure.functions.timer import TimerRequest
 import function_app
 from checks.registry import CHECK_IDS
 from publish.appinsights import FINDING_EVENT, SWEEP_EVENT
+from sweep import worker
 from sweep.fanout import interleaved
 from sweep.messages import ClusterMessage
 from sweep.runtime import Runtime
@@ -109,6 +110,36 @@ def test_a_timer_sweep_fans_out_and_every_finding_reaches_application_insights(
     assert closing["sweepId"] in sweep_ids and closing["clusters"] == "3"
     assert int(closing["fail"]) == sum(f["status"] == "fail" for f in findings)
     assert sum(int(closing[s]) for s in ("pass", "fail", "warn", "skipped", "error")) == len(findings)
+
+
+def test_the_timer_queries_each_workspace_once_and_workers_query_no_log_analytics(
+    runtime: Runtime, emulator: AzureEmulator, ingestion: IngestionCapture
+) -> None:
+    emulator.by_name[
+        "aks-claims-prod"
+    ].workspace = "/subscriptions/x/resourceGroups/r/providers/Microsoft.OperationalInsights/workspaces/gone"
+    emulator.faults.append(Fault(r"/workspaces/gone/query$", 403, times=10))  # the timer cannot read this one
+    FUNCTIONS["sweep_timer"](TimerRequest())
+    messages = {ClusterMessage.parse(m.get_body()).cluster_id.split("/")[-1]: m for m in drain(runtime.queue)}
+    carried = {name: ClusterMessage.parse(m.get_body()).audit for name, m in messages.items()}
+    assert emulator.count(r"/workspaces/[^/]+/query$") == 2  # the subscription's workspace, and the unreadable one
+    assert carried["aks-claims-prod"] is None  # left to its worker
+    assert carried["aks-payments-prod"] is not None and carried["aks-payments-prod"].rows
+    emulator.requests.clear()
+    for message in messages.values():
+        FUNCTIONS["check_cluster_message"](message)
+    wait_for(lambda: len(ingestion.events(SWEEP_EVENT)) == 1)
+    assert emulator.count(r"/query$") == 1 and emulator.count(r"aks-claims-prod/query$") == 1
+    load = {f["clusterName"]: f["status"] for f in ingestion.events(FINDING_EVENT) if f["check"] == "apiserver-load"}
+    asked = {  # what each cluster's own query gives: the carried rows judge the same
+        name: next(
+            f.status.value
+            for f in worker.check_cluster(runtime, emulator.by_name[name].id).findings
+            if f.check == "apiserver-load"
+        )
+        for name in messages
+    }
+    assert load == asked and load["aks-payments-prod"] == "pass"
 
 
 def test_a_message_that_keeps_failing_is_poisoned_and_its_findings_say_what_happened(
