@@ -62,10 +62,21 @@ def has_diagnostics(index: int) -> bool:
     return index % NO_DIAGNOSTICS_EVERY != NO_DIAGNOSTICS_EVERY - 1
 
 
-def bench_estate(clusters: int, subscriptions: int) -> tuple[list[EmulatedCluster], list[dict[str, Any]]]:
+def workspace_id(index: int, subscriptions: int) -> str:
+    return (
+        f"/subscriptions/{subscription_id(index % subscriptions)}/resourceGroups/rg-monitoring"
+        f"/providers/Microsoft.OperationalInsights/workspaces/law-shared-{index:04d}"
+    )
+
+
+def bench_estate(
+    clusters: int, subscriptions: int, workspaces: int = 0
+) -> tuple[list[EmulatedCluster], list[dict[str, Any]]]:
     """N clusters over M subscriptions, from the sample estate's builders: a public cluster with its own
     outbound IP, and a user-defined-routing cluster behind its subscription's hub firewall, alternating.
-    Kubernetes data and audit rows are shared with the template (read-only), so the emulator stays small."""
+    Kubernetes data and audit rows are shared with the template (read-only), so the emulator stays small.
+    Audit logs go to the subscription's workspace, or with `workspaces` to one of that many shared ones
+    (cluster i to workspace i mod W, so each holds N / W clusters of many subscriptions)."""
     templates = [estate.healthy(), estate.udr_classic_firewall_missing_rule()]
     templates[1].logs = templates[0].logs
     made: list[EmulatedCluster] = []
@@ -80,15 +91,26 @@ def bench_estate(clusters: int, subscriptions: int) -> tuple[list[EmulatedCluste
         for resource_body in renamed["network"]:
             network.setdefault(resource_body["id"].lower(), resource_body)
         raw = RawCluster(cluster=renamed["cluster"], kube=template.kube, pod_logs=template.pod_logs, logs=template.logs)
-        made.append(EmulatedCluster(raw, diagnostics=has_diagnostics(index)))
+        workspace = workspace_id(index % workspaces, subscriptions) if workspaces else ""
+        made.append(EmulatedCluster(raw, diagnostics=has_diagnostics(index), workspace=workspace))
     return made, list(network.values())
 
 
-def serve(clusters: int, subscriptions: int, latency: float, ca_path: str, pipe: Connection) -> None:
+def serve(
+    clusters: int,
+    subscriptions: int,
+    latency: float,
+    ca_path: str,
+    pipe: Connection,
+    workspaces: int = 0,
+    logs_latency: float | None = None,
+) -> None:
     """The emulator process: build the estate, serve it, report its URL, run until told to stop."""
-    emulated, network = bench_estate(clusters, subscriptions)
+    emulated, network = bench_estate(clusters, subscriptions, workspaces)
     emulator = AzureEmulator(emulated, network, page_size=PAGE_ROWS)
     emulator.latency_seconds = latency
+    if logs_latency is not None:
+        emulator.service_latency["logs"] = logs_latency
     emulator.graph_quota, emulator.graph_window_seconds = GRAPH_QUOTA, GRAPH_WINDOW
     emulator.logs_quota, emulator.logs_window_seconds, emulator.logs_concurrency = (
         LOGS_QUOTA,

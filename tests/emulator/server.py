@@ -197,6 +197,7 @@ class AzureEmulator:
         self._network_by_id: dict[str, dict[str, Any]] | None = None  # built on first ARM read
         self._network_children: dict[str, list[dict[str, Any]]] = {}
         self.latency_seconds = 0.0
+        self.service_latency: dict[str, float] = {}  # per service ("logs": 2.0), else latency_seconds
         self.graph_quota: int | None = None  # Resource Graph queries per window, as the service's per-user quota
         self.graph_window_seconds = 5.0
         self.graph_throttled = 0
@@ -305,8 +306,9 @@ class AzureEmulator:
         service: str,
         principal: str,
     ) -> tuple[int, dict[str, str], bytes]:
-        if self.latency_seconds:
-            time.sleep(self.latency_seconds)
+        latency = self.service_latency.get(service, self.latency_seconds)
+        if latency:
+            time.sleep(latency)
         if fault and fault.delay_seconds:
             time.sleep(fault.delay_seconds)
         if fault and fault.status:

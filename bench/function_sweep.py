@@ -1,0 +1,350 @@
+"""One Function-app sweep at estate scale: the real timer and queue worker over Azurite and the Azure emulator.
+
+    python -m bench.function_sweep [--clusters 10000] [--subscriptions 100] [--workspaces 100]
+                                   [--instances N] [--latency-ms 100] [--logs-latency-ms 2000]
+
+The emulator (tests/emulator/server.py, its own process) serves the estate of bench/sweep.py with its audit
+logs in `--workspaces` shared workspaces, answers after `--latency-ms` (Log Analytics queries after
+`--logs-latency-ms`) and throttles as Azure documents (ARM buckets per subscription and principal, Resource
+Graph 15 per 5 s, Log Analytics 200 per 30 s and 5 at once, all 429 + Retry-After). Azurite holds the queue
+and the sweep's table.
+
+The timer is `sweep.fanout.start_sweep` in this process. Each instance is a process that does what the
+Functions host does with host.json's `extensions.queues`: it takes `batchSize` messages, takes more when
+`newBatchThreshold` are left, runs `sweep.worker.handle_message` on each (its own thread), deletes the
+message when it returns, makes it visible again after `visibilityTimeout` when it raises, and hands it to
+`record_poison` after `maxDequeueCount` tries. Instances start before the timer, as warm instances would.
+
+Printed: the sweep's wall time (timer start to the last cluster recorded), the timer's part, each
+instance's rate, requests and 429s per service, clusters whose audit check is `error`, and the instance
+count the template must allow for 10 minutes, scaled from the measured per-instance rate. The instances
+share this machine's cores with the emulator and Azurite, so the per-instance rate measured here is a
+floor of what an instance with its own vCPU does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.sweep import SERVICES, serve, stats, subscription_id
+from sweep import fanout, worker
+from sweep.runtime import Runtime
+from sweep.settings import Settings
+from sweep.storage import queue_client
+from tests.azurite import AzuriteProcess
+from tests.emulator.server import StaticToken
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_SECONDS = 600.0  # one sweep within 10 minutes: the hourly schedule with room to spare
+DEADLINE_SECONDS = 3600.0  # the bench gives up (and says so) after an hour
+
+
+@dataclass(frozen=True)
+class HostQueues:
+    """host.json's `extensions.queues`, as the Functions host applies them per instance."""
+
+    batch_size: int
+    new_batch_threshold: int
+    max_dequeue_count: int
+    visibility_timeout: float
+    max_polling_interval: float
+
+    @property
+    def at_once(self) -> int:
+        return self.batch_size + self.new_batch_threshold
+
+    @classmethod
+    def read(cls, path: Path = ROOT / "host.json") -> HostQueues:
+        queues = json.loads(path.read_text())["extensions"]["queues"]
+        return cls(
+            batch_size=int(queues.get("batchSize", 16)),
+            new_batch_threshold=int(queues.get("newBatchThreshold", queues.get("batchSize", 16) // 2)),
+            max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
+            visibility_timeout=_seconds(queues.get("visibilityTimeout", "00:00:00")),
+            max_polling_interval=_seconds(queues.get("maxPollingInterval", "00:01:00")),
+        )
+
+
+def _seconds(text: str) -> float:
+    hours, minutes, seconds = text.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def template_instances(path: Path = ROOT / "infra" / "main.bicep") -> int:
+    """The template's default `maximumInstanceCount`."""
+    found = re.search(r"param maximumInstanceCount int = (\d+)", path.read_text())
+    return int(found[1]) if found else 1
+
+
+def instance(number: int, env: dict[str, str], ca_path: str, host: HostQueues, report: Any, stop: Any) -> None:
+    """One Function app instance: the queue trigger's loop around `worker.handle_message`."""
+    runtime = Runtime.build(Settings.from_env(env), StaticToken(), connection_verify=ca_path)
+    queue = runtime.queue
+    poison = queue_client(runtime.settings, None, f"{runtime.settings.queue}-poison")
+    poison.create_queue() if number == 0 else None
+    running = threading.Semaphore(0)
+    in_flight = [0]
+    lock = threading.Lock()
+
+    def run(message: Any) -> None:
+        started = time.monotonic()
+        try:
+            result = worker.handle_message(runtime, message.content, message.dequeue_count)
+            queue.delete_message(message)
+            report.put(("done", number, started, time.monotonic(), *_errors(result)))
+        except Exception as exc:  # as the host does: retry after visibilityTimeout, poison after maxDequeueCount
+            report.put(("raised", number, started, time.monotonic(), 0, f"{type(exc).__name__}: {exc}"[:200]))
+            if message.dequeue_count < host.max_dequeue_count:
+                queue.update_message(message, visibility_timeout=int(host.visibility_timeout))
+                return
+            poison.send_message(message.content)
+            queue.delete_message(message)
+            result = worker.record_poison(runtime, message.content)  # the poison queue's trigger
+            report.put(("done", number, started, time.monotonic(), *_errors(result)))
+        finally:
+            with lock:
+                in_flight[0] -= 1
+            running.release()
+
+    with ThreadPoolExecutor(max_workers=host.at_once) as pool:
+        while not stop.is_set():
+            with lock:
+                room = in_flight[0] <= host.new_batch_threshold
+            if not room:
+                running.acquire(timeout=0.5)
+                continue
+            batch = list(
+                queue.receive_messages(
+                    messages_per_page=host.batch_size, max_messages=host.batch_size, visibility_timeout=600
+                )
+            )
+            if not batch:
+                stop.wait(min(host.max_polling_interval, 1.0))
+                continue
+            with lock:
+                in_flight[0] += len(batch)
+            for message in batch:
+                pool.submit(run, message)
+    report.put(("cpu", number, time.process_time(), 0.0, 0, None))
+
+
+def _errors(result: Any) -> tuple[int, str | None]:
+    """How many of the cluster's findings are `error`, and the audit check's detail when it is one."""
+    errors = [f for f in result.findings if f.status.value == "error"] if result else []
+    audit = next((f for f in errors if f.check == "apiserver-load"), None)
+    return len(errors), audit.detail[:200] if audit else None
+
+
+def run_once(args: argparse.Namespace) -> dict[str, Any]:
+    host = HostQueues.read()
+    instances = args.instances or template_instances()
+    context = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as scratch:
+        ca_path = str(Path(scratch) / "ca.pem")
+        parent, child = multiprocessing.Pipe()
+        emulator = context.Process(
+            target=serve,
+            args=(args.clusters, args.subscriptions, args.latency_ms / 1000, ca_path, child),
+            kwargs={"workspaces": args.workspaces, "logs_latency": args.logs_latency_ms / 1000},
+            daemon=True,
+        )
+        emulator.start()
+        url = parent.recv()["url"]
+        azurite = AzuriteProcess()
+        storage = azurite.start()
+        try:
+            return _sweep(args, host, instances, context, url, ca_path, storage.connection_string, emulator.pid)
+        finally:
+            azurite.stop()
+            parent.send("stop")
+            emulator.join(timeout=30)
+
+
+def _sweep(
+    args: argparse.Namespace,
+    host: HostQueues,
+    instances: int,
+    context: Any,
+    url: str,
+    ca_path: str,
+    storage: str,
+    emulator_pid: int | None,
+) -> dict[str, Any]:
+    env = {
+        "AKS_REACH_ARM_ENDPOINT": url,
+        "AKS_REACH_LOGS_ENDPOINT": f"{url}/v1",
+        "AKS_REACH_SUBSCRIPTIONS": ",".join(subscription_id(i) for i in range(args.subscriptions)),
+        "AKS_REACH_QUEUE": "bench-clusters",
+        "AKS_REACH_STATE_TABLE": "benchstate",
+        "AzureWebJobsStorage": storage,
+    }
+    timer_runtime = Runtime.build(Settings.from_env(env), StaticToken(), connection_verify=ca_path)
+    timer_runtime.queue.create_queue()
+    report, stop = context.Queue(), context.Event()
+    workers = [
+        context.Process(target=instance, args=(n, env, ca_path, host, report, stop), daemon=True)
+        for n in range(instances)
+    ]
+    for process in workers:
+        process.start()
+    time.sleep(5)  # instances import and build their runtime first (warm instances)
+    before = stats(url, ca_path)
+    started = time.monotonic()
+    timer_cpu = time.process_time()
+    opened = fanout.start_sweep(timer_runtime)
+    enqueued = opened[1] if opened else 0
+    timer_seconds, timer_cpu = time.monotonic() - started, time.process_time() - timer_cpu
+    done: list[tuple[int, float, float]] = []
+    raised: Counter[str] = Counter()
+    audit_errors: Counter[str] = Counter()
+    error_clusters = 0
+    deadline = started + DEADLINE_SECONDS
+    while len(done) < enqueued and time.monotonic() < deadline:
+        try:
+            kind, number, began, ended, errors, detail = report.get(timeout=5)
+        except Exception:  # nothing finished in 5 s: look again until the deadline
+            continue
+        if kind == "raised":
+            raised[detail or ""] += 1
+            continue
+        if len(done) % 500 == 0:
+            print(f"  {len(done):,} of {enqueued:,} clusters after {time.monotonic() - started:.0f} s", file=sys.stderr)
+        done.append((number, began, ended))
+        error_clusters += bool(errors)
+        if detail:
+            audit_errors[detail] += 1
+    finished = max((ended for _, _, ended in done), default=time.monotonic())
+    requests = stats(url, ca_path)
+    stop.set()
+    cpu: dict[int, float] = {}
+    while len(cpu) < instances:
+        try:
+            kind, number, seconds, *_ = report.get(timeout=30)
+        except Exception:  # an instance that did not report its CPU: left out
+            break
+        if kind == "cpu":
+            cpu[number] = seconds
+    for process in workers:
+        process.join(timeout=30)
+    per_instance = {}
+    for number in range(instances):
+        mine = [(began, ended) for n, began, ended in done if n == number]
+        active = (max(e for _, e in mine) - min(b for b, _ in mine)) if mine else 0.0
+        per_instance[number] = {
+            "clusters": len(mine),
+            "active s": round(active, 1),
+            "clusters/s": round(len(mine) / active, 2) if active else 0.0,
+            "cpu s": round(cpu.get(number, 0.0), 1),
+        }
+    return {
+        "clusters": args.clusters,
+        "subscriptions": args.subscriptions,
+        "workspaces": args.workspaces,
+        "latency ms": args.latency_ms,
+        "logs latency ms": args.logs_latency_ms,
+        "instances": instances,
+        "at once per instance": host.at_once,
+        "enqueued": enqueued,
+        "checked": len(done),
+        "wall s": round(finished - started, 1),
+        "timer s": round(timer_seconds, 1),
+        "timer cpu s": round(timer_cpu, 1),
+        "per instance": per_instance,
+        "requests": {s: requests["requests"].get(s, 0) - before["requests"].get(s, 0) for s in SERVICES},
+        "throttled": {s: requests["throttled"].get(s, 0) - before["throttled"].get(s, 0) for s in SERVICES},
+        "clusters with an error finding": error_clusters,
+        "audit errors": dict(audit_errors.most_common(5)),
+        "audit error clusters": sum(audit_errors.values()),
+        "raised (retried)": dict(raised.most_common(5)),
+        "emulator cpu s": round(_process_cpu(emulator_pid), 1),
+        "load average": [round(x, 1) for x in os.getloadavg()],
+    }
+
+
+def _process_cpu(pid: int | None) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def instances_for(run: dict[str, Any], target: float = TARGET_SECONDS) -> dict[str, float]:
+    """Instances needed for `target` seconds: the clusters left after the timer's first message, over the
+    measured rate of the slowest instance (each instance in Azure has its own vCPU; here they share 2)."""
+    rates = [i["clusters/s"] for i in run["per instance"].values() if i["clusters/s"]]
+    slowest = min(rates) if rates else 0.0
+    window = max(1.0, target - run["timer s"] * 0.1)  # workers start on the first messages, not after the timer
+    needed = math.ceil(run["clusters"] / (slowest * window)) if slowest else math.inf
+    return {"slowest instance clusters/s": slowest, "instances for target": needed}
+
+
+def table(run: dict[str, Any]) -> str:
+    plan = instances_for(run)
+    lines = [
+        (
+            "clusters / subscriptions / workspaces",
+            f"{run['clusters']:,} / {run['subscriptions']} / {run['workspaces']}",
+        ),
+        ("latency", f"{run['latency ms']:g} ms per answer, Log Analytics queries {run['logs latency ms']:g} ms"),
+        ("instances x messages at once", f"{run['instances']} x {run['at once per instance']} (host.json, template)"),
+        ("checked / enqueued", f"{run['checked']:,} / {run['enqueued']:,}"),
+        ("sweep wall time", f"{run['wall s']:.1f} s  (target <= {TARGET_SECONDS:.0f} s)"),
+        ("timer (discover, settings, workspaces, enqueue)", f"{run['timer s']:.1f} s, {run['timer cpu s']:.1f} s CPU"),
+        *(
+            (
+                f"instance {n}",
+                f"{i['clusters']:,} clusters in {i['active s']} s = {i['clusters/s']} /s, {i['cpu s']} s CPU",
+            )
+            for n, i in run["per instance"].items()
+        ),
+        ("requests", ", ".join(f"{s} {n:,}" for s, n in run["requests"].items())),
+        ("429s", ", ".join(f"{s} {n:,}" for s, n in run["throttled"].items())),
+        ("clusters with audit error", f"{run['audit error clusters']}  {run['audit errors'] or ''}"),
+        ("clusters with any error finding", f"{run['clusters with an error finding']}"),
+        ("messages raised and retried", f"{sum(run['raised (retried)'].values())}  {run['raised (retried)'] or ''}"),
+        ("emulator CPU / load average", f"{run['emulator cpu s']} s / {run['load average']}"),
+        (
+            "instances for 10 min (slowest instance's rate)",
+            f"{plan['instances for target']}  ({plan['slowest instance clusters/s']:.2f} clusters/s each)",
+        ),
+    ]
+    width = max(len(name) for name, _ in lines)
+    return "\n".join(f"{name.ljust(width)}  {value}" for name, value in lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clusters", type=int, default=10000)
+    parser.add_argument("--subscriptions", type=int, default=100)
+    parser.add_argument("--workspaces", type=int, default=100, help="shared audit workspaces (0: one per subscription)")
+    parser.add_argument("--instances", type=int, default=0, help="worker processes (default: the template's maximum)")
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--logs-latency-ms", type=float, default=2000.0)
+    parser.add_argument("--json", action="store_true", help="print the run as one JSON object")
+    args = parser.parse_args(argv)
+    if args.clusters < 1 or args.subscriptions < 1 or args.workspaces < 0 or args.instances < 0:
+        parser.error("--clusters and --subscriptions must be >= 1, --workspaces and --instances >= 0")
+    args.subscriptions = min(args.subscriptions, args.clusters)
+    run = run_once(args)
+    print(json.dumps(run) if args.json else table(run))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
