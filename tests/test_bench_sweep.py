@@ -5,7 +5,6 @@ asserted here."""
 from __future__ import annotations
 
 from bench import sweep as bench
-from bench.sweep import Phase
 
 
 def test_the_bench_estate_spreads_renamed_clusters_over_subscriptions_with_shared_hubs() -> None:
@@ -19,17 +18,20 @@ def test_the_bench_estate_spreads_renamed_clusters_over_subscriptions_with_share
     assert [c.diagnostics for c in clusters].count(False) == 0  # every 25th has none; 12 has none of those
 
 
-def test_the_lower_bound_is_the_slowest_service_under_its_throttling() -> None:
-    sweep = Phase(seconds=0, requests={"arm": 0, "graph": 0, "logs": 0, "kube": 55_000}, throttled={})
-    bound = bench.lower_bound(5000, 100, network_rows=15_200, latency=0.1, concurrency=32, sweep=sweep)
+def test_the_lower_bound_is_the_largest_of_rates_critical_path_and_cpu() -> None:
+    bound = bench.lower_bound(5000, 100, network_rows=15_200, latency=0.1, cpu_per_cluster=0.02, cores=2)
     assert bound["Resource Graph"] == 5.1  # 21 pages: 15 at once, then the window resets once
-    assert bound["cluster workers"] == (55_000 + 2 * 5000) * 0.1 / 32
-    one_subscription = bench.lower_bound(5000, 1, network_rows=15_200, latency=0.1, concurrency=32, sweep=sweep)
-    assert one_subscription["ARM"] == (5000 - 200) / 10 + 0.1  # the write bucket (credentials are POSTs) binds
+    assert bound["critical path"] == (5 + 3) * 0.1  # five discovery pages, then credentials, pods, logs
+    assert bound["CPU"] == 0.02 * 5000 / 2
+    one_subscription = bench.lower_bound(1000, 1, network_rows=3_000, latency=0.1, cpu_per_cluster=0.0, cores=2)
+    assert one_subscription["ARM"] == (1000 - 200) / 10 + 0.1  # the write bucket (credentials are POSTs) binds
+    shared = bench.lower_bound(10_000, 100, network_rows=0, latency=2.0, cpu_per_cluster=0.0, workspaces=100)
+    assert shared["Log Analytics"] == 20 * 2.0  # 100 workspace queries, 5 at once
 
 
 def test_a_tiny_run_prints_the_table(capsys) -> None:
-    assert bench.main(["--clusters", "6", "--subscriptions", "2", "--latency-ms", "0", "--naive-sample", "2"]) == 0
+    assert bench.main(["--clusters", "6", "--subscriptions", "2", "--latency-ms", "0", "--naive-sample", "4"]) == 0
     table = capsys.readouterr().out
-    assert "6 / 2 (checked 6)" in table and "naive baseline" in table and "extrapolated from 2 clusters" in table
+    assert "6 / 2 (checked 6)" in table and "extrapolated from 4 clusters" in table  # the fan-out baseline
+    assert "extrapolated from 1 clusters" in table  # the sequential one, on a quarter
     assert "Kubernetes requests       66" in table  # 11 reads a cluster

@@ -18,7 +18,7 @@ from azure.mgmt.privatedns import PrivateDnsManagementClient
 from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.monitor.query import LogsQueryClient
 
-from collect.live.throttling import ResourceGraphQuotaPolicy
+from collect.live.throttling import ArmBucketPolicy, ResourceGraphQuotaPolicy
 
 # Microsoft Entra ID server application of every AKS cluster with Entra integration (what kubelogin asks for).
 AKS_SERVER_SCOPE = "6dae42f8-4368-4678-94ff-3960e28e3630/.default"
@@ -55,6 +55,7 @@ class LiveClients:
 
     def __post_init__(self) -> None:
         self._session = self._shared_session()
+        self._arm_buckets = ArmBucketPolicy()  # one for every subscription's clients: the buckets are per subscription
         # Threads for the I/O of the clusters in flight; they start on demand and are shared by the run.
         self.io = ThreadPoolExecutor(
             max_workers=max(4, IO_THREADS_PER_CLUSTER * self.concurrency), thread_name_prefix="aks-reach-io"
@@ -118,5 +119,7 @@ class LiveClients:
         key = (kind.__name__, subscription.lower())
         with self._lock:  # sweep threads share one client (and its connection pool) per subscription
             if key not in self._per_subscription:
-                self._per_subscription[key] = kind(self.credential, subscription, **self._arm_options())
+                self._per_subscription[key] = kind(
+                    self.credential, subscription, per_retry_policies=[self._arm_buckets], **self._arm_options()
+                )
             return self._per_subscription[key]

@@ -51,3 +51,59 @@ class ResourceGraphQuotaPolicy(SansIOHTTPPolicy):
                 self._resume_at = max(self._resume_at, time.monotonic() + reset_seconds)
         if throttled and "Retry-After" not in headers:
             headers["Retry-After"] = str(max(reset_seconds, 0.1))
+
+
+# ARM's documented buckets per subscription and principal: (size, refill per second), by operation kind.
+ARM_BUCKETS = {"reads": (250, 25.0), "writes": (200, 10.0)}
+ARM_RESERVE = 10  # below this many tokens left, requests of that subscription go at the refill rate
+
+
+class ArmBucketPolicy(SansIOHTTPPolicy):
+    """Spends each subscription's ARM token buckets no faster than they refill once they run low.
+
+    ARM throttles per subscription and principal: reads 250 tokens refilled at 25/s, writes 200 at 10/s
+    (`listClusterUserCredential` is a POST, so a write), and says what is left in
+    `x-ms-ratelimit-remaining-subscription-reads` / `-writes`. When a subscription's remaining tokens fall
+    below `ARM_RESERVE`, this policy gives its requests slots at the refill rate, so a thousand clusters of
+    one subscription queue here instead of spending their retries on 429s (which would end as audit or
+    credential errors of our own making). One instance serves every ARM client of a run (thread-safe).
+    """
+
+    def __init__(self, sleep: object = time.sleep) -> None:
+        self._lock = threading.Lock()
+        self._remaining: dict[tuple[str, str], int] = {}
+        self._next_slot: dict[tuple[str, str], float] = {}
+        self._sleep = sleep
+
+    @staticmethod
+    def _key(request: PipelineRequest) -> tuple[str, str] | None:
+        path = request.http_request.url.split("://", 1)[-1].split("?", 1)[0]
+        parts = path.split("/")
+        if len(parts) < 3 or parts[1].lower() != "subscriptions":
+            return None
+        return parts[2].lower(), "reads" if request.http_request.method == "GET" else "writes"
+
+    def on_request(self, request: PipelineRequest) -> None:
+        key = self._key(request)
+        if key is None:
+            return
+        with self._lock:
+            if self._remaining.get(key, ARM_RESERVE + 1) > ARM_RESERVE:
+                return
+            now = time.monotonic()
+            slot = max(now, self._next_slot.get(key, now))
+            self._next_slot[key] = slot + 1 / ARM_BUCKETS[key[1]][1]
+        if slot > now:
+            self._sleep(slot - now)  # type: ignore[operator]
+
+    def on_response(self, request: PipelineRequest, response: PipelineResponse) -> None:
+        key = self._key(request)
+        value = response.http_response.headers.get(f"x-ms-ratelimit-remaining-subscription-{key[1]}") if key else None
+        if key is None or value is None:
+            return
+        try:
+            remaining = int(value)
+        except ValueError:
+            return
+        with self._lock:
+            self._remaining[key] = remaining

@@ -348,3 +348,18 @@ def test_an_empty_audit_answer_is_skipped_naming_the_workspace_and_window(emulat
     assert (tmp_path / "ledger" / "logs" / "apiserver-requests.scope.json").is_file()
     offline = findings(read_cluster(tmp_path / "ledger"))["apiserver-load"]
     assert offline == finding  # the saved snapshot says the same: which workspace, which hour
+
+
+def test_a_subscription_short_of_arm_tokens_is_paced_at_its_refill_not_failed(emulator, clients) -> None:
+    """The credential POSTs of one subscription's clusters against a tiny write bucket: the clients pace
+    themselves on `x-ms-ratelimit-remaining-subscription-writes`, so no cluster ends with a 429 error."""
+    emulator.arm_writes = (2.0, 10.0)  # two tokens, then the documented refill of 10 a second
+    strict = replace(clients, retries=1)  # one retry only: pacing, not retrying, must absorb the shortage
+    raws = run(strict)
+    assert len(raws) == 8 and not [
+        (name, source)
+        for name, raw in raws.items()
+        for source, problem in raw.problems.items()
+        if "429" in problem.message
+    ]
+    assert emulator.throttled["arm"] <= 4  # only requests sent before the first answer said the bucket ran low
