@@ -64,8 +64,8 @@ param readSecrets bool = true
 
 @minValue(1)
 @maxValue(1000)
-@description('Most instances the app scales out to (each runs at most 6 clusters at once, host.json); 2 keeps one identity within the Log Analytics query quota (README, Performance).')
-param maximumInstanceCount int = 2
+@description('Most instances the app scales out to; each checks at most 24 clusters at once (host.json). The timer queries Log Analytics once per workspace, so instances spend no query quota; README Performance gives the instances 10,000 clusters in 10 minutes need.')
+param maximumInstanceCount int = 8
 
 @allowed([512, 2048, 4096])
 @description('Memory of each instance, in MB.')
@@ -150,6 +150,9 @@ var appSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
   // The sweep's own settings (sweep/settings.py).
+  // Read by the Python worker: threads for the sync queue trigger; its default, min(32, cores + 4), would run
+  // 5 of host.json's 24 messages at once on a one-vCPU instance (learn.microsoft.com/azure/azure-functions/python-scale-performance-reference).
+  PYTHON_THREADPOOL_THREAD_COUNT: '24'
   AKS_REACH_SCHEDULE: schedule
   AKS_REACH_QUEUE: queueName
   AKS_REACH_STATE_TABLE: stateTableName

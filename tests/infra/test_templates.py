@@ -41,6 +41,8 @@ HOST_SETTINGS = {
     "AZURE_CLIENT_ID": "azure-identity",
     # azure-monitor-opentelemetry exporter and the Functions host: Entra-authenticated telemetry
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": "azure-monitor-opentelemetry, Functions host",
+    # Python language worker: threads for sync invocations, as many as host.json's messages at once
+    "PYTHON_THREADPOOL_THREAD_COUNT": "Python worker",
 }
 
 # Never set on Flex Consumption: runtime and time zone are not app settings there, and a storage
@@ -184,3 +186,9 @@ def test_every_role_assignment_says_why() -> None:
                 assert properties["description"], f"{path.name}: {name} has no description"
                 assert properties["principalType"] == "ServicePrincipal"
     assert count == 9  # 3 storage, Key Vault, App Insights, and two in each read-only role template
+
+
+def test_the_python_worker_has_a_thread_for_every_message_an_instance_takes() -> None:
+    queues = json.loads((INFRA.parent / "host.json").read_text())["extensions"]["queues"]
+    at_once = queues["batchSize"] + queues["newBatchThreshold"]  # what the host hands one instance at most
+    assert int(app_settings()["PYTHON_THREADPOOL_THREAD_COUNT"]) >= at_once
