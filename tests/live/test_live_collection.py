@@ -211,9 +211,10 @@ def test_a_resource_graph_429_without_retry_after_waits_for_the_quota_reset(emul
 
 
 def test_slow_and_malformed_answers_are_that_clusters_errors(emulator, tmp_path: Path) -> None:
-    impatient = emulator.live_clients(timeout_seconds=0.5, retries=1)
+    # a slow answer takes 4 s; 1.5 s leaves a loaded test machine room to answer the others in time
+    impatient = emulator.live_clients(timeout_seconds=1.5, retries=1)
     emulator.faults += [
-        Fault("aks-storefront-prod/listClusterUserCredential", 0, times=10, delay_seconds=1.5),
+        Fault("aks-storefront-prod/listClusterUserCredential", 0, times=10, delay_seconds=4.0),
         Fault("aks-search-prod/listClusterUserCredential", 200, times=10, body="<html>proxy error</html>"),
         Fault("/k8s/aks-payments-prod/api/v1/nodes", 200, times=10, body="{truncated"),
     ]
