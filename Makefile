@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TOOLS := .venv-tools
 REQUIRE_PYTHON = command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 2; }
 
-.PHONY: demo test lint bench bench-sweep clean
+.PHONY: demo test lint fuzz bench bench-sweep clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(REQUIRE_PYTHON)
@@ -40,6 +40,11 @@ test: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# The long property-based run (tests/test_fuzz.py, profile "fuzz": 3,000 random inputs per property; about
+# 12 minutes on 2 cores); `make test` runs the same properties on a small fixed set. Prints its figures.
+fuzz: $(VENV)/.installed
+	$(PY) -m pytest tests/test_fuzz.py -q -s -p no:cacheprovider --hypothesis-profile=fuzz
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.evaluate

@@ -80,10 +80,11 @@ def load_yaml(text: str) -> Any:
 
 
 def bounded(value: Any, yaml_types: bool = False) -> Any:
-    """`value` checked (and, for YAML, converted) in place, iteratively: no recursion, whatever its depth."""
+    """`value` checked (and, for YAML, converted) in place, iteratively: no recursion, whatever its depth.
+    Also for values the SDKs parsed (live answers), so they meet the same bounds as files."""
     root = [value]
     stack: list[tuple[list[Any] | dict[str, Any], Any, int]] = [(root, 0, 0)]
-    seen: set[int] = set()
+    seen: dict[int, Any] = {}
     nodes = 0
     while stack:
         parent, key, depth = stack.pop()
@@ -103,13 +104,13 @@ def bounded(value: Any, yaml_types: bool = False) -> Any:
         elif isinstance(item, dict | list):
             if depth >= MAX_DEPTH:
                 raise DocumentError(f"nested deeper than {MAX_DEPTH} levels")
-            if id(item) in seen:
-                raise DocumentError("YAML anchors and aliases (&name, *name) are not accepted")
-            seen.add(id(item))
+            if yaml_types:  # a parser's JSON never shares a node; YAML shares one per alias
+                if id(item) in seen:
+                    raise DocumentError("YAML anchors and aliases (&name, *name) are not accepted")
+                seen[id(item)] = item  # kept alive, so its id is not reused while we walk
             if isinstance(item, dict):
                 if yaml_types or not all(type(k) is str for k in item):
                     item = parent[key] = {_key(k): v for k, v in item.items()}
-                    seen.add(id(item))
                 elif any(not k.isascii() for k in item):
                     item = parent[key] = {_text(k): v for k, v in item.items()}
                 stack.extend((item, child, depth + 1) for child in item)

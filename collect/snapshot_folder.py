@@ -272,7 +272,8 @@ def _object(path: Path, printed_by: str = "") -> JsonObject:
 
 
 def _kind_of(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string"}.get(type(value), type(value).__name__)
+    kinds = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number"}
+    return "null" if value is None else kinds.get(type(value), "a number")
 
 
 def _network_resources(path: Path) -> list[JsonObject]:

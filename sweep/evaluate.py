@@ -22,15 +22,18 @@ def evaluate_raw(raw: RawCluster, settings: Settings, checks: Sequence[Check] = 
         snapshot = parse_cluster(raw, owner_tag=settings.owner_tag)
     except SnapshotError as exc:
         cluster_id, location = cluster_identity(raw.cluster)
-        result = unreachable_result(cluster_id or "unknown cluster", str(exc), checks)
-        return replace(result, cluster=replace(result.cluster, location=location), input_error=str(exc))
+        result = unreachable_result(cluster_id or "unknown cluster", str(exc), checks, location)
+        return replace(result, input_error=str(exc))
     findings = evaluate_cluster(snapshot, checks, settings.limits)
     return ClusterResult(cluster=snapshot.cluster, owners=snapshot.owners, findings=tuple(findings))
 
 
-def unreachable_result(cluster_id: str, message: str, checks: Sequence[Check] = CHECKS) -> ClusterResult:
+def unreachable_result(
+    cluster_id: str, message: str, checks: Sequence[Check] = CHECKS, location: str = ""
+) -> ClusterResult:
     """A cluster that could not be collected or read at all: all its findings are `error`."""
-    return ClusterResult(cluster=cluster_stub(cluster_id), owners=(), findings=tuple(error_findings(checks, message)))
+    cluster = replace(cluster_stub(cluster_id), location=location)
+    return ClusterResult(cluster=cluster, owners=(), findings=tuple(error_findings(checks, message)))
 
 
 def cluster_stub(cluster_id: str) -> Cluster:

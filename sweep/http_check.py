@@ -125,14 +125,20 @@ def read_request(request: func.HttpRequest) -> tuple[str, list[str]]:
             raise BadRequest('body should be a JSON object: {"clusterId": "...", "clientIps": ["..."]}')
         for name, value in document.items():
             if name in values:
-                raise BadRequest(f"{name} is given twice (query string and body)")
+                raise BadRequest(f"{_named(name)} is given twice (query string and body)")
             values[name] = value
     for name in IGNORED_PARAMETERS:
         values.pop(name, None)
     unknown = sorted(set(values) - set(PARAMETERS))
     if unknown:
-        raise BadRequest(f"unknown parameter(s): {', '.join(unknown)}; accepted: {', '.join(PARAMETERS)}")
+        named = ", ".join(_named(name) for name in unknown[:5])
+        raise BadRequest(f"unknown parameter(s): {named}; accepted: {', '.join(PARAMETERS)}")
     return _cluster_id(values.get("clusterId")), _client_ips(values.get("clientIps", []))
+
+
+def _named(name: str) -> str:
+    """A parameter name as the caller sent it, quoted and cut when it is not one we know (one line, always)."""
+    return name if name in PARAMETERS else repr(name)[:60]
 
 
 def _cluster_id(value: Any) -> str:

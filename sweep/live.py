@@ -36,7 +36,7 @@ def run_live(
     )
     for collected in stream:
         if isinstance(collected, CollectionFailure):
-            results.append(unreachable_result(collected.cluster_id, collected.message, selected))
+            results.append(unreachable_result(collected.cluster_id, collected.message, selected, collected.location))
             continue
         if save_to is not None:
             write_cluster(collected, save_to / collected.cluster["name"])

@@ -39,7 +39,7 @@ def check_cluster(
         runtime.clients, cluster_id, context, settings.probe_timeout_seconds, settings.clients_tag, audit
     )
     if isinstance(collected, CollectionFailure):
-        return unreachable_result(collected.cluster_id, collected.message)
+        return unreachable_result(collected.cluster_id, collected.message, location=collected.location)
     remember_references(runtime, cluster_id, collected.network)
     return evaluate_raw(collected, settings)
 

@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 import trustme
+from hypothesis import settings
 
 from tests.azurite import Azurite, AzuriteProcess, AzuriteUnavailable, Tls
 from tests.capture import IngestionCapture
+
+# Property-based tests: `make test` runs a small fixed (derandomized) set; `make fuzz` the long random run.
+settings.register_profile("quick", max_examples=40, derandomize=True, deadline=None, database=None)
+settings.register_profile("fuzz", max_examples=3000, deadline=None, database=None)
+settings.load_profile("quick")
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,10 @@ from azure.monitor.query import LogsQueryClient
 
 from collect.live.throttling import ArmBucketPolicy, ResourceGraphQuotaPolicy
 
+# Resource Graph and Log Analytics queries are POSTs that change nothing: retried like GETs on timeouts and
+# resets (azure-core retries a POST only on 500/503/504). Passed per call as `retry_on_methods`.
+QUERY_METHODS = frozenset({"GET", "HEAD", "POST"})
+
 # Microsoft Entra ID server application of every AKS cluster with Entra integration (what kubelogin asks for).
 AKS_SERVER_SCOPE = "6dae42f8-4368-4678-94ff-3960e28e3630/.default"
 # Threads of the shared I/O executor per cluster collected at once: a cluster's Kubernetes reads beyond its

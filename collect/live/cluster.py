@@ -10,6 +10,7 @@ from typing import Any
 
 from azure.core.exceptions import AzureError
 
+from collect.documents import bounded
 from collect.live import kube, logs
 from collect.live.clients import LiveClients
 from collect.live.network import NetworkSource, resources_for_cluster
@@ -41,7 +42,7 @@ def collect_cluster(
     the cluster. The audit rows and the network resources are read on the clients' I/O threads while this
     thread reads Kubernetes: none waits for another, so a cluster takes its longest chain, not their sum (a
     sweep's inventory may still be arriving from Resource Graph meanwhile)."""
-    raw = RawCluster(cluster=cluster, context=context, problems={})
+    raw = RawCluster(cluster=bounded(cluster), context=context, problems={})
     audit_rows = clients.io.submit(audit or functools.partial(logs.apiserver_requests, clients), cluster["id"])
     network = clients.io.submit(resources_for_cluster, cluster, context, inventory)
     _collect_kube(raw, clients, probe_timeout)
@@ -52,12 +53,12 @@ def collect_cluster(
     if answer.problem:
         raw.problems[Source.AUDIT] = answer.problem
     else:
-        raw.logs[logs.QUERY] = answer.rows or []
+        raw.logs[logs.QUERY] = bounded(answer.rows or [])
         if answer.scope:
             raw.log_scopes[logs.QUERY] = answer.scope
     try:
         walked = network.result()
-        raw.network, raw.unread_references = walked.resources, walked.unreadable
+        raw.network, raw.unread_references = bounded(walked.resources), walked.unreadable
     except Exception as exc:  # an unreadable or malformed network answer costs the network checks only
         raw.problems[Source.NETWORK] = Problem("error", f"network resources: {_error(exc)}")
     return raw

@@ -44,6 +44,7 @@ class ClusterNotFound(Exception):
 class CollectionFailure:
     cluster_id: str
     message: str
+    location: str = ""  # from the cluster's body, when it was read: the report keeps the cluster's identity
 
 
 def discover_clusters(clients: LiveClients, scope: Scope) -> list[dict[str, Any]]:
@@ -97,7 +98,7 @@ def sweep(
         inventory = PendingInventory(
             pool.submit(lambda: NetworkInventory(_network_rows(clients, subscriptions), clients))
         )
-        pending: dict[Future[RawCluster], str] = {}
+        pending: dict[Future[RawCluster], dict[str, Any]] = {}
         queued = iter(clusters)
         done_count = 0
         while True:
@@ -112,18 +113,18 @@ def sweep(
                         audit,
                     )
                 )
-                pending[task] = cluster["id"]
+                pending[task] = cluster
                 if len(pending) >= 2 * workers:
                     break
             if not pending:
                 return
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                cluster_id = pending.pop(future)
+                cluster = pending.pop(future)
                 try:
                     collected: RawCluster | CollectionFailure = future.result()
                 except Exception as exc:  # whatever one cluster's answers do, they cost that cluster only
-                    collected = collection_failure(cluster_id, exc)
+                    collected = collection_failure(cluster, exc)
                 yield collected
                 done_count += 1
                 if on_progress:
@@ -181,14 +182,16 @@ def collect_one(
             (lambda _: audit) if audit else None,
         )
     except Exception as exc:  # a malformed answer is this cluster's error, never a crash of the worker
-        return collection_failure(cluster_id, exc)
+        return collection_failure(cluster, exc)
 
 
-def collection_failure(cluster_id: str, exc: Exception) -> CollectionFailure:
+def collection_failure(cluster: dict[str, Any], exc: Exception) -> CollectionFailure:
+    cluster_id = str(cluster["id"])
+    location = cluster.get("location") if isinstance(cluster.get("location"), str) else ""
+    what = one_line(exc) if isinstance(exc, AzureError) else f"{type(exc).__name__}: {one_line(exc)}"
     if not isinstance(exc, AzureError):
         log.debug("collection of %s failed", cluster_id, exc_info=True)  # the trace for --verbose; the report says it
-        return CollectionFailure(cluster_id, f"collection failed: {type(exc).__name__}: {one_line(exc)}")
-    return CollectionFailure(cluster_id, f"collection failed: {one_line(exc)}")
+    return CollectionFailure(cluster_id, f"collection failed: {what}", location)
 
 
 def _network_rows(clients: LiveClients, subscriptions: Sequence[str]) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from azure.core.exceptions import AzureError, HttpResponseError
 from azure.core.rest import HttpRequest
 from azure.monitor.query import LogsQueryStatus
 
-from collect.live.clients import LiveClients
+from collect.live.clients import QUERY_METHODS, LiveClients
 from collect.queries import query_text
 from model.snapshot import Problem
 
@@ -178,7 +178,12 @@ def _query(
     clients: LiveClients, resource_id: str, window: tuple[datetime, datetime], gate: threading.Semaphore | None
 ) -> Rows:
     with gate or contextlib.nullcontext():
-        response = clients.logs.query_resource(resource_id, query_text(QUERY), timespan=window)
+        try:
+            response = clients.logs.query_resource(
+                resource_id, query_text(QUERY), timespan=window, retry_on_methods=QUERY_METHODS
+            )
+        except (LookupError, TypeError, ValueError) as exc:  # the SDK reading a malformed answer
+            raise _QueryFailed(f"malformed answer ({type(exc).__name__}: {exc})") from None
     if response.status == LogsQueryStatus.FAILURE:
         raise _QueryFailed(str(response))
     tables = response.tables if response.status == LogsQueryStatus.SUCCESS else response.partial_data

@@ -16,7 +16,7 @@ from typing import Any
 from azure.core.exceptions import AzureError, ClientAuthenticationError, DecodeError, DeserializationError
 from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
-from collect.live.clients import LiveClients
+from collect.live.clients import QUERY_METHODS, LiveClients
 from collect.parse import one_line
 
 SUBSCRIPTION_BATCH = 250  # Resource Graph takes up to 300 subscriptions a query; keep headroom
@@ -24,7 +24,6 @@ PAGE_SIZE = 1000  # the service's maximum rows per page
 QUERY_RETRIES = 6
 BACKOFF_SECONDS = 0.5  # then 1, 2, 4, 8, 16 s: about 30 s of waiting, plus what Retry-After asks
 MALFORMED_PAGE_TRIES = 3
-QUERY_METHODS = frozenset({"GET", "HEAD", "POST"})
 
 CLUSTERS_QUERY = (
     "resources | where type =~ 'microsoft.containerservice/managedclusters' "

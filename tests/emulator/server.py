@@ -25,7 +25,10 @@ import hashlib
 import json
 import math
 import re
+import socket
 import ssl
+import struct
+import sys
 import threading
 import time
 from collections import Counter
@@ -123,6 +126,11 @@ class Fault:
     body: str = '{"error": {"code": "Injected", "message": "injected fault"}}'
     delay_seconds: float = 0.0  # with status 0: answer normally, but this late (a slow or hung service)
     headers: dict[str, str] = field(default_factory=dict)
+    reset: bool = False  # drop the connection with a TCP reset instead of answering
+
+
+class ConnectionReset(Exception):
+    """Raised by the emulator's routing when a fault resets the connection; the handler sends the RST."""
 
 
 @dataclass
@@ -233,7 +241,7 @@ class AzureEmulator:
             pass
 
         Handler.emulator = emulator
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
@@ -311,6 +319,8 @@ class AzureEmulator:
             time.sleep(latency)
         if fault and fault.delay_seconds:
             time.sleep(fault.delay_seconds)
+        if fault and fault.reset:
+            raise ConnectionReset
         if fault and fault.status:
             extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             return fault.status, {"Content-Type": "application/json", **extra, **fault.headers}, fault.body.encode()
@@ -580,7 +590,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         url = urlparse(self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status, headers, payload = self.emulator.handle(self.command, url.path, parse_qs(url.query), self.headers, body)
+        try:
+            status, headers, payload = self.emulator.handle(
+                self.command, url.path, parse_qs(url.query), self.headers, body
+            )
+        except ConnectionReset:  # SO_LINGER 0: closing sends RST, as a middlebox dropping the flow does
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+            return
         self.send_response(status)
         for name, value in {**headers, "Content-Length": str(len(payload))}.items():
             self.send_header(name, value)
@@ -591,6 +609,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return  # a connection the emulator reset on purpose, or a client that went away: nothing to report
+        super().handle_error(request, client_address)
 
 
 def _json(status: int, body: Any) -> tuple[int, dict[str, str], bytes]:

@@ -314,7 +314,7 @@ def test_the_http_check_takes_a_json_body(runtime: Runtime) -> None:
             b"",
             "clusterId is not an AKS cluster resource id",
         ),
-        ({"clusterId": "x", "verbose": "1"}, b"", "unknown parameter(s): verbose"),
+        ({"clusterId": "x", "verbose": "1"}, b"", "unknown parameter(s): 'verbose'"),
         ({}, b"{not json", "body is not JSON"),
         ({}, b"[1, 2]", "body should be a JSON object"),
         ({}, b"x" * 20000, "body is 20000 bytes"),
@@ -367,6 +367,22 @@ def test_a_slow_azure_answers_504_within_the_budget(runtime: Runtime, emulator: 
     response = http("GET", {"clusterId": estate.healthy().cluster["id"]})
     assert response.status_code == 504 and "did not finish within 0.5 s" in json.loads(response.get_body())["error"]
     assert time.monotonic() - started < 2.5
+
+
+def test_a_malformed_answer_is_that_sources_error_never_a_missing_cluster(
+    runtime: Runtime, emulator: AzureEmulator
+) -> None:
+    pods = r"/k8s/aks-payments-prod/api/v1/namespaces/kube-system/pods$"
+    emulator.faults.append(Fault(pods, 200, times=50, body='{"kind": "PodList", "items": [{"spec": {}}]}'))
+    response = http("GET", {"clusterId": estate.healthy().cluster["id"]})
+    assert response.status_code == 200  # a KeyError inside is not "no such cluster" (404)
+    (cluster,) = json.loads(response.get_body())["clusters"]
+    by_check = {finding["check"]: finding for finding in cluster["findings"]}
+    assert (
+        by_check["konnectivity-agent"]["status"] == "error"
+        and "metadata.name" in by_check["konnectivity-agent"]["detail"]
+    )
+    assert by_check["egress-rules"]["status"] == "pass" and cluster["location"] == "westeurope"
 
 
 def test_a_slow_cluster_does_not_starve_the_checks_of_others(runtime: Runtime, emulator: AzureEmulator) -> None:
