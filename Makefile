@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TOOLS := .venv-tools
 REQUIRE_PYTHON = command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 2; }
 
-.PHONY: demo test lint fuzz bench bench-sweep clean
+.PHONY: demo test lint fuzz bench bench-sweep bench-bookkeeping clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(REQUIRE_PYTHON)
@@ -52,6 +52,10 @@ bench: $(VENV)/.installed
 # about 12 minutes on 2 cores: live sweeps of 100, 1,000 and 5,000 clusters against the local Azure emulator
 bench-sweep: $(VENV)/.installed
 	$(PY) -m bench.sweep --clusters 100 1000 5000
+
+# a few minutes: a sweep's bookkeeping for 10,000 clusters on Azurite, next to a single counter row
+bench-bookkeeping: $(VENV)/.installed
+	$(PY) -m bench.bookkeeping --clusters 10000 --workers 16
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .pytest_cache .ruff_cache

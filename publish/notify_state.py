@@ -55,7 +55,7 @@ class Notified:
     claimed_until: datetime = NEVER
     etag: str | None = None  # None: no row yet
 
-    def claimed_at(self, now: datetime) -> bool:
+    def is_claimed(self, now: datetime) -> bool:
         return bool(self.claimed_by) and now < self.claimed_until
 
 

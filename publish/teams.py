@@ -317,7 +317,7 @@ def _notify_one(
         now = datetime.now(UTC)
         if last.sweep and last.sweep.newer_than(sweep):
             return outcome(OutcomeStatus.STALE, f"Teams has the result of the newer sweep {last.sweep.sweep_id}")
-        if last.claimed_at(now):
+        if last.is_claimed(now):
             return outcome(OutcomeStatus.BUSY, f"sweep {last.claimed_by} is posting this cluster's card")
         change = failure_change(result, last.failing)
         try:

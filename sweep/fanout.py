@@ -57,6 +57,7 @@ def start_sweep(runtime: Runtime, now: datetime | None = None) -> tuple[str, int
     with ThreadPoolExecutor(max_workers=max(1, settings.concurrency)) as pool:
         sent = pool.map(lambda c: _enqueue(runtime, sweep_id, c, audit), cluster_ids)
         unsent = [failure for failure in sent if failure]
+    runtime.progress.fanned_out(sweep_id)
     for cluster_id, reason in unsent:  # no cluster drops out of the sweep: it gets its error result now
         result = unreachable_result(cluster_id, f"could not be queued for checking: {reason}")
         worker.publish(runtime, result, sweep_id, cluster_id)
@@ -75,11 +76,13 @@ def start_sweep(runtime: Runtime, now: datetime | None = None) -> tuple[str, int
 
 
 def settle_earlier_sweeps(runtime: Runtime, now: datetime) -> OpenSweep | None:
-    """Closes every open sweep past its deadline; the first one still within it (draining), if any."""
+    """Closes every open sweep past its deadline, and every sweep whose timer stopped before sending all its
+    messages (no run lasts longer than host.json's functionTimeout); the first one draining, if any."""
     deadline = timedelta(minutes=runtime.settings.sweep_deadline_minutes)
     draining = None
     for sweep in runtime.progress.open_sweeps():
-        if now - sweep.started < deadline:
+        stopped = not sweep.fanned_out and now - sweep.started >= runtime.host.function_timeout
+        if now - sweep.started < deadline and not stopped:
             if not sweep.closed_by:  # a closed one is only waiting for its closer to finish it
                 draining = draining or sweep
             continue
@@ -89,23 +92,27 @@ def settle_earlier_sweeps(runtime: Runtime, now: datetime) -> OpenSweep | None:
                 worker.send_summary(runtime, totals)
             continue
         missing = runtime.progress.missing(sweep.sweep_id)
+        why = "its timer stopped before sending every message" if stopped else "it passed its deadline"
         log.warning(
-            "sweep %s (started %s) passed its deadline with %d of %d cluster(s) unchecked: closing it",
+            "sweep %s (started %s): %s, %d of %d cluster(s) unchecked: closing it",
             sweep.sweep_id,
             sweep.started.isoformat(timespec="seconds"),
+            why,
             len(missing),
             sweep.clusters,
         )
         with ThreadPoolExecutor(max_workers=max(1, runtime.settings.concurrency)) as pool:
-            list(pool.map(functools.partial(_give_up, runtime, sweep.sweep_id), missing))
+            list(pool.map(functools.partial(_give_up, runtime, sweep.sweep_id, stopped), missing))
         worker.close_if_complete(runtime, sweep.sweep_id, TIMER)
     return draining
 
 
-def _give_up(runtime: Runtime, sweep_id: str, pending: PendingCluster) -> None:
+def _give_up(runtime: Runtime, sweep_id: str, stopped: bool, pending: PendingCluster) -> None:
     minutes = runtime.settings.sweep_deadline_minutes
     reason = (
-        f"not checked within the sweep's deadline ({minutes} minutes, AKS_REACH_SWEEP_DEADLINE_MINUTES): "
+        "not checked: the timer run that opened the sweep stopped before sending every message"
+        if stopped
+        else f"not checked within the sweep's deadline ({minutes} minutes, AKS_REACH_SWEEP_DEADLINE_MINUTES): "
         "its queue message was lost, is still waiting, or the timer stopped before sending it"
     )
     if pending.last_error:

@@ -4,7 +4,7 @@ sent once the last one is counted, and a sweep that stalls closed by the next ti
 Rows, in the Function app's state table (docs/function-app.md draws the lifecycle):
 
 - `open-sweeps` / `<sweep id>`: one row per sweep not yet finished: `clusters` (how many the timer planned),
-  and once closed `closedBy` and the totals. The sweep id is a version 7 UUID: it sorts, and tells, when the
+  `fannedOut` (every message sent), and once closed `closedBy` and the totals. The sweep id is a version 7 UUID: it sorts, and tells, when the
   sweep started.
 - `sweep-<sweep id>` / `pending-<cluster key>`: written by the timer for every cluster it will enqueue, before
   any message is sent. A worker that fails records its attempts and last error here (the poison handler
@@ -71,6 +71,7 @@ class OpenSweep:
     sweep_id: str
     started: datetime
     clusters: int  # planned by the timer
+    fanned_out: bool  # the timer sent every message (False: it is still sending, or it stopped)
     closed_by: str  # "" while open; who closed it when its summary may still be unsent
 
 
@@ -110,7 +111,13 @@ class SweepProgress:
         transactions of 100). A timer that dies half-way leaves an open sweep the next run closes."""
         planned = list(cluster_ids)
         self._table.create_entity(
-            {"PartitionKey": OPEN_SWEEPS, "RowKey": sweep_id, "clusters": len(planned), "closedBy": ""}
+            {
+                "PartitionKey": OPEN_SWEEPS,
+                "RowKey": sweep_id,
+                "clusters": len(planned),
+                "fannedOut": False,
+                "closedBy": "",
+            }
         )
         rows = [
             {"PartitionKey": _partition(sweep_id), "RowKey": PENDING + table_key(c), "clusterId": c, "attempts": 0}
@@ -118,6 +125,12 @@ class SweepProgress:
         ]
         for start in range(0, len(rows), TRANSACTION_LIMIT):
             self._table.submit_transaction([("upsert", row) for row in rows[start : start + TRANSACTION_LIMIT]])
+
+    def fanned_out(self, sweep_id: str) -> None:
+        """The timer sent every message of the sweep (or gave the clusters it could not send their results)."""
+        row = {"PartitionKey": OPEN_SWEEPS, "RowKey": sweep_id, "fannedOut": True}
+        with contextlib.suppress(ResourceNotFoundError):  # closed and finished already (an empty sweep)
+            self._table.update_entity(row, mode=UpdateMode.MERGE)
 
     def pending(self, sweep_id: str, cluster_id: str) -> PendingCluster | None:
         """The cluster's pending row; None when it is counted already, was never enqueued, or the sweep is gone."""
@@ -209,7 +222,15 @@ class SweepProgress:
             except ValueError:
                 log.warning("open-sweeps row %r is not a sweep id; ignored", row["RowKey"])
                 continue
-            found.append(OpenSweep(row["RowKey"], started, int(row.get("clusters") or 0), row.get("closedBy") or ""))
+            found.append(
+                OpenSweep(
+                    row["RowKey"],
+                    started,
+                    int(row.get("clusters") or 0),
+                    bool(row.get("fannedOut")),
+                    str(row.get("closedBy") or ""),
+                )
+            )
         return sorted(found, key=lambda sweep: sweep.sweep_id)
 
     def missing(self, sweep_id: str) -> list[PendingCluster]:

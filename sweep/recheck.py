@@ -102,7 +102,7 @@ def route_poison(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
     log.error(
         "recheck of %s failed on each of its %d deliveries (host.json maxDequeueCount); the next sweep checks it",
         message.cluster_id,
-        runtime.max_dequeue_count,
+        runtime.host.max_dequeue_count,
     )
     runtime.rechecks.drop(message)
     return None

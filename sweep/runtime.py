@@ -6,9 +6,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,35 @@ from sweep.storage import queue_client, table_client
 
 Notifier = Callable[[Sequence[ClusterResult], SweepRef], Sequence[Any]]
 HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
-DEFAULT_MAX_DEQUEUE_COUNT = 5  # the queue extension's default when host.json does not set it
+
+
+@dataclass(frozen=True)
+class HostLimits:
+    """What host.json tells the Functions host, which the app's own texts and timings rely on; defaults are
+    the host's own (Flex Consumption: 30 minutes of function timeout)."""
+
+    max_dequeue_count: int = 5  # deliveries of a queue message before the host moves it to `<queue>-poison`
+    function_timeout: timedelta = timedelta(minutes=30)  # no invocation, the timer's included, runs longer
+
+    @classmethod
+    def read(cls, host_json: Path) -> HostLimits:
+        try:
+            host = json.loads(host_json.read_text())
+        except (OSError, ValueError):
+            return cls()
+        queues = host.get("extensions", {}).get("queues", {}) if isinstance(host, dict) else {}
+        count = queues.get("maxDequeueCount") if isinstance(queues, dict) else None
+        timeout = _timespan(host.get("functionTimeout")) if isinstance(host, dict) else None
+        return cls(
+            count if isinstance(count, int) and count > 0 else cls.max_dequeue_count,
+            timeout or cls.function_timeout,
+        )
+
+
+def _timespan(value: object) -> timedelta | None:
+    """host.json's "hh:mm:ss"; None for anything else (including -1, no limit)."""
+    match = re.fullmatch(r"(\d+):(\d{2}):(\d{2})", value) if isinstance(value, str) else None
+    return timedelta(hours=int(match[1]), minutes=int(match[2]), seconds=int(match[3])) if match else None
 
 
 @dataclass
@@ -46,7 +76,7 @@ class Runtime:
     references: ReferenceIndex | None = None  # clusters by the network resources they use (change events)
     rechecks: PendingRechecks | None = None  # debounced change-driven rechecks
     teams_state: NotificationState | None = None  # what Teams last heard (None: no webhook configured)
-    max_dequeue_count: int = DEFAULT_MAX_DEQUEUE_COUNT  # deliveries before the host poisons a message
+    host: HostLimits = field(default_factory=HostLimits)  # from host.json
 
     @classmethod
     def build(cls, settings: Settings, credential: TokenCredential, connection_verify: str | bool = True) -> Runtime:
@@ -59,7 +89,7 @@ class Runtime:
             progress=SweepProgress(table),
             context=settings_layer(settings),
             references=ReferenceIndex(table),
-            max_dequeue_count=max_dequeue_count(HOST_JSON),
+            host=HostLimits.read(HOST_JSON),
         )
         runtime.rechecks = PendingRechecks(table, runtime.queue, settings.recheck_delay_seconds)
         if settings.teams_webhooks or settings.teams_default_webhook:
@@ -76,17 +106,6 @@ class Runtime:
         from azure.identity import DefaultAzureCredential  # the managed identity in Azure (AZURE_CLIENT_ID)
 
         return cls.build(Settings.from_env(), DefaultAzureCredential())
-
-
-def max_dequeue_count(host_json: Path) -> int:
-    """host.json's extensions.queues.maxDequeueCount: how many deliveries the host makes before it moves a
-    message to `<queue>-poison`."""
-    try:
-        queues = json.loads(host_json.read_text()).get("extensions", {}).get("queues", {})
-    except (OSError, ValueError, AttributeError):
-        return DEFAULT_MAX_DEQUEUE_COUNT
-    value = queues.get("maxDequeueCount") if isinstance(queues, dict) else None
-    return value if isinstance(value, int) and value > 0 else DEFAULT_MAX_DEQUEUE_COUNT
 
 
 def teams_from_settings(

@@ -84,7 +84,7 @@ def record_poison(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
     pending = _still_pending(runtime, message)
     if pending is None:
         return None
-    result = unreachable_result(message.cluster_id, poison_reason(pending, runtime.max_dequeue_count))
+    result = unreachable_result(message.cluster_id, poison_reason(pending, runtime.host.max_dequeue_count))
     publish(runtime, result, message.sweep_id, message.cluster_id)
     return result
 

@@ -149,7 +149,7 @@ def test_a_message_that_keeps_failing_is_poisoned_and_its_findings_say_what_happ
     after host.json's maxDequeueCount the host moves its message to the poison queue, whose trigger then
     publishes that cluster's error result with the attempts and the last error the worker recorded."""
     max_dequeue = json.loads((ROOT / "host.json").read_text())["extensions"]["queues"]["maxDequeueCount"]
-    assert runtime.max_dequeue_count == max_dequeue
+    assert runtime.host.max_dequeue_count == max_dequeue
     emulator.faults.append(Fault(r"GET .*/managedClusters/aks-storefront-prod$", 500, times=1000, retry_after=0))
     FUNCTIONS["sweep_timer"](TimerRequest())
     poison = queue_client(runtime.settings, None, f"{runtime.settings.queue}-poison")

@@ -193,20 +193,30 @@ def test_a_sweep_past_its_deadline_is_closed_by_the_next_timer_run(
     assert len(ingestion.events(FINDING_EVENT)) == before
 
 
-def test_a_sweep_whose_timer_died_before_enqueueing_still_closes(runtime: Runtime, ingestion: IngestionCapture) -> None:
-    sweep_id = new_sweep_id(datetime.now(UTC) - timedelta(hours=2))
-    ids = [
-        estate.healthy().cluster["id"],
-        estate.helm_history().cluster["id"],
-        estate.ranges_missing_client().cluster["id"],
-    ]
+def test_a_sweep_whose_timer_died_before_enqueueing_closes_at_the_next_run(
+    runtime: Runtime, ingestion: IngestionCapture
+) -> None:
+    """No timer run outlasts host.json's functionTimeout: a sweep older than that whose fan-out never
+    finished is dead, and the next run closes it without waiting for the deadline."""
+    assert runtime.host.function_timeout == timedelta(minutes=10)
+    sweep_id = new_sweep_id(datetime.now(UTC) - timedelta(minutes=11))
+    ids = [c.cluster["id"] for c in (estate.healthy(), estate.helm_history(), estate.ranges_missing_client())]
     runtime.progress.open(sweep_id, ids)  # what a timer leaves when it stops before sending any message
 
-    fanout.start_sweep(runtime)
+    assert fanout.start_sweep(runtime) is not None
     (closing,) = closing_events(ingestion)
     assert closing["sweepId"] == sweep_id and closing["clusters"] == str(CLUSTERS)
     assert closing["error"] == str(CLUSTERS * len(CHECK_IDS))
+    details = {f["detail"] for f in ingestion.events(FINDING_EVENT) if f["sweepId"] == sweep_id}
+    assert details == {"not checked: the timer run that opened the sweep stopped before sending every message"}
     assert runtime.queue.get_queue_properties().approximate_message_count == CLUSTERS  # the new sweep's
+
+
+def test_a_sweep_still_being_fanned_out_is_left_alone(runtime: Runtime, ingestion: IngestionCapture) -> None:
+    sweep_id = new_sweep_id(datetime.now(UTC) - timedelta(minutes=2))
+    runtime.progress.open(sweep_id, [estate.healthy().cluster["id"]])  # its timer may still be sending
+    assert fanout.start_sweep(runtime) is None
+    assert ingestion.events(FINDING_EVENT) == [] and runtime.progress.missing(sweep_id) != []
 
 
 def test_a_deadline_of_zero_minutes_closes_every_earlier_sweep(runtime: Runtime, ingestion: IngestionCapture) -> None:
