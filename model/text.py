@@ -15,4 +15,6 @@ def shorten(text: str, limit: int) -> str:
         return text
     room = max(limit - len(ELLIPSIS), 0)
     cut = text[: room + 1].rsplit(" ", 1)[0] if " " in text[: room + 1] else text[:room]
-    return cut[:room].rstrip(" ,;:") + ELLIPSIS
+    kept = cut[:room]
+    # Trailing punctuation goes with the cut, unless it is all there is (": 0" in 2 characters is ":…").
+    return (kept.rstrip(" ,;:") or kept.rstrip()) + ELLIPSIS
