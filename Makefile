@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TOOLS := .venv-tools
 REQUIRE_PYTHON = command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 2; }
 
-.PHONY: demo test lint fuzz bench bench-sweep bench-bookkeeping clean
+.PHONY: demo test lint fuzz bench bench-sweep bench-bookkeeping bench-html chromium clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(REQUIRE_PYTHON)
@@ -31,7 +31,13 @@ node_modules/.installed: package.json package-lock.json
 demo: $(VENV)/.installed
 	$(PY) -m sweep --snapshot examples/estate; status=$$?; [ $$status -le 1 ] || exit $$status
 
-test: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed
+# Headless Chromium (Debian's package) for the HTML report's browser tests; installed when missing (as root).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] || { echo "error: chromium not found; install Debian's chromium package (apt-get install -y chromium chromium-driver)" >&2; exit 2; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+test: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed chromium
 	@command -v jq >/dev/null 2>&1 || { echo "error: jq not found; install it (apt-get install jq): the export script's tests run it" >&2; exit 2; }
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -56,6 +62,10 @@ bench-sweep: $(VENV)/.installed
 # a few minutes: a sweep's bookkeeping for 10,000 clusters on Azurite, next to a single counter row
 bench-bookkeeping: $(VENV)/.installed
 	$(PY) -m bench.bookkeeping --clusters 10000 --workers 16
+
+# render and filter times of the HTML report in headless Chromium: 100, 1,000 and 5,000 clusters
+bench-html: $(VENV)/.installed chromium
+	$(PY) -m bench.html_report --clusters 100 1000 5000
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .pytest_cache .ruff_cache

@@ -2,8 +2,8 @@
 //   az deployment sub create --location <region> --template-file infra/main.bicep --parameters environmentName=<name>
 // Creates the resource group, the app identity and its read-only roles on this subscription, storage
 // (identity-only), Key Vault (Teams webhooks), Application Insights on Log Analytics, the Flex
-// Consumption Function app, the results workbook and, with subscribeToChanges, the Event Grid system
-// topic and event subscription of change-driven rechecks.
+// Consumption Function app, the results workbook, with subscribeToChanges the Event Grid system
+// topic and event subscription of change-driven rechecks, and given an action group the alert rules.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -43,6 +43,18 @@ param teamsWebhooks string = ''
 @secure()
 @description('Webhook of clusters whose owners have none in the map, stored in Key Vault (AKS_REACH_TEAMS_DEFAULT_WEBHOOK); empty: none.')
 param teamsDefaultWebhook string = ''
+
+@description('The mute list inline, as JSON (AKS_REACH_MUTE_LIST); empty: none, or the blob below.')
+param muteList string = ''
+
+@description('Read the mute list from the blob aks-reach-config/mute-list.yaml of the app\'s storage account with its identity (AKS_REACH_MUTE_LIST_BLOB); ignored when muteList is set.')
+param muteListInStorage bool = false
+
+@description('Let cluster owners mute their own findings with the aks-reach-mute tag (AKS_REACH_MUTE_BY_TAG).')
+param muteByTag bool = false
+
+@description('Action group resource id the Azure Monitor alerts notify (a cluster newly failing konnectivity-agent, egress-rules or apiserver-load; a sweep that did not complete); empty: no alert rules.')
+param alertActionGroupId string = ''
 
 @description('Subnet resource id (delegated to Microsoft.App/environments) for VNet integration, to reach private clusters; empty: none.')
 param virtualNetworkSubnetId string = ''
@@ -160,6 +172,9 @@ var appSettings = {
   AKS_REACH_MANAGEMENT_GROUP: managementGroupId
   AKS_REACH_OWNER_TAG: ownerTag
   AKS_REACH_READ_SECRETS: string(readSecrets)
+  AKS_REACH_MUTE_LIST: muteList
+  AKS_REACH_MUTE_LIST_BLOB: muteListInStorage && empty(muteList) ? '${storage.outputs.configContainerUrl}/mute-list.yaml' : ''
+  AKS_REACH_MUTE_BY_TAG: string(muteByTag)
   AKS_REACH_TEAMS_WEBHOOKS: '@Microsoft.KeyVault(SecretUri=${vault.outputs.webhooksSecretUri})'
   AKS_REACH_TEAMS_DEFAULT_WEBHOOK: empty(teamsDefaultWebhook) ? '' : '@Microsoft.KeyVault(SecretUri=${vault.outputs.defaultWebhookSecretUri})'
 }
@@ -188,6 +203,17 @@ module workbook 'modules/workbook.bicep' = {
     location: location
     tags: tags
     appInsightsId: monitoring.outputs.appInsightsId
+  }
+}
+
+module alerts 'modules/alerts.bicep' = if (!empty(alertActionGroupId)) {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    appInsightsId: monitoring.outputs.appInsightsId
+    actionGroupId: alertActionGroupId
   }
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -26,6 +27,22 @@ class Severity(StrEnum):
 
 
 @dataclass(frozen=True)
+class Mute:
+    """An exemption that applies to a finding: why, until when (None: no end), and where it was declared."""
+
+    reason: str
+    source: str  # "mute list entry 2 (legacy-helm)", or "tag aks-reach-mute"
+    expires: date | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reason": self.reason,
+            "expires": self.expires.isoformat() if self.expires else None,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
 class Finding:
     check: str
     status: Status
@@ -35,9 +52,13 @@ class Finding:
     remediation: str
     evidence: Mapping[str, Any]
     docs: str
+    # Set after evaluation (sweep/mutes.py): an active exemption keeps the status and mutes the finding;
+    # an expired one mutes nothing and is named so the owners hear of the finding again.
+    muted: Mute | None = None
+    expired_mute: Mute | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        document = {
             "check": self.check,
             "status": self.status.value,
             "severity": self.severity.value,
@@ -47,6 +68,11 @@ class Finding:
             "evidence": dict(self.evidence),
             "docs": self.docs,
         }
+        if self.muted:
+            document["muted"] = self.muted.to_dict()
+        if self.expired_mute:
+            document["exemptionExpired"] = self.expired_mute.to_dict()
+        return document
 
 
 @dataclass(frozen=True)
@@ -60,4 +86,5 @@ class ClusterResult:
 
     @property
     def failed(self) -> bool:
-        return any(finding.status is Status.FAIL for finding in self.findings)
+        """A failing finding that no exemption mutes: what makes the CLI exit 1."""
+        return any(finding.status is Status.FAIL and not finding.muted for finding in self.findings)

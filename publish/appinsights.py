@@ -41,8 +41,13 @@ FINDING_PROPERTIES = (
     "owners",
     "sweepId",
     "resultId",
+    "muted",  # "true" when an exemption mutes the finding (its status stands): no Teams card, no alert
+    "muteReason",
+    "muteExpires",  # YYYY-MM-DD, or "" for an exemption without end
+    "muteSource",
+    "exemptionExpired",  # YYYY-MM-DD when an exemption that covered the finding has expired
 )
-SWEEP_PROPERTIES = ("sweepId", "clusters", "pass", "fail", "warn", "skipped", "error")
+SWEEP_PROPERTIES = ("sweepId", "clusters", "pass", "fail", "warn", "skipped", "error", "muted")
 
 
 def result_id(sweep_id: str, cluster_id: str) -> str:
@@ -53,6 +58,8 @@ def result_id(sweep_id: str, cluster_id: str) -> str:
 
 def finding_properties(result: ClusterResult, finding: Finding, sweep_id: str) -> dict[str, str]:
     cluster = result.cluster
+    mute = finding.muted
+    expired = finding.expired_mute
     values: dict[str, Any] = {
         **finding.to_dict(),
         "evidence": json.dumps(dict(finding.evidence), sort_keys=True),
@@ -64,6 +71,11 @@ def finding_properties(result: ClusterResult, finding: Finding, sweep_id: str) -
         "owners": ",".join(result.owners),
         "sweepId": sweep_id,
         "resultId": result_id(sweep_id, cluster.id),
+        "muted": "true" if mute else "false",
+        "muteReason": mute.reason if mute else "",
+        "muteExpires": mute.expires.isoformat() if mute and mute.expires else "",
+        "muteSource": mute.source if mute else "",
+        "exemptionExpired": expired.expires.isoformat() if expired and expired.expires else "",
     }
     return {name: str(values[name])[:PROPERTY_LIMIT] for name in FINDING_PROPERTIES}
 

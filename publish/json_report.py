@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from model.finding import ClusterResult, Status
+
+# 2: findings may carry `muted` / `exemptionExpired`, the summary counts `muted` apart, `mutes` reports the list.
+REPORT_VERSION = 2
 
 
 def cluster_document(result: ClusterResult) -> dict[str, Any]:
@@ -24,13 +27,26 @@ def cluster_document(result: ClusterResult) -> dict[str, Any]:
 
 
 def summary(results: Sequence[ClusterResult]) -> dict[str, int]:
-    counts = Counter(finding.status for result in results for finding in result.findings)
-    return {"clusters": len(results), **{status.value: counts.get(status, 0) for status in Status}}
-
-
-def report_document(results: Sequence[ClusterResult], generated_at: datetime) -> dict[str, Any]:
+    """Findings per status, muted findings counted apart (whatever their status): the counts add up."""
+    findings = [finding for result in results for finding in result.findings]
+    counts = Counter(finding.status for finding in findings if not finding.muted)
     return {
+        "clusters": len(results),
+        **{status.value: counts.get(status, 0) for status in Status},
+        "muted": sum(1 for finding in findings if finding.muted),
+    }
+
+
+def report_document(
+    results: Sequence[ClusterResult], generated_at: datetime, mutes: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """`mutes`: what the run made of its mute list (unused and expired entries, unreadable tags), if any."""
+    document = {
+        "reportVersion": REPORT_VERSION,
         "generatedAt": generated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "clusters": [cluster_document(result) for result in results],
         "summary": summary(results),
     }
+    if mutes is not None:
+        document["mutes"] = dict(mutes)
+    return document

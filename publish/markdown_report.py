@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from model.finding import ClusterResult, Status
-from publish.text_report import DOCS_HINT, clusters_by_worst_status, findings_worst_first, worst_first
+from publish.text_report import DOCS_HINT, clusters_by_worst_status, findings_worst_first, mute_note, worst_first
 
 _ICONS: dict[Status, str] = {
     Status.FAIL: "❌ fail",
@@ -33,9 +33,13 @@ def render_markdown(results: Sequence[ClusterResult], shown: Sequence[ClusterRes
         lines.append(f"`{cluster.id}`" + (f" — owners: {', '.join(result.owners)}" if result.owners else ""))
         lines += ["", "| Check | Status | Severity | Finding |", "|---|---|---|---|"]
         findings = findings_worst_first(result)
-        lines += [f"| `{f.check}` | {_ICONS[f.status]} | {f.severity.value} | {_cell(f.title)} |" for f in findings]
+        lines += [
+            f"| `{f.check}` | {_ICONS[f.status]}{' (muted)' if f.muted else ''} | {f.severity.value} | "
+            f"{_cell(f.title + (' — ' + mute_note(f.muted) if f.muted else ''))} |"
+            for f in findings
+        ]
         for finding in findings:
-            if finding.status not in (Status.FAIL, Status.ERROR, Status.WARN):
+            if finding.muted or finding.status not in (Status.FAIL, Status.ERROR, Status.WARN):
                 continue
             lines += ["", f"### `{finding.check}`: {finding.title}", "", finding.detail]
             if finding.remediation:

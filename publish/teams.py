@@ -5,9 +5,9 @@ match case-insensitively); owners without an entry, and clusters without owners,
 AKS_REACH_TEAMS_DEFAULT_WEBHOOK; a URL shared by several owners is posted once.
 
 When: new failures = failing now minus last notified; resolved = last notified minus failing now. A check
-whose finding is `error` (collection failed) keeps its last notified state: it neither fails anew nor
-resolves. A card goes out only when something is new or resolved, and the new state is written only
-after every webhook accepted it, so a failing webhook is retried next sweep and a retried queue message
+whose finding is `error` (collection failed) or muted (README "Exemptions") keeps its last notified state:
+it neither fails anew nor resolves, so muted findings send no card. A card goes out only when something
+is new or resolved, and the new state is written only after every webhook accepted it, so a failing webhook is retried next sweep and a retried queue message
 finds nothing changed (idempotent).
 
 Concurrency: every write to the cluster's state row is conditional on the ETag read. A delivery claims the
@@ -274,8 +274,10 @@ class NotificationOutcome:
 def failure_change(result: ClusterResult, last_notified: frozenset[str]) -> FailureChange:
     order = [finding.check for finding in result.findings]
     order += sorted(last_notified - set(order))  # a check no longer reported at all counts as resolved
-    failing = {finding.check for finding in result.findings if finding.status is Status.FAIL}
-    unknown = {finding.check for finding in result.findings if finding.status is Status.ERROR}
+    failing = {finding.check for finding in result.findings if finding.status is Status.FAIL and not finding.muted}
+    # Unknown (error) and muted checks keep their last notified state: a mute sends neither a new nor a
+    # resolved card; once it expires, a check that failed meanwhile is new again.
+    unknown = {finding.check for finding in result.findings if finding.status is Status.ERROR or finding.muted}
     current = failing | (last_notified & unknown)
     return FailureChange(
         new=tuple(check for check in order if check in current - last_notified),

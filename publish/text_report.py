@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 
-from model.finding import ClusterResult, Finding, Status
+from model.finding import ClusterResult, Finding, Mute, Status
 
 # Worst first: what a reader must act on comes before what is fine.
 STATUS_ORDER: dict[Status, int] = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.SKIPPED: 3, Status.PASS: 4}
@@ -27,7 +27,9 @@ DOCS_HINT = "How each check decides: docs/checks.md; this report's layout: docs/
 
 
 def worst_status(result: ClusterResult) -> Status:
-    return min((finding.status for finding in result.findings), key=STATUS_ORDER.__getitem__, default=Status.PASS)
+    """The worst status of the findings no exemption mutes (a muted failure does not make a cluster fail)."""
+    statuses = (finding.status for finding in result.findings if not finding.muted)
+    return min(statuses, key=STATUS_ORDER.__getitem__, default=Status.PASS)
 
 
 def worst_first(results: Sequence[ClusterResult]) -> list[ClusterResult]:
@@ -38,11 +40,19 @@ def findings_worst_first(result: ClusterResult) -> list[Finding]:
     return sorted(result.findings, key=lambda finding: STATUS_ORDER[finding.status])
 
 
+def mute_note(mute: Mute) -> str:
+    until = f" until {mute.expires}" if mute.expires else ""
+    return f"muted{until}: {mute.reason} ({mute.source})"
+
+
 def clusters_by_worst_status(results: Sequence[ClusterResult]) -> str:
     """'11 clusters: 9 fail, 1 error, 1 warn, 0 skipped, 0 pass': each cluster counted once, by its worst finding."""
     counts = Counter(worst_status(result) for result in results)
     by_status = ", ".join(f"{counts.get(status, 0)} {status.value}" for status in STATUS_ORDER)
-    return f"{len(results)} cluster{'' if len(results) == 1 else 's'}: {by_status}"
+    muted = sum(1 for result in results for finding in result.findings if finding.muted)
+    return f"{len(results)} cluster{'' if len(results) == 1 else 's'}: {by_status}" + (
+        f"; {muted} finding{'' if muted == 1 else 's'} muted" if muted else ""
+    )
 
 
 def only_statuses(results: Sequence[ClusterResult], statuses: Collection[Status]) -> list[ClusterResult]:
@@ -86,7 +96,9 @@ def render_text(
             first, *rest = _wrapped(finding.title, width, " " * indent, body)
             lines.append(lead + first[indent:])
             lines += rest
-            if finding.status in ACTIONABLE:
+            if finding.muted:  # accepted: why and until when, instead of the detail and fix
+                lines += _wrapped(mute_note(finding.muted), width, body, body)
+            elif finding.status in ACTIONABLE:
                 for prefix, text in (("", finding.detail), ("fix: ", finding.remediation), ("docs: ", finding.docs)):
                     if text:
                         lines += _wrapped(prefix + text, width, body, body + " " * len(prefix))

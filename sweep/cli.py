@@ -1,6 +1,7 @@
 """`python -m sweep`: the command line (README "Command line").
 
-Exit status: 0 no finding failed, 1 at least one failed, 2 bad usage or unreadable input.
+Exit status: 0 no finding failed, 1 at least one failed (muted findings do not count), 2 bad usage or
+unreadable input (a malformed mute list included).
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ from model.arm_ids import parse_cluster_id
 from model.errors import SettingsError
 from model.finding import ClusterResult, Status
 from publish.appinsights import configure_exporter
+from publish.html_report import render_html
 from publish.json_report import report_document, summary
 from publish.markdown_report import render_markdown
 from publish.text_report import only_statuses, render_text
 from sweep.console import Progress
 from sweep.context import layered, settings_layer
 from sweep.evaluate import evaluate_raw, unreachable_result
+from sweep.mutes import Exemptions, MuteReport, read_mute_file
 from sweep.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -69,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         "`python -m sweep queries` lists the Log Analytics queries it ships.",
     )
     parser.add_argument("--snapshot", type=Path, metavar="DIR", help="evaluate a snapshot folder (estate or cluster)")
-    parser.add_argument("--format", choices=("text", "json", "markdown"), default="text", help="report format")
+    parser.add_argument("--format", choices=("text", "json", "markdown", "html"), default="text", help="report format")
     parser.add_argument(
         "--check", action="append", metavar="ID", help=f"only this check (repeatable): {', '.join(checks.CHECK_IDS)}"
     )
@@ -85,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE",
         help="context.json declaring the clients every cluster must admit (a snapshot's own context.json wins)",
+    )
+    parser.add_argument(
+        "--mute-list",
+        type=Path,
+        metavar="FILE",
+        help="exemptions (YAML or JSON, sweep/mute-list.schema.json): matching findings are reported as muted",
     )
     live = parser.add_argument_group(
         "live runs (without --snapshot; DefaultAzureCredential: az login or a managed identity); give a scope"
@@ -129,6 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         selected = checks.select(args.check)
         context = read_context_file(args.context) if args.context else {}
+        exemptions = Exemptions(
+            tuple(read_mute_file(args.mute_list)) if args.mute_list else (),
+            settings.mute_tag if settings.mute_by_tag else "",
+        )
         if args.snapshot is not None:
             if live_scope:
                 raise UsageError("--snapshot evaluates a folder: leave out the live scope flags")
@@ -136,8 +149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             results, unreadable = evaluate_snapshot(args.snapshot, selected, settings, base)
         else:
             results, unreadable = evaluate_live(args, selected, settings, context), 0
+        results, mute_report = exemptions.apply(results, datetime.now(UTC).date())
+        for line in mute_report.lines():
+            print(f"warning: {line}", file=sys.stderr)
+        used = bool(exemptions.rules or exemptions.tag)
         shown = only_statuses(results, args.status) if args.status else results
-        write_report(results, shown, args.format, args.output)
+        write_report(results, shown, args.format, args.output, mute_report if used else None)
         if settings.app_insights_connection:
             publish_events(results, settings.app_insights_connection)
     except (UsageError, SettingsError, SnapshotFileError, ValueError) as exc:
@@ -245,16 +262,24 @@ def publish_events(results: Sequence[ClusterResult], connection_string: str) -> 
 
 
 def write_report(
-    results: Sequence[ClusterResult], shown: Sequence[ClusterResult], report_format: str, output: Path | None
+    results: Sequence[ClusterResult],
+    shown: Sequence[ClusterResult],
+    report_format: str,
+    output: Path | None,
+    mutes: MuteReport | None = None,
 ) -> None:
-    """`shown` is what --status leaves of `results`; summaries count all of `results`."""
+    """`shown` is what --status leaves of `results`; summaries count all of `results`. `mutes`: what the
+    run made of its exemptions (JSON and HTML reports), when a mute list or mute tags were in use."""
     stream = sys.stdout
     if report_format == "json":
-        document = report_document(shown, datetime.now(UTC))
+        document = report_document(shown, datetime.now(UTC), mutes.to_dict() if mutes else None)
         document["summary"] = summary(results)
         text = json.dumps(document, indent=2) + "\n"
     elif report_format == "markdown":
         text = render_markdown(results, shown)
+    elif report_format == "html":
+        check_ids = [check for check in checks.CHECK_IDS if any(f.check == check for r in results for f in r.findings)]
+        text = render_html(shown, datetime.now(UTC), check_ids, mutes.to_dict() if mutes else None)
     else:
         on_terminal = output is None and stream.isatty()
         colour = on_terminal and not os.environ.get("NO_COLOR")  # https://no-color.org

@@ -12,18 +12,22 @@ from __future__ import annotations
 import functools
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from itertools import zip_longest
+from typing import Any
 
 from azure.core.exceptions import AzureError
 
 from collect.live.estate import Scope, discover_clusters
 from collect.live.logs import WorkspaceAuditLogs
+from collect.parse import cluster_from_arm
+from model.snapshot import Cluster
 from sweep import worker
 from sweep.evaluate import unreachable_result
 from sweep.messages import ClusterMessage
+from sweep.mutes import MuteListError
 from sweep.progress import OpenSweep, PendingCluster, new_sweep_id
 from sweep.runtime import Runtime
 
@@ -49,9 +53,17 @@ def start_sweep(runtime: Runtime, now: datetime | None = None) -> tuple[str, int
         )
         return None
     settings = runtime.settings
+    try:
+        exemptions = runtime.exemptions.get()
+    except MuteListError as exc:  # the whole sweep would publish unmuted findings: stop it here
+        log.error("sweep not started: %s", exc)
+        raise
     sweep_id = new_sweep_id(now)
     scope = Scope(settings.subscriptions, settings.management_group)
-    cluster_ids = interleaved({str(cluster["id"]) for cluster in discover_clusters(runtime.clients, scope)})
+    discovered = discover_clusters(runtime.clients, scope)
+    for line in exemptions.unused_among(_clusters(discovered), now.date()).lines():
+        log.warning("exemptions: %s", line)
+    cluster_ids = interleaved({str(cluster["id"]) for cluster in discovered})
     runtime.progress.open(sweep_id, cluster_ids)
     audit = WorkspaceAuditLogs(runtime.clients)  # one Log Analytics query per workspace, for the whole sweep
     with ThreadPoolExecutor(max_workers=max(1, settings.concurrency)) as pool:
@@ -118,6 +130,15 @@ def _give_up(runtime: Runtime, sweep_id: str, stopped: bool, pending: PendingClu
     if pending.last_error:
         reason += f"; last error (delivery {pending.attempts}): {pending.last_error}"
     worker.publish(runtime, unreachable_result(pending.cluster_id, reason), sweep_id, pending.cluster_id)
+
+
+def _clusters(bodies: Iterable[dict[str, Any]]) -> Iterator[Cluster]:
+    """What the mute list matches on (id, subscription, group, tags) of each discovered cluster body."""
+    for body in bodies:
+        try:
+            yield cluster_from_arm(body)
+        except (ValueError, TypeError):
+            continue  # the worker reports this cluster's unreadable body as its error result
 
 
 def _enqueue(runtime: Runtime, sweep_id: str, cluster_id: str, audit: WorkspaceAuditLogs) -> tuple[str, str] | None:

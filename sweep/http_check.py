@@ -29,6 +29,7 @@ from collect.live.estate import ClusterNotFound
 from collect.parse import clients_from_context, one_line
 from model.finding import ClusterResult
 from publish.json_report import report_document
+from sweep.mutes import MuteListError
 from sweep.runtime import Runtime
 from sweep.worker import check_cluster
 
@@ -54,6 +55,7 @@ CLUSTER_ID = re.compile(
 )
 GROUP_PUNCTUATION = frozenset("-_.()")
 _running = threading.BoundedSemaphore(MAX_RUNNING_CHECKS)
+ON_DEMAND_SWEEP_PREFIX = "ondemand-"  # events of on-demand checks; the workbook and alerts leave them out of sweeps
 
 
 class BadRequest(ValueError):
@@ -86,6 +88,10 @@ def handle(runtime: Runtime, request: func.HttpRequest) -> func.HttpResponse:
     except Exception as exc:  # a defect: one line to the caller, the trace to the log
         log.exception("check of %s failed", cluster_id)
         return _json(500, {"error": f"the check of {cluster_id} failed: {type(exc).__name__}: {one_line(exc)}"})
+    try:
+        result = runtime.muted(result)
+    except MuteListError as exc:
+        return _json(500, {"error": f"the app's mute list cannot be used: {exc}"})
     _publish(runtime, result)
     return _json(200, report_document([result], datetime.now(UTC)))
 
@@ -172,7 +178,7 @@ def _client_ips(value: Any) -> list[str]:
 def _publish(runtime: Runtime, result: ClusterResult) -> None:
     """On-demand checks reach Application Insights under their own id; Teams hears only from sweeps."""
     if runtime.events:
-        runtime.events.publish_result(result, f"ondemand-{uuid.uuid4()}")
+        runtime.events.publish_result(result, f"{ON_DEMAND_SWEEP_PREFIX}{uuid.uuid4()}")
         runtime.flush()
 
 

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 OPEN_SWEEPS = "open-sweeps"
 PENDING = "pending-"
 DONE = "done-"
-COUNTS = ("clusters", *(status.value for status in Status))
+COUNTS = ("clusters", *(status.value for status in Status), "muted")  # the keys of json_report.summary
 TRANSACTION_LIMIT = 100  # operations per entity-group transaction (the service's limit)
 ERROR_LIMIT = 500  # characters of a worker's last error kept on its pending row
 

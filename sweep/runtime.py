@@ -10,7 +10,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,13 @@ from publish.teams import TeamsSender, WebhookRoutes, notify
 from sweep.change_index import ReferenceIndex
 from sweep.context import settings_layer
 from sweep.live import live_clients
+from sweep.mutes import ExemptionSource, exemption_source
 from sweep.pending_rechecks import PendingRechecks
 from sweep.progress import SweepProgress
 from sweep.settings import Settings
 from sweep.storage import queue_client, table_client
 
+log = logging.getLogger(__name__)
 Notifier = Callable[[Sequence[ClusterResult], SweepRef], Sequence[Any]]
 HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
 
@@ -77,6 +79,15 @@ class Runtime:
     rechecks: PendingRechecks | None = None  # debounced change-driven rechecks
     teams_state: NotificationState | None = None  # what Teams last heard (None: no webhook configured)
     host: HostLimits = field(default_factory=HostLimits)  # from host.json
+    exemptions: ExemptionSource = field(default_factory=lambda: ExemptionSource(tuple))  # none by default
+
+    def muted(self, result: ClusterResult) -> ClusterResult:
+        """The result with the mute list's and (when allowed) the cluster's own exemptions applied;
+        MuteListError when the list cannot be used."""
+        (muted,), report = self.exemptions.get().apply([result], datetime.now(UTC).date())
+        for line in report.lines()[len(report.unused) :]:  # unused is a sweep-wide verdict: the timer says it
+            log.warning("exemptions: %s", line)
+        return muted
 
     @classmethod
     def build(cls, settings: Settings, credential: TokenCredential, connection_verify: str | bool = True) -> Runtime:
@@ -90,6 +101,7 @@ class Runtime:
             context=settings_layer(settings),
             references=ReferenceIndex(table),
             host=HostLimits.read(HOST_JSON),
+            exemptions=exemption_source(settings, credential, connection_verify),
         )
         runtime.rechecks = PendingRechecks(table, runtime.queue, settings.recheck_delay_seconds)
         if settings.teams_webhooks or settings.teams_default_webhook:

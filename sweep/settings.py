@@ -31,6 +31,9 @@ class Settings:
     # Check thresholds, by check id (instances of each check's `Limits`).
     limits: Mapping[str, Any] = field(default_factory=dict)
     owner_tag: str = "owner"  # cluster tag whose value names the owners (comma-separated)
+    # Exemptions (README "Exemptions"): owners may mute their own clusters' findings by tag when allowed.
+    mute_by_tag: bool = False
+    mute_tag: str = "aks-reach-mute"  # <check>[,<check>]:<YYYY-MM-DD>:<reason>, entries separated by ";"
     # --- live runs ---
     clients: str = ""  # JSON list of clients every cluster must admit, as in context.json
     clients_tag: str = "aks-reach-clients"  # cluster tag listing more client IPs/CIDRs (comma-separated)
@@ -59,6 +62,9 @@ class Settings:
     recheck_delay_seconds: float = 20.0
     http_budget_seconds: float = 100.0  # the HTTP check answers 504 after this (the front end cuts at 230 s)
     portal_url: str = "https://portal.azure.com"  # links in Teams cards (sovereign clouds have their own)
+    # The Function app's mute list: inline JSON, or the URL of a blob read with the app's identity (not both).
+    mute_list: str = ""
+    mute_list_blob: str = ""
     # Teams: {"owner": "webhook URL"} as JSON, and the webhook of clusters whose owner has none. Both are
     # secrets (Key Vault references in Azure), never logged.
     teams_webhooks: str = field(default="", repr=False)

@@ -17,11 +17,12 @@ from azure.core.exceptions import AzureError
 
 from collect.live.estate import ClusterNotFound, CollectionFailure, collect_one
 from collect.live.logs import AuditRows
-from model.finding import ClusterResult
+from model.finding import ClusterResult, Status
 from publish.json_report import summary
 from publish.notify_state import SweepRef
 from sweep.evaluate import evaluate_raw, unreachable_result
 from sweep.messages import ClusterMessage, MessageError
+from sweep.mutes import MuteListError
 from sweep.progress import PendingCluster, SweepTotals, sweep_started
 from sweep.runtime import Runtime
 
@@ -70,8 +71,7 @@ def handle_message(runtime: Runtime, body: str | bytes, dequeue_count: int | Non
     except Exception as exc:  # the host retries the message; the poison handler will tell what failed
         _record_failure(runtime, message, dequeue_count or 1, exc)
         raise
-    publish(runtime, result, message.sweep_id, message.cluster_id)
-    return result
+    return publish(runtime, result, message.sweep_id, message.cluster_id)
 
 
 def record_poison(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
@@ -85,8 +85,7 @@ def record_poison(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
     if pending is None:
         return None
     result = unreachable_result(message.cluster_id, poison_reason(pending, runtime.host.max_dequeue_count))
-    publish(runtime, result, message.sweep_id, message.cluster_id)
-    return result
+    return publish(runtime, result, message.sweep_id, message.cluster_id)
 
 
 def poison_reason(pending: PendingCluster, max_dequeue_count: int) -> str:
@@ -99,10 +98,18 @@ def poison_reason(pending: PendingCluster, max_dequeue_count: int) -> str:
     return f"{reason}; no delivery recorded its error (the worker timed out or stopped); see the function app's logs"
 
 
-def publish(runtime: Runtime, result: ClusterResult, sweep_id: str, cluster_id: str) -> None:
-    """Events, Teams cards, then the count (the id the timer enqueued, whatever id the result carries); the
-    caller that completes the sweep sends its summary. Events go first, so a failure after them repeats
-    them (same `resultId`) rather than losing them."""
+def publish(runtime: Runtime, result: ClusterResult, sweep_id: str, cluster_id: str) -> ClusterResult:
+    """Exemptions, then events, Teams cards, then the count (the id the timer enqueued, whatever id the
+    result carries); the caller that completes the sweep sends its summary. Events go first, so a failure
+    after them repeats them (same `resultId`) rather than losing them."""
+    try:
+        result = runtime.muted(result)
+    except MuteListError as exc:
+        if any(finding.status is not Status.ERROR for finding in result.findings):
+            log.error("%s; the message is retried", exc)
+            raise
+        # All errors: they neither fail nor send cards, so the cluster still counts, without exemptions.
+        log.error("%s; %s published without exemptions", exc, result.cluster.id)
     if runtime.events:
         runtime.events.publish_result(result, sweep_id)
     if runtime.notify:
@@ -110,6 +117,7 @@ def publish(runtime: Runtime, result: ClusterResult, sweep_id: str, cluster_id: 
     runtime.progress.record(sweep_id, cluster_id, summary([result]))
     close_if_complete(runtime, sweep_id, closer=cluster_id.lower())
     runtime.flush()
+    return result  # as published: with its exemptions
 
 
 def close_if_complete(runtime: Runtime, sweep_id: str, closer: str) -> None:
@@ -139,8 +147,7 @@ def unreadable_message(runtime: Runtime, error: MessageError) -> ClusterResult |
         return None
     log.error("%s; recorded as the error result of %s", error, error.cluster_id)
     result = unreachable_result(error.cluster_id, str(error))
-    publish(runtime, result, error.sweep_id, error.cluster_id)
-    return result
+    return publish(runtime, result, error.sweep_id, error.cluster_id)
 
 
 def _still_pending(runtime: Runtime, message: ClusterMessage) -> PendingCluster | None:

@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import azure.functions as func
 import jsonschema
 import pytest
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
+from azure.storage.blob import BlobServiceClient
 
 import function_app
 from checks.registry import CHECK_IDS
@@ -23,11 +27,13 @@ from publish.appinsights import FINDING_EVENT, SWEEP_EVENT
 from sweep import worker
 from sweep.fanout import interleaved
 from sweep.messages import ClusterMessage
+from sweep.mutes import MuteListError, exemption_source, read_mute_blob
 from sweep.runtime import Runtime
 from sweep.settings import Settings
 from sweep.storage import queue_client
+from tests.azurite import UnsignedStorageToken
 from tests.capture import IngestionCapture
-from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault
+from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault, StaticToken
 from tests.functions.harness import DECLARED, FUNCTIONS, QueueHost, drain, wait_for
 from tests.webhook_capture import WebhookCapture
 from tools import make_example_estate as estate
@@ -447,3 +453,75 @@ def test_the_timer_interleaves_subscriptions_so_no_subscription_is_drained_first
     ]
     order = [(i.split("/")[2], i.rsplit("/", 1)[1]) for i in interleaved(reversed(ids))]
     assert order == [("a", "1"), ("b", "1"), ("c", "1"), ("a", "2"), ("c", "2"), ("a", "3")]
+
+
+# --- exemptions -------------------------------------------------------------------------------------------------
+
+
+def use_mute_list(runtime: Runtime, document: dict[str, Any], by_tag: bool = False) -> None:
+    settings = replace(runtime.settings, mute_list=json.dumps(document), mute_by_tag=by_tag)
+    runtime.exemptions = exemption_source(settings, StaticToken())
+
+
+def test_a_muted_cluster_reaches_application_insights_muted_and_sends_no_card(
+    runtime: Runtime, ingestion: IngestionCapture, webhook: WebhookCapture, caplog: pytest.LogCaptureFixture
+) -> None:
+    storefront = {"name": "oci", "checks": ["helm-history"], "clusters": ["aks-storefront-prod"], "reason": "OCI move"}
+    sandbox = {"checks": ["*"], "clusters": ["aks-sandbox-*"], "reason": "rebuilt weekly"}
+    use_mute_list(runtime, {"mutes": [storefront, sandbox]})
+    sweep_once()
+    wait_for(lambda: len(ingestion.events(SWEEP_EVENT)) == 1)
+    helm = next(f for f in ingestion.events(FINDING_EVENT) if f["check"] == "helm-history" and f["status"] == "fail")
+    assert helm["clusterName"] == "aks-storefront-prod" and helm["muted"] == "true" and helm["muteReason"] == "OCI move"
+    (closing,) = ingestion.events(SWEEP_EVENT)
+    assert closing["muted"] == "1"
+    assert webhook.posts_to("/storefront") == []  # its only failure is muted: no card
+    assert webhook.posts_to("/platform")  # the other failing cluster still gets its card
+    assert "exemptions: mute list entry 2 matches no cluster (unused)" in caplog.text
+
+
+def test_the_http_check_answers_with_the_mute(runtime: Runtime) -> None:
+    use_mute_list(runtime, {"mutes": [{"checks": ["*"], "subscriptions": [estate.SUB], "reason": "maintenance"}]})
+    cluster_id = f"/subscriptions/{estate.SUB}/resourceGroups/rg-aks-storefront-prod/providers/Microsoft.ContainerService/managedClusters/aks-storefront-prod"
+    response = http("GET", {"clusterId": cluster_id})
+    assert response.status_code == 200, response.get_body()
+    document = json.loads(response.get_body())
+    jsonschema.validate(document, SCHEMA)
+    assert document["summary"]["muted"] == len(CHECK_IDS)
+    assert {f["muted"]["reason"] for f in document["clusters"][0]["findings"]} == {"maintenance"}
+
+
+def test_a_malformed_list_stops_the_app_start_and_a_broken_blob_stops_the_sweep(
+    runtime: Runtime, azurite_oauth: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(MuteListError, match=r"^AKS_REACH_MUTE_LIST: entry 1: 'reason' is a required property$"):
+        use_mute_list(runtime, {"mutes": [{"checks": ["*"], "clusters": ["x"]}]})
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(azurite_oauth.ca_bundle))
+    blob_url = upload_mute_list(azurite_oauth.azurite, "mutes:\n  - checks: [helm-history]\n    clusters: [x]\n")
+    runtime.exemptions = exemption_source(replace(runtime.settings, mute_list_blob=blob_url), UnsignedStorageToken())
+    with pytest.raises(MuteListError):
+        FUNCTIONS["sweep_timer"](TimerRequest())
+    assert runtime.queue.peek_messages() == []  # no sweep started
+    assert f"sweep not started: AKS_REACH_MUTE_LIST_BLOB ({blob_url}): entry 1: 'reason' is a required" in caplog.text
+
+
+def upload_mute_list(azurite: Any, text: str) -> str:
+    """A blob in a container of the app's storage, written with the account key (the platform team's upload)."""
+    container = "config" + uuid.uuid4().hex[:8]
+    with BlobServiceClient.from_connection_string(azurite.connection_string) as service:
+        service.create_container(container).upload_blob("mute-list.yaml", text.encode())
+    return f"{azurite.blob_url}/{container}/mute-list.yaml"
+
+
+@pytest.mark.parametrize("present", [True, False])
+def test_the_list_is_read_from_a_blob_with_the_identity(
+    azurite_oauth: Any, monkeypatch: pytest.MonkeyPatch, present: bool
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(azurite_oauth.ca_bundle))
+    url = upload_mute_list(azurite_oauth.azurite, (ROOT / "examples" / "mute-list.yaml").read_text())
+    if not present:
+        url = url.replace("mute-list.yaml", "missing.yaml")
+    credential = UnsignedStorageToken()
+    rules = read_mute_blob(url, credential)
+    assert [rule.label for rule in rules][:1] == (["mute list entry 1 (storefront-helm-history)"] if present else [])
+    assert ("https://storage.azure.com/.default",) in credential.scopes  # read with the identity's token

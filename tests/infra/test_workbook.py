@@ -129,3 +129,16 @@ def test_every_query_counts_a_redelivered_event_once() -> None:
         if SWEEP_EVENT in events_of(query):
             assert "sweepId" in keys, query
     assert dedup_keys('customEvents | where name == "AksApiReachSweep" | take 1') == set()
+
+
+def test_the_workbook_shows_muted_findings_apart_and_failing_clusters_per_check_over_sweeps() -> None:
+    items = {item.get("name"): item["content"] for item in json.loads(WORKBOOK.read_text())["items"]}
+    muted = items["muted-findings"]["query"]
+    assert {"muted", "muteReason", "muteExpires", "muteSource", "exemptionExpired"} <= properties_of(muted)
+    for name in ("estate-summary", "failing-by-check", "failing-clusters"):  # muted findings counted apart
+        assert "not(muted)" in items[name]["query"], name
+    assert "muted = countif(muted)" in items["estate-summary"]["query"]
+    assert "muted" in properties_of(items["trend"]["query"])
+    trend = items["failing-per-check-trend"]
+    assert trend["visualization"] == "linechart" and "by sweepId, check" in trend["query"]
+    assert events_of(trend["query"]) == set(EMITTED) and "top 48 by closed desc" in trend["query"]
