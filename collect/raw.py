@@ -35,6 +35,9 @@ class RawCluster:
     # "windowMinutes": 60}; written beside the rows as logs/<query>.scope.json
     log_scopes: dict[str, JsonObject] = field(default_factory=dict)
     probes: JsonObject | None = None  # probes.json
+    # (URL, CA) the API server probe dialled, so a probe slowed by the sweep's own load can be measured again
+    # once the sweep is quiet; kept in memory only, never written to a snapshot.
+    probe_endpoint: tuple[str, bytes] | None = field(default=None, repr=False, compare=False)
     problems: dict[Source, Problem] = field(default_factory=dict)
 
 

@@ -11,10 +11,12 @@ from azure.core.credentials import TokenCredential
 from checks.finding import Check
 from collect.live.clients import LiveClients
 from collect.live.estate import CollectionFailure, Scope, sweep
+from collect.raw import RawCluster
 from collect.snapshot_folder import write_cluster
 from model.finding import ClusterResult
 from sweep.context import layered, settings_layer
 from sweep.evaluate import evaluate_raw, unreachable_result
+from sweep.probe_timing import probe_is_slow, settle_probe
 from sweep.settings import Settings
 
 
@@ -34,13 +36,23 @@ def run_live(
     stream = sweep(
         clients, scope, context, settings.concurrency, settings.probe_timeout_seconds, on_progress, settings.clients_tag
     )
-    for collected in stream:
-        if isinstance(collected, CollectionFailure):
-            results.append(unreachable_result(collected.cluster_id, collected.message, selected, collected.location))
-            continue
+    slow: list[RawCluster] = []  # probes timed amid the concurrent collection: measured again once it is over
+
+    def finish(collected: RawCluster) -> None:
         if save_to is not None:
             write_cluster(collected, save_to / collected.cluster["name"])
         results.append(evaluate_raw(collected, settings, selected))
+
+    for collected in stream:
+        if isinstance(collected, CollectionFailure):
+            results.append(unreachable_result(collected.cluster_id, collected.message, selected, collected.location))
+        elif probe_is_slow(collected, settings):
+            slow.append(collected)
+        else:
+            finish(collected)
+    for collected in slow:  # the sweep is quiet now: one probe at a time
+        settle_probe(collected, settings)
+        finish(collected)
     return sorted(results, key=lambda result: result.cluster.id.lower())
 
 

@@ -23,6 +23,7 @@ from publish.notify_state import SweepRef
 from sweep.evaluate import evaluate_raw, unreachable_result
 from sweep.messages import ClusterMessage, MessageError
 from sweep.mutes import MuteListError
+from sweep.probe_timing import settle_probe
 from sweep.progress import PendingCluster, SweepTotals, sweep_started
 from sweep.runtime import Runtime
 
@@ -42,6 +43,7 @@ def check_cluster(
     if isinstance(collected, CollectionFailure):
         return unreachable_result(collected.cluster_id, collected.message, location=collected.location)
     remember_references(runtime, cluster_id, collected.network)
+    settle_probe(collected, settings)  # other clusters of this instance may be in flight: measure again alone
     return evaluate_raw(collected, settings)
 
 

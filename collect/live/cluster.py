@@ -71,6 +71,7 @@ def _collect_kube(raw: RawCluster, clients: LiveClients, probe_timeout: float) -
         _kube_problem(raw, Problem("error", f"cluster user credentials: {_error(exc)}"))
         return
     raw.probes = {"apiserver": probe_apiserver(endpoint.server, endpoint.ca_pem, probe_timeout)}
+    raw.probe_endpoint = (endpoint.server, endpoint.ca_pem)
     if raw.probes["apiserver"]["error"]:
         _kube_problem(
             raw,

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import time
 from typing import Any
 from urllib.parse import urlparse
+
+from collect.raw import RawCluster
+
+_ALONE = threading.Lock()  # one re-measure at a time in the process: they must not load each other
 
 
 def probe_apiserver(server_url: str, ca_pem: bytes | None, timeout: float) -> dict[str, Any]:
@@ -47,3 +52,33 @@ def probe_apiserver(server_url: str, ca_pem: bytes | None, timeout: float) -> di
     except OSError as exc:
         result["error"] = exc.strerror or type(exc).__name__
     return result
+
+
+REMEASURES = 3  # the fastest of three lone probes: one stray stall of the checker's host does not decide
+
+
+def remeasure_apiserver(raw: RawCluster, timeout: float) -> None:
+    """Probe the API server again, one probe at a time in the process, and keep that measure: the first one
+    ran amid the sweep's own concurrent collection and may time the checker's load, not the path. The first
+    measure stays in the probe as "underLoad" (evidence); the fastest of `REMEASURES` lone probes decides
+    (a probe that fails otherwise than by timing out decides at once: refused or DNS is an answer)."""
+    first = (raw.probes or {}).get("apiserver")
+    if raw.probe_endpoint is None or not isinstance(first, dict):
+        return
+    best: dict[str, Any] | None = None
+    with _ALONE:
+        for _ in range(REMEASURES):
+            again = probe_apiserver(*raw.probe_endpoint, timeout)
+            if again["error"] and again["error"] != "timeout":
+                best = again
+                break
+            if best is None or best["error"] or (not again["error"] and _total(again) < _total(best)):
+                best = again
+    assert best is not None
+    again = best
+    again["underLoad"] = {"tcpMs": first.get("tcpMs"), "tlsMs": first.get("tlsMs")}
+    raw.probes = {**(raw.probes or {}), "apiserver": again}
+
+
+def _total(probe: dict[str, Any]) -> float:
+    return float(probe.get("tcpMs") or 0) + float(probe.get("tlsMs") or 0)

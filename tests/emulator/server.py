@@ -217,6 +217,7 @@ class AzureEmulator:
         self._logs_window: dict[str, list[float]] = {}
         self._logs_running: Counter[str] = Counter()
         self.requests: Counter[str] = Counter()
+        self.connections = 0
         self.by_service: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()  # 429s answered, by service
         self.log: list[str] = []
@@ -242,6 +243,7 @@ class AzureEmulator:
 
         Handler.emulator = emulator
         self._server = _Server(("127.0.0.1", 0), Handler)
+        self._server.emulator = emulator
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
@@ -613,6 +615,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    emulator: AzureEmulator
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        with self.emulator._lock:
+            self.emulator.connections += 1  # accepted TLS connections (a probe makes one, and no request)
+        return True
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], OSError):

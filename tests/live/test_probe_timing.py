@@ -1,0 +1,135 @@
+"""A slow API server probe is measured again apart from the sweep's load before it warns (sweep/probe_timing.py):
+with the local emulator under the load of a 32-at-once sweep, two identical runs give identical verdicts, and a
+probe recorded as slow is re-measured alone."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+from bench.sweep import bench_estate
+from checks.registry import CHECKS
+from collect.live.estate import Scope, collect_one
+from collect.live.probes import REMEASURES
+from collect.raw import RawCluster
+from model.finding import Status
+from sweep.evaluate import evaluate_raw
+from sweep.live import run_live
+from sweep.probe_timing import probe_is_slow, settle_probe
+from sweep.settings import Settings
+from tests.emulator.server import AzureEmulator, StaticToken
+
+SLOW_MS = 250.0  # far above a lone loopback handshake, within reach of one queued behind a loaded sweep's
+
+
+def settings_for(emulator: AzureEmulator) -> Settings:
+    tuned = Settings.from_env({"AKS_REACH_APISERVER_PROBE_SLOW_MS": str(SLOW_MS)})
+    return replace(tuned, arm_endpoint=emulator.url, logs_endpoint=f"{emulator.url}/v1")
+
+
+class HandshakeLoad:
+    """Bounded client threads doing TLS handshakes with the emulator, which accepts them one at a time: the load
+    a big sweep puts on a small checker. It runs until the concurrent collection reports its last cluster."""
+
+    def __init__(self, emulator: AzureEmulator, threads: int = 6, most: int = 2000) -> None:
+        self._address = ("127.0.0.1", int(emulator.url.rsplit(":", 1)[1]))
+        self._context = ssl.create_default_context(cafile=str(emulator.ca_path))
+        self._stop = threading.Event()
+        self._most = most  # handshakes per thread, at most: the loop is bounded even if the sweep hangs
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+
+    def __enter__(self) -> HandshakeLoad:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def progress(self, done: int, total: int) -> None:
+        if done == total:  # the concurrent collection is over: the re-measures run without this load
+            self.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _run(self) -> None:
+        for _ in range(self._most):
+            if self._stop.is_set():
+                return
+            try:
+                with (
+                    socket.create_connection(self._address, timeout=10) as connection,
+                    self._context.wrap_socket(connection, server_hostname="127.0.0.1"),
+                ):
+                    pass
+            except OSError:
+                continue  # a refused or timed-out handshake is load too
+
+
+def test_a_probe_timed_slow_is_measured_again_and_the_alone_measure_decides(tmp_path: Path) -> None:
+    clusters, network = bench_estate(1, 1)
+    emulator = AzureEmulator(clusters, network).start(tmp_path / "ca.pem")
+    try:
+        settings = settings_for(emulator)
+        raw = collect_one(emulator.live_clients(), clusters[0].id, {}, 5, "aks-reach-clients")
+        assert isinstance(raw, RawCluster) and raw.probe_endpoint is not None
+        raw.probes["apiserver"] = {**raw.probes["apiserver"], "tcpMs": 1008.0}  # as timed amid 32 clusters
+        assert probe_is_slow(raw, settings)
+        connections, requests = emulator.connections, emulator.count("")
+        settle_probe(raw, settings)
+    finally:
+        emulator.stop()  # its accept loop has counted every connection once it stopped
+    # the re-measure dialled the API server again (TLS handshakes, no HTTP request): it is not recomputed
+    assert emulator.connections - connections == REMEASURES and emulator.count("") == requests
+    probe = raw.probes["apiserver"]
+    assert probe["underLoad"]["tcpMs"] == 1008.0 and probe["tcpMs"] < SLOW_MS and probe["error"] is None
+    assert not probe_is_slow(raw, settings)
+    finding = next(f for f in evaluate_raw(raw, settings).findings if f.check == "apiserver-probe")
+    assert finding.status is Status.PASS
+    refused = {**probe, "error": "refused", "tcpMs": None, "tlsMs": None}
+    assert not probe_is_slow(replace(raw, probes={"apiserver": refused}), settings)  # an answer, not a timing
+    assert probe_is_slow(replace(raw, probes={"apiserver": {**refused, "error": "timeout"}}), settings)
+
+
+def test_identical_sweeps_under_load_give_identical_verdicts(tmp_path: Path) -> None:
+    clusters, network = bench_estate(64, 2)
+    emulator = AzureEmulator(clusters, network).start(tmp_path / "ca.pem")
+    settings = replace(settings_for(emulator), concurrency=32)
+    runs = []
+    try:
+        for attempt in range(2):
+            saved = tmp_path / f"run-{attempt}"
+            with HandshakeLoad(emulator) as load:
+                results = run_live(
+                    Scope(), {}, settings, StaticToken(), CHECKS, saved, str(emulator.ca_path), load.progress
+                )
+            probes = {p.parent.name: json.loads(p.read_text())["apiserver"] for p in saved.glob("*/probes.json")}
+            verdicts = {r.cluster.name: f.status for r in results for f in r.findings if f.check == "apiserver-probe"}
+            runs.append((verdicts, probes))
+    finally:
+        emulator.stop()
+    (first, probes_1), (second, probes_2) = runs
+    assert first == second and set(first.values()) == {Status.PASS} and len(first) == 64
+    for probes in (probes_1, probes_2):
+        remeasured = [p for p in probes.values() if "underLoad" in p]
+        assert remeasured, "the load made no probe slow: the test proves nothing"
+        # only probes timed above the threshold amid the sweep were measured again, and alone they are fast
+        assert all(
+            p["underLoad"]["tlsMs"] is None or max(p["underLoad"]["tcpMs"] or 0, p["underLoad"]["tlsMs"]) > SLOW_MS
+            for p in remeasured
+        )  # timed out (no handshake time) or slow
+        assert all(max(p["tcpMs"], p["tlsMs"]) <= SLOW_MS for p in probes.values())
+    slowest = max(
+        max(p["underLoad"]["tcpMs"] or 0, p["underLoad"]["tlsMs"] or 0)
+        for p in [*probes_1.values(), *probes_2.values()]
+        if "underLoad" in p
+    )
+    counts = [sum("underLoad" in p for p in probes.values()) for probes in (probes_1, probes_2)]
+    print(f"re-measured alone: {counts[0]} and {counts[1]} of 64 probes; slowest under load {slowest:.0f} ms")
