@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TOOLS := .venv-tools
 REQUIRE_PYTHON = command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 2; }
 
-.PHONY: demo test lint fuzz bench bench-sweep bench-bookkeeping bench-html chromium clean
+.PHONY: demo test lint fuzz bench bench-sweep bench-bookkeeping bench-html bench-changes chromium clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(REQUIRE_PYTHON)
@@ -66,6 +66,10 @@ bench-bookkeeping: $(VENV)/.installed
 # render and filter times of the HTML report in headless Chromium: 100, 1,000 and 5,000 clusters
 bench-html: $(VENV)/.installed chromium
 	$(PY) -m bench.html_report --clusters 100 1000 5000
+
+# about 3 minutes: from a change event to the Teams cards of 1 and of 200 clusters on the emulators
+bench-changes: $(VENV)/.installed
+	$(PY) -m bench.changes --affected 1 200
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .pytest_cache .ruff_cache
