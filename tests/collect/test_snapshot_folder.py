@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -226,3 +229,20 @@ def test_write_then_read_gives_back_the_same_raw_cluster(tmp_path: Path) -> None
     )
     write_cluster(raw, tmp_path / "aks-a")
     assert read_cluster(tmp_path / "aks-a") == raw
+
+
+def test_a_lone_surrogate_does_not_stop_the_text_report(tmp_path: Path) -> None:
+    text = json.dumps({**CLUSTER, "location": "west\ud800europe"})  # valid JSON: "west\\ud800europe"
+    write(tmp_path / "aks-a" / "cluster.json", text)
+    assert read_cluster(tmp_path / "aks-a").cluster["location"] == "west\ufffdeurope"
+    run = subprocess.run(
+        [sys.executable, "-m", "sweep", "--snapshot", str(tmp_path), "--format", "text"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode in (0, 1) and "Traceback" not in run.stderr, run.stderr
+    assert "aks-a  (s1/rg, west\ufffdeurope)" in run.stdout
