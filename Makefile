@@ -48,7 +48,7 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff format --check .
 
 # The long property-based run (tests/test_fuzz.py, profile "fuzz": 3,000 random inputs per property; about
-# 12 minutes on 2 cores); `make test` runs the same properties on a small fixed set. Prints its figures.
+# 5 to 12 minutes on 2 shared cores); `make test` runs the same properties on a small fixed set. Prints its figures.
 fuzz: $(VENV)/.installed
 	$(PY) -m pytest tests/test_fuzz.py -q -s -p no:cacheprovider --hypothesis-profile=fuzz
 
