@@ -7,22 +7,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 import function_app
 from sweep.runtime import Runtime
-from tests.emulator.landing_zone import CONNECTIVITY_SUB, NONPROD_SUB, PROD_SUB, ZONE, LandingZone, landing_zone
+from tests.emulator.landing_zone import CONNECTIVITY_SUB, NONPROD_SUB, PROD_SUB, ZONE, LandingZone
 from tests.emulator.server import AzureEmulator
 from tests.eventgrid import managed_identity_claims, resource_event
 from tests.functions.test_change_events import PIPELINE_APP_ID, RCG_WRITE, due_rechecks, fire, rechecked, sweep_once
+from tests.live import test_landing_zone as served
 from tests.test_teams import validate_card
 from tests.webhook_capture import WebhookCapture
 from tools import make_example_estate as estate
 
 POLICIES = "rg-firewall-policies"
+zone, emulator = served.zone, served.emulator  # the landing zone and the emulator serving it (fixtures)
 
 
 def connectivity(group: str, kind: str, name: str) -> str:
@@ -32,18 +32,6 @@ def connectivity(group: str, kind: str, name: str) -> str:
 PROD_RCG = (
     connectivity(POLICIES, "Microsoft.Network/firewallPolicies", "afwp-hub-prod-weu") + "/ruleCollectionGroups/rcg-aks"
 )
-
-
-@pytest.fixture
-def zone() -> LandingZone:
-    return landing_zone()
-
-
-@pytest.fixture
-def emulator(zone: LandingZone, tmp_path: Path) -> Iterator[AzureEmulator]:
-    server = AzureEmulator(zone.clusters, zone.network).start(tmp_path / "ca.pem")
-    yield server
-    server.stop()
 
 
 @pytest.fixture
