@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TOOLS := .venv-tools
 REQUIRE_PYTHON = command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 2; }
 
-.PHONY: demo test lint fuzz bench bench-sweep bench-bookkeeping bench-html bench-changes chromium clean
+.PHONY: demo test lint fuzz bench bench-sweep bench-bookkeeping bench-html bench-changes bench-function chromium clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(REQUIRE_PYTHON)
@@ -70,6 +70,9 @@ bench-html: $(VENV)/.installed chromium
 # about 3 minutes: from a change event to the Teams cards of 1 and of 200 clusters on the emulators
 bench-changes: $(VENV)/.installed
 	$(PY) -m bench.changes --affected 1 200
+
+bench-function: $(VENV)/.installed
+	$(PY) -m bench.function_sweep --clusters 10000 --subscriptions 100 --workspaces 100 --sample 2000
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .pytest_cache .ruff_cache

@@ -77,7 +77,7 @@ param readSecrets bool = true
 @minValue(1)
 @maxValue(1000)
 @description('Most instances the app scales out to; each checks at most 24 clusters at once (host.json). The timer queries Log Analytics once per workspace, so instances spend no query quota; README Performance gives the instances 10,000 clusters in 10 minutes need.')
-param maximumInstanceCount int = 8
+param maximumInstanceCount int = 20
 
 @allowed([512, 2048, 4096])
 @description('Memory of each instance, in MB.')
