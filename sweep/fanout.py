@@ -22,7 +22,7 @@ from azure.core.exceptions import AzureError
 
 from collect.live.estate import Scope, discover_clusters
 from collect.live.logs import WorkspaceAuditLogs
-from collect.parse import cluster_from_arm
+from collect.parse import cluster_from_arm, one_line
 from model.snapshot import Cluster
 from sweep import worker
 from sweep.evaluate import unreachable_result
@@ -60,7 +60,11 @@ def start_sweep(runtime: Runtime, now: datetime | None = None) -> tuple[str, int
         raise
     sweep_id = new_sweep_id(now)
     scope = Scope(settings.subscriptions, settings.management_group)
-    discovered = discover_clusters(runtime.clients, scope)
+    try:
+        discovered = discover_clusters(runtime.clients, scope)
+    except AzureError as exc:  # after discovery's retries; nothing was opened, the next run tries again
+        log.error("sweep not started: cluster discovery failed: %s", one_line(exc))
+        return None
     for line in exemptions.unused_among(_clusters(discovered), now.date()).lines():
         log.warning("exemptions: %s", line)
     cluster_ids = interleaved({str(cluster["id"]) for cluster in discovered})

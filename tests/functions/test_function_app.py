@@ -251,6 +251,23 @@ def test_clusters_that_cannot_be_queued_get_their_error_results_from_the_timer(
     assert closing["clusters"] == "3" and closing["error"] == str(3 * len(CHECK_IDS))
 
 
+def test_a_discovery_that_keeps_failing_starts_no_sweep_and_logs_one_line(
+    runtime: Runtime, emulator: AzureEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a malformed page past its tries (quicker than a 503 past the backoff budget; both end in ResourceGraphError)
+    emulator.faults.append(Fault("ResourceGraph", 200, times=1_000, body='{"data": 5, "count": "x"'))
+    FUNCTIONS["sweep_timer"](TimerRequest())  # no exception reaches the host: it would log a traceback
+    [line] = [record for record in caplog.records if "sweep not started" in record.getMessage()]
+    assert line.getMessage().startswith(
+        "sweep not started: cluster discovery failed: Resource Graph answered a malformed"
+    )
+    assert "\n" not in line.getMessage() and line.exc_info is None
+    assert runtime.queue.peek_messages() == []
+    emulator.faults.clear()  # the next run sweeps as usual
+    FUNCTIONS["sweep_timer"](TimerRequest())
+    assert len(runtime.queue.peek_messages(max_messages=32)) == 3
+
+
 def test_an_unreadable_message_is_dropped_with_one_log_line(runtime: Runtime, caplog: pytest.LogCaptureFixture) -> None:
     FUNCTIONS["check_cluster_message"](QueueMessage(body=b'{"version": 1, "sweepId": "x", "clusterId": "y"}'))
     assert any('"sweepId" should be a UUID' in record.getMessage() for record in caplog.records)
