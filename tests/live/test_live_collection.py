@@ -321,8 +321,8 @@ def test_collect_one_reads_only_what_the_cluster_references_and_finds_what_the_s
         assert {k: f for k, f in findings(one).items() if k not in scoped} == {
             k: f for k, f in findings(swept[name]).items() if k not in scoped
         }, name
-        # the probe's status too may differ: a handshake timed on a loaded machine can pass the slow threshold
-        assert findings(one)["apiserver-load"].status == findings(swept[name])["apiserver-load"].status
+        # a probe timed slow amid the sweep is measured again alone, so both runs judge the path, not the load
+        assert {k: findings(one)[k].status for k in scoped} == {k: findings(swept[name])[k].status for k in scoped}
     assert emulator.count("ResourceGraph") == 0
     assert emulator.count(r"GET .*/azureFirewalls$") == 0  # no listing: the next hop is resolved by reference
     assert emulator.count(r"GET .*/azureFirewalls/fw-hub-classic$") == 1  # hub VNet -> subnet -> ipconfig -> firewall
