@@ -308,7 +308,16 @@ def _apiserver_probe(probe: Any) -> ApiServerProbe | None:
         tls_ms=_milliseconds(probe, "tlsMs"),
         alpn=probe.get("alpn") or None,
         error=probe.get("error") or None,
+        under_load_ms=_under_load(probe.get("underLoad")),
     )
+
+
+def _under_load(first: Any) -> tuple[float | None, float | None] | None:
+    if first is None:
+        return None
+    if not isinstance(first, Mapping):
+        raise ValueError('"underLoad" should be an object {"tcpMs": ..., "tlsMs": ...}')
+    return _milliseconds(first, "tcpMs"), _milliseconds(first, "tlsMs")
 
 
 def _milliseconds(probe: Mapping[str, Any], key: str) -> float | None:

@@ -417,6 +417,8 @@ class ApiServerProbe:
     tls_ms: float | None = None
     alpn: str | None = None
     error: str | None = None
+    # the first measure when it was taken amid the sweep's load and the probe was measured again alone
+    under_load_ms: tuple[float | None, float | None] | None = None  # (TCP, TLS)
 
 
 @dataclass(frozen=True)

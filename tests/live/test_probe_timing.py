@@ -92,7 +92,8 @@ def test_a_probe_timed_slow_is_measured_again_and_the_alone_measure_decides(tmp_
     assert probe["underLoad"]["tcpMs"] == 1008.0 and probe["tcpMs"] < SLOW_MS and probe["error"] is None
     assert not probe_is_slow(raw, settings)
     finding = next(f for f in evaluate_raw(raw, settings).findings if f.check == "apiserver-probe")
-    assert finding.status is Status.PASS
+    assert finding.status is Status.PASS and finding.evidence["underLoad"]["tcpMs"] == 1008.0
+    assert "Measured again alone after the sweep: amid its load the first probe took TCP 1008 ms" in finding.detail
     refused = {**probe, "error": "refused", "tcpMs": None, "tlsMs": None}
     assert not probe_is_slow(replace(raw, probes={"apiserver": refused}), settings)  # an answer, not a timing
     assert probe_is_slow(replace(raw, probes={"apiserver": {**refused, "error": "timeout"}}), settings)
