@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from azure.core.credentials import TokenCredential
+from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 
 from collect.live.clients import LiveClients
@@ -105,7 +106,7 @@ class Runtime:
         )
         runtime.rechecks = PendingRechecks(table, runtime.queue, settings.recheck_delay_seconds)
         if settings.teams_webhooks or settings.teams_default_webhook:
-            state, sender = teams_from_settings(settings, credential)
+            state, sender = teams_from_settings(settings, table)
             runtime.teams_state = state
             runtime.notify = functools.partial(notify, state=state, sender=sender, portal_url=settings.portal_url)
         if settings.app_insights_connection:
@@ -120,14 +121,11 @@ class Runtime:
         return cls.build(Settings.from_env(), DefaultAzureCredential())
 
 
-def teams_from_settings(
-    settings: Settings, credential: TokenCredential | None = None
-) -> tuple[NotificationState, TeamsSender]:
-    """The Teams state table (the app's storage: connection string, or table service URI with the
-    credential) and the sender, from the webhook settings."""
+def teams_from_settings(settings: Settings, table: TableClient) -> tuple[NotificationState, TeamsSender]:
+    """The Teams state on the app's state table (`sweep.storage.table_client`, made once per runtime) and
+    the sender, from the webhook settings."""
     routes = WebhookRoutes.parse(settings.teams_webhooks, settings.teams_default_webhook)
-    state = NotificationState(table_client(settings, credential))
-    return state, TeamsSender(routes, timeout_seconds=settings.request_timeout_seconds)
+    return NotificationState(table), TeamsSender(routes, timeout_seconds=settings.request_timeout_seconds)
 
 
 class Services:

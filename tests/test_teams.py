@@ -38,6 +38,7 @@ from publish.teams_card import MAX_MESSAGE_BYTES, FailureChange, encode_message,
 from sweep.evaluate import evaluate_raw, unreachable_result
 from sweep.runtime import teams_from_settings
 from sweep.settings import Settings
+from sweep.storage import table_client
 from tests.azurite import Azurite, UnsignedStorageToken
 from tests.builders import make_cluster
 from tests.webhook_capture import Answer, WebhookCapture
@@ -468,7 +469,7 @@ def test_https_and_local_http_webhooks_are_accepted():
 
 def test_teams_needs_a_state_store():
     with pytest.raises(SettingsError, match="AzureWebJobsStorage"):
-        teams_from_settings(Settings(teams_default_webhook="https://example.org/hook"))
+        table_client(Settings(teams_default_webhook="https://example.org/hook"), None)
 
 
 @pytest.mark.azurite
@@ -478,7 +479,7 @@ def test_teams_from_settings_with_the_storage_connection_string(estate, capture,
         storage_connection=azurite.connection_string,
         state_table="fromsettings" + uuid.uuid4().hex[:8],
     )
-    state, sender = teams_from_settings(settings)
+    state, sender = teams_from_settings(settings, table_client(settings, None))
     outcomes: list[NotificationOutcome] = notify(
         [estate["aks-storefront-prod"]], SWEEP, state, sender, settings.portal_url
     )
@@ -565,7 +566,7 @@ def test_state_with_the_table_service_uri_and_a_token_credential(estate, capture
         storage_table_uri=azurite_oauth.azurite.table_url,
         state_table="identity" + uuid.uuid4().hex[:8],
     )
-    state, sender = teams_from_settings(settings, credential)
+    state, sender = teams_from_settings(settings, table_client(settings, credential))
     kubelet = estate["aks-search-prod"]
     assert [outcome.status for outcome in notify([kubelet], SWEEP, state, sender, settings.portal_url)] == [
         OutcomeStatus.SENT
