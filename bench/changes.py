@@ -40,7 +40,7 @@ import function_app
 from collect.raw import RawCluster
 from sweep.runtime import Runtime
 from sweep.settings import Settings
-from tests.azurite import AzuriteProcess
+from tests.azurite import AzuriteProcess, receive_batch
 from tests.emulator.server import AzureEmulator, EmulatedCluster, StaticToken
 from tests.eventgrid import delivered, managed_identity_claims, resource_event
 from tests.functions.test_function_app import FUNCTIONS  # the app's functions, indexed once per process
@@ -112,7 +112,7 @@ class Host:
                 self._free.acquire()
                 self._free.release()
                 slots = sum(self._free.acquire(blocking=False) for _ in range(self._workers))
-                batch = list(self._runtime.queue.receive_messages(max_messages=max(1, slots), visibility_timeout=300))
+                batch = receive_batch(self._runtime.queue, max(1, slots), visibility_timeout=300)
                 for _ in range(slots - len(batch)):
                     self._free.release()
                 if not batch:

@@ -47,7 +47,7 @@ from sweep import fanout, worker
 from sweep.runtime import Runtime
 from sweep.settings import Settings
 from sweep.storage import queue_client
-from tests.azurite import AzuriteProcess
+from tests.azurite import AzuriteProcess, receive_batch
 from tests.emulator.server import StaticToken
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,8 +92,13 @@ def template_instances(path: Path = ROOT / "infra" / "main.bicep") -> int:
     return int(found[1]) if found else 1
 
 
-def instance(number: int, env: dict[str, str], ca_path: str, host: HostQueues, report: Any, stop: Any) -> None:
-    """One Function app instance: the queue trigger's loop around `worker.handle_message`."""
+def instance(
+    number: int, env: dict[str, str], ca_path: str, host: HostQueues, report: Any, stop: Any, cores: set[int]
+) -> None:
+    """One Function app instance: the queue trigger's loop around `worker.handle_message` (on `cores` when
+    given: an instance with a core of its own)."""
+    if cores:
+        os.sched_setaffinity(0, cores)
     runtime = Runtime.build(Settings.from_env(env), StaticToken(), connection_verify=ca_path)
     queue = runtime.queue
     poison = queue_client(runtime.settings, None, f"{runtime.settings.queue}-poison")
@@ -109,7 +114,7 @@ def instance(number: int, env: dict[str, str], ca_path: str, host: HostQueues, r
             queue.delete_message(message)
             report.put(("done", number, started, time.monotonic(), *_errors(result)))
         except Exception as exc:  # as the host does: retry after visibilityTimeout, poison after maxDequeueCount
-            report.put(("raised", number, started, time.monotonic(), 0, f"{type(exc).__name__}: {exc}"[:200]))
+            report.put(("raised", number, started, time.monotonic(), 0, f"{type(exc).__name__}: {exc}"[:200], False))
             if message.dequeue_count < host.max_dequeue_count:
                 queue.update_message(message, visibility_timeout=int(host.visibility_timeout))
                 return
@@ -129,11 +134,7 @@ def instance(number: int, env: dict[str, str], ca_path: str, host: HostQueues, r
             if not room:
                 running.acquire(timeout=0.5)
                 continue
-            batch = list(
-                queue.receive_messages(
-                    messages_per_page=host.batch_size, max_messages=host.batch_size, visibility_timeout=600
-                )
-            )
+            batch = receive_batch(queue, host.batch_size, visibility_timeout=600)
             if not batch:
                 stop.wait(min(host.max_polling_interval, 1.0))
                 continue
@@ -141,20 +142,28 @@ def instance(number: int, env: dict[str, str], ca_path: str, host: HostQueues, r
                 in_flight[0] += len(batch)
             for message in batch:
                 pool.submit(run, message)
-    report.put(("cpu", number, time.process_time(), 0.0, 0, None))
+    report.put(("cpu", number, time.process_time(), 0.0, 0, None, False))
 
 
-def _errors(result: Any) -> tuple[int, str | None]:
-    """How many of the cluster's findings are `error`, and the audit check's detail when it is one."""
-    errors = [f for f in result.findings if f.status.value == "error"] if result else []
+def _errors(result: Any) -> tuple[int, str | None, bool]:
+    """How many of the cluster's findings are `error`, the audit check's detail when it is one, and whether
+    its API server probe was slow amid the instance's work and measured again (sweep/probe_timing.py)."""
+    findings = result.findings if result else []
+    errors = [f for f in findings if f.status.value == "error"]
     audit = next((f for f in errors if f.check == "apiserver-load"), None)
-    return len(errors), audit.detail[:200] if audit else None
+    probe = next((f for f in findings if f.check == "apiserver-probe"), None)
+    remeasured = bool(probe and isinstance(probe.evidence, dict) and probe.evidence.get("underLoad"))
+    return len(errors), audit.detail[:200] if audit else None, remeasured
 
 
 def run_once(args: argparse.Namespace) -> dict[str, Any]:
     host = HostQueues.read()
     instances = args.instances or template_instances()
     context = multiprocessing.get_context("spawn")
+    cores = sorted(os.sched_getaffinity(0))
+    instance_cores = {cores[-1]} if args.own_core and len(cores) > 1 else set()
+    if instance_cores:  # the timer, the emulator and Azurite (started next) share the other cores
+        os.sched_setaffinity(0, set(cores[:-1]))
     with tempfile.TemporaryDirectory() as scratch:
         ca_path = str(Path(scratch) / "ca.pem")
         parent, child = multiprocessing.Pipe()
@@ -169,7 +178,9 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         azurite = AzuriteProcess()
         storage = azurite.start()
         try:
-            return _sweep(args, host, instances, context, url, ca_path, storage.connection_string, emulator.pid)
+            return _sweep(
+                args, host, instances, context, url, ca_path, storage.connection_string, emulator.pid, instance_cores
+            )
         finally:
             azurite.stop()
             parent.send("stop")
@@ -185,8 +196,10 @@ def _sweep(
     ca_path: str,
     storage: str,
     emulator_pid: int | None,
+    instance_cores: set[int],
 ) -> dict[str, Any]:
     env = {
+        **{name: value for name, value in os.environ.items() if name.startswith("AKS_REACH_")},  # settings to try
         "AKS_REACH_ARM_ENDPOINT": url,
         "AKS_REACH_LOGS_ENDPOINT": f"{url}/v1",
         "AKS_REACH_SUBSCRIPTIONS": ",".join(subscription_id(i) for i in range(args.subscriptions)),
@@ -198,7 +211,7 @@ def _sweep(
     timer_runtime.queue.create_queue()
     report, stop = context.Queue(), context.Event()
     workers = [
-        context.Process(target=instance, args=(n, env, ca_path, host, report, stop), daemon=True)
+        context.Process(target=instance, args=(n, env, ca_path, host, report, stop, instance_cores), daemon=True)
         for n in range(instances)
     ]
     for process in workers:
@@ -214,11 +227,12 @@ def _sweep(
     raised: Counter[str] = Counter()
     audit_errors: Counter[str] = Counter()
     error_clusters = 0
+    remeasured = 0
     deadline = started + DEADLINE_SECONDS
     wanted = min(enqueued, args.sample or enqueued)
     while len(done) < wanted and time.monotonic() < deadline:
         try:
-            kind, number, began, ended, errors, detail = report.get(timeout=5)
+            kind, number, began, ended, errors, detail, slow_probe = report.get(timeout=5)
         except Exception:  # nothing finished in 5 s: look again until the deadline
             continue
         if kind == "raised":
@@ -228,6 +242,7 @@ def _sweep(
             print(f"  {len(done):,} of {enqueued:,} clusters after {time.monotonic() - started:.0f} s", file=sys.stderr)
         done.append((number, began, ended))
         error_clusters += bool(errors)
+        remeasured += slow_probe
         if detail:
             audit_errors[detail] += 1
     finished = max((ended for _, _, ended in done), default=time.monotonic())
@@ -274,6 +289,7 @@ def _sweep(
         "clusters with an error finding": error_clusters,
         "audit errors": dict(audit_errors.most_common(5)),
         "audit error clusters": sum(audit_errors.values()),
+        "probes measured again": remeasured,
         "raised (retried)": dict(raised.most_common(5)),
         "emulator cpu s": round(_process_cpu(emulator_pid), 1),
         "load average": [round(x, 1) for x in os.getloadavg()],
@@ -338,7 +354,8 @@ def table(run: dict[str, Any]) -> str:
         *(
             (
                 f"instance {n}",
-                f"{i['clusters']:,} clusters in {i['active s']} s = {i['clusters/s']} /s, {i['cpu s']} s CPU",
+                f"{i['clusters']:,} clusters in {i['active s']} s = {i['clusters/s']} /s, {i['cpu s']} s CPU,"
+                f" {i['s a cluster']} s a message",
             )
             for n, i in run["per instance"].items()
         ),
@@ -346,6 +363,7 @@ def table(run: dict[str, Any]) -> str:
         ("429s", ", ".join(f"{s} {n:,}" for s, n in run["throttled"].items())),
         ("clusters with audit error", f"{run['audit error clusters']}  {run['audit errors'] or ''}"),
         ("clusters with any error finding", f"{run['clusters with an error finding']}"),
+        ("API server probes slow amid the work, measured again", f"{run['probes measured again']:,}"),
         ("messages raised and retried", f"{sum(run['raised (retried)'].values())}  {run['raised (retried)'] or ''}"),
         ("emulator CPU / load average", f"{run['emulator cpu s']} s / {run['load average']}"),
         (
@@ -370,6 +388,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--logs-latency-ms", type=float, default=2000.0)
     parser.add_argument(
         "--sample", type=int, default=0, help="stop after this many clusters are checked (the rate is measured on them)"
+    )
+    parser.add_argument(
+        "--own-core",
+        action="store_true",
+        help="the instances on the machine's last core, everything else on the others (measure one instance alone)",
     )
     parser.add_argument("--json", action="store_true", help="print the run as one JSON object")
     args = parser.parse_args(argv)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from azure.core.credentials import AccessToken
+from azure.storage.queue import QueueClient, QueueMessage
 
 REPO = Path(__file__).resolve().parent.parent
 AZURITE_BIN = REPO / "node_modules" / ".bin" / "azurite"
@@ -193,3 +194,11 @@ class UnsignedStorageToken:
 
         token = f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
         return AccessToken(token, now + 3600)
+
+
+def receive_batch(queue: QueueClient, size: int, visibility_timeout: int) -> list[QueueMessage]:
+    """One Get Messages request for up to `size` messages (the service gives at most 32), as the Functions
+    host takes a batch: only these are hidden for `visibility_timeout`. (Iterating `receive_messages` itself
+    keeps requesting until the queue is empty, hiding every message it holds.)"""
+    pages = queue.receive_messages(messages_per_page=size, visibility_timeout=visibility_timeout).by_page()
+    return list(next(pages, []))

@@ -11,7 +11,7 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.queue import QueueClient
 
-from tests.azurite import Azurite, AzuriteProcess, AzuriteUnavailable
+from tests.azurite import Azurite, AzuriteProcess, AzuriteUnavailable, receive_batch
 
 
 @pytest.mark.azurite
@@ -47,3 +47,18 @@ def test_blob_service_answers(azurite: Azurite) -> None:
 def test_missing_install_says_how_to_install(tmp_path: Path) -> None:
     with pytest.raises(AzuriteUnavailable, match="make test"):
         AzuriteProcess(binary=tmp_path / "azurite").start()
+
+
+@pytest.mark.azurite
+def test_a_batch_receive_hides_only_its_own_messages(azurite: Azurite) -> None:
+    """What the Functions host's queue trigger does: one request for a batch; the rest stay visible to other
+    instances (iterating `receive_messages` alone would page through and hide the whole queue)."""
+    with QueueClient.from_connection_string(azurite.connection_string, "batch-check") as queue:
+        queue.create_queue()
+        for number in range(10):
+            queue.send_message(str(number))
+        assert [m.content for m in receive_batch(queue, 4, visibility_timeout=60)] == ["0", "1", "2", "3"]
+        assert len(list(queue.peek_messages(max_messages=32))) == 6
+        assert len(receive_batch(queue, 32, visibility_timeout=60)) == 6
+        assert receive_batch(queue, 32, visibility_timeout=60) == []
+        queue.delete_queue()

@@ -16,6 +16,7 @@ from azure.storage.queue import QueueClient
 from azure.storage.queue import QueueMessage as StoredMessage
 
 import function_app
+from tests.azurite import receive_batch
 
 DECLARED = function_app.app.get_functions()  # the host's indexing: once per app (it rejects a second pass)
 FUNCTIONS: dict[str, Callable[..., Any]] = {f.get_function_name(): f.get_user_function() for f in DECLARED}
@@ -35,11 +36,11 @@ def as_trigger_message(message: StoredMessage) -> QueueMessage:
     )
 
 
-def drain(queue: QueueClient) -> list[QueueMessage]:
-    """Every message of the queue, received and deleted (bounded)."""
+def drain(queue: QueueClient, max_batches: int = 100) -> list[QueueMessage]:
+    """Every message of the queue, received and deleted, 32 at a time (bounded)."""
     messages = []
-    for _ in range(20):
-        batch = list(queue.receive_messages(messages_per_page=32, visibility_timeout=60))
+    for _ in range(max_batches):
+        batch = receive_batch(queue, 32, visibility_timeout=60)
         if not batch:
             break
         for message in batch:
@@ -84,10 +85,10 @@ class QueueHost:
         run = HostRun()
         with ThreadPoolExecutor(max_workers=self.batch_size) as pool:
             for _ in range(max_batches):
-                batch = list(self.queue.receive_messages(messages_per_page=self.batch_size, visibility_timeout=60))
+                batch = receive_batch(self.queue, self.batch_size, visibility_timeout=60)
                 if not batch:
                     return run
-                list(pool.map(lambda message: self._deliver(message, run), batch[: self.batch_size]))
+                list(pool.map(lambda message: self._deliver(message, run), batch))
         raise AssertionError(f"{self.queue.queue_name} still had messages after {max_batches} batches")
 
     def _deliver(self, message: StoredMessage, run: HostRun) -> None:

@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from azure.data.tables import TableServiceClient
+from azure.data.tables import TableClient, TableServiceClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sweep.progress import SweepProgress, SweepTotals, new_sweep_id, sweep_started
+from model.arm_ids import table_key
+from sweep.progress import SweepProgress, SweepTotals, new_sweep_id, shard_of, sweep_started
 
 pytestmark = pytest.mark.azurite
 COUNTS = {"pass": 7, "fail": 1, "warn": 0, "skipped": 0, "error": 0, "muted": 1}
@@ -27,9 +28,14 @@ def cluster_id(index: int) -> str:
 
 
 @pytest.fixture
-def progress(azurite: Any) -> SweepProgress:
+def table(azurite: Any) -> TableClient:
     service = TableServiceClient.from_connection_string(azurite.connection_string)
-    return SweepProgress(service.create_table(f"progress{uuid.uuid4().hex[:8]}"))
+    return service.create_table(f"progress{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def progress(table: TableClient) -> SweepProgress:
+    return SweepProgress(table)
 
 
 def deliver(progress: SweepProgress, sweep_id: str, cluster: str) -> SweepTotals | None:
@@ -54,6 +60,40 @@ def test_concurrent_workers_count_every_cluster_once_and_one_closes(progress: Sw
     progress.finish(sweep_id)
     assert progress.open_sweeps() == [] and progress.missing(sweep_id) == []
     assert deliver(progress, sweep_id, cluster_id(3)) is None  # redelivered after the sweep finished
+
+
+def test_workers_counting_in_one_shard_at_once_retry_on_its_etag_and_count_each_cluster_once(
+    progress: SweepProgress,
+) -> None:
+    same_shard = [c for c in map(cluster_id, range(5000)) if shard_of(table_key(c)) == 0][:30]
+    others = [cluster_id(i) for i in range(5000, 5010)]
+    sweep_id = new_sweep_id(datetime.now(UTC))
+    progress.open(sweep_id, same_shard + others)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        outcomes = list(pool.map(lambda c: deliver(progress, sweep_id, c), same_shard + same_shard + others))
+    deliveries = same_shard + same_shard + others
+    closing = [(cluster, totals) for cluster, totals in zip(deliveries, outcomes, strict=True) if totals]
+    assert len({cluster for cluster, _ in closing}) == 1  # (and maybe that cluster's concurrent redelivery)
+    assert all(dict(t.counts) == {"clusters": 40, **{k: v * 40 for k, v in COUNTS.items()}} for _, t in closing)
+    assert progress.missing(sweep_id) == []
+
+
+def test_a_sweep_whose_timer_stopped_while_opening_it_closes_with_the_clusters_it_recorded(
+    progress: SweepProgress, table: TableClient
+) -> None:
+    """The open row lists every shard, but the timer stopped before writing some of them: their clusters were
+    never enqueued, so the sweep closes without them."""
+    clusters = [cluster_id(i) for i in range(150)]
+    sweep_id = new_sweep_id(datetime.now(UTC))
+    progress.open(sweep_id, clusters)
+    lost = shard_of(table_key(clusters[0]))  # what a timer leaves when it stops before writing this shard
+    for row in list(table.query_entities(f"PartitionKey eq 'sweep-{sweep_id}-{lost:02d}'")):
+        table.delete_entity(row["PartitionKey"], row["RowKey"])
+    recorded = [c for c in clusters if shard_of(table_key(c)) != lost]
+    assert {pending.cluster_id for pending in progress.missing(sweep_id)} == set(recorded)
+    assert progress.record(sweep_id, clusters[0], COUNTS) is False
+    outcomes = [deliver(progress, sweep_id, c) for c in recorded]
+    assert outcomes[-1] is not None and outcomes[-1].counts["clusters"] == len(recorded)
 
 
 def test_only_clusters_the_timer_enqueued_count(progress: SweepProgress) -> None:

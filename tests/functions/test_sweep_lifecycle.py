@@ -74,13 +74,14 @@ def run_worker(runtime: Runtime, max_dequeue: int = 5) -> None:
 # --- faults between two writes --------------------------------------------------------------------------------
 
 FAULTS = {  # (method, URL pattern, applied but answer lost, the redelivery sends the events again)
-    # the count transaction (delete pending + create done) never reaches the service: the redelivery checks
+    # the count transaction (delete pending + update the shard's count) never reaches the service: the redelivery checks
     # the cluster again and counts it (its events go again, under the same resultId)
     "count refused (503)": ("POST", r"\$batch", False, True),
     # the count is applied but its answer lost: the redelivery finds the cluster counted, sends nothing again
     "count applied, answer lost": ("POST", r"\$batch", True, False),
-    # the completion query fails after the count: the redelivery closes the sweep
-    "completion query refused (503)": ("GET", r"RowKey%20ge%20%27pending-", False, False),
+    # the completion check (the sweep's row, read once a shard is complete) fails after the count: the
+    # redelivery closes the sweep
+    "completion check refused (503)": ("GET", r"open-sweeps", False, False),
     # the close (conditional update of the sweep's row) fails: the redelivery closes it
     "close refused (503)": ("PATCH", r"open-sweeps", False, False),
     # the close applied, its answer lost: the redelivery, as the closer, sends the summary
