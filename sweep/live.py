@@ -1,8 +1,20 @@
-"""`python -m sweep` without --snapshot: collect the scope live, evaluate, and optionally save a snapshot."""
+"""`python -m sweep` without --snapshot: discover the scope's clusters, collect and evaluate them, and
+optionally save a snapshot.
+
+A large estate is shared out over processes (`AKS_REACH_PROCESSES`, sweep/processes.py): the clusters,
+sorted by id, are cut into contiguous shares, so each subscription's clusters stay in one process but for
+at most one subscription per cut (the network inventory a process reads is its subscriptions' only, and
+ARM's per-subscription buckets are paced on ARM's own headers, which every process reads). Each process
+collects and evaluates its share with `AKS_REACH_CONCURRENCY / processes` clusters at once and sends each
+result back as it is done, so nothing but results crosses.
+"""
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +22,21 @@ from azure.core.credentials import TokenCredential
 
 from checks.finding import Check
 from collect.live.clients import LiveClients
-from collect.live.estate import CollectionFailure, Scope, sweep
+from collect.live.estate import CollectionFailure, Scope, discover_clusters, sweep
+from collect.live.logs import LOGS_CONCURRENCY
 from collect.raw import RawCluster
 from collect.snapshot_folder import write_cluster
 from model.finding import ClusterResult
 from sweep.context import layered, settings_layer
 from sweep.evaluate import evaluate_raw, unreachable_result
 from sweep.probe_timing import probe_is_slow, settle_probe
+from sweep.processes import Emit, run_in_processes
 from sweep.settings import Settings
+
+# Below this many clusters a process more costs more (its start, its own inventory and token) than it saves.
+MIN_CLUSTERS_PER_PROCESS = 200
+
+Outcome = ClusterResult | RawCluster  # a result, or a cluster whose slow probe is measured again at the end
 
 
 def run_live(
@@ -31,29 +50,106 @@ def run_live(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[ClusterResult]:
     clients = live_clients(settings, credential, connection_verify)
-    results: list[ClusterResult] = []
-    context = layered(settings_layer(settings), context)  # --context replaces AKS_REACH_CLIENTS
-    stream = sweep(
-        clients, scope, context, settings.concurrency, settings.probe_timeout_seconds, on_progress, settings.clients_tag
+    clusters = discover_clusters(clients, scope)
+    processes = process_count(settings.processes, len(clusters))
+    run = ShareRun(
+        settings,
+        credential,
+        connection_verify,
+        layered(settings_layer(settings), context),  # --context replaces AKS_REACH_CLIENTS
+        tuple(selected),
+        save_to,
+        processes,
     )
-    slow: list[RawCluster] = []  # probes timed amid the concurrent collection: measured again once it is over
+    outcomes: list[Outcome] = []
+    reported: set[str] = set()
 
-    def finish(collected: RawCluster) -> None:
-        if save_to is not None:
-            write_cluster(collected, save_to / collected.cluster["name"])
-        results.append(evaluate_raw(collected, settings, selected))
+    def arrived(cluster_id: str, outcome: Outcome) -> None:
+        outcomes.append(outcome)
+        reported.add(cluster_id.lower())
+        if on_progress:
+            on_progress(len(outcomes), len(clusters))
 
-    for collected in stream:
-        if isinstance(collected, CollectionFailure):
-            results.append(unreachable_result(collected.cluster_id, collected.message, selected, collected.location))
-        elif probe_is_slow(collected, settings):
-            slow.append(collected)
-        else:
-            finish(collected)
-    for collected in slow:  # the sweep is quiet now: one probe at a time
-        settle_probe(collected, settings)
-        finish(collected)
+    if processes == 1:
+        run.collect(clusters, arrived, clients)
+    else:
+        shares = share_out(clusters, processes)
+        ended = run_in_processes(shares, run.collect, arrived)
+        for index, why in sorted(ended.items()):
+            for cluster in shares[index]:
+                if str(cluster["id"]).lower() not in reported:
+                    failure = CollectionFailure(
+                        str(cluster["id"]), f"collection failed: {why}", cluster.get("location", "")
+                    )
+                    arrived(failure.cluster_id, run.unreachable(failure))
+    results = [outcome for outcome in outcomes if isinstance(outcome, ClusterResult)]
+    for raw in (outcome for outcome in outcomes if isinstance(outcome, RawCluster)):
+        settle_probe(raw, settings)  # the whole sweep is quiet now: one probe at a time
+        results.append(run.finish(raw))
     return sorted(results, key=lambda result: result.cluster.id.lower())
+
+
+@dataclass(frozen=True)
+class ShareRun:
+    """What a process needs to collect and evaluate a share of the sweep's clusters (forked: never pickled)."""
+
+    settings: Settings
+    credential: TokenCredential
+    connection_verify: str | bool
+    context: dict[str, Any]
+    selected: tuple[Check, ...]
+    save_to: Path | None
+    processes: int = 1
+
+    def collect(self, clusters: Sequence[dict[str, Any]], emit: Emit, clients: LiveClients | None = None) -> None:
+        """Emits each cluster's result as it is done, or its raw collection when its probe was slow."""
+        concurrency = math.ceil(self.settings.concurrency / self.processes)
+        clients = clients or live_clients(
+            replace(self.settings, concurrency=concurrency), self.credential, self.connection_verify
+        )
+        stream = sweep(
+            clients,
+            clusters,
+            self.context,
+            concurrency,
+            self.settings.probe_timeout_seconds,
+            clients_tag=self.settings.clients_tag,
+            logs_concurrency=LOGS_CONCURRENCY // self.processes,
+        )
+        for collected in stream:
+            if isinstance(collected, CollectionFailure):
+                emit(collected.cluster_id, self.unreachable(collected))
+            elif probe_is_slow(collected, self.settings):
+                emit(str(collected.cluster["id"]), collected)
+            else:
+                emit(str(collected.cluster["id"]), self.finish(collected))
+
+    def finish(self, collected: RawCluster) -> ClusterResult:
+        if self.save_to is not None:
+            write_cluster(collected, self.save_to / collected.cluster["name"])
+        return evaluate_raw(collected, self.settings, self.selected)
+
+    def unreachable(self, failure: CollectionFailure) -> ClusterResult:
+        return unreachable_result(failure.cluster_id, failure.message, self.selected, failure.location)
+
+
+def process_count(setting: int, clusters: int) -> int:
+    """`AKS_REACH_PROCESSES`, or with 0 one process per core when the estate is large enough to gain."""
+    if setting > 0:
+        return max(1, min(setting, clusters))
+    return max(1, min(os.cpu_count() or 1, clusters // MIN_CLUSTERS_PER_PROCESS))
+
+
+def share_out(clusters: Sequence[dict[str, Any]], processes: int) -> list[Sequence[dict[str, Any]]]:
+    """Contiguous shares of the clusters sorted by id (so by subscription), as equal as can be."""
+    ordered = sorted(clusters, key=lambda cluster: str(cluster["id"]).lower())
+    size, extra = divmod(len(ordered), processes)
+    shares, start = [], 0
+    for index in range(processes):
+        end = start + size + (1 if index < extra else 0)
+        shares.append(ordered[start:end])
+        start = end
+    return shares
 
 
 def live_clients(settings: Settings, credential: TokenCredential, connection_verify: str | bool = True) -> LiveClients:

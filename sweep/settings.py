@@ -38,6 +38,9 @@ class Settings:
     clients: str = ""  # JSON list of clients every cluster must admit, as in context.json
     clients_tag: str = "aks-reach-clients"  # cluster tag listing more client IPs/CIDRs (comma-separated)
     concurrency: int = 32  # clusters collected at once (each mostly waits on Kubernetes and ARM answers)
+    # Processes of a command-line sweep, each with its share of `concurrency`; 0: one per core once the
+    # estate has 200 clusters a process (Python runs one core per process).
+    processes: int = 0
     request_timeout_seconds: float = 30.0  # per Azure or Kubernetes call (retries on 429/5xx come on top)
     probe_timeout_seconds: float = 5.0  # TCP connect and TLS handshake of the API server probe
     # List Helm release Secrets (metadata only) for helm-history. Even a metadata listing needs `list` on Secrets,

@@ -19,7 +19,7 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from collect.live import resource_graph
 from collect.live.clients import LiveClients
 from collect.live.cluster import collect_cluster
-from collect.live.logs import AuditRows, WorkspaceAuditLogs
+from collect.live.logs import LOGS_CONCURRENCY, AuditRows, WorkspaceAuditLogs
 from collect.live.network import ArmNetworkReader, JsonObject, NetworkInventory
 from collect.parse import one_line, with_tagged_clients
 from collect.raw import RawCluster
@@ -81,18 +81,20 @@ def _get_cluster(clients: LiveClients, cluster_id: str) -> dict[str, Any]:
 
 def sweep(
     clients: LiveClients,
-    scope: Scope,
+    clusters: Sequence[dict[str, Any]],
     context: dict[str, Any],
     concurrency: int,
     probe_timeout: float,
     on_progress: Callable[[int, int], None] | None = None,
     clients_tag: str = "aks-reach-clients",
+    logs_concurrency: int = LOGS_CONCURRENCY,
 ) -> Iterator[RawCluster | CollectionFailure]:
-    clusters = discover_clusters(clients, scope)
+    """Collects discovered clusters (`discover_clusters`); the network inventory covers their subscriptions.
+    `logs_concurrency`: Log Analytics queries at once (a process's share of the identity's limit)."""
     if not clusters:
         return
     subscriptions = sorted({str(cluster["id"]).split("/")[2] for cluster in clusters}, key=str.lower)
-    audit = WorkspaceAuditLogs(clients)
+    audit = WorkspaceAuditLogs(clients, logs_concurrency)
     workers = max(1, concurrency)
     with ThreadPoolExecutor(max_workers=workers + 1) as pool:
         inventory = PendingInventory(

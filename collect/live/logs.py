@@ -113,13 +113,13 @@ def _sends_audit(log: dict[str, Any]) -> bool:
 class WorkspaceAuditLogs:
     """A sweep's audit rows: one query per workspace, shared by every cluster sending to it (thread-safe).
 
-    The first cluster of a workspace runs its query; the others wait for it. At most `LOGS_CONCURRENCY`
-    queries run at once, so the sweep never meets the concurrency 429.
+    The first cluster of a workspace runs its query; the others wait for it. At most `concurrency` queries
+    run at once (`LOGS_CONCURRENCY`, or a process's share of it), so the sweep never meets the concurrency 429.
     """
 
-    def __init__(self, clients: LiveClients) -> None:
+    def __init__(self, clients: LiveClients, concurrency: int = LOGS_CONCURRENCY) -> None:
         self._clients = clients
-        self._gate = threading.BoundedSemaphore(LOGS_CONCURRENCY)
+        self._gate = threading.BoundedSemaphore(max(1, concurrency))
         self._lock = threading.Lock()
         self._workspace_locks: dict[str, threading.Lock] = {}
         self._by_workspace: dict[str, tuple[dict[str, Rows], tuple[datetime, datetime]] | None] = {}

@@ -244,7 +244,9 @@ class AzureEmulator:
         Handler.emulator = emulator
         self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.emulator = emulator
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        # The handshake runs on each connection's own thread (`_Handler.setup`), not in the accept loop: a
+        # server that shook hands while accepting would leave new connections queued behind each handshake.
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True, do_handshake_on_connect=False)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -589,6 +591,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in two writes: without it, delayed ACKs add 40 ms
 
+    def setup(self) -> None:
+        self.request.do_handshake()  # a failed handshake ends this connection only (`_Server.handle_error`)
+        super().setup()
+
     def _serve(self) -> None:
         url = urlparse(self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -615,6 +621,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Connections waiting to be accepted. socketserver's 5 drops the SYNs of a burst of new connections, and
+    # clients retry them 1, 3 and 7 s later: a stall no Azure endpoint or API server shows.
+    request_queue_size = 1024
     emulator: AzureEmulator
 
     def verify_request(self, request: Any, client_address: Any) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from collect.live.clients import LiveClients
-from collect.live.estate import CollectionFailure, Scope, collect_one, sweep
+from collect.live.estate import CollectionFailure, Scope, collect_one, discover_clusters, sweep
 from collect.raw import RawCluster
 from collect.snapshot_folder import read_cluster, write_cluster
 from model.finding import Finding, Status
@@ -42,7 +42,7 @@ def clients(emulator: AzureEmulator) -> LiveClients:
 
 
 def swept(clients: LiveClients, zone: LandingZone) -> dict[str, RawCluster]:
-    collected = list(sweep(clients, SCOPE, zone.context, concurrency=2, probe_timeout=2))
+    collected = list(sweep(clients, discover_clusters(clients, SCOPE), zone.context, concurrency=2, probe_timeout=2))
     assert not [c for c in collected if isinstance(c, CollectionFailure)]
     return {raw.cluster["name"]: raw for raw in collected}
 
@@ -149,9 +149,9 @@ def test_a_hub_shared_by_many_spokes_is_read_once_per_sweep(tmp_path: Path) -> N
         tmp_path / "ca.pem"
     )
     try:
-        collected = list(
-            sweep(server.live_clients(), Scope(subscriptions=(PROD_SUB,)), {}, concurrency=4, probe_timeout=2)
-        )
+        clients = server.live_clients()
+        clusters = discover_clusters(clients, Scope(subscriptions=(PROD_SUB,)))
+        collected = list(sweep(clients, clusters, {}, concurrency=4, probe_timeout=2))
         verdicts = {raw.cluster["name"]: findings(raw)["egress-rules"].status for raw in collected}
         assert verdicts == {spoke.name: Status.PASS for spoke in spokes}
         for shared in (

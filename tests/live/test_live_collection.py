@@ -72,7 +72,7 @@ def run(clients: LiveClients, scope: Scope | None = None) -> dict[str, RawCluste
     collected = list(
         sweep(
             clients,
-            scope or Scope(),
+            discover_clusters(clients, scope or Scope()),
             {"clients": [{"name": "platform-ci", "ips": [estate.CI_RUNNERS]}]},
             concurrency=4,
             probe_timeout=2,
@@ -302,7 +302,7 @@ def test_an_unreadable_workspace_falls_back_to_per_cluster_queries(emulator, cli
 
 
 def test_a_sweep_keeps_only_a_bounded_number_of_clusters_in_flight(emulator, clients) -> None:
-    stream = sweep(clients, Scope(), {}, concurrency=1, probe_timeout=2)
+    stream = sweep(clients, discover_clusters(clients, Scope()), {}, concurrency=1, probe_timeout=2)
     first = next(stream)
     assert isinstance(first, RawCluster)
     assert emulator.count("listClusterUserCredential") <= 3  # not all eight started at once

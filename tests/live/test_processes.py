@@ -1,0 +1,120 @@
+"""A command-line sweep shared out over processes (sweep/processes.py) against the local emulator: the same
+results as one process, the children's log records in this process's logging, and a child that dies costs
+only the clusters it had not sent, each reported as an `error` naming why."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from bench.sweep import bench_estate
+from checks.registry import CHECKS
+from collect.live.estate import Scope
+from model.finding import ClusterResult, Status
+from sweep import live
+from sweep.processes import run_in_processes
+from sweep.settings import Settings
+from tests.emulator.server import AzureEmulator, StaticToken
+
+CLUSTERS, SUBSCRIPTIONS = 24, 4
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzureEmulator]:
+    clusters, network = bench_estate(CLUSTERS, SUBSCRIPTIONS)
+    server = AzureEmulator(clusters, network, page_size=10).start(tmp_path_factory.mktemp("ca") / "ca.pem")
+    yield server
+    server.stop()
+
+
+def sweep(emulator: AzureEmulator, processes: int, progress: list[int] | None = None) -> list[ClusterResult]:
+    settings = replace(
+        Settings.from_env({}),
+        arm_endpoint=emulator.url,
+        logs_endpoint=f"{emulator.url}/v1",
+        probe_timeout_seconds=10,
+        concurrency=6,
+        processes=processes,
+    )
+    return live.run_live(
+        Scope(),
+        {},
+        settings,
+        StaticToken(),
+        CHECKS,
+        connection_verify=str(emulator.ca_path),
+        on_progress=(lambda done, total: progress.append(done)) if progress is not None else None,
+    )
+
+
+def verdicts(results: list[ClusterResult]) -> dict[str, list[tuple[str, Status, str]]]:
+    return {r.cluster.id: [(f.check, f.status, f.detail) for f in r.findings] for r in results}
+
+
+def test_three_processes_give_what_one_gives(emulator: AzureEmulator) -> None:
+    progress: list[int] = []
+    shared = sweep(emulator, processes=3, progress=progress)
+    alone = sweep(emulator, processes=1)
+    assert len(shared) == CLUSTERS and [r.cluster.id for r in shared] == [r.cluster.id for r in alone]
+    assert verdicts(shared) == verdicts(alone)
+    assert {f.status for r in shared for f in r.findings} >= {Status.PASS, Status.FAIL}  # real verdicts, both ways
+    assert progress == list(range(1, CLUSTERS + 1))
+    assert dict(shared[0].cluster.tags) == dict(alone[0].cluster.tags)  # read-only mappings survive the trip
+
+
+def test_a_child_that_dies_costs_only_the_clusters_it_had_not_sent(
+    emulator: AzureEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    victim = sorted(c.id for c in emulator.clusters.values())[CLUSTERS // 2 + 2]  # in the second of two shares
+    evaluate = live.evaluate_raw
+
+    def dies_on_the_victim(raw, settings, selected):  # forked children inherit this stand-in
+        if raw.cluster["id"].lower() == victim.lower():
+            os._exit(3)
+        return evaluate(raw, settings, selected)
+
+    monkeypatch.setattr(live, "evaluate_raw", dies_on_the_victim)
+    results = sweep(emulator, processes=2)
+    assert len(results) == CLUSTERS  # nobody lost
+    lost = [r for r in results if all(f.status is Status.ERROR for f in r.findings)]
+    assert victim.lower() in {r.cluster.id.lower() for r in lost}
+    assert all("exit status 3" in f.detail for r in lost for f in r.findings)
+    first_share = sorted(c.id.lower() for c in emulator.clusters.values())[: CLUSTERS // 2]
+    assert not {r.cluster.id.lower() for r in lost} & set(first_share)  # the other process's share is whole
+
+
+def test_log_records_and_failures_of_children_reach_this_process(caplog: pytest.LogCaptureFixture) -> None:
+    def work(share: list[int], emit) -> None:
+        for number in share:
+            logging.getLogger("aks-reach-test").warning("child saw %d", number)
+            if number == 5:
+                raise ValueError("five is not allowed")
+            emit(str(number), {"square": number * number})
+
+    arrived: dict[str, object] = {}
+    caplog.set_level(logging.WARNING)
+    ended = run_in_processes([[1, 2], [4, 5, 6]], work, lambda key, item: arrived.__setitem__(key, item))
+    assert arrived == {"1": {"square": 1}, "2": {"square": 4}, "4": {"square": 16}}
+    assert ended == {1: "ValueError: five is not allowed"}
+    assert sorted(r.getMessage() for r in caplog.records if r.name == "aks-reach-test") == [
+        f"child saw {n}" for n in (1, 2, 4, 5)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("setting", "clusters", "expected"), [(0, 10, 1), (0, 10_000, os.cpu_count() or 1), (3, 2, 2), (4, 100, 4)]
+)
+def test_process_count(setting: int, clusters: int, expected: int) -> None:
+    assert live.process_count(setting, clusters) == expected
+
+
+def test_shares_are_contiguous_and_even() -> None:
+    clusters = [{"id": f"/subscriptions/s{i % 3}/resourceGroups/g/providers/x/managedClusters/c{i}"} for i in range(10)]
+    shares = live.share_out(clusters, 3)
+    assert [len(share) for share in shares] == [4, 3, 3]
+    flat = [cluster["id"] for share in shares for cluster in share]
+    assert flat == sorted(flat, key=str.lower) and len(set(flat)) == 10
