@@ -28,6 +28,9 @@ MAX_NUMBER_CHARS = 64  # a float's text: 17 significant digits and an exponent f
 MAX_NODES = 20_000_000  # values in one document (a 5,000-node cluster's pod list is about 5 million)
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# What can put a lone surrogate in parsed JSON: one in the text itself (a str argument), or JSON's escape of
+# one (paired or not: a pair is let through the full walk too).
+_SURROGATE_IN_JSON = re.compile("[\ud800-\udfff]|\\\\u[dD][89a-fA-F]")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it: ~10x faster
 
 
@@ -48,6 +51,13 @@ def load_json(text: str | bytes) -> Any:
         raise DocumentError(f"nested deeper than {MAX_DEPTH} levels") from None
     except json.JSONDecodeError as exc:
         raise DocumentError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if len(text) <= min(MAX_STRING_CHARS, MAX_NODES) and not _SURROGATE_IN_JSON.search(text):
+        # The text itself shows that no string is too long, that there are not too many values and that no
+        # lone surrogate can come out (`_SURROGATE_IN_JSON`); the parse hooks bounded the
+        # numbers and JSON keys are strings. Only the depth is left to check: the walk skips the scalars,
+        # most of a Kubernetes answer, so a live sweep's many answers cost a fraction of the full walk.
+        _check_depth(value)
+        return value
     return bounded(value)
 
 
@@ -121,6 +131,20 @@ def bounded(value: Any, yaml_types: bool = False) -> Any:
         else:
             raise DocumentError(f"a value of type {type(item).__name__} (only JSON's types are accepted)")
     return root[0]
+
+
+def _check_depth(value: Any) -> None:
+    """Raises when a list or object sits `MAX_DEPTH` levels deep or more (as `bounded` counts them)."""
+    stack = [(value, 0)] if type(value) in _CONTAINERS else []
+    while stack:
+        item, depth = stack.pop()
+        if depth >= MAX_DEPTH:
+            raise DocumentError(f"nested deeper than {MAX_DEPTH} levels")
+        children = item.values() if type(item) is dict else item
+        stack.extend((child, depth + 1) for child in children if type(child) in _CONTAINERS)
+
+
+_CONTAINERS = (dict, list)
 
 
 def _text(text: str) -> str:

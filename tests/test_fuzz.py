@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from checks.registry import CHECK_IDS, CHECKS
-from collect.documents import MAX_DEPTH, DocumentError, load_document, load_json
+from collect.documents import MAX_DEPTH, DocumentError, bounded, load_document, load_json
 from collect.snapshot_folder import cluster_folders
 from model.finding import ClusterResult
 from publish.json_report import report_document
@@ -316,3 +316,26 @@ def test_the_loader_returns_json_data_within_bounds_or_one_line(estate: Path, te
         children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
         stack.extend((child, level + 1) for child in children)
     assert depth <= MAX_DEPTH + 1
+
+
+@settings(suppress_health_check=SLOW)
+@given(
+    text=st.one_of(
+        json_values.map(json.dumps),
+        json_values.map(lambda v: json.dumps(v, ensure_ascii=False)),
+        st.integers(min_value=MAX_DEPTH - 2, max_value=MAX_DEPTH + 2).map(lambda n: "[" * n + "]" * n),
+        st.integers(min_value=MAX_DEPTH - 2, max_value=MAX_DEPTH + 2).map(lambda n: '{"a":' * n + "1" + "}" * n),
+    )
+)
+def test_the_loaders_short_walk_of_json_text_agrees_with_the_full_walk(estate: Path, text: str) -> None:
+    """load_json skips the scalars when the text itself shows they are within bounds; the full walk decides alike."""
+    FIGURES["documents"] += 1
+    try:
+        full: object = bounded(json.loads(text))
+    except (DocumentError, RecursionError) as exc:
+        full = type(exc)
+    try:
+        short: object = load_json(text)
+    except DocumentError as exc:
+        short = type(exc)
+    assert short == full

@@ -58,7 +58,7 @@ def collect_cluster(
             raw.log_scopes[logs.QUERY] = answer.scope
     try:
         walked = network.result()
-        raw.network, raw.unread_references = bounded(walked.resources), walked.unreadable
+        raw.network, raw.unread_references = walked.resources, walked.unreadable  # bounded by the source
     except Exception as exc:  # an unreadable or malformed network answer costs the network checks only
         raw.problems[Source.NETWORK] = Problem("error", f"network resources: {_error(exc)}")
     return raw

@@ -17,6 +17,9 @@ connectivity subscription outside the swept scope. Two sources:
 Firewall policy rule collection groups are not in Resource Graph: both sources read them through ARM. A
 reference the identity cannot read (403) or that is gone (404) is recorded, and the cluster's snapshot names
 it (`ClusterNetwork.unreadable`, `problems.json` "unreadableReferences").
+
+Every body a source holds has met the loader's bounds (`collect.documents.bounded`) once, when it was read:
+a hub firewall shared by a thousand spokes is checked once, not once per spoke.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any, Protocol
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from collect.arm import ArmView
+from collect.documents import bounded
 from collect.live.clients import LiveClients
 from collect.parse_network import parse_resource
 from model.arm_ids import last_segment, parent_id, same_id, vnet_id_of
@@ -108,7 +112,7 @@ class ArmNetworkReader:
             pending = self._reading.setdefault(key, threading.Lock())
         with pending:
             if key not in self._read:
-                self._read[key] = read()
+                self._read[key] = bounded(read())  # once per body, however many clusters reference it
         return self._read[key]
 
     def why_unreadable(self, resource_id: str) -> str | None:
@@ -189,7 +193,7 @@ class NetworkInventory(ArmNetworkReader):
 
     def __init__(self, resources: Iterable[JsonObject], clients: LiveClients) -> None:
         super().__init__(clients)
-        self.by_id: dict[str, JsonObject] = {str(r["id"]).lower(): r for r in resources}
+        self.by_id: dict[str, JsonObject] = {str(r["id"]).lower(): bounded(r) for r in resources}
         self._zones_by_group: dict[str, list[JsonObject]] = {}
         self._links_by_zone: dict[str, list[JsonObject]] = {}
         for key, resource in self.by_id.items():
