@@ -36,6 +36,7 @@ from sweep.console import Progress
 from sweep.context import layered, settings_layer
 from sweep.evaluate import evaluate_raw, unreachable_result
 from sweep.mutes import Exemptions, MuteReport, read_mute_file
+from sweep.packed import PackedResults
 from sweep.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -149,7 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results, unreadable = evaluate_snapshot(args.snapshot, selected, settings, base)
         else:
             results, unreadable = evaluate_live(args, selected, settings, context), 0
-        results, mute_report = exemptions.apply(results, datetime.now(UTC).date())
+        keep = PackedResults if isinstance(results, PackedResults) else list  # a live sweep's stay packed
+        results, mute_report = exemptions.apply(results, datetime.now(UTC).date(), keep)
         for line in mute_report.lines():
             print(f"warning: {line}", file=sys.stderr)
         used = bool(exemptions.rules or exemptions.tag)
@@ -199,7 +201,7 @@ def evaluate_snapshot(
 
 def evaluate_live(
     args: argparse.Namespace, selected: Sequence[Check], settings: Settings, context: dict[str, Any]
-) -> list[ClusterResult]:
+) -> Sequence[ClusterResult]:
     from azure.core.exceptions import AzureError, ClientAuthenticationError  # here: snapshot runs need no SDK
     from azure.identity import DefaultAzureCredential
 

@@ -29,14 +29,13 @@ from collect.snapshot_folder import write_cluster
 from model.finding import ClusterResult
 from sweep.context import layered, settings_layer
 from sweep.evaluate import evaluate_raw, unreachable_result
+from sweep.packed import PackedResults, pack
 from sweep.probe_timing import probe_is_slow, settle_probe
 from sweep.processes import Emit, run_in_processes
 from sweep.settings import Settings
 
 # Below this many clusters a process more costs more (its start, its own inventory and token) than it saves.
 MIN_CLUSTERS_PER_PROCESS = 200
-
-Outcome = ClusterResult | RawCluster  # a result, or a cluster whose slow probe is measured again at the end
 
 
 def run_live(
@@ -48,10 +47,11 @@ def run_live(
     save_to: Path | None = None,
     connection_verify: str | bool = True,
     on_progress: Callable[[int, int], None] | None = None,
-) -> list[ClusterResult]:
+) -> PackedResults:
+    """Every cluster of the scope's result, sorted by cluster id, packed (sweep/packed.py)."""
     clients = live_clients(settings, credential, connection_verify)
     clusters = discover_clusters(clients, scope)
-    processes = process_count(settings.processes, len(clusters))
+    total, processes = len(clusters), process_count(settings.processes, len(clusters))
     run = ShareRun(
         settings,
         credential,
@@ -61,32 +61,34 @@ def run_live(
         save_to,
         processes,
     )
-    outcomes: list[Outcome] = []
-    reported: set[str] = set()
+    packed: dict[str, bytes] = {}  # by lower-cased cluster id
+    slow: list[RawCluster] = []
 
-    def arrived(cluster_id: str, outcome: Outcome) -> None:
-        outcomes.append(outcome)
-        reported.add(cluster_id.lower())
+    def arrived(cluster_id: str, outcome: bytes | RawCluster) -> None:
+        if isinstance(outcome, RawCluster):
+            slow.append(outcome)
+        else:
+            packed[cluster_id.lower()] = outcome
         if on_progress:
-            on_progress(len(outcomes), len(clusters))
+            on_progress(len(packed) + len(slow), total)
 
     if processes == 1:
         run.collect(clusters, arrived, clients)
     else:
         shares = share_out(clusters, processes)
+        identities = [[(str(c["id"]), str(c.get("location") or "")) for c in share] for share in shares]
+        del clusters  # each forked share process holds its own bodies: this one drops them (run_in_processes)
         ended = run_in_processes(shares, run.collect, arrived)
+        reported = set(packed) | {str(raw.cluster["id"]).lower() for raw in slow}
         for index, why in sorted(ended.items()):
-            for cluster in shares[index]:
-                if str(cluster["id"]).lower() not in reported:
-                    failure = CollectionFailure(
-                        str(cluster["id"]), f"collection failed: {why}", cluster.get("location", "")
-                    )
-                    arrived(failure.cluster_id, run.unreachable(failure))
-    results = [outcome for outcome in outcomes if isinstance(outcome, ClusterResult)]
-    for raw in (outcome for outcome in outcomes if isinstance(outcome, RawCluster)):
+            for cluster_id, location in identities[index]:
+                if cluster_id.lower() not in reported:
+                    failure = CollectionFailure(cluster_id, f"collection failed: {why}", location)
+                    arrived(cluster_id, pack(run.unreachable(failure)))
+    for raw in slow:
         settle_probe(raw, settings)  # the whole sweep is quiet now: one probe at a time
-        results.append(run.finish(raw))
-    return sorted(results, key=lambda result: result.cluster.id.lower())
+        packed[str(raw.cluster["id"]).lower()] = pack(run.finish(raw))
+    return PackedResults(blobs=(packed[key] for key in sorted(packed)))
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ class ShareRun:
     processes: int = 1
 
     def collect(self, clusters: Sequence[dict[str, Any]], emit: Emit, clients: LiveClients | None = None) -> None:
-        """Emits each cluster's result as it is done, or its raw collection when its probe was slow."""
+        """Emits each cluster's result as it is done, packed, or its raw collection when its probe was slow."""
         concurrency = math.ceil(self.settings.concurrency / self.processes)
         clients = clients or live_clients(
             replace(self.settings, concurrency=concurrency), self.credential, self.connection_verify
@@ -118,11 +120,11 @@ class ShareRun:
         )
         for collected in stream:
             if isinstance(collected, CollectionFailure):
-                emit(collected.cluster_id, self.unreachable(collected))
+                emit(collected.cluster_id, pack(self.unreachable(collected)))
             elif probe_is_slow(collected, self.settings):
                 emit(str(collected.cluster["id"]), collected)
             else:
-                emit(str(collected.cluster["id"]), self.finish(collected))
+                emit(str(collected.cluster["id"]), pack(self.finish(collected)))
 
     def finish(self, collected: RawCluster) -> ClusterResult:
         if self.save_to is not None:
@@ -140,7 +142,7 @@ def process_count(setting: int, clusters: int) -> int:
     return max(1, min(os.cpu_count() or 1, clusters // MIN_CLUSTERS_PER_PROCESS))
 
 
-def share_out(clusters: Sequence[dict[str, Any]], processes: int) -> list[Sequence[dict[str, Any]]]:
+def share_out(clusters: Sequence[dict[str, Any]], processes: int) -> list[list[dict[str, Any]]]:
     """Contiguous shares of the clusters sorted by id (so by subscription), as equal as can be."""
     ordered = sorted(clusters, key=lambda cluster: str(cluster["id"]).lower())
     size, extra = divmod(len(ordered), processes)

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -166,18 +166,27 @@ class Exemptions:
     rules: tuple[MuteRule, ...] = ()
     tag: str = ""  # empty: owners' tags are not read
 
-    def apply(self, results: Sequence[ClusterResult], today: date) -> tuple[list[ClusterResult], MuteReport]:
-        muted: list[ClusterResult] = []
+    def apply(
+        self,
+        results: Iterable[ClusterResult],
+        today: date,
+        keep: Callable[[Iterable[ClusterResult]], Sequence[ClusterResult]] = list,
+    ) -> tuple[Sequence[ClusterResult], MuteReport]:
+        """The results with their exemptions, one at a time into `keep` (the CLI keeps a sweep's packed)."""
         matched: set[str] = set()
         invalid: list[InvalidTag] = []
-        for result in results:
-            rules, problem = self.rules_for(result.cluster)
-            if problem:
-                invalid.append(InvalidTag(result.cluster.id, problem))
-            applied = apply_mutes(result, rules, today)
-            matched |= applied.matched
-            muted.append(applied.result)
-        return muted, self.report(matched, today, invalid)
+
+        def exempted() -> Iterator[ClusterResult]:
+            for result in results:
+                rules, problem = self.rules_for(result.cluster)
+                if problem:
+                    invalid.append(InvalidTag(result.cluster.id, problem))
+                applied = apply_mutes(result, rules, today)
+                matched.update(applied.matched)
+                yield applied.result
+
+        kept = keep(exempted())
+        return kept, self.report(matched, today, invalid)
 
     def rules_for(self, cluster: Cluster) -> tuple[list[MuteRule], str]:
         """The list's rules, then the cluster's own tag rules when allowed; the tag's problem, if any."""

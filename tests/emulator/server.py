@@ -205,6 +205,10 @@ class AzureEmulator:
         self._network_by_id: dict[str, dict[str, Any]] | None = None  # built on first ARM read
         self._network_children: dict[str, list[dict[str, Any]]] = {}
         self.latency_seconds = 0.0
+        # Every n-th TLS handshake waits this long first (0: none): a probe timed while the checker or the
+        # path is loaded, without loading the machine that runs the tests.
+        self.slow_handshakes: tuple[int, float] = (0, 0.0)
+        self._handshakes = 0
         self.service_latency: dict[str, float] = {}  # per service ("logs": 2.0), else latency_seconds
         self.graph_quota: int | None = None  # Resource Graph queries per window, as the service's per-user quota
         self.graph_window_seconds = 5.0
@@ -302,6 +306,14 @@ class AzureEmulator:
                 with self._lock:
                     self._logs_running[principal] -= 1
         return self._answer(method, path, query, headers, body, fault, service, principal)
+
+    def delay_handshake(self) -> None:
+        every, seconds = self.slow_handshakes
+        with self._lock:
+            self._handshakes += 1
+            delayed = bool(every) and self._handshakes % every == 0
+        if delayed:
+            time.sleep(seconds)
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -592,6 +604,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out in two writes: without it, delayed ACKs add 40 ms
 
     def setup(self) -> None:
+        self.emulator.delay_handshake()
         self.request.do_handshake()  # a failed handshake ends this connection only (`_Server.handle_error`)
         super().setup()
 

@@ -1,13 +1,10 @@
 """A slow API server probe is measured again apart from the sweep's load before it warns (sweep/probe_timing.py):
-with the local emulator under the load of a 32-at-once sweep, two identical runs give identical verdicts, and a
-probe recorded as slow is re-measured alone."""
+with handshakes slowed while a 32-at-once sweep collects (as a loaded checker times them), two identical runs
+give identical verdicts, and a probe recorded as slow is re-measured alone."""
 
 from __future__ import annotations
 
 import json
-import socket
-import ssl
-import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,46 +28,26 @@ def settings_for(emulator: AzureEmulator) -> Settings:
     return replace(tuned, arm_endpoint=emulator.url, logs_endpoint=f"{emulator.url}/v1")
 
 
-class HandshakeLoad:
-    """Bounded client threads doing TLS handshakes with the emulator, which accepts them one at a time: the load
-    a big sweep puts on a small checker. It runs until the concurrent collection reports its last cluster."""
+class SlowHandshakes:
+    """While the concurrent collection runs, every third TLS handshake with the emulator takes 1.2 s, as probes
+    timed amid a big sweep on a small checker do; from its last cluster on (the re-measures), none is slowed."""
 
-    def __init__(self, emulator: AzureEmulator, threads: int = 6, most: int = 2000) -> None:
-        self._address = ("127.0.0.1", int(emulator.url.rsplit(":", 1)[1]))
-        self._context = ssl.create_default_context(cafile=str(emulator.ca_path))
-        self._stop = threading.Event()
-        self._most = most  # handshakes per thread, at most: the loop is bounded even if the sweep hangs
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+    def __init__(self, emulator: AzureEmulator) -> None:
+        self._emulator = emulator
 
-    def __enter__(self) -> HandshakeLoad:
-        for thread in self._threads:
-            thread.start()
+    def __enter__(self) -> SlowHandshakes:
+        self._emulator.slow_handshakes = (3, 1.2)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def progress(self, done: int, total: int) -> None:
-        if done == total:  # the concurrent collection is over: the re-measures run without this load
+        if done == total:  # the concurrent collection is over: the re-measures run at the path's own pace
             self.stop()
 
     def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
-
-    def _run(self) -> None:
-        for _ in range(self._most):
-            if self._stop.is_set():
-                return
-            try:
-                with (
-                    socket.create_connection(self._address, timeout=10) as connection,
-                    self._context.wrap_socket(connection, server_hostname="127.0.0.1"),
-                ):
-                    pass
-            except OSError:
-                continue  # a refused or timed-out handshake is load too
+        self._emulator.slow_handshakes = (0, 0.0)
 
 
 def test_a_probe_timed_slow_is_measured_again_and_the_alone_measure_decides(tmp_path: Path) -> None:
@@ -107,7 +84,7 @@ def test_identical_sweeps_under_load_give_identical_verdicts(tmp_path: Path) -> 
     try:
         for attempt in range(2):
             saved = tmp_path / f"run-{attempt}"
-            with HandshakeLoad(emulator) as load:
+            with SlowHandshakes(emulator) as load:
                 results = run_live(
                     Scope(), {}, settings, StaticToken(), CHECKS, saved, str(emulator.ca_path), load.progress
                 )

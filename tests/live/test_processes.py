@@ -87,7 +87,7 @@ def test_a_child_that_dies_costs_only_the_clusters_it_had_not_sent(
     assert not {r.cluster.id.lower() for r in lost} & set(first_share)  # the other process's share is whole
 
 
-def test_log_records_and_failures_of_children_reach_this_process(caplog: pytest.LogCaptureFixture) -> None:
+def test_items_log_records_and_failures_of_every_share_reach_this_process(caplog: pytest.LogCaptureFixture) -> None:
     def work(share: list[int], emit) -> None:
         for number in share:
             logging.getLogger("aks-reach-test").warning("child saw %d", number)
@@ -103,6 +103,10 @@ def test_log_records_and_failures_of_children_reach_this_process(caplog: pytest.
     assert sorted(r.getMessage() for r in caplog.records if r.name == "aks-reach-test") == [
         f"child saw {n}" for n in (1, 2, 4, 5)
     ]
+    # the first share runs in this process: its failure is reported the same way, and the others go on
+    arrived.clear()
+    ended = run_in_processes([[5, 1], [2]], work, lambda key, item: arrived.__setitem__(key, item))
+    assert ended == {0: "ValueError: five is not allowed"} and arrived == {"2": {"square": 4}}
 
 
 @pytest.mark.parametrize(
