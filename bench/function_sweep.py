@@ -43,16 +43,21 @@ from pathlib import Path
 from typing import Any
 
 from bench.sweep import SERVICES, serve, stats, subscription_id
+from model.finding import ClusterResult
+from publish.appinsights import FINDING_EVENT, SWEEP_EVENT
 from sweep import fanout, worker
 from sweep.runtime import Runtime
 from sweep.settings import Settings
 from sweep.storage import queue_client
 from tests.azurite import AzuriteProcess, receive_batch
+from tests.capture import IngestionCapture
 from tests.emulator.server import StaticToken
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 600.0  # one sweep within 10 minutes: the hourly schedule with room to spare
 DEADLINE_SECONDS = 3600.0  # the bench gives up (and says so) after an hour
+READY_SECONDS = 120.0  # an instance's imports and runtime, on a busy machine
+SUMMARY_WAIT_SECONDS = 60.0  # the last cluster's worker closes the sweep and sends its summary
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,7 @@ def instance(
     queue = runtime.queue
     poison = queue_client(runtime.settings, None, f"{runtime.settings.queue}-poison")
     poison.create_queue() if number == 0 else None
+    report.put({"kind": "ready", "instance": number})
     running = threading.Semaphore(0)
     in_flight = [0]
     lock = threading.Lock()
@@ -112,16 +118,16 @@ def instance(
         try:
             result = worker.handle_message(runtime, message.content, message.dequeue_count)
             queue.delete_message(message)
-            report.put(("done", number, started, time.monotonic(), *_errors(result)))
+            report.put(_outcome(number, started, result))
         except Exception as exc:  # as the host does: retry after visibilityTimeout, poison after maxDequeueCount
-            report.put(("raised", number, started, time.monotonic(), 0, f"{type(exc).__name__}: {exc}"[:200], False))
+            report.put({"kind": "raised", "instance": number, "error": f"{type(exc).__name__}: {exc}"[:200]})
             if message.dequeue_count < host.max_dequeue_count:
                 queue.update_message(message, visibility_timeout=int(host.visibility_timeout))
                 return
             poison.send_message(message.content)
             queue.delete_message(message)
             result = worker.record_poison(runtime, message.content)  # the poison queue's trigger
-            report.put(("done", number, started, time.monotonic(), *_errors(result)))
+            report.put(_outcome(number, started, result))
         finally:
             with lock:
                 in_flight[0] -= 1
@@ -142,18 +148,24 @@ def instance(
                 in_flight[0] += len(batch)
             for message in batch:
                 pool.submit(run, message)
-    report.put(("cpu", number, time.process_time(), 0.0, 0, None, False))
+    report.put({"kind": "cpu", "instance": number, "seconds": time.process_time()})
 
 
-def _errors(result: Any) -> tuple[int, str | None, bool]:
-    """How many of the cluster's findings are `error`, the audit check's detail when it is one, and whether
-    its API server probe was slow amid the instance's work and measured again (sweep/probe_timing.py)."""
-    findings = result.findings if result else []
-    errors = [f for f in findings if f.status.value == "error"]
-    audit = next((f for f in errors if f.check == "apiserver-load"), None)
-    probe = next((f for f in findings if f.check == "apiserver-probe"), None)
-    remeasured = bool(probe and isinstance(probe.evidence, dict) and probe.evidence.get("underLoad"))
-    return len(errors), audit.detail[:200] if audit else None, remeasured
+def _outcome(number: int, started: float, result: ClusterResult | None) -> dict[str, Any]:
+    """What one delivery did: a cluster checked (with how many of its findings are `error`, the audit check's
+    detail when it is one, and whether its API server probe was slow amid the instance's work and measured
+    again, sweep/probe_timing.py), or nothing (its cluster was counted already)."""
+    outcome = {"kind": "done" if result else "skipped", "instance": number, "began": started}
+    outcome["ended"] = time.monotonic()
+    if result:
+        errors = [f for f in result.findings if f.status.value == "error"]
+        audit = next((f for f in errors if f.check == "apiserver-load"), None)
+        probe = next((f for f in result.findings if f.check == "apiserver-probe"), None)
+        outcome["cluster"] = result.cluster.id.lower()
+        outcome["errors"] = len(errors)
+        outcome["audit"] = audit.detail[:200] if audit else None
+        outcome["remeasured"] = bool(probe and isinstance(probe.evidence, dict) and probe.evidence.get("underLoad"))
+    return outcome
 
 
 def run_once(args: argparse.Namespace) -> dict[str, Any]:
@@ -179,7 +191,15 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         storage = azurite.start()
         try:
             return _sweep(
-                args, host, instances, context, url, ca_path, storage.connection_string, emulator.pid, instance_cores
+                args,
+                host,
+                instances,
+                context,
+                url,
+                ca_path,
+                storage.connection_string,
+                (emulator.pid, azurite.pid),
+                instance_cores,
             )
         finally:
             azurite.stop()
@@ -195,9 +215,12 @@ def _sweep(
     url: str,
     ca_path: str,
     storage: str,
-    emulator_pid: int | None,
+    pids: tuple[int | None, int | None],
     instance_cores: set[int],
 ) -> dict[str, Any]:
+    emulator_pid, azurite_pid = pids
+    events = EventCounter()
+    ingestion = IngestionCapture(keep=events)
     env = {
         **{name: value for name, value in os.environ.items() if name.startswith("AKS_REACH_")},  # settings to try
         "AKS_REACH_ARM_ENDPOINT": url,
@@ -206,6 +229,7 @@ def _sweep(
         "AKS_REACH_QUEUE": "bench-clusters",
         "AKS_REACH_STATE_TABLE": "benchstate",
         "AzureWebJobsStorage": storage,
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion.connection_string(),
     }
     timer_runtime = Runtime.build(Settings.from_env(env), StaticToken(), connection_verify=ca_path)
     timer_runtime.queue.create_queue()
@@ -216,7 +240,9 @@ def _sweep(
     ]
     for process in workers:
         process.start()
-    time.sleep(5)  # instances import and build their runtime first (warm instances)
+    for _ in workers:  # instances import and build their runtime first (warm instances)
+        if report.get(timeout=READY_SECONDS)["kind"] != "ready":
+            raise RuntimeError("an instance reported before it was ready")
     before = stats(url, ca_path)
     started = time.monotonic()
     timer_cpu = time.process_time()
@@ -224,38 +250,43 @@ def _sweep(
     enqueued = opened[1] if opened else 0
     timer_seconds, timer_cpu = time.monotonic() - started, time.process_time() - timer_cpu
     done: list[tuple[int, float, float]] = []
+    checked: set[str] = set()
     raised: Counter[str] = Counter()
     audit_errors: Counter[str] = Counter()
-    error_clusters = 0
-    remeasured = 0
+    error_clusters = remeasured = skipped = 0
     deadline = started + DEADLINE_SECONDS
     wanted = min(enqueued, args.sample or enqueued)
-    while len(done) < wanted and time.monotonic() < deadline:
+    while len(checked) < wanted and time.monotonic() < deadline:
         try:
-            kind, number, began, ended, errors, detail, slow_probe = report.get(timeout=5)
+            outcome = report.get(timeout=5)
         except Exception:  # nothing finished in 5 s: look again until the deadline
             continue
-        if kind == "raised":
-            raised[detail or ""] += 1
+        if outcome["kind"] == "raised":
+            raised[outcome["error"]] += 1
+            continue
+        if outcome["kind"] == "skipped":
+            skipped += 1
             continue
         if len(done) % 500 == 0:
             print(f"  {len(done):,} of {enqueued:,} clusters after {time.monotonic() - started:.0f} s", file=sys.stderr)
-        done.append((number, began, ended))
-        error_clusters += bool(errors)
-        remeasured += slow_probe
-        if detail:
-            audit_errors[detail] += 1
+        done.append((outcome["instance"], outcome["began"], outcome["ended"]))
+        checked.add(outcome["cluster"])
+        error_clusters += bool(outcome["errors"])
+        remeasured += outcome["remeasured"]
+        if outcome["audit"]:
+            audit_errors[outcome["audit"]] += 1
     finished = max((ended for _, _, ended in done), default=time.monotonic())
+    summaries = _summaries(ingestion, wait=not args.sample and len(checked) == enqueued)
     requests = stats(url, ca_path)
     stop.set()
     cpu: dict[int, float] = {}
     while len(cpu) < instances:
         try:
-            kind, number, seconds, *_ = report.get(timeout=30)
+            outcome = report.get(timeout=30)
         except Exception:  # an instance that did not report its CPU: left out
             break
-        if kind == "cpu":
-            cpu[number] = seconds
+        if outcome["kind"] == "cpu":
+            cpu[outcome["instance"]] = outcome["seconds"]
     for process in workers:
         process.join(timeout=30)
     per_instance = {}
@@ -278,7 +309,12 @@ def _sweep(
         "instances": instances,
         "at once per instance": host.at_once,
         "enqueued": enqueued,
-        "checked": len(done),
+        "checked": len(checked),
+        "checked twice": len(done) - len(checked),
+        "redelivered, skipped": skipped,
+        "sweep closed": not timer_runtime.progress.open_sweeps(),
+        "summaries": summaries,
+        "finding events": events.findings,
         "first message s": round(min((b for _, b, _ in done), default=started) - started, 1),
         "wall s": round(finished - started, 1),
         "timer s": round(timer_seconds, 1),
@@ -292,8 +328,29 @@ def _sweep(
         "probes measured again": remeasured,
         "raised (retried)": dict(raised.most_common(5)),
         "emulator cpu s": round(_process_cpu(emulator_pid), 1),
+        "azurite cpu s": round(_process_cpu(azurite_pid), 1),
         "load average": [round(x, 1) for x in os.getloadavg()],
     }
+
+
+class EventCounter:
+    """What the local Application Insights endpoint keeps: the sweep summaries; findings are only counted."""
+
+    def __init__(self) -> None:
+        self.findings = 0
+
+    def __call__(self, envelope: dict[str, Any]) -> bool:
+        name = envelope.get("data", {}).get("baseData", {}).get("name")
+        self.findings += name == FINDING_EVENT
+        return name == SWEEP_EVENT
+
+
+def _summaries(ingestion: IngestionCapture, wait: bool) -> list[dict[str, str]]:
+    """The sweep summaries received; when every cluster was checked, waits (bounded) for the closer's."""
+    deadline = time.monotonic() + (SUMMARY_WAIT_SECONDS if wait else 0)
+    while not ingestion.events(SWEEP_EVENT) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return ingestion.events(SWEEP_EVENT)
 
 
 def _process_cpu(pid: int | None) -> float:
@@ -345,7 +402,17 @@ def table(run: dict[str, Any]) -> str:
         ),
         ("latency", f"{run['latency ms']:g} ms per answer, Log Analytics queries {run['logs latency ms']:g} ms"),
         ("instances x messages at once", f"{run['instances']} x {run['at once per instance']} (host.json, template)"),
-        ("checked / enqueued", f"{run['checked']:,} / {run['enqueued']:,}"),
+        (
+            "checked / enqueued / lost",
+            f"{run['checked']:,} / {run['enqueued']:,} / {run['enqueued'] - run['checked']:,}"
+            f" ({run['checked twice']} checked twice, {run['redelivered, skipped']} redeliveries skipped)",
+        ),
+        (
+            "the sweep's close",
+            ("closed and finished" if run["sweep closed"] else "still open")
+            + f"; summaries {[{k: s[k] for k in ('clusters', 'pass', 'fail', 'error')} for s in run['summaries']]};"
+            f" finding events {run['finding events']:,}",
+        ),
         (
             "measured wall time",
             f"{run['wall s']:.1f} s for {run['checked']:,} clusters (first message after {run['first message s']} s)",
@@ -365,12 +432,16 @@ def table(run: dict[str, Any]) -> str:
         ("clusters with any error finding", f"{run['clusters with an error finding']}"),
         ("API server probes slow amid the work, measured again", f"{run['probes measured again']:,}"),
         ("messages raised and retried", f"{sum(run['raised (retried)'].values())}  {run['raised (retried)'] or ''}"),
-        ("emulator CPU / load average", f"{run['emulator cpu s']} s / {run['load average']}"),
+        (
+            "emulator CPU / Azurite CPU / load average",
+            f"{run['emulator cpu s']} s / {run['azurite cpu s']} s / {run['load average']}",
+        ),
         (
             f"on paper: every cluster, the template's {template} instances",
-            f"{plan['sweep s']} s at the measured {plan['measured rate']:.2f} clusters/s an instance;"
-            f" {plan['own vCPU sweep s']} s at {plan['own vCPU rate']:.2f} clusters/s (an instance with its own vCPU)"
-            f"  (target <= {TARGET_SECONDS:.0f} s)",
+            f"max(timer, first message + N / (instances x rate)) = max({run['timer s']}, {run['first message s']}"
+            f" + {run['enqueued']:,} / ({template} x {plan['measured rate']:.2f})) = {plan['sweep s']} s at the"
+            f" slowest instance's measured rate; {plan['own vCPU sweep s']} s at {plan['own vCPU rate']:.2f}"
+            f" clusters/s (an instance with its own vCPU)  (target <= {TARGET_SECONDS:.0f} s)",
         ),
         ("on paper: instances for 10 minutes at the measured rate", f"{plan['instances for target']}"),
     ]

@@ -105,7 +105,7 @@ class AzuriteProcess:
                 f"{self.binary} is missing: run `make test` (or `npm ci --no-audit --no-fund`) to install Azurite"
             )
         command = [str(self.binary), "--inMemoryPersistence", "--extentMemoryLimit", "256"]
-        command += ["--skipApiVersionCheck", "--loose", "--disableTelemetry"]
+        command += ["--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent"]  # no access log
         for service in SERVICES:
             command += [f"--{service}Host", "127.0.0.1", f"--{service}Port", "0"]
         if self.tls:
@@ -119,7 +119,7 @@ class AzuriteProcess:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        # The reader keeps draining output (the access log) for the process's lifetime, so it never blocks.
+        # The reader keeps draining output for the process's lifetime, so it never blocks.
         threading.Thread(target=self._read_output, name="azurite-output", daemon=True).start()
         deadline = time.monotonic() + self.start_timeout_seconds
         while not self._all_listening.wait(0.1):
@@ -133,6 +133,10 @@ class AzuriteProcess:
         azurite = Azurite(self._ports["blob"], self._ports["queue"], self._ports["table"], scheme=scheme)
         _wait_until_accepting(azurite, deadline)
         return azurite
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
 
     def _read_output(self) -> None:
         assert self._process is not None and self._process.stdout is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -12,8 +13,10 @@ from typing import Any
 class IngestionCapture:
     """Answers like the Application Insights ingestion endpoint (`/v2.1/track`) and keeps every envelope."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: Callable[[dict[str, Any]], bool] = lambda envelope: True) -> None:
+        """`keep`: which envelopes to hold (a benchmark's hundred thousand findings need only be counted)."""
         self.envelopes: list[dict[str, Any]] = []
+        self.received = 0
         self.paths: list[str] = []
         self._lock = threading.Lock()
         capture = self
@@ -27,7 +30,8 @@ class IngestionCapture:
                 items = items if isinstance(items, list) else [items]
                 with capture._lock:
                     capture.paths.append(self.path)
-                    capture.envelopes.extend(items)
+                    capture.envelopes.extend(item for item in items if keep(item))
+                    capture.received += len(items)
                 answer = json.dumps({"itemsReceived": len(items), "itemsAccepted": len(items), "errors": []}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
