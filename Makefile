@@ -72,7 +72,8 @@ bench-changes: $(VENV)/.installed
 	$(PY) -m bench.changes --affected 1 200
 
 bench-function: $(VENV)/.installed
-	$(PY) -m bench.function_sweep --clusters 10000 --subscriptions 100 --workspaces 100 --sample 2000
+	$(PY) -m bench.function_sweep --clusters 10000 --subscriptions 100 --workspaces 100 --instances 1 --own-core --sample 1500
+	$(PY) -m bench.function_sweep --clusters 10000 --subscriptions 100 --workspaces 100 --instances 2
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .pytest_cache .ruff_cache

@@ -1,26 +1,31 @@
 """One Function-app sweep at estate scale: the real timer and queue worker over Azurite and the Azure emulator.
 
     python -m bench.function_sweep [--clusters 10000] [--subscriptions 100] [--workspaces 100]
-                                   [--instances N] [--latency-ms 100] [--logs-latency-ms 2000]
+                                   [--instances N] [--own-core] [--sample N]
+                                   [--latency-ms 100] [--logs-latency-ms 2000]
 
 The emulator (tests/emulator/server.py, its own process) serves the estate of bench/sweep.py with its audit
 logs in `--workspaces` shared workspaces, answers after `--latency-ms` (Log Analytics queries after
 `--logs-latency-ms`) and throttles as Azure documents (ARM buckets per subscription and principal, Resource
 Graph 15 per 5 s, Log Analytics 200 per 30 s and 5 at once, all 429 + Retry-After). Azurite holds the queue
-and the sweep's table.
+and the state table; a local Application Insights endpoint (tests/capture.py) takes the events. AKS_REACH_*
+variables of the environment reach the timer and the instances (settings to try).
 
 The timer is `sweep.fanout.start_sweep` in this process. Each instance is a process that does what the
-Functions host does with host.json's `extensions.queues`: it takes `batchSize` messages, takes more when
-`newBatchThreshold` are left, runs `sweep.worker.handle_message` on each (its own thread), deletes the
-message when it returns, makes it visible again after `visibilityTimeout` when it raises, and hands it to
-`record_poison` after `maxDequeueCount` tries. Instances start before the timer, as warm instances would.
+Functions host does with host.json's `extensions.queues`: it takes `batchSize` messages (one request),
+takes more when `newBatchThreshold` are left, runs `sweep.worker.handle_message` on each (its own thread),
+deletes the message when it returns, makes it visible again after `visibilityTimeout` when it raises, and
+hands it to `record_poison` after `maxDequeueCount` tries. Instances start before the timer, as warm
+instances would. `--own-core` pins the instances to the machine's last core and everything else to the
+others: one instance measured with a core of its own.
 
 Printed: the measured wall time (timer start to the last cluster recorded; `--sample N` stops after N
-clusters), the timer's part, each instance's rate, requests and 429s per service, clusters whose audit check
-is `error`, and, on paper, the whole sweep with the template's instance count and the instances 10 minutes
-need, from the slowest instance's measured rate. The instances share this machine's 2 cores with the
-emulator and Azurite (and whatever else runs), so that rate is a floor of what an instance with its own
-vCPU does.
+clusters), the timer's part, each instance's rate, CPU and seconds a message, requests and 429s per
+service, clusters whose audit check is `error`, clusters checked, lost and checked twice, whether the sweep
+closed with one summary (a full run), and, on paper, the whole sweep with the template's instance count and
+the instances 10 minutes need, from the slowest instance's measured rate. Without `--own-core` the
+instances share the machine's cores with the emulator and Azurite (and whatever else runs), so that rate is
+a floor of what an instance with its own vCPU does.
 """
 
 from __future__ import annotations
@@ -309,6 +314,7 @@ def _sweep(
         "instances": instances,
         "at once per instance": host.at_once,
         "enqueued": enqueued,
+        "sample": args.sample,
         "checked": len(checked),
         "checked twice": len(done) - len(checked),
         "redelivered, skipped": skipped,
@@ -404,8 +410,9 @@ def table(run: dict[str, Any]) -> str:
         ("instances x messages at once", f"{run['instances']} x {run['at once per instance']} (host.json, template)"),
         (
             "checked / enqueued / lost",
-            f"{run['checked']:,} / {run['enqueued']:,} / {run['enqueued'] - run['checked']:,}"
-            f" ({run['checked twice']} checked twice, {run['redelivered, skipped']} redeliveries skipped)",
+            f"{run['checked']:,} / {run['enqueued']:,} / "
+            + (f"{run['enqueued'] - run['checked']:,}" if not run["sample"] else "(a sample: not all checked)")
+            + f" ({run['checked twice']} checked twice, {run['redelivered, skipped']} redeliveries skipped)",
         ),
         (
             "the sweep's close",
