@@ -78,6 +78,17 @@ def test_workers_counting_in_one_shard_at_once_retry_on_its_etag_and_count_each_
     assert progress.missing(sweep_id) == []
 
 
+def test_a_shard_of_more_clusters_than_one_transaction_holds_counts_them_all(progress: SweepProgress) -> None:
+    crowded = [c for c in map(cluster_id, range(30000)) if shard_of(table_key(c)) == 7][:150]
+    assert len(crowded) == 150  # its pending rows take two transactions, each carrying the shard's count
+    sweep_id = new_sweep_id(datetime.now(UTC))
+    progress.open(sweep_id, crowded)
+    assert len(progress.missing(sweep_id)) == 150
+    outcomes = [deliver(progress, sweep_id, c) for c in crowded]
+    assert outcomes[:-1] == [None] * 149 and outcomes[-1] is not None
+    assert outcomes[-1].counts["clusters"] == 150
+
+
 def test_a_sweep_whose_timer_stopped_while_opening_it_closes_with_the_clusters_it_recorded(
     progress: SweepProgress, table: TableClient
 ) -> None:
