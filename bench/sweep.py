@@ -3,26 +3,27 @@
     python -m bench.sweep [--clusters 5000] [--subscriptions 100] [--latency-ms 100] [--naive-sample 160]
     python -m bench.sweep --clusters 100 1000 5000     # one fresh process per size, then how cost grows
 
-The emulator (tests/emulator/server.py) runs in its own process, so the peak RSS printed is the sweep's
-alone. It serves N clusters spread over M subscriptions (each cluster with its VNet, NSG, outbound IP or
-route table to its subscription's hub firewall, Kubernetes API and audit rows; one Log Analytics workspace
-per subscription; every 25th cluster without a diagnostic setting), answers every request after
-`--latency-ms`, and throttles as Azure documents: ARM token buckets per subscription and principal, Resource
-Graph 15 queries per 5 s, Log Analytics 200 queries per 30 s and 5 at once, all with 429 + Retry-After.
+The emulator (tests/emulator/server.py) runs in its own process, so the memory printed is the sweep's alone:
+this process and the share processes it forks (`AKS_REACH_PROCESSES`), as the sum of their PSS (pages shared
+after the fork counted once) with the sum of their RSS beside it. It serves N clusters spread over M
+subscriptions (each cluster with its VNet, NSG, outbound IP or route table to its subscription's hub firewall,
+Kubernetes API and audit rows; one Log Analytics workspace per subscription; every 25th cluster without a
+diagnostic setting), answers every request after `--latency-ms`, and throttles as Azure documents: ARM token
+buckets per subscription and principal, Resource Graph 15 queries per 5 s, Log Analytics 200 queries per 30 s
+and 5 at once, all with 429 + Retry-After.
 
 The sweep is the command line's live path (`sweep.live.run_live`; settings from the environment, e.g.
-AKS_REACH_CONCURRENCY). Two baselines run on a sample spread over the estate and are extrapolated linearly to
-N: the straightforward fan-out (`collect_one` and the checks per cluster, as a Function worker runs one
-message, with its own Log Analytics query; the sweep's concurrency) on `--naive-sample` clusters, and the
-sequential loop of the same on a quarter of them.
+AKS_REACH_CONCURRENCY and AKS_REACH_PROCESSES); its CPU is this process's and its share processes'. Two
+baselines run on a sample spread over the estate and are extrapolated linearly to N: the straightforward
+fan-out (`collect_one` and the checks per cluster, as a Function worker runs one message, with its own Log
+Analytics query; the sweep's concurrency) on `--naive-sample` clusters, and the sequential loop of the same on
+a quarter of them.
 
-The lower bound is what no implementation can beat, and the largest of: each service's documented rate for
-the requests the sweep needs (Resource Graph pages, ARM reads and writes of the busiest subscription, one
-Log Analytics query per workspace), one cluster's chain of dependent calls times the latency, and the CPU
-floor (the sweep's measured CPU a cluster times N over this machine's cores). The CPU is measured as process
-time, robust to other load; the emulator's own CPU is printed beside it (it shares the cores here, not in
-Azure).
-"""
+The lower bound is what no implementation can beat, and the largest of: each service's documented rate for the
+requests the sweep needs (Resource Graph pages, ARM reads and writes of the busiest subscription, one Log
+Analytics query per workspace), one cluster's chain of dependent calls times the latency, and the CPU floor
+(the sweep's measured CPU a cluster times N over this machine's cores). The CPU is measured as process time,
+robust to other load; the emulator's own CPU is printed beside it (it shares the cores here, not in Azure)."""
 
 from __future__ import annotations
 

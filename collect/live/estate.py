@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from queue import SimpleQueue
 from typing import Any
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
@@ -100,6 +101,9 @@ def sweep(
         inventory = PendingInventory(
             pool.submit(lambda: NetworkInventory(_network_rows(clients, subscriptions), clients))
         )
+        # Each task says when it is done (a queue, not `wait` on every pending future per completion: that
+        # walks all of them each time, thousands of times in a large sweep).
+        finished: SimpleQueue[Future[RawCluster]] = SimpleQueue()
         pending: dict[Future[RawCluster], dict[str, Any]] = {}
         queued = iter(clusters)
         done_count = 0
@@ -116,21 +120,21 @@ def sweep(
                     )
                 )
                 pending[task] = cluster
+                task.add_done_callback(finished.put)
                 if len(pending) >= 2 * workers:
                     break
             if not pending:
                 return
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                cluster = pending.pop(future)
-                try:
-                    collected: RawCluster | CollectionFailure = future.result()
-                except Exception as exc:  # whatever one cluster's answers do, they cost that cluster only
-                    collected = collection_failure(cluster, exc)
-                yield collected
-                done_count += 1
-                if on_progress:
-                    on_progress(done_count, len(clusters))
+            future = finished.get()
+            cluster = pending.pop(future)
+            try:
+                collected: RawCluster | CollectionFailure = future.result()
+            except Exception as exc:  # whatever one cluster's answers do, they cost that cluster only
+                collected = collection_failure(cluster, exc)
+            yield collected
+            done_count += 1
+            if on_progress:
+                on_progress(done_count, len(clusters))
 
 
 class PendingInventory:
