@@ -24,6 +24,7 @@ a hub firewall shared by a thousand spokes is checked once, not once per spoke.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -189,31 +190,39 @@ class ArmNetworkReader:
 
 class NetworkInventory(ArmNetworkReader):
     """A sweep's network resources: those of the swept clusters' subscriptions from a few Resource Graph pages
-    (by lower-cased id), and any other reference (a hub in the connectivity subscription) by ARM id."""
+    (by lower-cased id), and any other reference (a hub in the connectivity subscription) by ARM id.
+
+    The bodies are kept as compact JSON and read back on each lookup: a 5,000-cluster estate's 15,000
+    resources are ~60 MB as Python objects and ~20 MB as text, and each cluster reads about eight of them
+    (0.1 ms). Private DNS zones and their links, listed per resource group or zone, stay objects (few)."""
 
     def __init__(self, resources: Iterable[JsonObject], clients: LiveClients) -> None:
         super().__init__(clients)
-        self.by_id: dict[str, JsonObject] = {str(r["id"]).lower(): bounded(r) for r in resources}
+        self._bodies: dict[str, bytes] = {}
         self._zones_by_group: dict[str, list[JsonObject]] = {}
         self._links_by_zone: dict[str, list[JsonObject]] = {}
-        for key, resource in self.by_id.items():
-            kind = str(resource.get("type")).lower()
+        for resource in resources:
+            key = str(resource["id"]).lower()
+            body = bounded(resource)
+            self._bodies[key] = json.dumps(body, separators=(",", ":")).encode()
+            kind = str(body.get("type")).lower()
             if kind == "microsoft.network/privatednszones":
-                self._zones_by_group.setdefault("/".join(key.split("/")[:5]), []).append(resource)
+                self._zones_by_group.setdefault("/".join(key.split("/")[:5]), []).append(body)
             elif kind.endswith("/virtualnetworklinks"):
-                self._links_by_zone.setdefault(parent_id(key, "virtualNetworkLinks"), []).append(resource)
+                self._links_by_zone.setdefault(parent_id(key, "virtualNetworkLinks"), []).append(body)
 
     def get(self, resource_id: str | None) -> JsonObject | None:
         if not resource_id:
             return None
-        return self.by_id.get(resource_id.lower()) or super().get(resource_id)
+        body = self._bodies.get(resource_id.lower())
+        return json.loads(body) if body is not None else super().get(resource_id)
 
     def private_dns_zones(self, subscription: str, resource_group: str, zone_suffix: str) -> list[JsonObject]:
         group = f"/subscriptions/{subscription}/resourcegroups/{resource_group}".lower()
         return [z for z in self._zones_by_group.get(group, []) if str(z["id"]).lower().endswith(zone_suffix)]
 
     def zone_links(self, zone_id: str) -> list[JsonObject]:
-        if zone_id.lower() in self.by_id:
+        if zone_id.lower() in self._bodies:
             return self._links_by_zone.get(zone_id.lower(), [])
         return super().zone_links(zone_id)  # a zone outside the swept subscriptions: its links by ARM
 
