@@ -99,7 +99,12 @@ def sweep(
     workers = max(1, concurrency)
     with ThreadPoolExecutor(max_workers=workers + 1) as pool:
         inventory = PendingInventory(
-            pool.submit(lambda: NetworkInventory(_network_rows(clients, subscriptions), clients))
+            # page by page: each page's rows are compacted before the next is read
+            pool.submit(
+                lambda: NetworkInventory(
+                    resource_graph.query(clients, resource_graph.NETWORK_QUERY, subscriptions), clients
+                )
+            )
         )
         # Each task says when it is done (a queue, not `wait` on every pending future per completion: that
         # walks all of them each time, thousands of times in a large sweep).
@@ -198,7 +203,3 @@ def collection_failure(cluster: dict[str, Any], exc: Exception) -> CollectionFai
     if not isinstance(exc, AzureError):
         log.debug("collection of %s failed", cluster_id, exc_info=True)  # the trace for --verbose; the report says it
     return CollectionFailure(cluster_id, f"collection failed: {what}", location)
-
-
-def _network_rows(clients: LiveClients, subscriptions: Sequence[str]) -> list[dict[str, Any]]:
-    return list(resource_graph.query(clients, resource_graph.NETWORK_QUERY, subscriptions))
