@@ -37,7 +37,9 @@ class Settings:
     # --- live runs ---
     clients: str = ""  # JSON list of clients every cluster must admit, as in context.json
     clients_tag: str = "aks-reach-clients"  # cluster tag listing more client IPs/CIDRs (comma-separated)
-    concurrency: int = 32  # clusters collected at once (each mostly waits on Kubernetes and ARM answers)
+    # Clusters collected at once, over all of a sweep's processes: each mostly waits on Kubernetes and ARM
+    # answers (bench/sweep.py: at 100 ms an answer, 128 keeps two cores busy; 256 gains nothing more).
+    concurrency: int = 128
     # Processes of a command-line sweep, each with its share of `concurrency`; 0: one per core once the
     # estate has 200 clusters a process (Python runs one core per process).
     processes: int = 0
