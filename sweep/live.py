@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,7 @@ def run_live(
         run.collect(clusters, arrived, clients)
     else:
         shares = share_out(clusters, processes)
+        run = replace(run, arm_shared_by=split_subscriptions(shares))
         identities = [[(str(c["id"]), str(c.get("location") or "")) for c in share] for share in shares]
         del clusters  # each forked share process holds its own bodies: this one drops them (run_in_processes)
         ended = run_in_processes(shares, run.collect, arrived)
@@ -102,12 +103,13 @@ class ShareRun:
     selected: tuple[Check, ...]
     save_to: Path | None
     processes: int = 1
+    arm_shared_by: dict[str, int] = field(default_factory=dict)  # subscriptions split between shares
 
     def collect(self, clusters: Sequence[dict[str, Any]], emit: Emit, clients: LiveClients | None = None) -> None:
         """Emits each cluster's result as it is done, packed, or its raw collection when its probe was slow."""
         concurrency = math.ceil(self.settings.concurrency / self.processes)
         clients = clients or live_clients(
-            replace(self.settings, concurrency=concurrency), self.credential, self.connection_verify
+            replace(self.settings, concurrency=concurrency), self.credential, self.connection_verify, self.arm_shared_by
         )
         stream = sweep(
             clients,
@@ -154,7 +156,22 @@ def share_out(clusters: Sequence[dict[str, Any]], processes: int) -> list[list[d
     return shares
 
 
-def live_clients(settings: Settings, credential: TokenCredential, connection_verify: str | bool = True) -> LiveClients:
+def split_subscriptions(shares: Sequence[Sequence[dict[str, Any]]]) -> dict[str, int]:
+    """Subscriptions with clusters in more than one share, with how many: their processes split ARM's
+    buckets for them (a cut of the sorted clusters falls inside at most one subscription)."""
+    holders: dict[str, int] = {}
+    for share in shares:
+        for subscription in {str(cluster["id"]).split("/")[2].lower() for cluster in share}:
+            holders[subscription] = holders.get(subscription, 0) + 1
+    return {subscription: count for subscription, count in holders.items() if count > 1}
+
+
+def live_clients(
+    settings: Settings,
+    credential: TokenCredential,
+    connection_verify: str | bool = True,
+    arm_shared_by: dict[str, int] | None = None,
+) -> LiveClients:
     return LiveClients(
         credential,
         arm_endpoint=settings.arm_endpoint,
@@ -163,4 +180,5 @@ def live_clients(settings: Settings, credential: TokenCredential, connection_ver
         connection_verify=connection_verify,
         concurrency=settings.concurrency,
         read_secrets=settings.read_secrets,
+        arm_shared_by=dict(arm_shared_by or {}),
     )

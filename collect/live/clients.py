@@ -82,6 +82,8 @@ class LiveClients:
     connection_verify: str | bool = True  # a CA bundle path (tests) or True
     concurrency: int = 8  # clusters collected at once: sizes the connection pool and the I/O executor
     read_secrets: bool = True  # list Helm release Secrets (metadata only); False leaves helm-history skipped
+    # Subscriptions whose clusters several processes of a sweep collect, with how many (ARM pacing shares).
+    arm_shared_by: dict[str, int] = field(default_factory=dict)
     _per_subscription: dict[tuple[str, str], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -96,7 +98,8 @@ class LiveClients:
 
     def __post_init__(self) -> None:
         self._session = self._shared_session()
-        self._arm_buckets = ArmBucketPolicy()  # one for every subscription's clients: the buckets are per subscription
+        # one for every subscription's clients: the buckets are per subscription
+        self._arm_buckets = ArmBucketPolicy(reserve=self.concurrency, shared_by=self.arm_shared_by)
         # Threads for the I/O of the clusters in flight; they start on demand and are shared by the run.
         self.io = ThreadPoolExecutor(
             max_workers=max(4, IO_THREADS_PER_CLUSTER * self.concurrency), thread_name_prefix="aks-reach-io"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import SansIOHTTPPolicy
@@ -55,7 +56,7 @@ class ResourceGraphQuotaPolicy(SansIOHTTPPolicy):
 
 # ARM's documented buckets per subscription and principal: (size, refill per second), by operation kind.
 ARM_BUCKETS = {"reads": (250, 25.0), "writes": (200, 10.0)}
-ARM_RESERVE = 10  # below this many tokens left, requests of that subscription go at the refill rate
+ARM_RESERVE = 10  # below this many tokens left (at least), requests of that subscription go at the refill rate
 
 
 class ArmBucketPolicy(SansIOHTTPPolicy):
@@ -66,10 +67,18 @@ class ArmBucketPolicy(SansIOHTTPPolicy):
     `x-ms-ratelimit-remaining-subscription-reads` / `-writes`. When a subscription's remaining tokens fall
     below `ARM_RESERVE`, this policy gives its requests slots at the refill rate, so a thousand clusters of
     one subscription queue here instead of spending their retries on 429s (which would end as audit or
-    credential errors of our own making). One instance serves every ARM client of a run (thread-safe).
+    credential errors of our own making). One instance serves every ARM client of a process (thread-safe).
+
+    `reserve`: the pacing starts this many tokens before the bucket is empty, at least as many as the
+    process may have in flight (each was let through on an older header). `shared_by`: subscriptions whose
+    clusters several processes of a sweep collect, with how many: each paces at its share of the refill.
     """
 
-    def __init__(self, sleep: object = time.sleep) -> None:
+    def __init__(
+        self, sleep: object = time.sleep, reserve: int = ARM_RESERVE, shared_by: Mapping[str, int] | None = None
+    ) -> None:
+        self._reserve = max(ARM_RESERVE, reserve)
+        self._shared_by = {subscription.lower(): count for subscription, count in (shared_by or {}).items()}
         self._lock = threading.Lock()
         self._remaining: dict[tuple[str, str], int] = {}
         self._next_slot: dict[tuple[str, str], float] = {}
@@ -88,11 +97,11 @@ class ArmBucketPolicy(SansIOHTTPPolicy):
         if key is None:
             return
         with self._lock:
-            if self._remaining.get(key, ARM_RESERVE + 1) > ARM_RESERVE:
+            if self._remaining.get(key, self._reserve + 1) > self._reserve:
                 return
             now = time.monotonic()
             slot = max(now, self._next_slot.get(key, now))
-            self._next_slot[key] = slot + 1 / ARM_BUCKETS[key[1]][1]
+            self._next_slot[key] = slot + self._shared_by.get(key[0], 1) / ARM_BUCKETS[key[1]][1]
         if slot > now:
             self._sleep(slot - now)  # type: ignore[operator]
 

@@ -122,3 +122,27 @@ def test_shares_are_contiguous_and_even() -> None:
     assert [len(share) for share in shares] == [4, 3, 3]
     flat = [cluster["id"] for share in shares for cluster in share]
     assert flat == sorted(flat, key=str.lower) and len(set(flat)) == 10
+
+
+def test_a_subscription_split_between_processes_is_paced_at_its_share_of_the_refill(tmp_path) -> None:
+    """One subscription's clusters over two processes against a tiny write bucket: each process paces its
+    credential POSTs at half the refill, so together they stay within it and no cluster ends with a 429."""
+    clusters, network = bench_estate(16, 1)
+    server = AzureEmulator(clusters, network).start(tmp_path / "ca.pem")
+    server.arm_writes = (2.0, 10.0)  # two tokens, then the documented refill of 10 a second
+    try:
+        results = sweep(server, processes=2)
+    finally:
+        server.stop()
+    assert len(results) == 16
+    throttled = [f.detail for r in results for f in r.findings if "429" in f.detail or "throttl" in f.detail.lower()]
+    assert throttled == []
+    assert server.throttled["arm"] <= 6  # only requests sent before the first answers said the bucket ran low
+
+
+def test_split_subscriptions_names_those_in_more_than_one_share() -> None:
+    def cluster(subscription: str, name: str) -> dict[str, str]:
+        return {"id": f"/subscriptions/{subscription}/resourceGroups/g/providers/x/managedClusters/{name}"}
+
+    shares = [[cluster("A", "1"), cluster("b", "2")], [cluster("B", "3"), cluster("c", "4")], [cluster("c", "5")]]
+    assert live.split_subscriptions(shares) == {"b": 2, "c": 2}
