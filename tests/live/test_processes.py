@@ -31,13 +31,15 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzureEmulator
     server.stop()
 
 
-def sweep(emulator: AzureEmulator, processes: int, progress: list[int] | None = None) -> list[ClusterResult]:
+def sweep(
+    emulator: AzureEmulator, processes: int, progress: list[int] | None = None, concurrency: int = 6
+) -> list[ClusterResult]:
     settings = replace(
         Settings.from_env({}),
         arm_endpoint=emulator.url,
         logs_endpoint=f"{emulator.url}/v1",
         probe_timeout_seconds=10,
-        concurrency=6,
+        concurrency=concurrency,
         processes=processes,
     )
     return live.run_live(
@@ -127,17 +129,20 @@ def test_shares_are_contiguous_and_even() -> None:
 def test_a_subscription_split_between_processes_is_paced_at_its_share_of_the_refill(tmp_path) -> None:
     """One subscription's clusters over two processes against a tiny write bucket: each process paces its
     credential POSTs at half the refill, so together they stay within it and no cluster ends with a 429."""
-    clusters, network = bench_estate(16, 1)
+    clusters, network = bench_estate(60, 1)
     server = AzureEmulator(clusters, network).start(tmp_path / "ca.pem")
     server.arm_writes = (2.0, 10.0)  # two tokens, then the documented refill of 10 a second
     try:
-        results = sweep(server, processes=2)
+        results = sweep(server, processes=2, concurrency=32)
     finally:
         server.stop()
-    assert len(results) == 16
+    assert len(results) == 60
     throttled = [f.detail for r in results for f in r.findings if "429" in f.detail or "throttl" in f.detail.lower()]
     assert throttled == []
-    assert server.throttled["arm"] <= 6  # only requests sent before the first answers said the bucket ran low
+    # a few: those sent before the first answers said the bucket ran low, and the two processes' slots
+    # drifting into each other now and then (measured 4 to 10; each pacing at the full refill: 34 to 38,
+    # and clusters left without credentials once their retries ran out)
+    assert server.throttled["arm"] <= len(results) // 4
 
 
 def test_split_subscriptions_names_those_in_more_than_one_share() -> None:
