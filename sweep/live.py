@@ -12,7 +12,9 @@ result back as it is done, so nothing but results crosses.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -138,9 +140,14 @@ class ShareRun:
 
 
 def process_count(setting: int, clusters: int) -> int:
-    """`AKS_REACH_PROCESSES`, or with 0 one process per core when the estate is large enough to gain."""
+    """`AKS_REACH_PROCESSES`, or with 0 one process per core when the estate is large enough to gain (on
+    Linux: share processes are forked, and macOS advises against forking, Windows cannot)."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
     if setting > 0:
         return max(1, min(setting, clusters))
+    if not sys.platform.startswith("linux"):
+        return 1
     return max(1, min(os.cpu_count() or 1, clusters // MIN_CLUSTERS_PER_PROCESS))
 
 
@@ -161,7 +168,7 @@ def split_subscriptions(shares: Sequence[Sequence[dict[str, Any]]]) -> dict[str,
     buckets for them (a cut of the sorted clusters falls inside at most one subscription)."""
     holders: dict[str, int] = {}
     for share in shares:
-        for subscription in {str(cluster["id"]).split("/")[2].lower() for cluster in share}:
+        for subscription in {"".join(str(cluster["id"]).split("/")[2:3]).lower() for cluster in share}:
             holders[subscription] = holders.get(subscription, 0) + 1
     return {subscription: count for subscription, count in holders.items() if count > 1}
 

@@ -118,6 +118,14 @@ def test_process_count(setting: int, clusters: int, expected: int) -> None:
     assert live.process_count(setting, clusters) == expected
 
 
+def test_without_fork_a_sweep_stays_in_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live.multiprocessing, "get_all_start_methods", lambda: ["spawn"])  # Windows
+    assert live.process_count(4, 10_000) == live.process_count(0, 10_000) == 1
+    monkeypatch.setattr(live.multiprocessing, "get_all_start_methods", lambda: ["spawn", "fork", "forkserver"])
+    monkeypatch.setattr(live.sys, "platform", "darwin")  # fork exists, but macOS advises against it
+    assert live.process_count(0, 10_000) == 1 and live.process_count(2, 10_000) == 2
+
+
 def test_shares_are_contiguous_and_even() -> None:
     clusters = [{"id": f"/subscriptions/s{i % 3}/resourceGroups/g/providers/x/managedClusters/c{i}"} for i in range(10)]
     shares = live.share_out(clusters, 3)
