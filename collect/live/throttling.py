@@ -65,7 +65,7 @@ class ArmBucketPolicy(SansIOHTTPPolicy):
     ARM throttles per subscription and principal: reads 250 tokens refilled at 25/s, writes 200 at 10/s
     (`listClusterUserCredential` is a POST, so a write), and says what is left in
     `x-ms-ratelimit-remaining-subscription-reads` / `-writes`. When a subscription's remaining tokens fall
-    below `ARM_RESERVE`, this policy gives its requests slots at the refill rate, so a thousand clusters of
+    to the reserve, this policy gives its requests slots at the refill rate, so a thousand clusters of
     one subscription queue here instead of spending their retries on 429s (which would end as audit or
     credential errors of our own making). One instance serves every ARM client of a process (thread-safe).
 
