@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from collect.arm import ArmView
-from collect.documents import bounded
+from collect.documents import DocumentError, bounded
 from collect.live.clients import LiveClients
 from collect.parse_network import parse_resource
 from model.arm_ids import last_segment, parent_id, same_id, vnet_id_of
@@ -203,7 +203,11 @@ class NetworkInventory(ArmNetworkReader):
         self._links_by_zone: dict[str, list[JsonObject]] = {}
         for resource in resources:
             key = str(resource["id"]).lower()
-            body = bounded(resource)
+            try:
+                body = bounded(resource)
+            except DocumentError as exc:  # one malformed body costs the clusters that reference it, named
+                self._read[key], self._unreadable[key] = None, f"malformed answer: {exc}"
+                continue
             self._bodies[key] = json.dumps(body, separators=(",", ":")).encode()
             kind = str(body.get("type")).lower()
             if kind == "microsoft.network/privatednszones":

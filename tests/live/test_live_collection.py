@@ -18,6 +18,7 @@ from azure.core.exceptions import HttpResponseError
 from checks.registry import CHECKS
 from collect.live.clients import LiveClients
 from collect.live.estate import ClusterNotFound, CollectionFailure, Scope, collect_one, discover_clusters, sweep
+from collect.live.network import NetworkInventory
 from collect.raw import RawCluster
 from collect.snapshot_folder import read_cluster, write_cluster
 from model.finding import Status
@@ -369,3 +370,19 @@ def test_a_subscription_short_of_arm_tokens_is_paced_at_its_refill_not_failed(em
         if "429" in problem.message
     ]
     assert emulator.throttled["arm"] <= 4  # only requests sent before the first answer said the bucket ran low
+
+
+def test_a_malformed_body_in_the_inventory_is_named_and_costs_only_the_clusters_that_reference_it(emulator) -> None:
+    """Resource Graph answers one resource nested past the loader's bounds: the others are kept, and that one
+    reads as unreadable with why, as a 403 would, instead of failing every cluster's network walk."""
+    raw = estate.healthy()
+    good, bad = (copy.deepcopy(resource) for resource in raw.network[:2])
+    nested: dict[str, object] = {}
+    for _ in range(70):
+        nested = {"deeper": nested}
+    bad["properties"] = {**bad.get("properties", {}), "tags": nested}
+    inventory = NetworkInventory(iter([good, bad]), emulator.live_clients())
+    assert inventory.get(good["id"]) == good
+    assert inventory.get(bad["id"]) is None
+    assert (inventory.why_unreadable(bad["id"]) or "").startswith("malformed answer: nested deeper than 64 levels")
+    assert emulator.count("") == 0  # nothing read again through ARM
