@@ -9,7 +9,7 @@ waiting to be consumed, and each is dropped once yielded.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from queue import SimpleQueue
@@ -86,7 +86,6 @@ def sweep(
     context: dict[str, Any],
     concurrency: int,
     probe_timeout: float,
-    on_progress: Callable[[int, int], None] | None = None,
     clients_tag: str = "aks-reach-clients",
     logs_concurrency: int = LOGS_CONCURRENCY,
 ) -> Iterator[RawCluster | CollectionFailure]:
@@ -111,7 +110,6 @@ def sweep(
         finished: SimpleQueue[Future[RawCluster]] = SimpleQueue()
         pending: dict[Future[RawCluster], dict[str, Any]] = {}
         queued = iter(clusters)
-        done_count = 0
         while True:
             for cluster in queued:
                 task = pool.submit(
@@ -137,9 +135,6 @@ def sweep(
             except Exception as exc:  # whatever one cluster's answers do, they cost that cluster only
                 collected = collection_failure(cluster, exc)
             yield collected
-            done_count += 1
-            if on_progress:
-                on_progress(done_count, len(clusters))
 
 
 class PendingInventory:
