@@ -23,6 +23,12 @@ def parse_cluster_id(cluster_id: str) -> tuple[str, str, str]:
     return match["subscription"], match["group"], match["name"]
 
 
+def subscription_of(resource_id: str) -> str:
+    """The lower-cased subscription id of `/subscriptions/<id>/...`, or "" for anything else."""
+    parts = resource_id.split("/", 3)
+    return parts[2].lower() if len(parts) > 2 and parts[0] == "" and parts[1].lower() == "subscriptions" else ""
+
+
 def parent_id(resource_id: str, child_segment: str) -> str:
     """`.../firewallPolicies/p/ruleCollectionGroups/g` -> `.../firewallPolicies/p` for child "ruleCollectionGroups"."""
     index = resource_id.lower().rfind(f"/{child_segment.lower()}/")

@@ -28,6 +28,7 @@ from collect.live.estate import CollectionFailure, Scope, discover_clusters, swe
 from collect.live.logs import LOGS_CONCURRENCY
 from collect.raw import RawCluster
 from collect.snapshot_folder import write_cluster
+from model.arm_ids import subscription_of
 from model.finding import ClusterResult
 from sweep.context import layered, settings_layer
 from sweep.evaluate import evaluate_raw, unreachable_result
@@ -168,7 +169,7 @@ def split_subscriptions(shares: Sequence[Sequence[dict[str, Any]]]) -> dict[str,
     buckets for them (a cut of the sorted clusters falls inside at most one subscription)."""
     holders: dict[str, int] = {}
     for share in shares:
-        for subscription in {"".join(str(cluster["id"]).split("/")[2:3]).lower() for cluster in share}:
+        for subscription in {subscription_of(str(cluster["id"])) for cluster in share}:
             holders[subscription] = holders.get(subscription, 0) + 1
     return {subscription: count for subscription, count in holders.items() if count > 1}
 

@@ -24,7 +24,7 @@ from collect.live.logs import LOGS_CONCURRENCY, AuditRows, WorkspaceAuditLogs
 from collect.live.network import ArmNetworkReader, JsonObject, NetworkInventory
 from collect.parse import one_line, with_tagged_clients
 from collect.raw import RawCluster
-from model.arm_ids import parse_cluster_id
+from model.arm_ids import parse_cluster_id, subscription_of
 
 log = logging.getLogger(__name__)
 
@@ -93,18 +93,11 @@ def sweep(
     `logs_concurrency`: Log Analytics queries at once (a process's share of the identity's limit)."""
     if not clusters:
         return
-    subscriptions = sorted({str(cluster["id"]).split("/")[2] for cluster in clusters}, key=str.lower)
     audit = WorkspaceAuditLogs(clients, logs_concurrency)
     workers = max(1, concurrency)
+    inventory = PendingInventory(clients, inventory_chunks(clusters))
     with ThreadPoolExecutor(max_workers=workers + 1) as pool:
-        inventory = PendingInventory(
-            # page by page: each page's rows are compacted before the next is read
-            pool.submit(
-                lambda: NetworkInventory(
-                    resource_graph.query(clients, resource_graph.NETWORK_QUERY, subscriptions), clients
-                )
-            )
-        )
+        pool.submit(inventory.load)
         # Each task says when it is done (a queue, not `wait` on every pending future per completion: that
         # walks all of them each time, thousands of times in a large sweep).
         finished: SimpleQueue[Future[RawCluster]] = SimpleQueue()
@@ -137,30 +130,81 @@ def sweep(
             yield collected
 
 
-class PendingInventory:
-    """The sweep's `NetworkInventory` while Resource Graph pages are still arriving: the clusters' Kubernetes
-    reads run meanwhile, and the network walk waits for it. A failed read is every cluster's network error."""
+# Clusters whose subscriptions one Resource Graph read of the network inventory covers: about one page of
+# network rows (a cluster brings three or more: its VNet, NSG, route table or outbound IP), so reading in
+# chunks costs about no more queries than one read of everything, and the first clusters wait for one page.
+INVENTORY_CHUNK_CLUSTERS = 250
 
-    def __init__(self, future: Future[NetworkInventory]) -> None:
-        self._future = future
+
+def inventory_chunks(clusters: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """The clusters' subscriptions (lower case) in the order the sweep reaches them, cut into chunks of about
+    `INVENTORY_CHUNK_CLUSTERS` clusters; a subscription is never cut."""
+    chunks: list[list[str]] = []
+    seen: set[str] = set()
+    in_chunk = 0
+    for cluster in clusters:
+        subscription = subscription_of(str(cluster["id"]))
+        if subscription in seen:
+            in_chunk += 1
+            continue
+        if not chunks or in_chunk >= INVENTORY_CHUNK_CLUSTERS:
+            chunks.append([])
+            in_chunk = 0
+        seen.add(subscription)
+        chunks[-1].append(subscription)
+        in_chunk += 1
+    return chunks
+
+
+class PendingInventory:
+    """The sweep's `NetworkInventory` while Resource Graph pages are still arriving. The swept subscriptions
+    are read in chunks, in the order the sweep reaches their clusters, so a cluster's network walk waits only
+    for the chunk of the subscription it looks in (not for the whole estate's pages, which need more than one
+    quota window); its Kubernetes reads run meanwhile. A reference outside the swept subscriptions (a hub) is
+    read by ARM at once. A chunk that cannot be read is the network error of the clusters that look in it."""
+
+    def __init__(self, clients: LiveClients, chunks: Sequence[Sequence[str]]) -> None:
+        self._clients = clients
+        self._inventory = NetworkInventory((), clients)
+        self._chunks: list[tuple[list[str], Future[None]]] = [(list(chunk), Future()) for chunk in chunks]
+        self._ready = {subscription: done for chunk, done in self._chunks for subscription in chunk}
+
+    def load(self) -> None:
+        """Reads every chunk in turn (a thread of the sweep's)."""
+        for subscriptions, done in self._chunks:
+            try:
+                # page by page: each page's rows are compacted before the next is read
+                self._inventory.add(resource_graph.query(self._clients, resource_graph.NETWORK_QUERY, subscriptions))
+            except Exception as exc:  # this chunk's clusters get a network error; the next chunks are read
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+
+    def _loaded(self, resource_id: str) -> NetworkInventory:
+        done = self._ready.get(subscription_of(resource_id))
+        if done is not None:
+            done.result()  # raises the chunk's failure
+        return self._inventory
 
     def get(self, resource_id: str | None) -> JsonObject | None:
-        return self._future.result().get(resource_id)
+        return self._loaded(resource_id).get(resource_id) if resource_id else None
 
     def why_unreadable(self, resource_id: str) -> str | None:
-        return self._future.result().why_unreadable(resource_id)
+        return self._loaded(resource_id).why_unreadable(resource_id)
 
     def firewalls_in_group(self, group_id: str) -> list[JsonObject]:
-        return self._future.result().firewalls_in_group(group_id)
+        return self._inventory.firewalls_in_group(group_id)  # an ARM list: the inventory has no part in it
 
     def rule_collection_groups(self, policy_id: str) -> list[JsonObject]:
-        return self._future.result().rule_collection_groups(policy_id)
+        return self._inventory.rule_collection_groups(policy_id)  # an ARM list: not in Resource Graph
 
     def private_dns_zones(self, subscription: str, resource_group: str, zone_suffix: str) -> list[JsonObject]:
-        return self._future.result().private_dns_zones(subscription, resource_group, zone_suffix)
+        return self._loaded(f"/subscriptions/{subscription}").private_dns_zones(
+            subscription, resource_group, zone_suffix
+        )
 
     def zone_links(self, zone_id: str) -> list[JsonObject]:
-        return self._future.result().zone_links(zone_id)
+        return self._loaded(zone_id).zone_links(zone_id)
 
 
 def collect_one(

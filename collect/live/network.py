@@ -201,6 +201,11 @@ class NetworkInventory(ArmNetworkReader):
         self._bodies: dict[str, bytes] = {}
         self._zones_by_group: dict[str, list[JsonObject]] = {}
         self._links_by_zone: dict[str, list[JsonObject]] = {}
+        self.add(resources)
+
+    def add(self, resources: Iterable[JsonObject]) -> None:
+        """More rows (a sweep reads its subscriptions in chunks). Lookups of other subscriptions may run
+        meanwhile: each row is a key of its own, and a subscription is looked up once its rows are all in."""
         for resource in resources:
             key = str(resource["id"]).lower()
             try:

@@ -127,6 +127,11 @@ class Fault:
     delay_seconds: float = 0.0  # with status 0: answer normally, but this late (a slow or hung service)
     headers: dict[str, str] = field(default_factory=dict)
     reset: bool = False  # drop the connection with a TCP reset instead of answering
+    # with status 0: answer once the test sets `hold` (a service that answers when the test says); past
+    # `hold_seconds` it answers anyway and says so in `held_too_long`, so a test that waits wrongly fails, not hangs
+    hold: threading.Event | None = None
+    hold_seconds: float = 20.0
+    held_too_long: bool = False
 
 
 class ConnectionReset(Exception):
@@ -335,6 +340,8 @@ class AzureEmulator:
             time.sleep(latency)
         if fault and fault.delay_seconds:
             time.sleep(fault.delay_seconds)
+        if fault and fault.hold is not None and not fault.hold.wait(fault.hold_seconds):
+            fault.held_too_long = True
         if fault and fault.reset:
             raise ConnectionReset
         if fault and fault.status:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -14,10 +15,21 @@ from pathlib import Path
 
 import pytest
 from azure.core.exceptions import HttpResponseError
+from hypothesis import given
+from hypothesis import strategies as st
 
 from checks.registry import CHECKS
+from collect.live import estate as estate_module
 from collect.live.clients import LiveClients
-from collect.live.estate import ClusterNotFound, CollectionFailure, Scope, collect_one, discover_clusters, sweep
+from collect.live.estate import (
+    ClusterNotFound,
+    CollectionFailure,
+    Scope,
+    collect_one,
+    discover_clusters,
+    inventory_chunks,
+    sweep,
+)
 from collect.live.network import NetworkInventory
 from collect.raw import RawCluster
 from collect.snapshot_folder import read_cluster, write_cluster
@@ -386,3 +398,72 @@ def test_a_malformed_body_in_the_inventory_is_named_and_costs_only_the_clusters_
     assert inventory.get(bad["id"]) is None
     assert (inventory.why_unreadable(bad["id"]) or "").startswith("malformed answer: nested deeper than 64 levels")
     assert emulator.count("") == 0  # nothing read again through ARM
+
+
+def test_the_inventory_is_read_in_chunks_and_a_cluster_waits_only_for_the_chunks_it_looks_in(
+    emulator, clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One chunk a subscription. Resource Graph holds its answer for the second chunk until every cluster is
+    done: each walk waits only for the chunk of the subscription it looks in (aks-payments-dr's VNet and hub
+    are in the first), never for the whole estate's pages."""
+    monkeypatch.setattr(estate_module, "INVENTORY_CHUNK_CLUSTERS", 1)
+    discovered = discover_clusters(clients, Scope())
+    assert inventory_chunks(discovered) == [[estate.SUB], [OTHER_SUB]]
+    emulator.page_size = 1000  # one page a chunk
+    before = emulator.count("ResourceGraph")
+    second = Fault("ResourceGraph", 0, times=1, hold=threading.Event())
+    emulator.faults += [Fault("ResourceGraph", 0, times=1), second]
+    names = []
+    for collected in sweep(clients, discovered, {}, concurrency=8, probe_timeout=2):
+        assert isinstance(collected, RawCluster) and Source.NETWORK not in collected.problems
+        names.append(collected.cluster["name"])
+        if len(names) == len(discovered):
+            assert second.hold is not None
+            second.hold.set()  # every cluster is done: the second chunk may answer now
+    assert len(names) == 8 and not second.held_too_long
+    assert emulator.count("ResourceGraph") - before == 2
+
+
+def test_a_chunk_resource_graph_cannot_read_is_the_network_error_of_the_clusters_that_look_in_it(
+    emulator, clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every cluster's network (aks-payments-dr's too) is in the first subscription: the second chunk failing
+    costs none of them, the first failing costs all their network checks and nothing else."""
+    monkeypatch.setattr(estate_module, "INVENTORY_CHUNK_CLUSTERS", 1)
+    discovered = discover_clusters(clients, Scope())
+    emulator.page_size = 1000  # one page a chunk
+
+    def swept() -> dict[str, RawCluster]:
+        raws = {raw.cluster["name"]: raw for raw in sweep(clients, discovered, {}, concurrency=4, probe_timeout=2)}
+        assert len(raws) == 8
+        return raws
+
+    emulator.faults += [Fault("ResourceGraph", 0, times=1), Fault("ResourceGraph", 400, times=1)]
+    assert not [name for name, raw in swept().items() if Source.NETWORK in raw.problems]
+    emulator.faults.append(Fault("ResourceGraph", 400, times=1))
+    before = emulator.count("ResourceGraph")
+    raws = swept()
+    assert emulator.count("ResourceGraph") - before == 2  # the second chunk is still read
+    assert all(
+        "network resources: Resource Graph failed" in raw.problems[Source.NETWORK].message for raw in raws.values()
+    )
+    assert findings(raws["aks-payments-dr"])["egress-rules"].status is Status.ERROR
+    assert findings(raws["aks-legacy-batch"])["konnectivity-agent"].status is Status.FAIL  # its other checks judged
+
+
+@given(st.lists(st.sampled_from(["a", "B", "c", "d", "E", "f"]), max_size=60), st.integers(min_value=1, max_value=8))
+def test_inventory_chunks_cover_each_subscription_once_in_sweep_order_at_about_the_chunk_size(
+    subscriptions: list[str], size: int
+) -> None:
+    clusters = [
+        {"id": f"/subscriptions/{sub}/resourceGroups/g/providers/Microsoft.ContainerService/managedClusters/c{i}"}
+        for i, sub in enumerate(sorted(subscriptions, key=str.lower))
+    ]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(estate_module, "INVENTORY_CHUNK_CLUSTERS", size)
+        chunks = inventory_chunks(clusters)
+    order = list(dict.fromkeys(sub.lower() for sub in sorted(subscriptions, key=str.lower)))
+    assert [sub for chunk in chunks for sub in chunk] == order
+    counts = {sub: sum(1 for s in subscriptions if s.lower() == sub) for sub in order}
+    for chunk in chunks[:-1]:  # each chunk but the last holds enough, and was closed as soon as it did
+        assert sum(counts[sub] for sub in chunk) >= size > sum(counts[sub] for sub in chunk[:-1])
