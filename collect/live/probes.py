@@ -15,8 +15,17 @@ from collect.raw import RawCluster
 _ALONE = threading.Lock()  # one re-measure at a time in the process: they must not load each other
 
 
-def probe_apiserver(server_url: str, ca_pem: bytes | None, timeout: float) -> dict[str, Any]:
-    """probes.json's "apiserver" object for an https:// URL (the kubeconfig server, or https://<fqdn>:443)."""
+def tls_context(ca_pem: bytes | None) -> ssl.SSLContext:
+    """A client TLS context trusting the kubeconfig's CA (the cluster's own), else the system's. Building one
+    costs about 0.3 ms of CPU: a cluster's probe and its Kubernetes reads share one."""
+    return ssl.create_default_context(cadata=ca_pem.decode()) if ca_pem else ssl.create_default_context()
+
+
+def probe_apiserver(
+    server_url: str, ca_pem: bytes | None, timeout: float, context: ssl.SSLContext | None = None
+) -> dict[str, Any]:
+    """probes.json's "apiserver" object for an https:// URL (the kubeconfig server, or https://<fqdn>:443).
+    `context`: the cluster's (`tls_context(ca_pem)`), when the caller has it; its ALPN offer is set here."""
     url = urlparse(server_url)
     host, port = url.hostname or "", url.port or 443
     result: dict[str, Any] = {
@@ -33,8 +42,8 @@ def probe_apiserver(server_url: str, ca_pem: bytes | None, timeout: float) -> di
         result["error"] = f"dns: {exc.strerror or exc}"
         return result
     result["addresses"] = sorted({str(info[4][0]) for info in infos})
-    context = ssl.create_default_context(cadata=ca_pem.decode()) if ca_pem else ssl.create_default_context()
-    context.set_alpn_protocols(["h2", "http/1.1"])
+    context = context or tls_context(ca_pem)
+    context.set_alpn_protocols(["h2", "http/1.1"])  # what kubectl offers (urllib3 offers http/1.1 when it wraps)
     started = time.perf_counter()
     try:
         with socket.create_connection((result["addresses"][0], port), timeout=timeout) as connection:
