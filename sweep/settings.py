@@ -38,8 +38,10 @@ class Settings:
     clients: str = ""  # JSON list of clients every cluster must admit, as in context.json
     clients_tag: str = "aks-reach-clients"  # cluster tag listing more client IPs/CIDRs (comma-separated)
     # Clusters collected at once, over all of a sweep's processes: each mostly waits on Kubernetes and ARM
-    # answers (bench/sweep.py: at 100 ms an answer, 128 keeps two cores busy; 256 gains nothing more).
-    concurrency: int = 128
+    # answers, about 14 in a row (1.4 s at 100 ms an answer). bench/sweep.py, 5,000 clusters at 100 ms on two
+    # cores: 128 leaves the cores idle a sixth of the time (60 s), 192 keeps them busy (56 to 58 s), 256 spends
+    # the gain on the threads' hand-offs.
+    concurrency: int = 192
     # Processes of a command-line sweep, each with its share of `concurrency`; 0: one per core once the
     # estate has 200 clusters a process (Python runs one core per process).
     processes: int = 0

@@ -1,4 +1,4 @@
-"""A 600-cluster live sweep against the local emulator with the command line's defaults (128 clusters at once):
+"""A 600-cluster live sweep against the local emulator with the command line's defaults (192 clusters at once):
 no connection is discarded for want of room in a pool, every cluster is reported, and the progress display
 gives a heartbeat. (Speed is measured by bench/sweep.py, not asserted here.)"""
 
@@ -30,7 +30,7 @@ def test_a_600_cluster_sweep_keeps_its_connections_and_shows_progress(
     emulator.latency_seconds = 0.02  # answers take time, as Azure's do: threads hold their connections meanwhile
     emulator.start(tmp_path / "ca.pem")
     settings = replace(Settings.from_env({}), arm_endpoint=emulator.url, logs_endpoint=f"{emulator.url}/v1")
-    assert settings.concurrency == 128  # the default a user gets
+    assert settings.concurrency == 192  # the default a user gets
     heartbeat = io.StringIO()
     caplog.set_level(logging.WARNING)
     try:
