@@ -30,7 +30,6 @@ from urllib3.exceptions import HTTPError
 
 from collect.documents import DocumentError, load_document, load_json
 from collect.live.clients import AKS_SERVER_SCOPE, LiveClients
-from collect.live.probes import tls_context
 from collect.raw import strip_secret_values
 from model.arm_ids import parse_cluster_id
 from model.snapshot import Problem, Source
@@ -146,10 +145,9 @@ def user_endpoint(clients: LiveClients, cluster: dict[str, Any]) -> KubeEndpoint
 class ApiServer:
     """GETs to one API server over a pool of at most `KUBE_CONNECTIONS` kept-alive TLS connections."""
 
-    def __init__(self, endpoint: KubeEndpoint, timeout: float, context: ssl.SSLContext | None = None) -> None:
-        """`context`: the cluster's TLS context, when the caller has made it for the probe already."""
+    def __init__(self, endpoint: KubeEndpoint, timeout: float, context: ssl.SSLContext) -> None:
+        """`context`: the cluster's TLS context (`probes.tls_context`), the one its probe used."""
         url = urlparse(endpoint.server)
-        context = context or tls_context(endpoint.ca_pem)
         self._prefix = url.path.rstrip("/")
         self._headers = {"Authorization": f"Bearer {endpoint.token}", "Accept": "application/json"}
         self._pool = urllib3.HTTPSConnectionPool(
@@ -174,7 +172,7 @@ class ApiServer:
         self._pool.close()
 
 
-def read_cluster(endpoint: KubeEndpoint, clients: LiveClients, context: ssl.SSLContext | None = None) -> KubeReadings:
+def read_cluster(endpoint: KubeEndpoint, clients: LiveClients, context: ssl.SSLContext) -> KubeReadings:
     api = ApiServer(endpoint, clients.timeout_seconds, context)
     try:
         return _read_all(api, clients)
