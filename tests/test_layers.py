@@ -7,6 +7,8 @@ module, the line and the import that breaks the rule. docs/architecture.md draws
 from __future__ import annotations
 
 import ast
+import re
+from importlib.metadata import distribution
 from pathlib import Path
 
 import pytest
@@ -37,21 +39,35 @@ def part_of(path: Path) -> str:
     return relative.parts[0] if len(relative.parts) > 1 else relative.stem
 
 
-def imported_parts(tree: ast.AST) -> list[tuple[int, str, str]]:
-    """(line, imported module, its part) for every import of one of the app's parts."""
+def imports(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every import, those inside functions too."""
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
+            found.extend((node.lineno, alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module]
-        else:
-            continue
-        for name in names:
-            top = name.split(".", 1)[0]
-            if top in PARTS:
-                found.append((node.lineno, name, top))
+            found.append((node.lineno, node.module))
     return found
+
+
+def imported_parts(tree: ast.AST) -> list[tuple[int, str, str]]:
+    """(line, imported module, its part) for every import of one of the app's parts."""
+    return [(line, name, name.split(".", 1)[0]) for line, name in imports(tree) if name.split(".", 1)[0] in PARTS]
+
+
+def requirement_names(file: str) -> set[str]:
+    lines = (ROOT / file).read_text(encoding="utf-8").splitlines()
+    return {m[1].lower() for line in lines if (m := re.match(r"^([A-Za-z0-9._-]+)==", line.strip()))}
+
+
+def dev_only_packages() -> set[str]:
+    """The import names of what only requirements-dev.txt installs (the Functions build does not)."""
+    packages = set()
+    for name in requirement_names("requirements-dev.txt") - requirement_names("requirements.txt"):
+        for file in distribution(name).files or []:
+            if file.name == "__init__.py" and not file.parts[0].endswith((".dist-info", ".data")):
+                packages.add(".".join(file.parts[:-1]))
+    return {p for p in packages if not any(p.startswith(other + ".") for other in packages)}
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda path: str(path.relative_to(ROOT)))
@@ -78,3 +94,15 @@ def test_the_rule_catches_a_bad_import() -> None:
     tree = ast.parse("def f():\n    from sweep.settings import Settings\n")
     assert imported_parts(tree) == [(2, "sweep.settings", "sweep")]
     assert "sweep" not in MAY_IMPORT["publish"]
+
+
+def test_the_app_imports_nothing_only_the_tests_install() -> None:
+    dev_only = dev_only_packages()
+    assert {"azure.mgmt.network", "kubernetes", "hypothesis"} <= dev_only
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in modules()
+        for line, name in imports(ast.parse(path.read_text(encoding="utf-8")))
+        if any(name == package or name.startswith(package + ".") for package in dev_only)
+    ]
+    assert found == []

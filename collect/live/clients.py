@@ -14,13 +14,11 @@ from urllib.parse import urlsplit
 import requests
 from azure.core.credentials import TokenCredential
 from azure.core.pipeline.transport import RequestsTransport
-from azure.mgmt.containerservice import ContainerServiceClient
-from azure.mgmt.network import NetworkManagementClient
-from azure.mgmt.privatedns import PrivateDnsManagementClient
 from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.monitor.query import LogsQueryClient
 from requests.sessions import merge_setting
 
+from collect.live.resource_manager import ResourceManager
 from collect.live.throttling import ArmBucketPolicy, ResourceGraphQuotaPolicy
 
 # Resource Graph and Log Analytics queries are POSTs that change nothing: retried like GETs on timeouts and
@@ -72,7 +70,7 @@ class EnvironmentOnceSession(requests.Session):
 
 @dataclass
 class LiveClients:
-    """One set of clients per run; per-subscription ARM clients are made on first use and reused."""
+    """One set of clients per run, made on first use and shared by its threads."""
 
     credential: TokenCredential
     arm_endpoint: str = "https://management.azure.com"
@@ -84,8 +82,6 @@ class LiveClients:
     read_secrets: bool = True  # list Helm release Secrets (metadata only); False leaves helm-history skipped
     # Subscriptions whose clusters several processes of a sweep collect, with how many (ARM pacing shares).
     arm_shared_by: dict[str, int] = field(default_factory=dict)
-    _per_subscription: dict[tuple[str, str], Any] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _options(self) -> dict[str, Any]:
         connection = {
@@ -98,8 +94,12 @@ class LiveClients:
 
     def __post_init__(self) -> None:
         self._session = self._shared_session()
-        # one for every subscription's clients: the buckets are per subscription
-        self._arm_buckets = ArmBucketPolicy(reserve=self.concurrency, shared_by=self.arm_shared_by)
+        # Resource Manager reads in every subscription go through one pipeline; its bucket policy paces each
+        # subscription apart (it reads the subscription from the URL).
+        buckets = ArmBucketPolicy(reserve=self.concurrency, shared_by=self.arm_shared_by)
+        self.arm = ResourceManager(
+            self.credential, self.arm_endpoint, per_retry_policies=[buckets], **self._arm_options()
+        )
         # Threads for the I/O of the clusters in flight; they start on demand and are shared by the run.
         self.io = ThreadPoolExecutor(
             max_workers=max(4, IO_THREADS_PER_CLUSTER * self.concurrency), thread_name_prefix="aks-reach-io"
@@ -138,32 +138,17 @@ class LiveClients:
 
     def _arm_options(self) -> dict[str, Any]:
         scope = self.arm_endpoint.rstrip("/") + "/.default"
-        return {**self._options(), "base_url": self.arm_endpoint, "credential_scopes": [scope]}
+        return {**self._options(), "credential_scopes": [scope]}
 
     @cached_property
     def resource_graph(self) -> ResourceGraphClient:
         return ResourceGraphClient(
-            self.credential, per_retry_policies=[ResourceGraphQuotaPolicy()], **self._arm_options()
+            self.credential,
+            base_url=self.arm_endpoint,
+            per_retry_policies=[ResourceGraphQuotaPolicy()],
+            **self._arm_options(),
         )
 
     @cached_property
     def logs(self) -> LogsQueryClient:
         return LogsQueryClient(self.credential, endpoint=self.logs_endpoint, **self._options())
-
-    def container_service(self, subscription: str) -> ContainerServiceClient:
-        return self._client(ContainerServiceClient, subscription)
-
-    def network(self, subscription: str) -> NetworkManagementClient:
-        return self._client(NetworkManagementClient, subscription)
-
-    def private_dns(self, subscription: str) -> PrivateDnsManagementClient:
-        return self._client(PrivateDnsManagementClient, subscription)
-
-    def _client(self, kind: type, subscription: str) -> Any:
-        key = (kind.__name__, subscription.lower())
-        with self._lock:  # sweep threads share one client (and its connection pool) per subscription
-            if key not in self._per_subscription:
-                self._per_subscription[key] = kind(
-                    self.credential, subscription, per_retry_policies=[self._arm_buckets], **self._arm_options()
-                )
-            return self._per_subscription[key]

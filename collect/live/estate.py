@@ -65,16 +65,15 @@ def discover_clusters(clients: LiveClients, scope: Scope) -> list[dict[str, Any]
 
 
 def _get_cluster(clients: LiveClients, cluster_id: str) -> dict[str, Any]:
-    subscription, group, name = parse_cluster_id(cluster_id)
+    parse_cluster_id(cluster_id)  # a cluster's id, not any path, goes into the URL
     try:
-        model = clients.container_service(subscription).managed_clusters.get(group, name)
+        body = clients.arm.get(cluster_id)
     except ResourceNotFoundError:
         raise ClusterNotFound(f"{cluster_id}: no such cluster, or the identity cannot read it") from None
     except HttpResponseError as exc:
         if exc.status_code != 403:
             raise
         raise ClusterNotFound(f"{cluster_id}: the identity is not allowed to read this cluster (403)") from None
-    body = model.as_dict()
     if not isinstance(body.get("id"), str):
         raise ValueError(f"{cluster_id}: ARM answered without the cluster's id")
     return body

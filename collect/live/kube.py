@@ -116,13 +116,13 @@ class KubeconfigError(ValueError):
 
 def user_endpoint(clients: LiveClients, cluster: dict[str, Any]) -> KubeEndpoint:
     """The API server URL, its CA and a bearer token, from the cluster user credentials."""
-    subscription, group, name = parse_cluster_id(cluster["id"])
-    credentials = clients.container_service(subscription).managed_clusters.list_cluster_user_credentials(group, name)
-    if not credentials.kubeconfigs:
+    parse_cluster_id(cluster["id"])  # a cluster's id, not any path, goes into the URL
+    credentials = clients.arm.post(f"{cluster['id']}/listClusterUserCredential")
+    kubeconfigs = credentials.get("kubeconfigs")
+    if not kubeconfigs or not isinstance(kubeconfigs, list) or not isinstance(kubeconfigs[0], dict):
         raise KubeconfigError("ARM returned no user kubeconfig")
-    value = credentials.kubeconfigs[0].value
     try:
-        config = load_document((base64.b64decode(value) if isinstance(value, str) else bytes(value or b"")).decode())
+        config = load_document(base64.b64decode(kubeconfigs[0].get("value") or "").decode())
     except (DocumentError, ValueError, TypeError) as exc:
         raise KubeconfigError(f"the user kubeconfig is not readable YAML: {exc}") from None
     try:

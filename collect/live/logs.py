@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from azure.core.exceptions import AzureError, HttpResponseError
-from azure.core.rest import HttpRequest
 from azure.monitor.query import LogsQueryStatus
 
 from collect.live.clients import QUERY_METHODS, LiveClients
@@ -87,14 +86,10 @@ def apiserver_requests(clients: LiveClients, cluster_id: str, gate: threading.Se
 
 def audit_workspace(clients: LiveClients, cluster_id: str) -> str:
     """The workspace a diagnostic setting of the cluster sends kube-audit to; "" when none does."""
-    request = HttpRequest(
-        "GET",
-        f"{cluster_id}/providers/Microsoft.Insights/diagnosticSettings",
-        params={"api-version": DIAGNOSTIC_SETTINGS_API},
+    settings = clients.arm.list_items(
+        f"{cluster_id}/providers/Microsoft.Insights/diagnosticSettings", DIAGNOSTIC_SETTINGS_API
     )
-    response = clients.container_service(cluster_id.split("/")[2]).send_request(request)
-    response.raise_for_status()
-    for setting in response.json().get("value") or []:
+    for setting in settings:
         properties = setting.get("properties") or {}
         workspace = properties.get("workspaceId")
         if workspace and any(_sends_audit(log) for log in properties.get("logs") or []):

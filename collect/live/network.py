@@ -36,7 +36,7 @@ from collect.arm import ArmView
 from collect.documents import DocumentError, bounded
 from collect.live.clients import LiveClients
 from collect.parse_network import parse_resource
-from model.arm_ids import last_segment, parent_id, same_id, vnet_id_of
+from model.arm_ids import parent_id, same_id, vnet_id_of
 from model.next_hop import Appliance, firewall_of_ip_configuration, nic_of_ip_configuration, resolve_next_hop
 from model.snapshot import AzureFirewall, NetworkInterface, Subnet, VirtualNetwork
 
@@ -65,31 +65,26 @@ class NetworkSource(Protocol):
     def zone_links(self, zone_id: str) -> list[JsonObject]: ...
 
 
-def _operations(clients: LiveClients, subscription: str) -> dict[str, tuple[Any, str]]:
-    """Typed GET operations by lower-cased resource type, with the type name ARM spells."""
-    network = clients.network(subscription)
-    return {
-        "microsoft.network/virtualnetworks": (network.virtual_networks, "Microsoft.Network/virtualNetworks"),
-        "microsoft.network/networksecuritygroups": (
-            network.network_security_groups,
-            "Microsoft.Network/networkSecurityGroups",
-        ),
-        "microsoft.network/routetables": (network.route_tables, "Microsoft.Network/routeTables"),
-        "microsoft.network/azurefirewalls": (network.azure_firewalls, "Microsoft.Network/azureFirewalls"),
-        "microsoft.network/firewallpolicies": (network.firewall_policies, "Microsoft.Network/firewallPolicies"),
-        "microsoft.network/ipgroups": (network.ip_groups, "Microsoft.Network/ipGroups"),
-        "microsoft.network/publicipaddresses": (network.public_ip_addresses, "Microsoft.Network/publicIPAddresses"),
-        "microsoft.network/natgateways": (network.nat_gateways, "Microsoft.Network/natGateways"),
-        "microsoft.network/networkinterfaces": (network.network_interfaces, "Microsoft.Network/networkInterfaces"),
-        "microsoft.network/privatednszones": (
-            clients.private_dns(subscription).private_zones,
-            "Microsoft.Network/privateDnsZones",
-        ),
-    }
+# The types a reference is read as by ARM id (lower-cased), with the type name ARM spells.
+READABLE_TYPES = {
+    name.lower(): name
+    for name in (
+        "Microsoft.Network/virtualNetworks",
+        "Microsoft.Network/networkSecurityGroups",
+        "Microsoft.Network/routeTables",
+        "Microsoft.Network/azureFirewalls",
+        "Microsoft.Network/firewallPolicies",
+        "Microsoft.Network/ipGroups",
+        "Microsoft.Network/publicIPAddresses",
+        "Microsoft.Network/natGateways",
+        "Microsoft.Network/networkInterfaces",
+        "Microsoft.Network/privateDnsZones",
+    )
+}
 
 
 class ArmNetworkReader:
-    """References read by ARM id, in whatever subscription they live, each by one typed GET (cached for the
+    """References read by ARM id, in whatever subscription they live, each by one GET (cached for the
     reader's life, shared by a sweep's threads). A reference the identity may not read (403) or that does not
     exist (404) is recorded with why, so the cluster's findings can name it."""
 
@@ -123,18 +118,18 @@ class ArmNetworkReader:
         parts = resource_id.split("/")
         if len(parts) < 9 or parts[1].lower() != "subscriptions":
             return None
-        subscription, group, kind, name = parts[2], parts[4], f"{parts[6]}/{parts[7]}".lower(), parts[8]
-        operation = _operations(self._clients, subscription).get(kind)
-        if operation is None:
+        type_name = READABLE_TYPES.get(f"{parts[6]}/{parts[7]}".lower())
+        if type_name is None:
             return None
-        operations, type_name = operation
-        return self._guarded(resource_id, lambda: {**operations.get(group, name).as_dict(), "type": type_name})
+        top_level = "/".join(parts[:9])  # a subnet's id reads its VNet
+        return self._guarded(resource_id, lambda: {**self._clients.arm.get(top_level), "type": type_name})
 
-    def _listing(self, key: str, type_name: str, pages: Callable[[], Iterable[Any]]) -> list[JsonObject]:
-        """A list read once per reader (`key` names it, like a reference), empty when ARM answers 403 or 404."""
+    def _listing(self, key: str, type_name: str) -> list[JsonObject]:
+        """A list read once per reader (`key`, the list's ARM path, names it like a reference), empty when ARM
+        answers 403 or 404."""
 
         def read() -> list[JsonObject]:
-            return [{**item.as_dict(), "type": type_name} for item in pages()]
+            return [{**item, "type": type_name} for item in self._clients.arm.list_items(key)]
 
         return self._once(key.lower(), lambda: self._guarded(key, read)) or []
 
@@ -153,39 +148,24 @@ class ArmNetworkReader:
 
     def rule_collection_groups(self, policy_id: str) -> list[JsonObject]:
         """A policy's rule collection groups (not in Resource Graph), listed once per policy through ARM."""
-        subscription, group = policy_id.split("/")[2], policy_id.split("/")[4]
-        operations = self._clients.network(subscription).firewall_policy_rule_collection_groups
-        return self._listing(
-            f"{policy_id}/ruleCollectionGroups",
-            RULE_COLLECTION_GROUP,
-            lambda: operations.list(group, last_segment(policy_id)),
-        )
+        return self._listing(f"{policy_id}/ruleCollectionGroups", RULE_COLLECTION_GROUP)
 
     def firewalls_in_group(self, group_id: str) -> list[JsonObject]:
-        parts = group_id.split("/")
-        operations = self._clients.network(parts[2]).azure_firewalls
         kind = "Microsoft.Network/azureFirewalls"
-        return self._listing(f"{group_id}/providers/{kind}", kind, lambda: operations.list(parts[4]))
+        return self._listing(f"{group_id}/providers/{kind}", kind)
 
     def private_dns_zones(self, subscription: str, resource_group: str, zone_suffix: str) -> list[JsonObject]:
-        zones = self._clients.private_dns(subscription).private_zones.list_by_resource_group(resource_group)
+        kind = "Microsoft.Network/privateDnsZones"
+        zones = self._clients.arm.list_items(
+            f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/{kind}"
+        )
         try:
-            return [
-                {**zone.as_dict(), "type": "Microsoft.Network/privateDnsZones"}
-                for zone in zones
-                if str(zone.name).lower().endswith(zone_suffix)
-            ]
+            return [{**zone, "type": kind} for zone in zones if str(zone.get("name")).lower().endswith(zone_suffix)]
         except ResourceNotFoundError:
             return []  # no such node resource group: no zone, as a bulk read would find none
 
     def zone_links(self, zone_id: str) -> list[JsonObject]:
-        parts = zone_id.split("/")
-        operations = self._clients.private_dns(parts[2]).virtual_network_links
-        return self._listing(
-            f"{zone_id}/virtualNetworkLinks",
-            "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
-            lambda: operations.list(parts[4], parts[8]),
-        )
+        return self._listing(f"{zone_id}/virtualNetworkLinks", "Microsoft.Network/privateDnsZones/virtualNetworkLinks")
 
 
 class NetworkInventory(ArmNetworkReader):

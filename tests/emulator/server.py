@@ -203,6 +203,7 @@ class AzureEmulator:
         self.by_name = {cluster.name: cluster for cluster in clusters}
         self.network = network
         self.page_size = page_size
+        self.arm_page_size: int | None = None  # ARM lists longer than this answer in pages linked by nextLink
         self.faults: list[Fault] = []
         # Scopes (subscription or resource group ids) where the identity holds no Reader role: ARM answers 403
         # AuthorizationFailed there, and Resource Graph leaves their rows out, as the services do.
@@ -355,7 +356,7 @@ class AzureEmulator:
             return self._with_graph_quota(lambda: self._resource_graph(json.loads(body or b"{}")))
         if service == "logs":
             return self._logs(path.removeprefix("/v1").removesuffix("/query"))
-        return self._with_arm_bucket(method, path, principal)
+        return self._with_arm_bucket(method, path, query, principal)
 
     def _logs_admit(self, principal: str) -> tuple[int, dict[str, str], bytes] | None:
         """Log Analytics' per-user limits: a sliding window of queries, and queries running at once."""
@@ -377,7 +378,9 @@ class AzureEmulator:
         )
         return status, {**headers, "Retry-After": str(math.ceil(retry_after))}, payload
 
-    def _with_arm_bucket(self, method: str, path: str, principal: str) -> tuple[int, dict[str, str], bytes]:
+    def _with_arm_bucket(
+        self, method: str, path: str, query: dict[str, list[str]], principal: str
+    ) -> tuple[int, dict[str, str], bytes]:
         kind = "reads" if method == "GET" else "writes"
         subscription = path.split("/")[2].lower() if path.lower().startswith("/subscriptions/") else ""
         with self._lock:
@@ -394,10 +397,10 @@ class AzureEmulator:
                 {"error": {"code": "SubscriptionRequestsThrottled", "message": f"Number of {kind} requests exceeded"}},
             )
             return status, {**headers, **remaining, "Retry-After": str(math.ceil(wait))}, payload
-        status, headers, payload = self._arm(method, path)
+        status, headers, payload = self._arm(method, path, query)
         return status, {**headers, **remaining}, payload
 
-    def _arm(self, method: str, path: str) -> tuple[int, dict[str, str], bytes]:
+    def _arm(self, method: str, path: str, query: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
         if method == "GET" and self._denied(path):
             action = "/".join(path.split("/")[6:8]) if len(path.split("/")) > 7 else "resources"
             message = (
@@ -425,8 +428,21 @@ class AzureEmulator:
         if method == "GET":
             found = self._network_read(path.lower())
             if found is not None:
-                return _json(200, found)
+                return _json(200, self._arm_page(found, path, query))
         return _json(404, {"error": {"code": "ResourceNotFound", "message": f"The Resource '{path}' was not found."}})
+
+    def _arm_page(self, answer: Any, path: str, query: dict[str, list[str]]) -> Any:
+        """A list's page from `$skiptoken` on, with the nextLink to the rest, when `arm_page_size` is set."""
+        items = answer.get("value") if isinstance(answer, dict) else None
+        if self.arm_page_size is None or items is None:
+            return answer
+        start = int((query.get("$skiptoken") or ["0"])[0])
+        end = start + self.arm_page_size
+        page: dict[str, Any] = {"value": items[start:end]}
+        if end < len(items):
+            version = (query.get("api-version") or [""])[0]
+            page["nextLink"] = f"{self.url}{path}?api-version={version}&%24skiptoken={end}"
+        return page
 
     def _network_read(self, path: str) -> Any:
         """A network resource by id; or the list of a parent's children (a resource group's zones, a zone's

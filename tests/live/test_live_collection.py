@@ -248,15 +248,15 @@ def test_slow_and_malformed_answers_are_that_clusters_errors(emulator, tmp_path:
 def test_arm_reads_spend_a_token_bucket_per_subscription_and_answer_429_with_retry_after(emulator) -> None:
     emulator.arm_reads = (2.0, 1.0)  # two tokens, one more a second
     strict = LiveClients(StaticToken(), arm_endpoint=emulator.url, retries=0, connection_verify=str(emulator.ca_path))
-    operations = strict.container_service(estate.SUB).managed_clusters
+    payments = emulator.by_name["aks-payments-prod"].id
     for _ in range(2):
-        operations.get("rg-aks-payments-prod", "aks-payments-prod")
+        strict.arm.get(payments)
     with pytest.raises(HttpResponseError) as throttled:
-        operations.get("rg-aks-payments-prod", "aks-payments-prod")
+        strict.arm.get(payments)
     assert throttled.value.status_code == 429 and throttled.value.response.headers["Retry-After"] == "1"
     assert throttled.value.response.headers["x-ms-ratelimit-remaining-subscription-reads"] == "0"
-    other = strict.container_service(OTHER_SUB).managed_clusters.get("rg-aks-payments-dr", "aks-payments-dr")
-    assert other.name == "aks-payments-dr"  # another subscription has its own bucket
+    other = strict.arm.get(emulator.by_name["aks-payments-dr"].id)
+    assert other["name"] == "aks-payments-dr"  # another subscription has its own bucket
     assert emulator.throttled["arm"] == 1
 
 
