@@ -32,7 +32,7 @@ from model.arm_ids import subscription_of
 from model.finding import ClusterResult
 from sweep.context import layered, settings_layer
 from sweep.evaluate import evaluate_raw, unreachable_result
-from sweep.packed import PackedResults, pack
+from sweep.packed import BlobSpool, PackedResults, pack
 from sweep.probe_timing import probe_is_slow, settle_probe
 from sweep.processes import Emit, run_in_processes
 from sweep.settings import Settings
@@ -64,14 +64,15 @@ def run_live(
         save_to,
         processes,
     )
-    packed: dict[str, bytes] = {}  # by lower-cased cluster id
+    spool = BlobSpool()
+    packed: dict[str, tuple[int, int]] = {}  # each result's span in the spool, by lower-cased cluster id
     slow: list[RawCluster] = []
 
     def arrived(cluster_id: str, outcome: bytes | RawCluster) -> None:
         if isinstance(outcome, RawCluster):
             slow.append(outcome)
         else:
-            packed[cluster_id.lower()] = outcome
+            packed[cluster_id.lower()] = spool.add(outcome)
         if on_progress:
             on_progress(len(packed) + len(slow), total)
 
@@ -91,8 +92,8 @@ def run_live(
                     arrived(cluster_id, pack(run.unreachable(failure)))
     for raw in slow:
         settle_probe(raw, settings)  # the whole sweep is quiet now: one probe at a time
-        packed[str(raw.cluster["id"]).lower()] = pack(run.finish(raw))
-    return PackedResults(blobs=(packed[key] for key in sorted(packed)))
+        packed[str(raw.cluster["id"]).lower()] = spool.add(pack(run.finish(raw)))
+    return PackedResults(spool=spool, spans=(packed[key] for key in sorted(packed)))
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,9 @@ class ShareRun:
     processes: int = 1
     arm_shared_by: dict[str, int] = field(default_factory=dict)  # subscriptions split between shares
 
-    def collect(self, clusters: Sequence[dict[str, Any]], emit: Emit, clients: LiveClients | None = None) -> None:
-        """Emits each cluster's result as it is done, packed, or its raw collection when its probe was slow."""
+    def collect(self, clusters: list[dict[str, Any]], emit: Emit, clients: LiveClients | None = None) -> None:
+        """Emits each cluster's result as it is done, packed, or its raw collection when its probe was slow.
+        The sweep empties `clusters` (collect.live.estate.sweep)."""
         concurrency = math.ceil(self.settings.concurrency / self.processes)
         clients = clients or live_clients(
             replace(self.settings, concurrency=concurrency), self.credential, self.connection_verify, self.arm_shared_by

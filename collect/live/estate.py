@@ -2,13 +2,16 @@
 then collect the clusters concurrently (bounded). Yields each cluster as it completes; one cluster's
 failure is that cluster's `CollectionFailure`, never the sweep's.
 
-Memory stays flat with the estate's size: at most twice `concurrency` clusters are in flight or
-waiting to be consumed, and each is dropped once yielded.
+Memory stays nearly flat with the estate's size: at most twice `concurrency` clusters are in flight or
+waiting to be consumed, each dropped once yielded, and the discovered rows of the clusters not yet started
+are kept compressed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -81,7 +84,7 @@ def _get_cluster(clients: LiveClients, cluster_id: str) -> dict[str, Any]:
 
 def sweep(
     clients: LiveClients,
-    clusters: Sequence[dict[str, Any]],
+    clusters: list[dict[str, Any]],
     context: dict[str, Any],
     concurrency: int,
     probe_timeout: float,
@@ -89,19 +92,24 @@ def sweep(
     logs_concurrency: int = LOGS_CONCURRENCY,
 ) -> Iterator[RawCluster | CollectionFailure]:
     """Collects discovered clusters (`discover_clusters`); the network inventory covers their subscriptions.
-    `logs_concurrency`: Log Analytics queries at once (a process's share of the identity's limit)."""
+    `logs_concurrency`: Log Analytics queries at once (a process's share of the identity's limit).
+
+    The sweep takes the list and empties it: its rows are kept compressed until each cluster starts. A
+    discovered row is about 5.4 kB as Python objects and 0.6 kB compressed, and thousands wait their turn."""
     if not clusters:
         return
     audit = WorkspaceAuditLogs(clients, logs_concurrency)
     workers = max(1, concurrency)
     inventory = PendingInventory(clients, inventory_chunks(clusters))
+    waiting = [_compressed(cluster) for cluster in clusters]
+    clusters.clear()
     with ThreadPoolExecutor(max_workers=workers + 1) as pool:
         pool.submit(inventory.load)
         # Each task says when it is done (a queue, not `wait` on every pending future per completion: that
         # walks all of them each time, thousands of times in a large sweep).
         finished: SimpleQueue[Future[RawCluster]] = SimpleQueue()
         pending: dict[Future[RawCluster], dict[str, Any]] = {}
-        queued = iter(clusters)
+        queued = (_decompressed(row) for row in waiting)
         while True:
             for cluster in queued:
                 task = pool.submit(
@@ -127,6 +135,15 @@ def sweep(
             except Exception as exc:  # whatever one cluster's answers do, they cost that cluster only
                 collected = collection_failure(cluster, exc)
             yield collected
+
+
+def _compressed(row: dict[str, Any]) -> bytes:
+    return zlib.compress(json.dumps(row, separators=(",", ":")).encode(), 1)
+
+
+def _decompressed(blob: bytes) -> dict[str, Any]:
+    row: dict[str, Any] = json.loads(zlib.decompress(blob))
+    return row
 
 
 # Clusters whose subscriptions one Resource Graph read of the network inventory covers: about one page of

@@ -413,11 +413,11 @@ def test_the_inventory_is_read_in_chunks_and_a_cluster_waits_only_for_the_chunks
     before = emulator.count("ResourceGraph")
     second = Fault("ResourceGraph", 0, times=1, hold=threading.Event())
     emulator.faults += [Fault("ResourceGraph", 0, times=1), second]
-    names = []
+    names, total = [], len(discovered)  # the sweep empties the list it is given
     for collected in sweep(clients, discovered, {}, concurrency=8, probe_timeout=2):
         assert isinstance(collected, RawCluster) and Source.NETWORK not in collected.problems
         names.append(collected.cluster["name"])
-        if len(names) == len(discovered):
+        if len(names) == total:
             assert second.hold is not None
             second.hold.set()  # every cluster is done: the second chunk may answer now
     assert len(names) == 8 and not second.held_too_long
@@ -434,7 +434,8 @@ def test_a_chunk_resource_graph_cannot_read_is_the_network_error_of_the_clusters
     emulator.page_size = 1000  # one page a chunk
 
     def swept() -> dict[str, RawCluster]:
-        raws = {raw.cluster["name"]: raw for raw in sweep(clients, discovered, {}, concurrency=4, probe_timeout=2)}
+        handed = list(discovered)  # the sweep empties the list it is given
+        raws = {raw.cluster["name"]: raw for raw in sweep(clients, handed, {}, concurrency=4, probe_timeout=2)}
         assert len(raws) == 8
         return raws
 
