@@ -24,7 +24,7 @@ from azure.core.credentials import TokenCredential
 
 from checks.finding import Check
 from collect.live.clients import LiveClients
-from collect.live.estate import CollectionFailure, Scope, discover_clusters, sweep
+from collect.live.estate import CollectionFailure, Scope, discover_clusters, slim_rows, sweep
 from collect.live.logs import LOGS_CONCURRENCY
 from collect.raw import RawCluster
 from collect.snapshot_folder import write_cluster
@@ -53,7 +53,7 @@ def run_live(
 ) -> PackedResults:
     """Every cluster of the scope's result, sorted by cluster id, packed (sweep/packed.py)."""
     clients = live_clients(settings, credential, connection_verify)
-    clusters = discover_clusters(clients, scope)
+    clusters = slim_rows(discover_clusters(clients, scope))  # before any fork: no process holds them whole
     total, processes = len(clusters), process_count(settings.processes, len(clusters))
     run = ShareRun(
         settings,
@@ -109,9 +109,8 @@ class ShareRun:
     processes: int = 1
     arm_shared_by: dict[str, int] = field(default_factory=dict)  # subscriptions split between shares
 
-    def collect(self, clusters: list[dict[str, Any]], emit: Emit, clients: LiveClients | None = None) -> None:
-        """Emits each cluster's result as it is done, packed, or its raw collection when its probe was slow.
-        The sweep empties `clusters` (collect.live.estate.sweep)."""
+    def collect(self, clusters: Sequence[dict[str, Any]], emit: Emit, clients: LiveClients | None = None) -> None:
+        """Emits each cluster's result as it is done, packed, or its raw collection when its probe was slow."""
         concurrency = math.ceil(self.settings.concurrency / self.processes)
         clients = clients or live_clients(
             replace(self.settings, concurrency=concurrency), self.credential, self.connection_verify, self.arm_shared_by

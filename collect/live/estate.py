@@ -4,7 +4,7 @@ failure is that cluster's `CollectionFailure`, never the sweep's.
 
 Memory stays nearly flat with the estate's size: at most twice `concurrency` clusters are in flight or
 waiting to be consumed, each dropped once yielded, and the discovered rows of the clusters not yet started
-are kept compressed.
+may be kept compressed (`slim_rows`).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _get_cluster(clients: LiveClients, cluster_id: str) -> dict[str, Any]:
 
 def sweep(
     clients: LiveClients,
-    clusters: list[dict[str, Any]],
+    clusters: Sequence[dict[str, Any]],
     context: dict[str, Any],
     concurrency: int,
     probe_timeout: float,
@@ -92,24 +92,20 @@ def sweep(
     logs_concurrency: int = LOGS_CONCURRENCY,
 ) -> Iterator[RawCluster | CollectionFailure]:
     """Collects discovered clusters (`discover_clusters`); the network inventory covers their subscriptions.
-    `logs_concurrency`: Log Analytics queries at once (a process's share of the identity's limit).
-
-    The sweep takes the list and empties it: its rows are kept compressed until each cluster starts. A
-    discovered row is about 5.4 kB as Python objects and 0.6 kB compressed, and thousands wait their turn."""
+    `logs_concurrency`: Log Analytics queries at once (a process's share of the identity's limit). Rows may
+    be slim (`slim_rows`): each is unpacked as its cluster starts."""
     if not clusters:
         return
     audit = WorkspaceAuditLogs(clients, logs_concurrency)
     workers = max(1, concurrency)
     inventory = PendingInventory(clients, inventory_chunks(clusters))
-    waiting = [_compressed(cluster) for cluster in clusters]
-    clusters.clear()
     with ThreadPoolExecutor(max_workers=workers + 1) as pool:
         pool.submit(inventory.load)
         # Each task says when it is done (a queue, not `wait` on every pending future per completion: that
         # walks all of them each time, thousands of times in a large sweep).
         finished: SimpleQueue[Future[RawCluster]] = SimpleQueue()
         pending: dict[Future[RawCluster], dict[str, Any]] = {}
-        queued = (_decompressed(row) for row in waiting)
+        queued = (full_row(row) for row in clusters)
         while True:
             for cluster in queued:
                 task = pool.submit(
@@ -137,13 +133,29 @@ def sweep(
             yield collected
 
 
-def _compressed(row: dict[str, Any]) -> bytes:
-    return zlib.compress(json.dumps(row, separators=(",", ":")).encode(), 1)
+# A discovered row kept slim until its cluster's collection starts: its id and location readable, the whole
+# row compressed under this key. A row is about 5.4 kB as Python objects and 0.6 kB compressed, and in a
+# large sweep thousands wait their turn (in every process they are forked into).
+PACKED_ROW = "_packedRow"
 
 
-def _decompressed(blob: bytes) -> dict[str, Any]:
-    row: dict[str, Any] = json.loads(zlib.decompress(blob))
-    return row
+def slim_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": row["id"],
+            "location": row.get("location"),
+            PACKED_ROW: zlib.compress(json.dumps(row, separators=(",", ":")).encode(), 1),
+        }
+        for row in rows
+    ]
+
+
+def full_row(row: dict[str, Any]) -> dict[str, Any]:
+    packed = row.get(PACKED_ROW)
+    if packed is None:
+        return row
+    unpacked: dict[str, Any] = json.loads(zlib.decompress(packed))
+    return unpacked
 
 
 # Clusters whose subscriptions one Resource Graph read of the network inventory covers: about one page of

@@ -84,7 +84,8 @@ class ResourceManager:
             policies.HeadersPolicy(**options),
             policies.UserAgentPolicy(sdk_moniker="aks-api-reach", **options),
             policies.ProxyPolicy(**options),
-            policies.ContentDecodePolicy(**options),
+            # no ContentDecodePolicy: it parses every answer for the typed models' deserializer, and the
+            # answer is parsed here once (`_json`)
             ARMAutoResourceProviderRegistrationPolicy(),
             redirect,
             policies.RetryPolicy(**options),

@@ -27,7 +27,9 @@ from collect.live.estate import (
     Scope,
     collect_one,
     discover_clusters,
+    full_row,
     inventory_chunks,
+    slim_rows,
     sweep,
 )
 from collect.live.network import NetworkInventory
@@ -97,6 +99,21 @@ def run(clients: LiveClients, scope: Scope | None = None) -> dict[str, RawCluste
 
 def findings(raw: RawCluster) -> dict[str, object]:
     return {f.check: f for f in evaluate_raw(raw, Settings.from_env({})).findings}
+
+
+def test_slim_rows_keep_id_and_location_and_sweep_to_the_same_clusters_as_whole_rows(emulator, clients) -> None:
+    discovered = discover_clusters(clients, Scope())
+    slim = slim_rows(discovered)
+    assert [(row["id"], row["location"]) for row in slim] == [(row["id"], row.get("location")) for row in discovered]
+    assert [full_row(row) for row in slim] == discovered
+    assert full_row(discovered[0]) is discovered[0]  # a whole row is used as it is
+
+    def swept(rows: list[dict[str, object]]) -> dict[str, object]:
+        collected = sweep(clients, rows, {}, concurrency=4, probe_timeout=2)
+        return {raw.cluster["id"]: (raw.cluster, raw.network) for raw in collected}
+
+    whole = swept(discovered)
+    assert swept(slim) == whole and len(whole) == 8
 
 
 def test_discovery_pages_through_every_cluster_and_scopes_subscriptions(emulator, clients) -> None:
@@ -413,11 +430,11 @@ def test_the_inventory_is_read_in_chunks_and_a_cluster_waits_only_for_the_chunks
     before = emulator.count("ResourceGraph")
     second = Fault("ResourceGraph", 0, times=1, hold=threading.Event())
     emulator.faults += [Fault("ResourceGraph", 0, times=1), second]
-    names, total = [], len(discovered)  # the sweep empties the list it is given
+    names = []
     for collected in sweep(clients, discovered, {}, concurrency=8, probe_timeout=2):
         assert isinstance(collected, RawCluster) and Source.NETWORK not in collected.problems
         names.append(collected.cluster["name"])
-        if len(names) == total:
+        if len(names) == len(discovered):
             assert second.hold is not None
             second.hold.set()  # every cluster is done: the second chunk may answer now
     assert len(names) == 8 and not second.held_too_long
@@ -434,8 +451,7 @@ def test_a_chunk_resource_graph_cannot_read_is_the_network_error_of_the_clusters
     emulator.page_size = 1000  # one page a chunk
 
     def swept() -> dict[str, RawCluster]:
-        handed = list(discovered)  # the sweep empties the list it is given
-        raws = {raw.cluster["name"]: raw for raw in sweep(clients, handed, {}, concurrency=4, probe_timeout=2)}
+        raws = {raw.cluster["name"]: raw for raw in sweep(clients, discovered, {}, concurrency=4, probe_timeout=2)}
         assert len(raws) == 8
         return raws
 

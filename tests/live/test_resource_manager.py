@@ -95,8 +95,8 @@ def test_errors_are_raised_as_the_generated_operations_raise_them(emulator, clie
         clients.arm.get(cluster)
     assert denied.value.status_code == 403 and denied.value.error.code == "AuthorizationFailed"
     emulator.denied_scopes.clear()
-    answers = (  # azure-core's content policy reads a JSON answer first; the rest is read here
-        ("application/json", "{not json", "JSON is invalid"),
+    answers = (
+        ("application/json", "{not json", "ARM answered with malformed JSON"),
         ("text/plain", "{not json", "ARM answered with malformed JSON"),
         ("application/json", "[1, 2]", "a JSON list, not an object"),
     )
