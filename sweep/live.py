@@ -24,7 +24,7 @@ from azure.core.credentials import TokenCredential
 
 from checks.finding import Check
 from collect.live.clients import LiveClients
-from collect.live.estate import CollectionFailure, Scope, discover_clusters, slim_rows, sweep
+from collect.live.estate import CollectionFailure, Scope, discover_clusters, sweep
 from collect.live.logs import LOGS_CONCURRENCY
 from collect.raw import RawCluster
 from collect.snapshot_folder import write_cluster
@@ -53,7 +53,7 @@ def run_live(
 ) -> PackedResults:
     """Every cluster of the scope's result, sorted by cluster id, packed (sweep/packed.py)."""
     clients = live_clients(settings, credential, connection_verify)
-    clusters = slim_rows(discover_clusters(clients, scope))  # before any fork: no process holds them whole
+    clusters = discover_clusters(clients, scope, slim=True)  # no process holds the rows whole
     total, processes = len(clusters), process_count(settings.processes, len(clusters))
     run = ShareRun(
         settings,

@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 import requests
 from azure.core.credentials import TokenCredential
 from azure.core.pipeline.transport import RequestsTransport
-from azure.mgmt.resourcegraph import ResourceGraphClient
 from azure.monitor.query import LogsQueryClient
 from requests.sessions import merge_setting
 
@@ -100,6 +99,11 @@ class LiveClients:
         self.arm = ResourceManager(
             self.credential, self.arm_endpoint, per_retry_policies=[buckets], **self._arm_options()
         )
+        # Resource Graph is an ARM endpoint with a quota of its own (per user, announced in its headers).
+        quota = ResourceGraphQuotaPolicy()
+        self.resource_graph = ResourceManager(
+            self.credential, self.arm_endpoint, per_retry_policies=[quota], **self._arm_options()
+        )
         # Threads for the I/O of the clusters in flight; they start on demand and are shared by the run.
         self.io = ThreadPoolExecutor(
             max_workers=max(4, IO_THREADS_PER_CLUSTER * self.concurrency), thread_name_prefix="aks-reach-io"
@@ -139,15 +143,6 @@ class LiveClients:
     def _arm_options(self) -> dict[str, Any]:
         scope = self.arm_endpoint.rstrip("/") + "/.default"
         return {**self._options(), "credential_scopes": [scope]}
-
-    @cached_property
-    def resource_graph(self) -> ResourceGraphClient:
-        return ResourceGraphClient(
-            self.credential,
-            base_url=self.arm_endpoint,
-            per_retry_policies=[ResourceGraphQuotaPolicy()],
-            **self._arm_options(),
-        )
 
     @cached_property
     def logs(self) -> LogsQueryClient:

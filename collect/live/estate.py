@@ -4,7 +4,7 @@ failure is that cluster's `CollectionFailure`, never the sweep's.
 
 Memory stays nearly flat with the estate's size: at most twice `concurrency` clusters are in flight or
 waiting to be consumed, each dropped once yielded, and the discovered rows of the clusters not yet started
-may be kept compressed (`slim_rows`).
+may be kept compressed (`slim_row`).
 """
 
 from __future__ import annotations
@@ -51,10 +51,12 @@ class CollectionFailure:
     location: str = ""  # from the cluster's body, when it was read: the report keeps the cluster's identity
 
 
-def discover_clusters(clients: LiveClients, scope: Scope) -> list[dict[str, Any]]:
-    """Managed cluster bodies: the named ones through ARM, or all of the scope through Resource Graph."""
+def discover_clusters(clients: LiveClients, scope: Scope, slim: bool = False) -> list[dict[str, Any]]:
+    """Managed cluster bodies: the named ones through ARM, or all of the scope through Resource Graph.
+    `slim`: each row slimmed (`slim_row`) as its page arrives, so a page is freed before the next is read."""
+    keep = slim_row if slim else _whole
     if scope.cluster_ids:
-        return [_get_cluster(clients, cluster_id) for cluster_id in scope.cluster_ids]
+        return [keep(_get_cluster(clients, cluster_id)) for cluster_id in scope.cluster_ids]
     rows = resource_graph.query(clients, resource_graph.CLUSTERS_QUERY, scope.subscriptions, scope.management_group)
     clusters = []
     for row in rows:
@@ -63,7 +65,7 @@ def discover_clusters(clients: LiveClients, scope: Scope) -> list[dict[str, Any]
         except (KeyError, TypeError, ValueError):
             log.warning("Resource Graph returned a row that is not an AKS cluster; ignored: %.200r", row)
             continue
-        clusters.append(row)
+        clusters.append(keep(row))
     return sorted(clusters, key=lambda row: row["id"].lower())
 
 
@@ -93,7 +95,7 @@ def sweep(
 ) -> Iterator[RawCluster | CollectionFailure]:
     """Collects discovered clusters (`discover_clusters`); the network inventory covers their subscriptions.
     `logs_concurrency`: Log Analytics queries at once (a process's share of the identity's limit). Rows may
-    be slim (`slim_rows`): each is unpacked as its cluster starts."""
+    be slim (`slim_row`): each is unpacked as its cluster starts."""
     if not clusters:
         return
     audit = WorkspaceAuditLogs(clients, logs_concurrency)
@@ -139,15 +141,23 @@ def sweep(
 PACKED_ROW = "_packedRow"
 
 
-def slim_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": row["id"],
-            "location": row.get("location"),
-            PACKED_ROW: zlib.compress(json.dumps(row, separators=(",", ":")).encode(), 1),
-        }
-        for row in rows
-    ]
+def slim_row(row: dict[str, Any]) -> dict[str, Any]:
+    packed = zlib.compress(json.dumps(row, separators=(",", ":")).encode(), 1)
+    # copies of the id and location: the row's own strings would keep its page's memory in use, scattered
+    location = row.get("location")
+    return {
+        "id": _copy(str(row["id"])),
+        "location": _copy(location) if isinstance(location, str) else None,
+        PACKED_ROW: packed,
+    }
+
+
+def _copy(text: str) -> str:
+    return text.encode().decode()
+
+
+def _whole(row: dict[str, Any]) -> dict[str, Any]:
+    return row
 
 
 def full_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from azure.core.exceptions import AzureError, ClientAuthenticationError, DecodeError, DeserializationError
-from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
+from azure.core.exceptions import AzureError, ClientAuthenticationError, DecodeError
 
 from collect.live.clients import QUERY_METHODS, LiveClients
 from collect.parse import one_line
@@ -24,6 +23,8 @@ PAGE_SIZE = 1000  # the service's maximum rows per page
 QUERY_RETRIES = 6
 BACKOFF_SECONDS = 0.5  # then 1, 2, 4, 8, 16 s: about 30 s of waiting, plus what Retry-After asks
 MALFORMED_PAGE_TRIES = 3
+RESOURCES = "/providers/Microsoft.ResourceGraph/resources"
+RESOURCES_API = "2021-03-01"  # what azure-mgmt-resourcegraph 8.0 sends
 
 CLUSTERS_QUERY = (
     "resources | where type =~ 'microsoft.containerservice/managedclusters' "
@@ -66,9 +67,7 @@ def _pages(
 ) -> Iterator[dict[str, Any]]:
     skip_token: str | None = None
     while True:
-        options = QueryRequestOptions(result_format="objectArray", top=PAGE_SIZE, skip_token=skip_token)
-        request = QueryRequest(query=text, subscriptions=subscriptions, management_groups=groups, options=options)
-        rows, skip_token = _page(clients, request)
+        rows, skip_token = _page(clients, query_request(text, subscriptions, groups, skip_token))
         yield from rows
         if not skip_token:
             return
@@ -78,13 +77,30 @@ class ResourceGraphError(AzureError):
     """Resource Graph kept failing past the retry budget; the message says how, in one line."""
 
 
-def _page(clients: LiveClients, request: QueryRequest) -> tuple[list[dict[str, Any]], str | None]:
+def query_request(
+    text: str, subscriptions: list[str] | None, groups: list[str] | None, skip_token: str | None
+) -> dict[str, Any]:
+    """The body of a query, in the wire format of the SDK's `QueryRequest` (a test holds them equal)."""
+    options: dict[str, Any] = {"$top": PAGE_SIZE, "resultFormat": "objectArray", "allowPartialScopes": False}
+    if skip_token is not None:
+        options["$skipToken"] = skip_token
+    request: dict[str, Any] = {"query": text, "options": options}
+    if subscriptions is not None:
+        request["subscriptions"] = subscriptions
+    if groups is not None:
+        request["managementGroups"] = groups
+    return request
+
+
+def _page(clients: LiveClients, request: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
     attempt = 0
     while True:
         attempt += 1
         try:
-            response = clients.resource_graph.resources(
-                request,
+            response = clients.resource_graph.post(
+                RESOURCES,
+                RESOURCES_API,
+                body=request,
                 retry_on_methods=QUERY_METHODS,
                 retry_total=QUERY_RETRIES,
                 retry_connect=QUERY_RETRIES,
@@ -92,15 +108,17 @@ def _page(clients: LiveClients, request: QueryRequest) -> tuple[list[dict[str, A
                 retry_status=QUERY_RETRIES,
                 retry_backoff_factor=BACKOFF_SECONDS,
             )
-            rows = response.data if response.data is not None else []
+            rows = response.get("data")
+            rows = rows if rows is not None else []
             if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
                 raise ValueError("the page's data is not a list of rows")
-            if response.skip_token is not None and not isinstance(response.skip_token, str):
+            skip_token = response.get("$skipToken")
+            if skip_token is not None and not isinstance(skip_token, str):
                 raise ValueError("the page's $skipToken is not text")
-            return rows, response.skip_token
+            return rows, skip_token
         except ClientAuthenticationError:
             raise
-        except (DecodeError, DeserializationError, ValueError) as exc:
+        except (DecodeError, ValueError) as exc:
             if attempt == MALFORMED_PAGE_TRIES:
                 raise ResourceGraphError(
                     f"Resource Graph answered a malformed page {attempt} times: {one_line(exc)}"

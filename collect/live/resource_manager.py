@@ -107,8 +107,9 @@ class ResourceManager:
     def get(self, resource_id: str, api_version: str | None = None) -> JsonObject:
         return self._json(self.send(_request("GET", resource_id, api_version)))
 
-    def post(self, resource_id: str, api_version: str | None = None) -> JsonObject:
-        return self._json(self.send(_request("POST", resource_id, api_version)))
+    def post(self, resource_id: str, api_version: str | None = None, body: Any = None, **options: Any) -> JsonObject:
+        """`body`: sent as JSON; `options`: azure-core's per-call options (retry_total, retry_on_methods...)."""
+        return self._json(self.send(_request("POST", resource_id, api_version, body), **options))
 
     def list_items(self, collection_id: str, api_version: str | None = None) -> Iterator[JsonObject]:
         """The items of a list (`value`), page after page (`nextLink`), read as they are iterated."""
@@ -128,10 +129,10 @@ class ResourceManager:
             request = HttpRequest("GET", str(link))
         raise DecodeError(f"{collection_id}: ARM answered more than {MAX_PAGES} pages", response=response)
 
-    def send(self, request: HttpRequest) -> HttpResponse:
+    def send(self, request: HttpRequest, **options: Any) -> HttpResponse:
         """`request` through the pipeline; a relative URL is under the endpoint. No status is checked."""
         request.url = self._client.format_url(request.url)
-        return self._client.send_request(request)
+        return self._client.send_request(request, **options)
 
     @staticmethod
     def _json(response: HttpResponse) -> JsonObject:
@@ -147,5 +148,6 @@ class ResourceManager:
         return body
 
 
-def _request(method: str, resource_id: str, api_version: str | None) -> HttpRequest:
-    return HttpRequest(method, resource_id, params={"api-version": api_version or api_version_for(resource_id)})
+def _request(method: str, resource_id: str, api_version: str | None, body: Any = None) -> HttpRequest:
+    version = api_version or api_version_for(resource_id)
+    return HttpRequest(method, resource_id, params={"api-version": version}, json=body)

@@ -29,7 +29,7 @@ from collect.live.estate import (
     discover_clusters,
     full_row,
     inventory_chunks,
-    slim_rows,
+    slim_row,
     sweep,
 )
 from collect.live.network import NetworkInventory
@@ -103,7 +103,8 @@ def findings(raw: RawCluster) -> dict[str, object]:
 
 def test_slim_rows_keep_id_and_location_and_sweep_to_the_same_clusters_as_whole_rows(emulator, clients) -> None:
     discovered = discover_clusters(clients, Scope())
-    slim = slim_rows(discovered)
+    slim = discover_clusters(clients, Scope(), slim=True)
+    assert slim == [slim_row(row) for row in discovered]
     assert [(row["id"], row["location"]) for row in slim] == [(row["id"], row.get("location")) for row in discovered]
     assert [full_row(row) for row in slim] == discovered
     assert full_row(discovered[0]) is discovered[0]  # a whole row is used as it is

@@ -12,8 +12,9 @@ from azure.core.exceptions import DecodeError, HttpResponseError, ResourceNotFou
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.privatedns import PrivateDnsManagementClient
+from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
-from collect.live import resource_manager
+from collect.live import resource_graph, resource_manager
 from collect.live.clients import LiveClients
 from model.arm_ids import last_segment
 from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault, StaticToken
@@ -130,3 +131,10 @@ def test_the_api_version_follows_the_provider_of_the_id():
         )
         == resource_manager.NETWORK_API
     )
+
+
+def test_a_resource_graph_query_is_the_body_the_sdk_model_serializes() -> None:
+    for subscriptions, groups, skip_token in ((["s1", "s2"], None, None), (None, ["mg-platform"], "token==")):
+        options = QueryRequestOptions(result_format="objectArray", top=resource_graph.PAGE_SIZE, skip_token=skip_token)
+        sdk = QueryRequest(query="resources", subscriptions=subscriptions, management_groups=groups, options=options)
+        assert resource_graph.query_request("resources", subscriptions, groups, skip_token) == sdk.serialize()
