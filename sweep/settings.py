@@ -38,10 +38,11 @@ class Settings:
     clients: str = ""  # JSON list of clients every cluster must admit, as in context.json
     clients_tag: str = "aks-reach-clients"  # cluster tag listing more client IPs/CIDRs (comma-separated)
     # Clusters collected at once, over all of a sweep's processes: each mostly waits on Kubernetes and ARM
-    # answers, about 14 in a row (1.4 s at 100 ms an answer). bench/sweep.py, 5,000 clusters at 100 ms on two
-    # cores: 128 leaves the cores idle a sixth of the time (60 s), 192 keeps them busy (56 to 58 s), 256 spends
-    # the gain on the threads' hand-offs.
-    concurrency: int = 192
+    # answers, about 14 in a row (1.4 s at 100 ms an answer), and each costs about 0.65 MiB while it runs.
+    # bench/sweep.py, 5,000 clusters at 100 ms on two cores: 128 leaves the cores idle a sixth of the time,
+    # 160 keeps them busy in the same time as 192 (within run-to-run noise) in 180 rather than 189-199 MiB,
+    # 256 spends the gain on the threads' hand-offs.
+    concurrency: int = 160
     # Processes of a command-line sweep, each with its share of `concurrency`; 0: one per core once the
     # estate has 200 clusters a process (Python runs one core per process).
     processes: int = 0

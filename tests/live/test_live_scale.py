@@ -30,7 +30,7 @@ def test_a_600_cluster_sweep_keeps_its_connections_and_shows_progress(
     emulator.latency_seconds = 0.02  # answers take time, as Azure's do: threads hold their connections meanwhile
     emulator.start(tmp_path / "ca.pem")
     settings = replace(Settings.from_env({}), arm_endpoint=emulator.url, logs_endpoint=f"{emulator.url}/v1")
-    assert settings.concurrency == 192  # the default a user gets
+    assert settings.concurrency == 160  # the default a user gets
     heartbeat = io.StringIO()
     caplog.set_level(logging.WARNING)
     try:
