@@ -1,22 +1,25 @@
 """Resource Manager reads by resource id, answered as the JSON ARM sends: one azure-core ARM pipeline for every
 subscription, with the policies the generated management clients put in theirs.
 
-Collection used the typed clients (azure-mgmt-containerservice, -network, -privatedns) and turned every model
-straight back into its wire-format dict (`as_dict()`): importing their models cost 36 MiB in every process
-(azure-mgmt-network alone 28, a tenth of a forked 5,000-cluster sweep's memory) and nothing else. The requests
-are the same ones, at the api-versions those SDK versions send (`API_VERSIONS`); errors are raised as the
+Collection used the typed clients (azure-mgmt-containerservice, -network, -privatedns, -resourcegraph) and
+turned every model straight back into its wire-format dict (`as_dict()`): importing their models cost 37 MiB in
+every process (azure-mgmt-network alone 28, an eighth of a forked 5,000-cluster sweep's memory) and nothing
+else. The requests are the same ones, at the api-versions those SDK versions send; errors are raised as the
 generated operations raise them (`map_error`, then `HttpResponseError` with ARM's error format), so a 404 is a
-`ResourceNotFoundError` and a 403 names ARM's error code.
+`ResourceNotFoundError` and a 403 names ARM's error code. The SDKs stay test dependencies: tests hold the
+bodies both read and send equal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.core.configuration import Configuration
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
+    AzureError,
     ClientAuthenticationError,
     DecodeError,
     HttpResponseError,
@@ -64,6 +67,10 @@ def api_version_for(resource_id: str) -> str:
     return NETWORK_API
 
 
+class OffEndpointError(AzureError):
+    """An id or a nextLink from an answer named a URL off the ARM endpoint (a failure of that read only)."""
+
+
 class ResourceManager:
     """GET and POST by resource id (a path under the ARM endpoint); answers are JSON objects."""
 
@@ -77,8 +84,6 @@ class ResourceManager:
     ) -> None:
         """`options`: azure-core's keyword options (transport, retry_total, connection timeouts...)."""
         config: Configuration[Any, Any] = Configuration(**options)
-        authentication = ARMChallengeAuthenticationPolicy(credential, *credential_scopes, **options)
-        redirect = policies.RedirectPolicy(**options)
         pipeline_policies = [
             policies.RequestIdPolicy(**options),
             policies.HeadersPolicy(**options),
@@ -87,15 +92,17 @@ class ResourceManager:
             # no ContentDecodePolicy: it parses every answer for the typed models' deserializer, and the
             # answer is parsed here once (`_json`)
             ARMAutoResourceProviderRegistrationPolicy(),
-            redirect,
+            policies.RedirectPolicy(**options),
             policies.RetryPolicy(**options),
-            authentication,
+            ARMChallengeAuthenticationPolicy(credential, *credential_scopes, **options),
             policies.CustomHookPolicy(**options),
             policies.NetworkTraceLoggingPolicy(**options),
             policies.DistributedTracingPolicy(**options),
             policies.SensitiveHeaderCleanupPolicy(**options),
             ARMHttpLoggingPolicy(**options),
         ]
+        origin = urlsplit(endpoint)
+        self._origin = (origin.scheme.lower(), origin.netloc.lower())
         self._client: ARMPipelineClient[Any, Any] = ARMPipelineClient(
             base_url=endpoint,
             config=config,
@@ -130,8 +137,14 @@ class ResourceManager:
         raise DecodeError(f"{collection_id}: ARM answered more than {MAX_PAGES} pages", response=response)
 
     def send(self, request: HttpRequest, **options: Any) -> HttpResponse:
-        """`request` through the pipeline; a relative URL is under the endpoint. No status is checked."""
+        """`request` through the pipeline; a relative URL is under the endpoint. No status is checked. An id
+        or a nextLink read from an answer never sends the token elsewhere: a URL off the endpoint is refused."""
         request.url = self._client.format_url(request.url)
+        target = urlsplit(request.url)
+        if (target.scheme.lower(), target.netloc.lower()) != self._origin:
+            raise OffEndpointError(
+                f"refused to send the ARM token to {target.scheme}://{target.netloc}, not the endpoint"
+            )
         return self._client.send_request(request, **options)
 
     @staticmethod

@@ -138,3 +138,16 @@ def test_a_resource_graph_query_is_the_body_the_sdk_model_serializes() -> None:
         options = QueryRequestOptions(result_format="objectArray", top=resource_graph.PAGE_SIZE, skip_token=skip_token)
         sdk = QueryRequest(query="resources", subscriptions=subscriptions, management_groups=groups, options=options)
         assert resource_graph.query_request("resources", subscriptions, groups, skip_token) == sdk.serialize()
+
+
+def test_an_id_or_next_link_off_the_endpoint_is_refused_before_the_token_leaves(emulator, clients) -> None:
+    with pytest.raises(
+        resource_manager.OffEndpointError, match=r"refused to send the ARM token to https://attacker\.example"
+    ):
+        clients.arm.get("https://attacker.example/subscriptions/s/resourceGroups/g")
+    zones = f"/subscriptions/{estate.SUB}/providers/Microsoft.Network/privateDnsZones"
+    elsewhere = '{"value": [], "nextLink": "https://attacker.example/next"}'
+    emulator.faults.append(Fault("privateDnsZones$", 200, times=1, body=elsewhere))
+    with pytest.raises(resource_manager.OffEndpointError, match=r"attacker\.example"):
+        list(clients.arm.list_items(zones))
+    assert emulator.count("") == 1  # the first page only
