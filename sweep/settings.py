@@ -40,7 +40,7 @@ class Settings:
     # Clusters collected at once, over all of a sweep's processes: each mostly waits on Kubernetes and ARM
     # answers, about 14 in a row (1.4 s at 100 ms an answer), and each costs about 0.65 MiB while it runs.
     # bench/sweep.py, 5,000 clusters at 100 ms on two cores: 128 leaves the cores idle a sixth of the time,
-    # 160 keeps them busy in the same time as 192 (within run-to-run noise) in 180 rather than 189-199 MiB,
+    # 160 keeps them busy in the same time as 192 (within run-to-run noise) in 174-186 rather than 189-199 MiB,
     # 256 spends the gain on the threads' hand-offs.
     concurrency: int = 160
     # Processes of a command-line sweep, each with its share of `concurrency`; 0: one per core once the
