@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import zlib
 from datetime import date, datetime
 from typing import Any
 
@@ -190,3 +191,14 @@ def _float(text: str) -> float:
 
 def _constant(text: str) -> Any:
     raise DocumentError(f"{text} is not a JSON number")
+
+
+def packed_json(value: Any) -> bytes:
+    """`value` as compact JSON, compressed (zlib level 1: most of the gain for a tenth of the CPU): how a sweep
+    keeps what it reads back later (discovered rows, network bodies) at about a third of their text."""
+    return zlib.compress(json.dumps(value, separators=(",", ":")).encode(), 1)
+
+
+def unpacked_json(blob: bytes) -> Any:
+    """What `packed_json` packed."""
+    return json.loads(zlib.decompress(blob))

@@ -84,15 +84,12 @@ class PackedResults(Sequence[ClusterResult]):
     def __init__(
         self,
         results: Iterable[ClusterResult] = (),
-        blobs: Iterable[bytes] = (),
         spool: BlobSpool | None = None,
         spans: Iterable[tuple[int, int]] = (),
     ) -> None:
-        """`spool` and `spans`: results already spooled (`spans` in order), before `blobs` and `results`."""
+        """`spool` and `spans`: results already spooled (`spans` in order), before `results`."""
         self._spool = spool or BlobSpool()
-        self._spans = [*spans]
-        self._spans += [self._spool.add(blob) for blob in blobs]
-        self._spans += [self._spool.add(pack(result)) for result in results]
+        self._spans = [*spans, *(self._spool.add(pack(result)) for result in results)]
 
     def __len__(self) -> int:
         return len(self._spans)

@@ -9,9 +9,7 @@ may be kept compressed (`slim_row`).
 
 from __future__ import annotations
 
-import json
 import logging
-import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from typing import Any
 
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
+from collect.documents import packed_json, unpacked_json
 from collect.live import resource_graph
 from collect.live.clients import LiveClients
 from collect.live.cluster import collect_cluster
@@ -54,9 +53,9 @@ class CollectionFailure:
 def discover_clusters(clients: LiveClients, scope: Scope, slim: bool = False) -> list[dict[str, Any]]:
     """Managed cluster bodies: the named ones through ARM, or all of the scope through Resource Graph.
     `slim`: each row slimmed (`slim_row`) as its page arrives, so a page is freed before the next is read."""
-    keep = slim_row if slim else _whole
     if scope.cluster_ids:
-        return [keep(_get_cluster(clients, cluster_id)) for cluster_id in scope.cluster_ids]
+        named = [_get_cluster(clients, cluster_id) for cluster_id in scope.cluster_ids]
+        return [slim_row(row) for row in named] if slim else named
     rows = resource_graph.query(clients, resource_graph.CLUSTERS_QUERY, scope.subscriptions, scope.management_group)
     clusters = []
     for row in rows:
@@ -65,7 +64,7 @@ def discover_clusters(clients: LiveClients, scope: Scope, slim: bool = False) ->
         except (KeyError, TypeError, ValueError):
             log.warning("Resource Graph returned a row that is not an AKS cluster; ignored: %.200r", row)
             continue
-        clusters.append(keep(row))
+        clusters.append(slim_row(row) if slim else row)
     return sorted(clusters, key=lambda row: row["id"].lower())
 
 
@@ -142,7 +141,7 @@ PACKED_ROW = "_packedRow"
 
 
 def slim_row(row: dict[str, Any]) -> dict[str, Any]:
-    packed = zlib.compress(json.dumps(row, separators=(",", ":")).encode(), 1)
+    packed = packed_json(row)
     # copies of the id and location: the row's own strings would keep its page's memory in use, scattered
     location = row.get("location")
     return {
@@ -156,15 +155,11 @@ def _copy(text: str) -> str:
     return text.encode().decode()
 
 
-def _whole(row: dict[str, Any]) -> dict[str, Any]:
-    return row
-
-
 def full_row(row: dict[str, Any]) -> dict[str, Any]:
     packed = row.get(PACKED_ROW)
     if packed is None:
         return row
-    unpacked: dict[str, Any] = json.loads(zlib.decompress(packed))
+    unpacked: dict[str, Any] = unpacked_json(packed)
     return unpacked
 
 

@@ -24,9 +24,7 @@ a hub firewall shared by a thousand spokes is checked once, not once per spoke.
 
 from __future__ import annotations
 
-import json
 import threading
-import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -34,7 +32,7 @@ from typing import Any, Protocol
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from collect.arm import ArmView
-from collect.documents import DocumentError, bounded
+from collect.documents import DocumentError, bounded, packed_json, unpacked_json
 from collect.live.clients import LiveClients
 from collect.parse_network import parse_resource
 from model.arm_ids import parent_id, same_id, vnet_id_of
@@ -195,7 +193,7 @@ class NetworkInventory(ArmNetworkReader):
             except DocumentError as exc:  # one malformed body costs the clusters that reference it, named
                 self._read[key], self._unreadable[key] = None, f"malformed answer: {exc}"
                 continue
-            self._bodies[key] = zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
+            self._bodies[key] = packed_json(body)
             kind = str(body.get("type")).lower()
             if kind == "microsoft.network/privatednszones":
                 self._zones_by_group.setdefault("/".join(key.split("/")[:5]), []).append(body)
@@ -206,7 +204,7 @@ class NetworkInventory(ArmNetworkReader):
         if not resource_id:
             return None
         body = self._bodies.get(resource_id.lower())
-        return json.loads(zlib.decompress(body)) if body is not None else super().get(resource_id)
+        return unpacked_json(body) if body is not None else super().get(resource_id)
 
     def private_dns_zones(self, subscription: str, resource_group: str, zone_suffix: str) -> list[JsonObject]:
         group = f"/subscriptions/{subscription}/resourcegroups/{resource_group}".lower()
