@@ -46,6 +46,7 @@ def runtime(emulator: AzureEmulator, azurite: Any, ingestion: IngestionCapture, 
             "AKS_REACH_TEAMS_WEBHOOKS": json.dumps({"team-storefront": webhook.url("/storefront")}),
             "AKS_REACH_TEAMS_DEFAULT_WEBHOOK": webhook.url("/platform"),
             "AKS_REACH_RECHECK_DELAY_SECONDS": str(RECHECK_DELAY_SECONDS),
+            "WEBSITE_AUTH_ENABLED": "True",  # as App Service sets it when its authentication is on
         }
     )
     built = Runtime.build(settings, StaticToken(), connection_verify=str(emulator.ca_path))
