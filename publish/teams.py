@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import fnmatch
 import json
 import logging
 import threading
@@ -44,6 +45,7 @@ from publish.teams_card import FailureChange, encode_message, teams_message
 LOGGER = logging.getLogger("aks_api_reach.teams")
 WEBHOOKS_SETTING = "AKS_REACH_TEAMS_WEBHOOKS"
 DEFAULT_WEBHOOK_SETTING = "AKS_REACH_TEAMS_DEFAULT_WEBHOOK"
+HOSTS_SETTING = "AKS_REACH_TEAMS_WEBHOOK_HOSTS"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})  # plain http only for local test servers
 KEY_VAULT_REFERENCE = "@microsoft.keyvault("
 DEFAULT_LABEL = "default webhook"
@@ -62,8 +64,9 @@ class Webhook:
     url: str = field(repr=False)
 
 
-def validate_webhook_url(url: str, setting: str, owner: str | None = None) -> str:
-    """The URL itself when usable; otherwise a SettingsError naming the setting (and owner), never the URL."""
+def validate_webhook_url(url: str, setting: str, allowed_hosts: Sequence[str], owner: str | None = None) -> str:
+    """The URL itself when usable; otherwise a SettingsError naming the setting (and owner), never the URL.
+    Usable: https to a host of `allowed_hosts` (shell patterns), or plain http to a local test server."""
     where = f"{setting} (owner {owner!r})" if owner else setting
     url = url.strip()
     if url.lower().startswith(KEY_VAULT_REFERENCE):
@@ -74,6 +77,8 @@ def validate_webhook_url(url: str, setting: str, owner: str | None = None) -> st
     local = parts.scheme == "http" and (parts.hostname or "") in LOCAL_HOSTS
     if not parts.hostname or not (parts.scheme == "https" or local):
         raise SettingsError(f"{where} is not an https URL")
+    if not local and not any(fnmatch.fnmatchcase(parts.hostname.lower(), host.lower()) for host in allowed_hosts):
+        raise SettingsError(f"{where} points at a host outside {HOSTS_SETTING}: cards go to Teams webhooks only")
     return url
 
 
@@ -85,8 +90,9 @@ class WebhookRoutes:
     default: Webhook | None = None
 
     @classmethod
-    def parse(cls, webhooks_json: str, default_url: str) -> WebhookRoutes:
-        """From AKS_REACH_TEAMS_WEBHOOKS (JSON owner -> URL) and AKS_REACH_TEAMS_DEFAULT_WEBHOOK."""
+    def parse(cls, webhooks_json: str, default_url: str, allowed_hosts: Sequence[str]) -> WebhookRoutes:
+        """From AKS_REACH_TEAMS_WEBHOOKS (JSON owner -> URL), AKS_REACH_TEAMS_DEFAULT_WEBHOOK and the hosts
+        AKS_REACH_TEAMS_WEBHOOK_HOSTS allows."""
         by_owner: dict[str, Webhook] = {}
         raw = webhooks_json.strip()
         if raw:
@@ -104,10 +110,14 @@ class WebhookRoutes:
                         f"{WEBHOOKS_SETTING}: the entry of owner {owner!r} is not an owner name and a URL"
                     )
                 name = str(owner).strip()
-                by_owner[name.casefold()] = Webhook(name, validate_webhook_url(url, WEBHOOKS_SETTING, name))
+                by_owner[name.casefold()] = Webhook(
+                    name, validate_webhook_url(url, WEBHOOKS_SETTING, allowed_hosts, name)
+                )
         default_url = default_url.strip()
         default = (
-            Webhook(DEFAULT_LABEL, validate_webhook_url(default_url, DEFAULT_WEBHOOK_SETTING)) if default_url else None
+            Webhook(DEFAULT_LABEL, validate_webhook_url(default_url, DEFAULT_WEBHOOK_SETTING, allowed_hosts))
+            if default_url
+            else None
         )
         return cls(by_owner, default)
 

@@ -154,7 +154,7 @@ def management_group_subscriptions(clients: LiveClients, settings: Settings) -> 
 def teams_from_settings(settings: Settings, table: TableClient) -> tuple[NotificationState, TeamsSender]:
     """The Teams state on the app's state table (`sweep.storage.table_client`, made once per runtime) and
     the sender, from the webhook settings."""
-    routes = WebhookRoutes.parse(settings.teams_webhooks, settings.teams_default_webhook)
+    routes = WebhookRoutes.parse(settings.teams_webhooks, settings.teams_default_webhook, settings.teams_webhook_hosts)
     return NotificationState(table), TeamsSender(routes, timeout_seconds=settings.request_timeout_seconds)
 
 

@@ -308,7 +308,7 @@ def test_muted_findings_send_no_teams_card(azurite: Azurite) -> None:
     muting = Exemptions((rule(clusters=("aks-storefront-prod",), expires=date(2026, 6, 30)),))
     with WebhookCapture() as webhook, TableServiceClient.from_connection_string(azurite.connection_string) as tables:
         state = NotificationState(tables.create_table("mutes" + uuid.uuid4().hex[:10]))
-        sender = TeamsSender(WebhookRoutes.parse("", webhook.url("/default")), timeout_seconds=5.0)
+        sender = TeamsSender(WebhookRoutes.parse("", webhook.url("/default"), ()), timeout_seconds=5.0)
 
         sweeps = iter(range(1, 10))
 

@@ -86,7 +86,7 @@ def card_texts(card: dict) -> list[str]:
 
 
 def routes_of(settings: Settings) -> WebhookRoutes:
-    return WebhookRoutes.parse(settings.teams_webhooks, settings.teams_default_webhook)
+    return WebhookRoutes.parse(settings.teams_webhooks, settings.teams_default_webhook, settings.teams_webhook_hosts)
 
 
 def sender_for(settings: Settings, **options: float) -> TeamsSender:
@@ -448,6 +448,14 @@ def test_webhook_urls_never_reach_logs_or_outcomes(estate, capture, state, caplo
             },
             "AKS_REACH_TEAMS_DEFAULT_WEBHOOK is an unresolved Key Vault reference",
         ),
+        (  # cards carry ranges, egress IPs and node names: a typo'd or planted URL must not receive them
+            {"AKS_REACH_TEAMS_WEBHOOKS": '{"team-a": "https://hooks.example.com/secret-path"}'},
+            "AKS_REACH_TEAMS_WEBHOOKS (owner 'team-a') points at a host outside AKS_REACH_TEAMS_WEBHOOK_HOSTS",
+        ),
+        (  # a suffix match, not a substring: the pattern's dot is part of it
+            {"AKS_REACH_TEAMS_DEFAULT_WEBHOOK": "https://evil-logic.azure.com.example.net/secret-path"},
+            "AKS_REACH_TEAMS_DEFAULT_WEBHOOK points at a host outside AKS_REACH_TEAMS_WEBHOOK_HOSTS",
+        ),
     ],
 )
 def test_bad_webhook_settings_name_the_setting_never_the_url(environment, message):
@@ -465,6 +473,11 @@ def test_https_and_local_http_webhooks_are_accepted():
     routes = routes_of(settings)
     assert sorted(routes.by_owner) == ["a", "b"] and routes.default is not None
     assert "logic.azure.com" not in repr(routes)
+    power_platform = "https://0a1b2c3d4e5f.00.environment.api.powerplatform.com:443/powerautomate/automations/direct/x"
+    legacy = "https://contoso.webhook.office.com/webhookb2/x"
+    assert len(routes_of(Settings(teams_webhooks=json.dumps({"a": power_platform, "b": legacy}))).by_owner) == 2
+    sovereign = Settings(teams_default_webhook="https://prod-1.usgovarizona.logic.azure.us/workflows/x")
+    assert routes_of(replace(sovereign, teams_webhook_hosts=("*.logic.azure.us",))).default is not None
 
 
 def test_teams_needs_a_state_store():

@@ -208,6 +208,8 @@ class AzureEmulator:
         # Scopes (subscription or resource group ids) where the identity holds no Reader role: ARM answers 403
         # AuthorizationFailed there, and Resource Graph leaves their rows out, as the services do.
         self.denied_scopes: list[str] = []
+        # Management group name -> its subscriptions, for Resource Graph queries of `resourcecontainers`.
+        self.management_groups: dict[str, list[str]] = {}
         self._network_by_id: dict[str, dict[str, Any]] | None = None  # built on first ARM read
         self._network_children: dict[str, list[dict[str, Any]]] = {}
         self.latency_seconds = 0.0
@@ -498,7 +500,11 @@ class AzureEmulator:
     def _resource_graph(self, request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         query = str(request.get("query", "")).lower()
         subscriptions = {s.lower() for s in request.get("subscriptions") or []}
-        if "microsoft.containerservice/managedclusters" in query:
+        if query.startswith("resourcecontainers") and "microsoft.resources/subscriptions" in query:
+            groups = request.get("managementGroups") or []
+            members = sorted({s for group in groups for s in self.management_groups.get(group, [])})
+            rows = [{"id": f"/subscriptions/{s}", "subscriptionId": s} for s in members]
+        elif "microsoft.containerservice/managedclusters" in query:
             rows = [_rg_row(c.raw.cluster) for c in self.clusters.values()]
         else:
             rows = [_rg_row(r) for r in self.network if "/rulecollectiongroups/" not in r["id"].lower()]

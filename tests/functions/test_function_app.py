@@ -112,6 +112,19 @@ def test_the_app_declares_its_five_functions_and_their_bindings() -> None:
     assert sorted(trigger["methods"]) == ["GET", "POST"] and output["type"] == "http"
 
 
+def test_in_azure_the_app_uses_its_user_assigned_identity_and_no_credential_chain() -> None:
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    from model.errors import SettingsError
+    from sweep.runtime import app_credential
+
+    azure = {"IDENTITY_ENDPOINT": "http://127.0.0.1:41741/msi/token", "IDENTITY_HEADER": "h"}
+    assert isinstance(app_credential({**azure, "AZURE_CLIENT_ID": RUNBOOK}), ManagedIdentityCredential)
+    with pytest.raises(SettingsError, match="^AZURE_CLIENT_ID is not set"):
+        app_credential(azure)
+    assert isinstance(app_credential({}), DefaultAzureCredential)  # a workstation's `func start`: az login
+
+
 def test_host_json_retries_messages_then_poisons_them() -> None:
     host = json.loads((ROOT / "host.json").read_text())
     queues = host["extensions"]["queues"]
