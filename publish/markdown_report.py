@@ -1,10 +1,13 @@
-"""The Markdown report, for runbook output and pull-request comments."""
+"""The Markdown report, for runbook output and pull-request comments. Everything a cluster says (names, owners,
+titles, details, exemption reasons) is inert Markdown and commands are literal code (publish/plain_text.py):
+no tenant text becomes a link or markup."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from model.finding import ClusterResult, Status
+from publish.plain_text import code_block, code_span, inert_markdown
 from publish.text_report import DOCS_HINT, clusters_by_worst_status, findings_worst_first, mute_note, worst_first
 
 _ICONS: dict[Status, str] = {
@@ -17,7 +20,7 @@ _ICONS: dict[Status, str] = {
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return inert_markdown(" ".join(text.splitlines()))  # `|` is escaped too: it cannot end the cell
 
 
 def render_markdown(results: Sequence[ClusterResult], shown: Sequence[ClusterResult] | None = None) -> str:
@@ -29,8 +32,9 @@ def render_markdown(results: Sequence[ClusterResult], shown: Sequence[ClusterRes
     lines += [f"{DOCS_HINT}.", ""]
     for result in worst_first(shown):
         cluster = result.cluster
-        lines += [f"## {cluster.name}", ""]
-        lines.append(f"`{cluster.id}`" + (f" — owners: {', '.join(result.owners)}" if result.owners else ""))
+        lines += [f"## {inert_markdown(cluster.name)}", ""]
+        owners = f" — owners: {inert_markdown(', '.join(result.owners))}" if result.owners else ""
+        lines.append(code_span(cluster.id) + owners)
         lines += ["", "| Check | Status | Severity | Finding |", "|---|---|---|---|"]
         findings = findings_worst_first(result)
         lines += [
@@ -41,9 +45,9 @@ def render_markdown(results: Sequence[ClusterResult], shown: Sequence[ClusterRes
         for finding in findings:
             if finding.muted or finding.status not in (Status.FAIL, Status.ERROR, Status.WARN):
                 continue
-            lines += ["", f"### `{finding.check}`: {finding.title}", "", finding.detail]
+            lines += ["", f"### `{finding.check}`: {_cell(finding.title)}", "", inert_markdown(finding.detail)]
             if finding.remediation:
-                lines += ["", "Fix:", "", "```", finding.remediation, "```"]
+                lines += ["", "Fix:", "", *code_block(finding.remediation)]
             lines += ["", f"Docs: {finding.docs}"]
         lines.append("")
     return "\n".join(lines)

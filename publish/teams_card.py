@@ -4,6 +4,10 @@ Teams Workflows renders Adaptive Cards up to version 1.4 and accepts at most 28 
 Office 365 connector URLs take the same payload. Newly failing checks are shown whole (title, detail
 shortened, remediation command in monospace), still-failing and resolved checks one line each. When the
 message would not fit, newly failing checks are dropped from the tail and counted as "and N more".
+
+TextBlocks and Facts render Markdown: everything a finding or the cluster says is made inert first
+(`publish/plain_text.py`), so a tenant's event text or tag cannot put a link or markup in the card. The only
+Markdown is the card's own: the list dashes and the Microsoft Learn link of the check.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from model.finding import ClusterResult, Finding
 from model.text import shorten
+from publish.plain_text import inert_markdown
 
 CARD_VERSION = "1.4"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -102,15 +107,15 @@ def _card(
     cluster = result.cluster
     summary = _summary(change)
     body: list[Element] = [
-        _text(f"AKS API Reach: {cluster.name}", size="Large", weight="Bolder"),
+        _text(f"AKS API Reach: {inert_markdown(cluster.name)}", size="Large", weight="Bolder"),
         _text(summary, isSubtle=True, spacing="None"),
         {
             "type": "FactSet",
             "facts": [
-                {"title": "Subscription", "value": cluster.subscription or "unknown"},
-                {"title": "Resource group", "value": cluster.resource_group or "unknown"},
-                {"title": "Location", "value": cluster.location or "unknown"},
-                {"title": "Owners", "value": ", ".join(result.owners) or "none (owner tag not set)"},
+                {"title": "Subscription", "value": inert_markdown(cluster.subscription or "unknown")},
+                {"title": "Resource group", "value": inert_markdown(cluster.resource_group or "unknown")},
+                {"title": "Location", "value": inert_markdown(cluster.location or "unknown")},
+                {"title": "Owners", "value": inert_markdown(", ".join(result.owners)) or "none (owner tag not set)"},
             ],
         },
         *new_elements,
@@ -127,7 +132,7 @@ def _card(
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": CARD_VERSION,
-        "fallbackText": f"AKS API Reach: {cluster.name}: {summary}",
+        "fallbackText": f"AKS API Reach: {inert_markdown(cluster.name)}: {summary}",
         "body": body,
         "actions": [
             {
@@ -150,14 +155,14 @@ def _summary(change: FailureChange) -> str:
 
 def _new_failure(finding: Finding) -> list[Element]:
     block = [
-        _text(shorten(finding.title, LINE_CHARS), weight="Bolder", color="Attention", separator=True),
+        _text(inert_markdown(shorten(finding.title, LINE_CHARS)), weight="Bolder", color="Attention", separator=True),
         _text(f"{finding.check} · severity {finding.severity.value}", isSubtle=True, spacing="None"),
     ]
     if finding.detail:
-        block.append(_text(shorten(finding.detail, DETAIL_CHARS)))
+        block.append(_text(inert_markdown(shorten(finding.detail, DETAIL_CHARS))))
     if finding.remediation:
         # Whole, never cut: a shortened command would be a wrong command. A huge one goes to "and N more".
-        block.append(_text(finding.remediation, fontType="Monospace"))
+        block.append(_text(inert_markdown(finding.remediation), fontType="Monospace"))
     if finding.docs:
         block.append(_text(f"[Microsoft Learn]({finding.docs})", isSubtle=True, spacing="Small"))
     return block
@@ -167,7 +172,7 @@ def _line(check: str, finding: Finding | None, status_prefix: str) -> Element:
     if finding is None:
         return _text(f"- {check}", spacing="None")
     status = f" ({status_prefix}{finding.status.value})" if status_prefix else ""
-    return _text(shorten(f"- {check}{status}: {finding.title}", LINE_CHARS), spacing="None")
+    return _text(f"- {check}{status}: {inert_markdown(shorten(finding.title, LINE_CHARS))}", spacing="None")
 
 
 def _heading(text: str, color: str = "Default") -> Element:

@@ -9,6 +9,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from model.finding import ClusterResult, Finding, Mute, Status
+from publish.plain_text import printable
 
 # Worst first: what a reader must act on comes before what is fine.
 STATUS_ORDER: dict[Status, int] = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.SKIPPED: 3, Status.PASS: 4}
@@ -112,9 +113,10 @@ def render_text(
 
 def _wrapped(text: str, width: int, first: str, rest: str) -> list[str]:
     """`text` wrapped between words. A word too long for its column (a URL, an ARM id) is never cut: its
-    line starts further left, as far as it must to end inside `width`."""
+    line starts further left, as far as it must to end inside `width`. Control characters in it (a tenant's
+    ANSI or terminal-hyperlink sequences) are shown as U+FFFD: only the report's own colours reach the terminal."""
     lines = textwrap.wrap(
-        text,
+        printable(text),
         width=width,
         initial_indent=first,
         subsequent_indent=rest,

@@ -7,6 +7,8 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
+import shutil
 import threading
 import time
 import uuid
@@ -589,3 +591,56 @@ def test_state_with_the_table_service_uri_and_a_token_credential(estate, capture
     assert state.last_failing(kubelet.cluster) == {"kubelet-port"}
     assert ("https://storage.azure.com/.default",) in credential.scopes
     assert len(capture.posts) == 1
+
+
+# --- text from clusters is plain text ------------------------------------------------------------------------
+
+MARKDOWN_LINK = re.compile(r"(?<!\\)\[[^\]]*(?<!\\)\]\(([^)]*)\)")  # [text](url) with unescaped brackets
+UNESCAPED_EMPHASIS = re.compile(r"(?<!\\)\*(?<!\\)\*")
+HOSTILE = "dial tcp 10.1.2.3:10250: i/o timeout [Open the runbook](https://attacker.example)"
+
+
+def hostile_result(tmp_path: Path) -> ClusterResult:
+    """A sample cluster whose namespace holds a pod with the hostile probe output as a Warning event (what a
+    tenant can write), evaluated by the real checks: kubelet-port quotes the event in its detail."""
+    folder = tmp_path / "aks-payments-prod"
+    shutil.copytree(ROOT / "examples" / "estate" / "aks-payments-prod", folder)
+    event = {
+        "kind": "Event",
+        "apiVersion": "v1",
+        "metadata": {"name": "web-0.17a", "namespace": "tenant-a"},
+        "involvedObject": {
+            "kind": "Pod",
+            "namespace": "tenant-a",
+            "name": "web-0 **[urgent](https://attacker.example)**",
+        },
+        "reason": "Unhealthy",
+        "type": "Warning",
+        "message": f"Readiness probe failed: {HOSTILE}",
+    }
+    (folder / "kube" / "03-EventList.json").write_text(
+        json.dumps({"kind": "EventList", "apiVersion": "v1", "items": [event]})
+    )
+    cluster = json.loads((folder / "cluster.json").read_text())
+    cluster["tags"] = {**cluster.get("tags", {}), "owner": "team-payments, [Approve](https://attacker.example/owner)"}
+    (folder / "cluster.json").write_text(json.dumps(cluster))
+    [read] = read_estate(folder)
+    return evaluate_raw(read.raw, Settings())
+
+
+def test_hostile_event_text_renders_inert_in_the_card(tmp_path):
+    result = hostile_result(tmp_path)
+    kubelet = next(finding for finding in result.findings if finding.check == "kubelet-port")
+    assert kubelet.status is Status.FAIL and "[Open the runbook](https://attacker.example)" in kubelet.detail
+    card = validate_card(teams_message(result, FailureChange(("kubelet-port",), (), ()), "https://portal.azure.com"))
+    texts = card_texts(card) + [fact["value"] for fact in card["body"][2]["facts"]] + [card["fallbackText"]]
+    links = [link for text in texts for link in MARKDOWN_LINK.findall(text)]
+    assert links == [
+        "https://learn.microsoft.com/troubleshoot/azure/azure-kubernetes/connectivity/tcp-timeouts-dial-tcp-nodeip-10250"
+    ]
+    assert not any(UNESCAPED_EMPHASIS.search(text) for text in texts)
+    assert "https://attacker" not in json.dumps(card, ensure_ascii=False)
+    detail = next(text for text in card_texts(card) if "Readiness probe failed" in text)
+    assert "\\[Open the runbook\\](https:\u200b//attacker.example)" in detail  # shown as written, not a link
+    owners = next(fact["value"] for fact in card["body"][2]["facts"] if fact["title"] == "Owners")
+    assert owners == "team-payments, \\[Approve\\](https:\u200b//attacker.example/owner)"
