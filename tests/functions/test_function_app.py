@@ -120,7 +120,7 @@ def test_in_azure_the_app_uses_its_user_assigned_identity_and_no_credential_chai
 
     azure = {"IDENTITY_ENDPOINT": "http://127.0.0.1:41741/msi/token", "IDENTITY_HEADER": "h"}
     assert isinstance(app_credential({**azure, "AZURE_CLIENT_ID": RUNBOOK}), ManagedIdentityCredential)
-    with pytest.raises(SettingsError, match="^AZURE_CLIENT_ID is not set"):
+    with pytest.raises(SettingsError, match=r"^AZURE_CLIENT_ID is not set"):
         app_credential(azure)
     assert isinstance(app_credential({}), DefaultAzureCredential)  # a workstation's `func start`: az login
 
