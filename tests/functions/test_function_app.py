@@ -107,7 +107,9 @@ def test_the_app_declares_its_five_functions_and_their_bindings() -> None:
     assert worker["connection"] == poison["connection"] == "AzureWebJobsStorage"
     trigger, output = bindings["check_cluster_http"]
     assert (
-        trigger["type"] == "httpTrigger" and trigger["authLevel"] == "ANONYMOUS" and trigger["route"] == "clusters/check"
+        trigger["type"] == "httpTrigger"
+        and trigger["authLevel"] == "ANONYMOUS"
+        and trigger["route"] == "clusters/check"
     )
     assert sorted(trigger["methods"]) == ["GET", "POST"] and output["type"] == "http"
 
