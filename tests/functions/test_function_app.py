@@ -529,7 +529,12 @@ def test_a_muted_cluster_reaches_application_insights_muted_and_sends_no_card(
     runtime: Runtime, ingestion: IngestionCapture, webhook: WebhookCapture, caplog: pytest.LogCaptureFixture
 ) -> None:
     storefront = {"name": "oci", "checks": ["helm-history"], "clusters": ["aks-storefront-prod"], "reason": "OCI move"}
-    sandbox = {"checks": ["*"], "clusters": ["aks-sandbox-*"], "reason": "rebuilt weekly"}
+    sandbox = {
+        "checks": ["*"],
+        "subscriptions": [estate.SUB],
+        "clusters": ["aks-sandbox-*"],
+        "reason": "rebuilt weekly",
+    }
     use_mute_list(runtime, {"mutes": [storefront, sandbox]})
     sweep_once()
     wait_for(lambda: len(ingestion.events(SWEEP_EVENT)) == 1)
