@@ -528,7 +528,13 @@ def use_mute_list(runtime: Runtime, document: dict[str, Any], by_tag: bool = Fal
 def test_a_muted_cluster_reaches_application_insights_muted_and_sends_no_card(
     runtime: Runtime, ingestion: IngestionCapture, webhook: WebhookCapture, caplog: pytest.LogCaptureFixture
 ) -> None:
-    storefront = {"name": "oci", "checks": ["helm-history"], "clusters": ["aks-storefront-prod"], "reason": "OCI move"}
+    storefront = {
+        "name": "oci",
+        "checks": ["helm-history"],
+        "clusters": ["aks-storefront-prod"],
+        "reason": "OCI move",
+        "expires": "2099-01-31",
+    }
     sandbox = {
         "checks": ["*"],
         "subscriptions": [estate.SUB],
