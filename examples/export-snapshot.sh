@@ -219,6 +219,19 @@ echo "kubernetes" >&2
 kube_sources=(kube:pods kube:nodes kube:node-metrics kube:events kube:helm kube:logs)
 kubeconfig="$work/kubeconfig"
 k() { kubectl --kubeconfig "$kubeconfig" --request-timeout 20s "$@"; }
+# metadata_only KIND "LABEL ..." GET_ARGS...: the objects `kubectl get GET_ARGS` lists, as a <KIND>List of
+# items with their namespace, name and those labels only. kubectl prints just these columns (custom-columns),
+# so nothing else of an object (a Secret's values, a release payload, annotations) reaches a pipe or a file.
+metadata_only() {
+  local kind=$1 labels=$2 label columns="NAMESPACE:.metadata.namespace,NAME:.metadata.name"
+  shift 2
+  for label in $labels; do columns+=",$label:.metadata.labels.$label"; done
+  k get "$@" -o "custom-columns=$columns" --no-headers | jq -R -s --arg kind "$kind" --arg labels "$labels" '
+    ($labels | split(" ")) as $names
+    | {apiVersion: "v1", kind: ($kind + "List"), items: [split("\n")[] | select(length > 0) | [splits(" +")] as $cells
+        | {apiVersion: "v1", kind: $kind, metadata: {namespace: $cells[0], name: $cells[1], labels: ([range($names | length)
+            | select(($cells[. + 2] // "<none>") != "<none>") | {key: $names[.], value: $cells[. + 2]}] | from_entries)}}]}'
+}
 if ! az aks get-credentials --ids "$cluster_id" --file "$kubeconfig" --overwrite-existing > /dev/null 2> "$work/err"; then
   why=$(grep -v '^[[:space:]]*$' "$work/err" | head -n 1 | cut -c 1-300)
   for source in "${kube_sources[@]}"; do problem "$source" "$(kind_of "$work/err")" "az aks get-credentials: $why"; done
@@ -235,14 +248,13 @@ else
     fetch "$out/kube/events.json" kube:events "kubectl get events -A" k get events -A -o json
     fetch "$out/kube/node-metrics.json" kube:node-metrics "kubectl get --raw /apis/metrics.k8s.io/v1beta1/nodes (is metrics-server running?)" \
       k get --raw /apis/metrics.k8s.io/v1beta1/nodes
-    # Helm 3 release secrets as metadata only: the release payload never leaves the cluster. Listing them needs
-    # `list` on secrets; without it the Helm 2 configmaps alone would pass for the whole history, so they wait.
-    if fetch "$work/secrets.json" kube:helm "kubectl get secrets -A -l owner=helm (listing Secrets metadata needs list on secrets)" \
-        k get secrets -A -l owner=helm -o json; then
-      jq '{apiVersion: "v1", kind: "SecretList", items: [.items[] | del(.data)]}' "$work/secrets.json" > "$out/kube/helm-secrets.json"
-      fetch "$work/configmaps.json" kube:helm "kubectl get configmaps -n kube-system -l OWNER=TILLER" \
-        k get configmaps -n kube-system -l OWNER=TILLER -o json \
-        && jq '{apiVersion: "v1", kind: "ConfigMapList", items: [.items[] | del(.data)]}' "$work/configmaps.json" > "$out/kube/tiller-configmaps.json"
+    # Helm 3 release secrets (and Helm 2's configmaps) as metadata only: kubectl prints names and labels, so no
+    # release payload is written anywhere, not even to the work folder. Listing them needs `list` on secrets;
+    # without it the Helm 2 configmaps alone would pass for the whole history, so they wait.
+    if fetch "$out/kube/helm-secrets.json" kube:helm "kubectl get secrets -A -l owner=helm (listing Secrets metadata needs list on secrets)" \
+        metadata_only Secret "owner name version status" secrets -A -l owner=helm; then
+      fetch "$out/kube/tiller-configmaps.json" kube:helm "kubectl get configmaps -n kube-system -l OWNER=TILLER" \
+        metadata_only ConfigMap "OWNER NAME VERSION STATUS" configmaps -n kube-system -l OWNER=TILLER
     fi
     if [ -f "$out/kube/pods.json" ]; then
       mkdir -p "$out/kube/logs/kube-system"

@@ -206,6 +206,29 @@ def test_secret_values_never_enter_a_snapshot(tmp_path: Path) -> None:
     assert raw.kube[0]["metadata"]["name"] == "sh.helm.release.v1.web.v1"
 
 
+def test_metadata_only_items_keep_names_and_labels_only(tmp_path: Path) -> None:
+    """Any annotation may hold values (a tool's copy of the object, a token) and managedFields every field's
+    history: neither stays on a Secret or a metadata-only item, whatever the annotation is called."""
+    write(tmp_path / "cluster.json", CLUSTER)
+    metadata = {
+        "name": "sh.helm.release.v1.web.v2",
+        "namespace": "web",
+        "labels": {"owner": "helm", "name": "web", "version": "2"},
+        "annotations": {"meta.helm.sh/release-values": '{"dbPassword": "hunter2"}'},
+        "managedFields": [{"manager": "helm", "fieldsV1": {"f:data": {"f:release": {}}}}],
+    }
+    partial = {"kind": "PartialObjectMetadataList", "items": [{"kind": "PartialObjectMetadata", "metadata": metadata}]}
+    write(tmp_path / "kube" / "helm.json", partial)
+    write(tmp_path / "kube" / "secret.json", {"kind": "Secret", "metadata": metadata, "data": {"release": "SDRz"}})
+    write(tmp_path / "kube" / "pods.json", {"kind": "List", "items": [{"kind": "Pod", "metadata": metadata}]})
+    raw = read_cluster(tmp_path)
+    by_kind = {document["kind"]: document for document in raw.kube or []}
+    kept = [by_kind["PartialObjectMetadataList"]["items"][0]["metadata"], by_kind["Secret"]["metadata"]]
+    assert all(set(entry) == {"name", "namespace", "labels"} for entry in kept)
+    assert "hunter2" not in json.dumps(kept) and "SDRz" not in json.dumps(raw.kube)
+    assert "annotations" in by_kind["List"]["items"][0]["metadata"]  # a pod is not metadata-only: left as it is
+
+
 def test_missing_or_empty_estate(tmp_path: Path) -> None:
     with pytest.raises(SnapshotFileError, match="no such snapshot folder"):
         list(read_estate(tmp_path / "nope"))

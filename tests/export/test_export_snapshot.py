@@ -245,3 +245,28 @@ def test_a_private_cluster_exports_its_private_dns_zone_and_the_zones_links(tmp_
     truth = evaluate_raw(read_cluster(sample), Settings.from_env({}))
     reach = {f.check: f for f in truth.findings}["private-cluster-reach"]
     assert findings(out)["private-cluster-reach"].status is reach.status is Status.PASS
+
+
+def test_helm_releases_are_exported_as_names_and_labels_and_no_value_reaches_the_disk(tmp_path: Path) -> None:
+    kube = kubernetes()
+    payload = "SDRzSUFBQUFBQUFDLzZ4VlRXL2JPQkQ5Sw=="  # what every release Secret holds in the fake cluster
+    applied = json.dumps({"kind": "Secret", "data": {"password": "aHVudGVyMg=="}})  # kubectl apply's copy
+    secrets = [obj for obj in kube["objects"] if obj["kind"] == "Secret"]
+    assert secrets and all(obj["data"]["release"] == payload for obj in secrets)
+    secrets[0]["metadata"] = {
+        **secrets[0]["metadata"],
+        "annotations": {"kubectl.kubernetes.io/last-applied-configuration": applied},
+    }
+    run, out = export(tmp_path, landing_zone_cloud(), kube)
+    assert run.returncode == 0, run.stderr
+    calls = [json.loads(line) for line in (tmp_path / "kube.json.calls").read_text().splitlines()]
+    listings = [call for call in calls if call[:1] == ["get"] and call[1] in ("secrets", "configmaps")]
+    assert len(listings) == 2 and all(call[call.index("-o") + 1].startswith("custom-columns=") for call in listings)
+    written = [path for path in tmp_path.rglob("*") if path.is_file() and path.name not in ("kube.json", "cloud.json")]
+    assert not [path for path in written if payload in path.read_text(errors="replace")]
+    assert not [path for path in written if "aHVudGVyMg" in path.read_text(errors="replace")]
+    exported = json.loads((out / "kube" / "helm-secrets.json").read_text())
+    assert exported["kind"] == "SecretList" and len(exported["items"]) == len(secrets)
+    assert all(set(item) == {"apiVersion", "kind", "metadata"} for item in exported["items"])
+    assert all(set(item["metadata"]) == {"namespace", "name", "labels"} for item in exported["items"])
+    assert findings(out)["helm-history"].status is not Status.SKIPPED
