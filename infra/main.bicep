@@ -156,7 +156,7 @@ var appSettings = {
   // Read by the host and by the sweep (queue and state table clients).
   AzureWebJobsStorage__queueServiceUri: storage.outputs.queueEndpoint
   AzureWebJobsStorage__tableServiceUri: storage.outputs.tableEndpoint
-  // Read by DefaultAzureCredential: use the user-assigned identity.
+  // The app's only credential in Azure: ManagedIdentityCredential(client_id) (sweep/runtime.py app_credential).
   AZURE_CLIENT_ID: identity.outputs.clientId
   // Telemetry, sent with the identity (the component disables local auth).
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
@@ -175,6 +175,9 @@ var appSettings = {
   AKS_REACH_MUTE_LIST: muteList
   AKS_REACH_MUTE_LIST_BLOB: muteListInStorage && empty(muteList) ? '${storage.outputs.configContainerUrl}/mute-list.yaml' : ''
   AKS_REACH_MUTE_BY_TAG: string(muteByTag)
+  // The HTTP check: Entra ID (App Service authentication) and the app role runbook identities are granted.
+  AKS_REACH_HTTP_AUTH: 'entra'
+  AKS_REACH_HTTP_ROLE: 'AksApiReach.Check'
   AKS_REACH_TEAMS_WEBHOOKS: '@Microsoft.KeyVault(SecretUri=${vault.outputs.webhooksSecretUri})'
   AKS_REACH_TEAMS_DEFAULT_WEBHOOK: empty(teamsDefaultWebhook) ? '' : '@Microsoft.KeyVault(SecretUri=${vault.outputs.defaultWebhookSecretUri})'
 }
