@@ -80,9 +80,10 @@ def counted(finding: Finding) -> bool:
 
 
 def estate_causes(results: Iterable[ClusterResult]) -> list[EstateCause]:
-    """Every root cause of the run, largest first (clusters affected, failing before warning, then key)."""
+    """Every root cause of the run, largest first (clusters affected, failing before warning, then key). One
+    pass over `results`, keeping only what the groups need (a live sweep's results stay packed)."""
     members: dict[str, dict[str, tuple[RootCause, AffectedCluster]]] = {}
-    for result in sorted(results, key=lambda result: result.cluster.id.lower()):
+    for result in results:
         for finding in result.findings:
             if not counted(finding):
                 continue
@@ -92,7 +93,7 @@ def estate_causes(results: Iterable[ClusterResult]) -> list[EstateCause]:
                 if known is None or (known[1].status is Status.WARN and finding.status is Status.FAIL):
                     affected = AffectedCluster(result.cluster, result.owners, finding.check, finding.status)
                     clusters[result.cluster.id.lower()] = (cause, affected)
-    groups = [_group([pair for pair in clusters.values()]) for clusters in members.values()]
+    groups = [_group([clusters[cluster_id] for cluster_id in sorted(clusters)]) for clusters in members.values()]
     return sorted(groups, key=lambda g: (-len(g.affected), g.status is not Status.FAIL, g.key))
 
 

@@ -17,6 +17,8 @@ from model.finding import ClusterResult, Mute, Status
 from model.root_cause import CauseKind, RootCause, normalised_user_agent
 from publish.appinsights import ROOT_CAUSE_PROPERTIES, finding_properties, root_cause_properties
 from publish.json_report import report_document
+from publish.markdown_report import render_markdown
+from publish.text_report import render_text
 from sweep.evaluate import evaluate_raw
 from sweep.settings import Settings
 from tools import make_example_estate as estate
@@ -140,3 +142,24 @@ def test_the_key_does_not_depend_on_how_arm_spells_the_id(group: str, name: str,
 def test_a_user_agent_is_its_name_and_version(name: str, version: str, rest: str) -> None:
     client = normalised_user_agent(f"  {name}/{version} {rest}")
     assert client == f"{name}/{version}".lower() and " " not in client
+
+
+def test_text_and_markdown_open_with_the_estate_view_and_findings_point_at_it() -> None:
+    results = results_of(
+        throttled("aks-a", 201, SUBSCRIPTIONS[0]),
+        throttled("aks-b", 202, SUBSCRIPTIONS[0]),
+        throttled("aks-c", 203, SUBSCRIPTIONS[1]),
+        estate.nsg_denies_kubelet(),
+    )
+    text = render_text(results, width=100)
+    lines = text.splitlines()
+    assert lines[0].startswith("Root causes, largest first (2 root causes")
+    assert lines[1] == "  #1 FAIL  client inventory-operator/v0.3.1: breaks 3 clusters in 2 subscriptions"
+    assert "      clusters: aks-a, aks-b, aks-c" in lines and "      fix: kubectl get pods -A -o wide" in text
+    assert text.count("root cause #1: client inventory-operator/v0.3.1 (breaks 3 clusters") == 3
+    assert text.count("root cause #2: NSG nsg-aks-search-prod-nodes") == 1
+    assert lines[-2] == "4 clusters: 4 fail, 0 error, 0 warn, 0 skipped, 0 pass; 2 root causes"
+    markdown = render_markdown(results)
+    assert markdown.index("## Root causes") < markdown.index("## aks-")
+    assert "| 1 | ❌ fail | client inventory-operator/v0.3.1 | 3 | 2 |" in markdown
+    assert markdown.count("Points at root cause #1: client inventory-operator/v0.3.1") == 3
