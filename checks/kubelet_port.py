@@ -117,7 +117,7 @@ def _nsg_causes(
                         denial.nsg.id,
                         denial.rule.name,
                         summary=f"{denial.describe()} denies TCP 10250 between node subnets",
-                        fix=fix,
+                        fixes=(fix,),
                         items=(f"TCP 10250 {direction.lower()}",),
                     )
                     known = root_causes.get(cause.key)

@@ -46,16 +46,18 @@ _LABELS: dict[CauseKind, tuple[str, str]] = {
 class RootCause:
     """What is wrong where: `kind`, `resource_id` and `part` make the key; the rest is for people and the fix.
 
-    `items`: what the resource lacks or denies for this cluster (flows, ports); an estate's group lists the
-    union. `related`: other ARM ids worth naming (the firewall of a policy, the rule collection group that
-    decided), lower-cased."""
+    `items`: what the resource lacks or denies for this cluster (flows, ports); `sources`: the addresses the fix
+    must admit (a spoke's node prefix); `fixes`: the commands, where `{sources}` stands for those addresses. An
+    estate's group joins all three over its clusters, so its one fix admits every spoke. `related`: other ARM
+    ids worth naming (the firewall of a policy), lower-cased."""
 
     kind: CauseKind
     resource_id: str
     part: str = ""
     summary: str = ""
-    fix: str = ""
+    fixes: tuple[str, ...] = ()
     items: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
     related: tuple[tuple[str, str], ...] = ()
 
     @classmethod
@@ -66,8 +68,9 @@ class RootCause:
         part: str = "",
         *,
         summary: str = "",
-        fix: str = "",
+        fixes: Iterable[str] = (),
         items: Iterable[str] = (),
+        sources: Iterable[str] = (),
         related: Iterable[tuple[str, str]] = (),
     ) -> RootCause:
         """A cause with its key parts normalised (ARM ids and names lower-cased, whitespace trimmed)."""
@@ -76,14 +79,26 @@ class RootCause:
             resource_id.strip().rstrip("/").lower(),
             part.strip().lower(),
             summary,
-            fix,
+            tuple(dict.fromkeys(fix for fix in fixes if fix)),
             tuple(dict.fromkeys(items)),
+            tuple(dict.fromkeys(sources)),
             tuple((name, value.strip().rstrip("/").lower()) for name, value in related if value),
         )
 
     def joined(self, other: RootCause) -> RootCause:
-        """This cause with `other`'s items added (the same key seen twice: two flows one rule denies)."""
-        return replace(self, items=tuple(dict.fromkeys((*self.items, *other.items))))
+        """This cause with `other`'s fixes, items and sources added (the same key seen twice: two flows one rule
+        denies, or two clusters behind one firewall policy)."""
+        return replace(
+            self,
+            fixes=tuple(dict.fromkeys((*self.fixes, *other.fixes))),
+            items=tuple(dict.fromkeys((*self.items, *other.items))),
+            sources=tuple(dict.fromkeys((*self.sources, *other.sources))),
+        )
+
+    @property
+    def fix(self) -> str:
+        """The command(s) that fix it, for every source this cause was seen with."""
+        return "; ".join(self.fixes).replace("{sources}", " ".join(self.sources))
 
     @property
     def key(self) -> str:
@@ -107,6 +122,8 @@ class RootCause:
         group = parts[4] if len(parts) > 4 else ""
         where = f"{last_segment(self.resource_id)} (resource group {group})" if group else self.resource_id
         label, part_label = _LABELS[self.kind]
+        if self.kind is CauseKind.FIREWALL and "/firewallpolicies/" in self.resource_id:
+            label = "firewall policy"
         part = f", {part_label} {last_segment(self.part)}" if self.part else ""
         return f"{label} {where}{part}"
 
@@ -119,6 +136,7 @@ class RootCause:
             "summary": self.summary,
             "fix": self.fix,
             "items": list(self.items),
+            "sources": list(self.sources),
             "related": dict(self.related),
         }
 
@@ -131,4 +149,4 @@ def normalised_user_agent(user_agent: str) -> str:
 
 
 def user_agent_cause(user_agent: str, summary: str, fix: str) -> RootCause:
-    return RootCause.of(CauseKind.USER_AGENT, "", normalised_user_agent(user_agent), summary=summary, fix=fix)
+    return RootCause.of(CauseKind.USER_AGENT, "", normalised_user_agent(user_agent), summary=summary, fixes=(fix,))

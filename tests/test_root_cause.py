@@ -163,3 +163,45 @@ def test_text_and_markdown_open_with_the_estate_view_and_findings_point_at_it() 
     assert markdown.index("## Root causes") < markdown.index("## aks-")
     assert "| 1 | ❌ fail | client inventory-operator/v0.3.1 | 3 | 2 |" in markdown
     assert markdown.count("Points at root cause #1: client inventory-operator/v0.3.1") == 3
+
+
+def landing_zone_estate() -> list[RawCluster]:
+    """Two hubs in the connectivity subscription with two spokes each: the prod hub's policy holds the egress
+    tutorial's AKS rules, the nonprod hub's (like the platform's base policy) does not."""
+    prod = [estate.Spoke(f"aks-prod-{n}", 210 + n, subscription=SUBSCRIPTIONS[0]) for n in (1, 2)]
+    nonprod = [estate.Spoke(f"aks-dev-{n}", 220 + n, subscription=SUBSCRIPTIONS[n - 1]) for n in (1, 2)]
+    raws = []
+    for name, spokes, rules, ip in (
+        ("prod", prod, True, "198.51.100.70"),
+        ("nonprod", nonprod, False, "198.51.100.80"),
+    ):
+        hub_id, hub = estate.landing_zone_hub(name, spokes, aks_rules=rules, firewall_public_ip=ip)
+        for spoke in spokes:
+            raws.append(
+                RawCluster(
+                    cluster=estate.landing_zone_cluster(spoke, f"team-{spoke.name}", ip),
+                    network=[*estate.landing_zone_spoke(spoke, hub_id), *hub, *estate.platform_base_policy()],
+                    kube=spoke.kube(),
+                )
+            )
+    return raws
+
+
+def test_a_hub_policy_missing_the_aks_rules_is_one_root_cause_of_exactly_its_spokes() -> None:
+    results = results_of(*landing_zone_estate())
+    (group,) = [group for group in estate_causes(results) if group.cause.kind is CauseKind.FIREWALL]
+    policy = estate.rid(
+        estate.POLICY_RG, "Microsoft.Network/firewallPolicies", "afwp-hub-nonprod-weu", estate.CONNECTIVITY_SUB
+    )
+    assert group.key == f"firewall:{policy.lower()}" and group.cause.subscription == estate.CONNECTIVITY_SUB
+    assert [cluster.name for cluster in group.clusters] == ["aks-dev-1", "aks-dev-2"]
+    assert group.subscriptions == SUBSCRIPTIONS and group.status is Status.FAIL
+    assert group.cause.name == "firewall policy afwp-hub-nonprod-weu (resource group rg-firewall-policies)"
+    # One command admits both spokes; it names the connectivity subscription the policy lives in.
+    assert "--source-addresses 10.221.0.0/16 10.222.0.0/16" in group.cause.fix
+    assert (
+        f"--subscription {estate.CONNECTIVITY_SUB}" in group.cause.fix and "AzureKubernetesService" in group.cause.fix
+    )
+    assert "Microsoft Container Registry (TCP 443)" in group.cause.items
+    prod = [r for r in results if r.cluster.name.startswith("aks-prod")]
+    assert all(f.status is not Status.FAIL for r in prod for f in r.findings if f.check == "egress-rules")
