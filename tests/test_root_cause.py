@@ -205,3 +205,40 @@ def test_a_hub_policy_missing_the_aks_rules_is_one_root_cause_of_exactly_its_spo
     assert "Microsoft Container Registry (TCP 443)" in group.cause.items
     prod = [r for r in results if r.cluster.name.startswith("aks-prod")]
     assert all(f.status is not Status.FAIL for r in prod for f in r.findings if f.check == "egress-rules")
+
+
+def test_a_shared_private_dns_zone_missing_the_hubs_link_is_one_root_cause() -> None:
+    """Two private spokes resolve their API servers through one zone of the connectivity subscription, linked to
+    the spokes but not to the hub where the declared jumpbox sits."""
+    zone = estate.rid(
+        "rg-private-dns",
+        "Microsoft.Network/privateDnsZones",
+        "privatelink.westeurope.azmk8s.io",
+        estate.CONNECTIVITY_SUB,
+    )
+    spokes = [estate.Spoke(f"aks-private-{n}", 230 + n, subscription=SUBSCRIPTIONS[n - 1]) for n in (1, 2)]
+    hub_id, hub = estate.landing_zone_hub("prod", spokes, aks_rules=True, firewall_public_ip="198.51.100.70")
+    raws = [
+        RawCluster(
+            cluster=estate.landing_zone_cluster(
+                spoke, "team-a", "198.51.100.70", outbound="userDefinedRouting", private=True, private_dns_zone=zone
+            ),
+            network=[
+                *estate.landing_zone_spoke(spoke, hub_id),
+                *hub,
+                *estate.platform_base_policy(),
+                *estate.private_zone(zone, [s.vnet_id for s in spokes]),
+            ],
+            kube=spoke.kube(),
+            context={"clients": [{"name": "hub-jumpbox", "ips": ["10.0.10.4"], "vnet": hub_id}]},
+        )
+        for spoke in spokes
+    ]
+    (group,) = estate_causes(results_of(*raws))
+    assert (
+        group.cause.kind is CauseKind.PRIVATE_DNS_LINK
+        and group.key == f"private-dns-link:{zone.lower()}#{hub_id.lower()}"
+    )
+    assert [cluster.name for cluster in group.clusters] == ["aks-private-1", "aks-private-2"]
+    assert group.cause.fix.startswith("az network private-dns link vnet create -g rg-private-dns")
+    assert group.cause.name.endswith("no link for VNet vnet-hub-prod-weu")
