@@ -73,7 +73,7 @@ def root_cause_message(
 def _headline(change: CauseChange) -> str:
     count = len(change.clusters)
     if change.kind == RESOLVED:
-        return f"Resolved: none of the {len(change.gone)} clusters it broke fails on it now"
+        return f"Resolved: no cluster fails on it now ({len(change.gone)} when last reported)"
     if change.kind == OPENED:
         return f"New root cause: breaks {count} cluster{'' if count == 1 else 's'}"
     return f"Grown: now breaks {count} clusters ({len(change.new)} new)"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,8 +38,20 @@ def row_key(key: str) -> str:
     return "rc-" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
-def cause_document(cause: RootCause) -> dict[str, Any]:
-    return {**cause.to_dict(), "name": cause.name, "subscription": cause.subscription}
+def cause_document(cause: RootCause, stored: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The cause as its row keeps it, joined with what the row had (`stored`): the fix admits the sources of
+    every cluster that reported it, as the report's estate view does for one run."""
+    if stored:
+        fixes = tuple(str(fix) for fix in stored.get("fixTemplates", []))
+        items = tuple(str(item) for item in stored.get("items", []))
+        sources = tuple(str(source) for source in stored.get("sources", []))
+        cause = replace(cause, fixes=fixes, items=items, sources=sources).joined(cause)
+    return {
+        **cause.to_dict(),
+        "fixTemplates": list(cause.fixes),
+        "name": cause.name,
+        "subscription": cause.subscription,
+    }
 
 
 @dataclass(frozen=True)
@@ -101,7 +113,8 @@ class RootCauseState:
                     del members[cluster_id]
                 if row is not None and members == dict(row.members):
                     break
-                cause = cause_document(now_in[key][0]) if key in now_in else (row.cause if row else {})
+                stored = row.cause if row else None
+                cause = cause_document(now_in[key][0], stored) if key in now_in else (stored or {})
                 try:
                     self._write(key, cause, members, row)
                 except StateConflict:
