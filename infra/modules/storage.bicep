@@ -24,7 +24,7 @@ var isolated = !empty(privateEndpointSubnetId)
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_206: locally redundant is enough: the queue and the state table are rebuilt by the next sweep, and the package by the next deploy
-  // checkov:skip=CKV_AZURE_33: queue service logging is the diagnostic setting below (StorageRead/Write/Delete to Log Analytics); checkov reads only the classic analytics logging
+  // checkov:skip=CKV_AZURE_35: the default action is Deny whenever a private endpoint subnet is given (isolated); without one the app, not VNet-integrated, reaches its storage over the public endpoint with Entra auth only (shared keys are off)
   name: name
   location: location
   tags: tags
