@@ -118,11 +118,12 @@ var functionAppName = 'func-aksreach-${token}'
 var deploymentContainerName = 'app-package-${token}'
 var isolated = !empty(privateEndpointSubnetId)
 // The privatelink zones of storage (blob, queue, table), Key Vault and the site, in that order.
+var vaultZoneName = replace(environment().suffixes.keyvaultDns, '.vault.', 'privatelink.vaultcore.')
 var privateZoneNames = [
   'privatelink.blob.${environment().suffixes.storage}'
   'privatelink.queue.${environment().suffixes.storage}'
   'privatelink.table.${environment().suffixes.storage}'
-  'privatelink${replace(environment().suffixes.keyvaultDns, 'vault.', 'vaultcore.')}'
+  vaultZoneName
   'privatelink.azurewebsites.net'
 ]
 
