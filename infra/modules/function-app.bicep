@@ -115,8 +115,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
 }
 
 // App Service authentication (Easy Auth) in front of every function: only a request with a valid Entra ID token
-// for the app registration reaches the HTTP check, which then requires its app role (AKS_REACH_HTTP_ROLE-style
-// setting of the app). Without a client id the provider stays off and every request gets 401: closed, not open.
+// for the app registration reaches the HTTP check, which then requires the app role its setting
+// AKS_REACH_HTTP_ROLE names (AksApiReach.Check). Without a client id the provider stays off and every request gets 401: closed, not open.
 // Event Grid's trigger endpoint is left to its system key: Event Grid cannot present a token.
 resource authentication 'Microsoft.Web/sites/config@2024-04-01' = {
   // checkov reads this authsettingsV2 child as a whole site and applies the site's checks to it; they belong to the site above:
