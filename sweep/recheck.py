@@ -131,6 +131,10 @@ def handle_recheck(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
         runtime.rechecks.finish(pending)
         return None
     newly = newly_failing(runtime, result)
+    changed = worker.record_root_causes(runtime, result)
+    if changed and runtime.notify_causes:  # at once: a fixed hub resolves its cause now, not at the next sweep
+        write = _latest(pending.changes).describe(names=True)  # for the card only
+        runtime.notify_causes(SweepRef(f"recheck-{pending.token}", datetime.now(UTC)), changed, write)
     if newly:
         now, names = datetime.now(UTC), runtime.settings.caller_names
         carded = name_the_change(result, newly, pending.changes, now, names=True)  # the card tells owners who
