@@ -28,6 +28,7 @@ from collect.snapshot_folder import read_estate
 from model.errors import SettingsError
 from model.finding import ClusterResult, Status
 from publish.notify_state import NotificationState, Notified, SweepRef, partition_key, row_key
+from publish.root_cause_card import CauseChange, root_cause_message
 from publish.teams import (
     NotificationOutcome,
     OutcomeStatus,
@@ -657,3 +658,18 @@ def test_hostile_event_text_renders_inert_in_the_card(tmp_path):
     assert "\\[Open the runbook\\](https:\u200b//attacker.example)" in detail  # shown as written, not a link
     owners = next(fact["value"] for fact in card["body"][2]["facts"] if fact["title"] == "Owners")
     assert owners == "team-payments, \\[Approve\\](https:\u200b//attacker.example/owner)"
+
+
+def test_a_root_cause_card_shows_a_leaking_clients_user_agent_as_text() -> None:
+    """A leaking client is named by its user agent, which whoever runs the client chooses."""
+    agent = "evil/1.0 [Rotate the keys](https://attacker.example/rotate) **now**"
+    cause = {"name": agent, "summary": f"{agent} lists pods 40 times a second", "items": [agent], "fix": agent}
+    change = CauseChange.between(
+        {}, {"/subscriptions/s/x": ("aks-payments-prod [x](https://attacker.example)", "apiserver-load")}
+    )
+    assert change is not None
+    card = validate_card(root_cause_message(cause, change, "https://portal.azure.com", preceding_change=agent))
+    texts = card_texts(card) + [fact["value"] for fact in card["body"][2]["facts"]] + [card["fallbackText"]]
+    assert not [link for text in texts for link in MARKDOWN_LINK.findall(text)]
+    assert not any(UNESCAPED_EMPHASIS.search(text) for text in texts)
+    assert "https://attacker" not in json.dumps(card, ensure_ascii=False)
