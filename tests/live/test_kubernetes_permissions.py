@@ -55,7 +55,7 @@ def test_with_the_built_in_rbac_reader_only_secrets_and_nodes_are_missing(emulat
     assert result["konnectivity-agent"].status is not Status.SKIPPED
     assert "nodes not collected" in result["konnectivity-agent"].detail
     assert raw.problems.keys() == {"kube:nodes", "kube:helm"}
-    assert "lacks `list` on `nodes`" in raw.problems["kube:nodes"].message
+    assert "lacks `get` on `nodes`" in raw.problems["kube:nodes"].message
     assert result["kubelet-port"].status is Status.PASS
     assert not [f for f in result.values() if f.status is Status.ERROR]
 
