@@ -628,9 +628,7 @@ class AzureEmulator:
             self.kube.wire_bytes += len(payload)
         return status, answer_headers, payload
 
-    def _kube_answer(
-        self, path: str, query: dict[str, list[str]], headers: Any
-    ) -> tuple[int, dict[str, str], bytes]:
+    def _kube_answer(self, path: str, query: dict[str, list[str]], headers: Any) -> tuple[int, dict[str, str], bytes]:
         _, _, name, rest = path.split("/", 3)
         cluster = self.by_name.get(name)
         if cluster is None:
@@ -830,7 +828,9 @@ def _selected(
         item
         for item in items
         if (namespace is None or item.get("metadata", {}).get("namespace", namespace) == namespace)
-        and all(_matches(op, (item.get("metadata", {}).get("labels") or {}).get(key), values) for key, op, values in labels)
+        and all(
+            _matches(op, (item.get("metadata", {}).get("labels") or {}).get(key), values) for key, op, values in labels
+        )
         and all(_matches(op, field_value(item, key), values) for key, op, values in fields)
     ]
 
