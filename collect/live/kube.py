@@ -535,7 +535,7 @@ def _api_problem(exc: ApiException, permission: Permission) -> Problem:
         return Problem(
             "unavailable",
             f"{exc.status} {exc.reason}: the checker's identity lacks {permission.describe()} "
-            "(infra/kubernetes/aks-api-reach-reader.yaml, or the AKS API Reach Kubernetes Reader role)",
+            "(infra/kubernetes/, or the AKS API Reach roles of infra/roles/kubernetes-reader.json)",
         )
     return Problem("error", f"{exc.status} {exc.reason}: {_short(exc)}")
 
