@@ -38,7 +38,7 @@ security rules").
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -46,12 +46,20 @@ from typing import Any
 from checks.finding import Check, Verdict
 from checks.netrules.addresses import AZURE_LOAD_BALANCER
 from checks.netrules.firewall import Requirement, evaluate_firewall, unknown_policy
-from checks.netrules.nsg import Flow, allow_rule_command, effective_decision, first_denial, nic_nsgs_of_subnet
+from checks.netrules.nsg import (
+    Flow,
+    NsgDecision,
+    allow_rule_command,
+    effective_decision,
+    first_denial,
+    nic_nsgs_of_subnet,
+)
 from checks.netrules.routes import egress_path
 from checks.tunnel import legacy_tunnels
 from model.arm_ids import last_segment
 from model.finding import Severity, Status
 from model.next_hop import InventoryLookup, NextHop
+from model.root_cause import CauseKind, RootCause
 from model.snapshot import AzureFirewall, ClusterSnapshot, NetworkInventory, Source, Subnet
 
 REQUIREMENTS_FILE = Path(__file__).parent / "data" / "egress_requirements.json"
@@ -139,6 +147,11 @@ class _Findings:
     fixes: list[str]
     unverifiable: list[str]
     firewalls: list[str]  # the Azure Firewalls the subnets' traffic was judged against
+    causes: dict[str, RootCause] = field(default_factory=dict)  # the shared resources at fault, by key
+
+    def blame(self, cause: RootCause) -> None:
+        known = self.causes.get(cause.key)
+        self.causes[cause.key] = known.joined(cause) if known else cause
 
 
 def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
@@ -174,6 +187,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
             "; ".join(result.blocked) + noted,
             "; ".join(dict.fromkeys(result.fixes)),
             evidence,
+            tuple(result.causes.values()),
         )
     if result.unverifiable:
         return Verdict(
@@ -254,6 +268,7 @@ def _judge_flow(
         )
         shown = replace(flow, source=source_label) if source_label else flow  # the fix names the service tag
         result.fixes.append(allow_rule_command(denial, shown, rule_name))
+        result.blame(_nsg_cause(denial, shown, rule_name))
 
 
 def _evaluate_subnet(
@@ -277,9 +292,9 @@ def _evaluate_subnet(
         denial = first_denial(effective_decision(network, subnet_id, flow, nic_nsgs))
         if denial:
             result.blocked.append(f"{_label(requirement)} from {name}: denied by {denial.describe()}")
-            result.fixes.append(
-                allow_rule_command(denial, flow, f"allow-aks-{requirement.protocol.lower()}-{requirement.port}")
-            )
+            rule_name = f"allow-aks-{requirement.protocol.lower()}-{requirement.port}"
+            result.fixes.append(allow_rule_command(denial, flow, rule_name))
+            result.blame(_nsg_cause(denial, flow, rule_name))
     path_record: dict[str, Any] = {"source": source, "nicNsgs": nic_nsgs}
     evidence["subnets"][name] = path_record
     udr = snapshot.cluster.outbound_type == "userDefinedRouting"
@@ -305,9 +320,12 @@ def _evaluate_subnet(
             result.blocked.append(f"subnet {name} {why} ({path.describe()}), but outboundType is userDefinedRouting")
         else:
             result.blocked.append(f"subnet {name} {why} ({path.describe()}): its internet-bound traffic is dropped")
-        result.fixes.append(
-            f"az network route-table route create -g {group} --route-table-name {table} -n default-to-firewall --address-prefix 0.0.0.0/0 --next-hop-type VirtualAppliance --next-hop-ip-address <firewall private IP>"
-        )
+        fix = f"az network route-table route create -g {group} --route-table-name {table} -n default-to-firewall --address-prefix 0.0.0.0/0 --next-hop-type VirtualAppliance --next-hop-ip-address <firewall private IP>"
+        result.fixes.append(fix)
+        if path.route_table is not None:  # without a route table the subnet is the cluster's own setting
+            route = path.route.name if path.route else ""
+            summary = f"route table {path.route_table.name} {why}"
+            result.blame(RootCause.of(CauseKind.ROUTE, path.route_table.id, route, summary=summary, fixes=(fix,)))
         return
     if path.firewall is None:
         result.unverifiable.append(f"subnet {name} egresses through a virtual appliance: {path.unresolved()}")
@@ -329,6 +347,34 @@ def _evaluate_subnet(
         if not decision.allowed:
             result.blocked.append(f"{_label(requirement)} from {name}: {decision.describe(path.firewall)}")
             result.fixes.append(_firewall_fix(path.firewall, requirement, source, snapshot.cluster.subscription))
+            result.blame(_firewall_cause(path.firewall, requirement, source, snapshot.cluster.subscription))
+
+
+def _nsg_cause(denial: NsgDecision, flow: Flow, rule_name: str) -> RootCause:
+    what = f"{flow.protocol.upper()} {flow.port} {flow.direction.lower()} to {flow.destination}"
+    return RootCause.of(
+        CauseKind.NSG_RULE,
+        denial.nsg.id,
+        denial.rule.name,
+        summary=f"{denial.describe()} denies required AKS traffic",
+        fixes=(allow_rule_command(denial, flow, rule_name),),
+        items=(what,),
+    )
+
+
+def _firewall_cause(firewall: AzureFirewall, requirement: Requirement, source: str, subscription: str) -> RootCause:
+    """The policy the firewall applies (its classic rules when it has none) lacks the flow; the fix admits every
+    spoke the estate finds behind it (`{sources}`)."""
+    where = f"policy {last_segment(firewall.policy_id)}" if firewall.policy_id else "classic rules"
+    return RootCause.of(
+        CauseKind.FIREWALL,
+        firewall.policy_id or firewall.id,
+        summary=f"Azure Firewall {firewall.name} ({where}) lacks the AKS egress rules",
+        fixes=(_firewall_fix(firewall, requirement, "{sources}", subscription),),
+        items=(f"{requirement.name} ({requirement.protocol} {requirement.port})",),
+        sources=(source,),
+        related=(("firewall", firewall.id),),
+    )
 
 
 def _next_hop_evidence(hop: NextHop) -> dict[str, Any]:

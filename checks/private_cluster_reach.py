@@ -17,6 +17,7 @@ from checks.finding import Check, Verdict, need
 from model.arm_ids import last_segment, same_id, vnet_id_of
 from model.finding import Severity, Status
 from model.next_hop import InventoryLookup
+from model.root_cause import CauseKind, RootCause
 from model.snapshot import Client, ClusterSnapshot, NetworkInventory, PrivateDnsZone, Source
 
 DOCS = "https://learn.microsoft.com/azure/aks/private-clusters"
@@ -45,11 +46,14 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
         zone = None  # its links are unknown: not a reason to fail a client
     failures: list[str] = []
     fixes: list[str] = []
+    causes: dict[str, RootCause] = {}
     for client in clients:
-        problem, fix = _client_problem(client, cluster_vnets, network, zone, cluster.private_public_fqdn_enabled)
+        problem, fix, cause = _client_problem(client, cluster_vnets, network, zone, cluster.private_public_fqdn_enabled)
         if problem:
             failures.append(problem)
             fixes += fix
+        if cause:
+            causes[cause.key] = causes[cause.key].joined(cause) if cause.key in causes else cause
     evidence = {
         "clusterVnets": sorted(cluster_vnets.values()),
         "privateDnsZone": zone.id if zone else cluster.private_dns_zone,
@@ -63,6 +67,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
             "; ".join(failures),
             "; ".join(fixes),
             evidence,
+            tuple(causes.values()),
         )
     if unread_zone:
         zone_id, why = unread_zone
@@ -91,32 +96,43 @@ def _client_problem(
     network: NetworkInventory,
     zone: PrivateDnsZone | None,
     public_fqdn: bool,
-) -> tuple[str | None, list[str]]:
+) -> tuple[str | None, list[str], RootCause | None]:
+    """(what is wrong, the fixes, the shared resource at fault): a client VNet without a Connected peering (the
+    client's VNet, a hub say, is the cause every cluster it cannot reach shares), or the zone without a link for
+    the client's VNet. A client on no VNet is the declaration's own matter: no shared cause."""
     if not client.vnet:
         return (
             f"{client.name} ({', '.join(client.ips) or 'no address'}) is on no Azure VNet: a private API server is only reachable from connected networks",
             [
                 f"{client.name}: run from a VNet peered with the cluster's, or use az aks command invoke / enable the public FQDN"
             ],
+            None,
         )
     client_vnet = client.vnet.lower()
     if client_vnet not in cluster_vnets and not _peered(network, client_vnet, cluster_vnets):
         group, name = _vnet_parts(next(iter(cluster_vnets.values()), ""))
+        fix = f"az network vnet peering create -g {group} --vnet-name {name} -n to-{last_segment(client.vnet)} --remote-vnet {client.vnet} --allow-vnet-access (and the reverse peering from {last_segment(client.vnet)})"
+        summary = f"VNet {last_segment(client.vnet)} of client {client.name} has no Connected peering with these clusters' VNets"
+        cause = RootCause.of(
+            CauseKind.PEERING, client.vnet, summary=summary, fixes=(fix,), items=(f"no peering with {name}",)
+        )
         return (
             f"{client.name}'s VNet {last_segment(client.vnet)} has no Connected peering with the cluster VNet {name}",
-            [
-                f"az network vnet peering create -g {group} --vnet-name {name} -n to-{last_segment(client.vnet)} --remote-vnet {client.vnet} --allow-vnet-access (and the reverse peering from {last_segment(client.vnet)})"
-            ],
+            [fix],
+            cause,
         )
     if zone and not public_fqdn and not any(same_id(link, client.vnet) for link in zone.linked_vnet_ids):
         zone_group, _ = _vnet_parts(zone.id)
+        fix = f"az network private-dns link vnet create -g {zone_group} -z {zone.name} -n {last_segment(client.vnet)}-link -v {client.vnet} -e false"
+        summary = (
+            f"private DNS zone {zone.name} has no link for VNet {last_segment(client.vnet)} (client {client.name})"
+        )
         return (
             f"{client.name}'s VNet {last_segment(client.vnet)} is not linked to private DNS zone {zone.name}: the API server name does not resolve there",
-            [
-                f"az network private-dns link vnet create -g {zone_group} -z {zone.name} -n {last_segment(client.vnet)}-link -v {client.vnet} -e false"
-            ],
+            [fix],
+            RootCause.of(CauseKind.PRIVATE_DNS_LINK, zone.id, client.vnet, summary=summary, fixes=(fix,)),
         )
-    return None, []
+    return None, [], None
 
 
 def _peered(network: NetworkInventory, client_vnet: str, cluster_vnets: dict[str, str]) -> bool:
