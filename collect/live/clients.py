@@ -17,7 +17,7 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.monitor.query import LogsQueryClient
 from requests.sessions import merge_setting
 
-from collect.live.resource_manager import ResourceManager
+from collect.live.resource_manager import ArmPipeline, ResourceManager
 from collect.live.throttling import ArmBucketPolicy, ResourceGraphQuotaPolicy
 
 # Resource Graph and Log Analytics queries are POSTs that change nothing: retried like GETs on timeouts and
@@ -93,15 +93,16 @@ class LiveClients:
 
     def __post_init__(self) -> None:
         self._session = self._shared_session()
-        # Resource Manager reads in every subscription go through one pipeline; its bucket policy paces each
-        # subscription apart (it reads the subscription from the URL).
+        # Resource Manager reads in every subscription (the management SDKs' clients, one per subscription, and
+        # the generic pipeline) share one bucket policy, which paces each subscription apart (it reads the
+        # subscription from the URL).
         buckets = ArmBucketPolicy(reserve=self.concurrency, shared_by=self.arm_shared_by)
         self.arm = ResourceManager(
             self.credential, self.arm_endpoint, per_retry_policies=[buckets], **self._arm_options()
         )
         # Resource Graph is an ARM endpoint with a quota of its own (per user, announced in its headers).
         quota = ResourceGraphQuotaPolicy()
-        self.resource_graph = ResourceManager(
+        self.resource_graph = ArmPipeline(
             self.credential, self.arm_endpoint, per_retry_policies=[quota], **self._arm_options()
         )
         # Threads for the I/O of the clusters in flight; they start on demand and are shared by the run.
