@@ -34,6 +34,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from collect.arm import ArmView
 from collect.documents import DocumentError, bounded, packed_json, unpacked_json
 from collect.live.clients import LiveClients
+from collect.live.resource_manager import ResourceIdError
 from collect.parse_network import parse_resource
 from model.arm_ids import parent_id, same_id, vnet_id_of
 from model.next_hop import Appliance, firewall_of_ip_configuration, nic_of_ip_configuration, resolve_next_hop
@@ -136,7 +137,7 @@ class ArmNetworkReader:
         """`read()`, or None with the reason recorded when ARM answers 403 or 404, or the id is no resource's."""
         try:
             return read()
-        except ValueError as exc:  # an id from an answer that names no resource the SDKs can read
+        except ResourceIdError as exc:  # an id from an answer that names no resource the reads serve
             self._unreadable[key.lower()] = f"not readable by its id ({exc})"
         except ResourceNotFoundError:
             self._unreadable[key.lower()] = "404 not found"

@@ -21,8 +21,9 @@ first use and kept for the run.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from azure.core.configuration import Configuration
@@ -68,10 +69,10 @@ MAX_ANSWER_BYTES = 64 * 1024 * 1024
 USER_AGENT = "aks-api-reach"
 
 JsonObject = dict[str, Any]
-Network = NetworkManagementClient
+Client = TypeVar("Client")
 
 # The typed GET of each network type the walk reads by ARM id (the lower-cased type in the id).
-NETWORK_GETS: dict[str, Callable[[Network], Callable[..., Any]]] = {
+NETWORK_GETS: dict[str, Callable[[NetworkManagementClient], Callable[..., Any]]] = {
     "microsoft.network/virtualnetworks": lambda client: client.virtual_networks.get,
     "microsoft.network/networksecuritygroups": lambda client: client.network_security_groups.get,
     "microsoft.network/routetables": lambda client: client.route_tables.get,
@@ -90,6 +91,10 @@ class OffEndpointError(AzureError):
     """An id or a nextLink from an answer named a URL off the ARM endpoint (a failure of that read only)."""
 
 
+class ResourceIdError(ValueError):
+    """An id (often read from an answer) that names no resource these reads serve; nothing was sent."""
+
+
 class EndpointGuardPolicy(policies.SansIOHTTPPolicy[HttpRequest, Any]):
     """Refuses a request to any origin but the endpoint's, before any other policy (so before the token is
     added, and without retrying: a refusal is final). A per-call policy of every ARM pipeline."""
@@ -106,23 +111,29 @@ class EndpointGuardPolicy(policies.SansIOHTTPPolicy[HttpRequest, Any]):
             )
 
 
+@dataclass(frozen=True)
+class ArmConnection:
+    """What every ARM pipeline of a run is built from. `per_retry_policies` go after azure-core's retry policy
+    (the ARM bucket pacing, or Resource Graph's quota); `options` are azure-core's keyword options (transport,
+    retry_total, connection timeouts...)."""
+
+    credential: TokenCredential
+    endpoint: str
+    credential_scopes: Sequence[str]
+    per_retry_policies: Sequence[policies.SansIOHTTPPolicy[Any, Any]] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
 class ArmPipeline:
     """GET and POST by path under the ARM endpoint at an explicit api-version, for what no runtime SDK serves;
     the policies are those the generated management clients put in theirs, without ContentDecodePolicy (the
     answer is read by the bounded loader)."""
 
-    def __init__(
-        self,
-        credential: TokenCredential,
-        endpoint: str,
-        credential_scopes: Sequence[str],
-        per_retry_policies: Sequence[policies.SansIOHTTPPolicy[Any, Any]] = (),
-        **options: Any,
-    ) -> None:
-        """`options`: azure-core's keyword options (transport, retry_total, connection timeouts...)."""
+    def __init__(self, connection: ArmConnection) -> None:
+        options = dict(connection.options)
         config: Configuration[Any, Any] = Configuration(**options)
         pipeline_policies = [
-            EndpointGuardPolicy(endpoint),
+            EndpointGuardPolicy(connection.endpoint),
             policies.RequestIdPolicy(**options),
             policies.HeadersPolicy(**options),
             policies.UserAgentPolicy(sdk_moniker=USER_AGENT, **options),
@@ -130,7 +141,7 @@ class ArmPipeline:
             ARMAutoResourceProviderRegistrationPolicy(),
             policies.RedirectPolicy(**options),
             policies.RetryPolicy(**options),
-            ARMChallengeAuthenticationPolicy(credential, *credential_scopes, **options),
+            ARMChallengeAuthenticationPolicy(connection.credential, *connection.credential_scopes, **options),
             policies.CustomHookPolicy(**options),
             policies.NetworkTraceLoggingPolicy(**options),
             policies.DistributedTracingPolicy(**options),
@@ -138,10 +149,10 @@ class ArmPipeline:
             ARMHttpLoggingPolicy(**options),
         ]
         self._client: ARMPipelineClient[Any, Any] = ARMPipelineClient(
-            base_url=endpoint,
+            base_url=connection.endpoint,
             config=config,
             policies=pipeline_policies,
-            per_retry_policies=list(per_retry_policies),
+            per_retry_policies=list(connection.per_retry_policies),
             **options,
         )
 
@@ -183,28 +194,20 @@ class ResourceManager:
     azure-mgmt-network where one serves the type, the generic pipeline where none does (said per method).
     Thread-safe; one per run, shared by its threads."""
 
-    def __init__(
-        self,
-        credential: TokenCredential,
-        endpoint: str,
-        credential_scopes: Sequence[str],
-        per_retry_policies: Sequence[policies.SansIOHTTPPolicy[Any, Any]] = (),
-        **options: Any,
-    ) -> None:
-        """`options`: azure-core's keyword options (transport, retry_total, connection timeouts...)."""
+    def __init__(self, connection: ArmConnection) -> None:
         self._client_options: dict[str, Any] = {
-            **options,
-            "base_url": endpoint,
-            "credential_scopes": list(credential_scopes),
-            "per_call_policies": [EndpointGuardPolicy(endpoint)],
-            "per_retry_policies": list(per_retry_policies),
+            **connection.options,
+            "base_url": connection.endpoint,
+            "credential_scopes": list(connection.credential_scopes),
+            "per_call_policies": [EndpointGuardPolicy(connection.endpoint)],
+            "per_retry_policies": list(connection.per_retry_policies),
             "user_agent": USER_AGENT,
         }
-        self._credential = credential
+        self._credential = connection.credential
         self._lock = threading.Lock()
         self._container_service: dict[str, ContainerServiceClient] = {}
         self._network: dict[str, NetworkManagementClient] = {}
-        self.generic = ArmPipeline(credential, endpoint, credential_scopes, per_retry_policies, **options)
+        self._generic = ArmPipeline(connection)
 
     def get(self, resource_id: str) -> JsonObject:
         """A cluster or a network resource by its id (a nested id reads its top-level resource's operation only
@@ -213,17 +216,17 @@ class ResourceManager:
         if kind == MANAGED_CLUSTERS:
             return _typed_read(self._container_service_client(subscription).managed_clusters.get, group, name)
         if kind == PRIVATE_DNS_ZONES:
-            return self.generic.get(resource_id, PRIVATE_DNS_API)
+            return self._generic.get(resource_id, PRIVATE_DNS_API)
         operation = NETWORK_GETS.get(kind)
         if operation is None:
-            raise ValueError(f"{resource_id}: no read of {kind} resources")
+            raise ResourceIdError(f"{resource_id}: no read of {kind} resources")
         return _typed_read(operation(self._network_client(subscription)), group, name)
 
     def cluster_user_credentials(self, cluster_id: str) -> JsonObject:
         """The cluster's user kubeconfigs (`listClusterUserCredential`, a POST: ARM counts it as a write)."""
         subscription, group, kind, name = _parts(cluster_id)
         if kind != MANAGED_CLUSTERS:
-            raise ValueError(f"{cluster_id}: not a managed cluster's id")
+            raise ResourceIdError(f"{cluster_id}: not a managed cluster's id")
         clusters = self._container_service_client(subscription).managed_clusters
         return _typed_read(clusters.list_cluster_user_credentials, group, name)
 
@@ -237,38 +240,34 @@ class ResourceManager:
         """The Azure Firewalls of a resource group (`/subscriptions/<s>/resourceGroups/<g>`), through the pager."""
         parts = group_id.split("/")
         if len(parts) != 5 or parts[1].lower() != "subscriptions" or parts[3].lower() != "resourcegroups":
-            raise ValueError(f"{group_id}: not a resource group's id")
+            raise ResourceIdError(f"{group_id}: not a resource group's id")
         pager = self._network_client(parts[2]).azure_firewalls.list(parts[4])
         return _paged(pager, f"{group_id}/providers/Microsoft.Network/azureFirewalls")
 
     def private_dns_zones(self, group_id: str) -> Iterator[JsonObject]:
         """The private DNS zones of a resource group: the generic pipeline (no runtime SDK serves them)."""
-        return self.generic.list_items(f"{group_id}/providers/Microsoft.Network/privateDnsZones", PRIVATE_DNS_API)
+        return self._generic.list_items(f"{group_id}/providers/Microsoft.Network/privateDnsZones", PRIVATE_DNS_API)
 
     def zone_links(self, zone_id: str) -> Iterator[JsonObject]:
         """A private DNS zone's virtual network links: the generic pipeline (no runtime SDK serves them)."""
-        return self.generic.list_items(f"{zone_id}/virtualNetworkLinks", PRIVATE_DNS_API)
+        return self._generic.list_items(f"{zone_id}/virtualNetworkLinks", PRIVATE_DNS_API)
 
     def list_items(self, path: str, api_version: str) -> Iterator[JsonObject]:
         """A list no runtime SDK serves (a cluster's diagnostic settings), at the caller's api-version."""
-        return self.generic.list_items(path, api_version)
+        return self._generic.list_items(path, api_version)
 
     def _container_service_client(self, subscription: str) -> ContainerServiceClient:
-        with self._lock:
-            client = self._container_service.get(subscription)
-            if client is None:
-                client = self._container_service[subscription] = ContainerServiceClient(
-                    self._credential, subscription, **self._client_options
-                )
-        return client
+        return self._client(self._container_service, ContainerServiceClient, subscription)
 
     def _network_client(self, subscription: str) -> NetworkManagementClient:
+        return self._client(self._network, NetworkManagementClient, subscription)
+
+    def _client(self, made: dict[str, Client], kind: Callable[..., Client], subscription: str) -> Client:
+        """The subscription's client of that SDK, made on first use (made once, however many threads ask)."""
         with self._lock:
-            client = self._network.get(subscription)
+            client = made.get(subscription)
             if client is None:
-                client = self._network[subscription] = NetworkManagementClient(
-                    self._credential, subscription, **self._client_options
-                )
+                client = made[subscription] = kind(self._credential, subscription, **self._client_options)
         return client
 
 
@@ -323,7 +322,7 @@ def _parts(resource_id: str) -> tuple[str, str, str, str]:
         or parts[5].lower() != "providers"
         or not all(parts[2:9])
     ):
-        raise ValueError(f"{resource_id}: not the ARM id of a top-level resource")
+        raise ResourceIdError(f"{resource_id}: not the ARM id of a top-level resource")
     return parts[2], parts[4], f"{parts[6]}/{parts[7]}".lower(), parts[8]
 
 

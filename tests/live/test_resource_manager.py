@@ -22,6 +22,7 @@ from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
 from collect.live import resource_graph, resource_manager
 from collect.live.clients import LiveClients
+from collect.live.network import ArmNetworkReader
 from model.arm_ids import last_segment
 from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault, StaticToken
 from tools import make_example_estate as estate
@@ -256,7 +257,7 @@ def test_errors_are_raised_as_the_generated_operations_raise_them(emulator, clie
     monkeypatch.setattr(resource_manager, "MAX_ANSWER_BYTES", 1000)
     with pytest.raises(DecodeError, match="more than 1,000 bytes"):
         clients.arm.get(cluster)
-    with pytest.raises(ValueError, match="not the ARM id of a top-level resource"):
+    with pytest.raises(resource_manager.ResourceIdError, match="not the ARM id of a top-level resource"):
         clients.arm.get(f"{cluster}/agentPools/system")
 
 
@@ -272,9 +273,17 @@ def test_a_next_link_off_the_endpoint_is_refused_before_the_token_leaves(emulato
     with pytest.raises(resource_manager.OffEndpointError, match=r"attacker\.example"):
         list(clients.arm.firewalls_in_group(group))  # the SDK's pager: the guard is one of its client's policies
     assert emulator.count("") == 2  # the first pages only
-    with pytest.raises(ValueError, match="not the ARM id"):
+    with pytest.raises(resource_manager.ResourceIdError, match="not the ARM id"):
         clients.arm.get("https://attacker.example/subscriptions/s/resourceGroups/g/providers/a/b/c")
     assert emulator.count("") == 2
+
+
+def test_a_reference_that_names_no_readable_resource_is_named_unreadable_without_a_request(emulator, clients):
+    reader = ArmNetworkReader(clients)
+    malformed = f"/subscriptions/{estate.SUB}/resourceGroups//providers/Microsoft.Network/virtualNetworks/vnet-x"
+    assert reader.get(malformed) is None
+    assert "not the ARM id of a top-level resource" in (reader.why_unreadable(malformed) or "")
+    assert emulator.count("") == 0
 
 
 def test_a_resource_graph_query_is_the_body_the_sdk_model_serializes() -> None:
