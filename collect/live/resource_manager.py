@@ -32,12 +32,14 @@ from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
     DecodeError,
+    DeserializationError,
     HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
     ResourceNotModifiedError,
     map_error,
 )
+from azure.core.paging import ItemPaged
 from azure.core.pipeline import PipelineRequest, policies
 from azure.core.rest import HttpRequest, HttpResponse
 from azure.mgmt.containerservice import ContainerServiceClient
@@ -51,6 +53,7 @@ from azure.mgmt.core.policies import (
 from azure.mgmt.network import NetworkManagementClient
 
 from collect.documents import DocumentError, load_json
+from collect.parse import one_line
 
 # The api-version of the reads no runtime SDK serves: what azure-mgmt-privatedns 2.0 sends.
 PRIVATE_DNS_API = "2024-06-01"
@@ -296,12 +299,24 @@ def _typed_read(operation: Callable[..., Any], group: str, name: str) -> JsonObj
     return read_object(response, chunks)
 
 
-def _paged(pager: Any, what: str) -> Iterator[JsonObject]:
-    """A pager's items as ARM's JSON (`as_dict`: the models' wire names), at most `MAX_PAGES` pages."""
-    for number, page in enumerate(pager.by_page(), start=1):
+def _paged(pager: ItemPaged[Any], what: str) -> Iterator[JsonObject]:
+    """A pager's items as ARM's JSON (`as_dict`: the models' wire names), at most `MAX_PAGES` pages. The pager
+    parses each page into models (no list operation streams), and a page it cannot parse fails in the SDK's
+    model code with whatever that raises: one `DecodeError` naming the list here."""
+    pages = pager.by_page()
+    for number in range(1, MAX_PAGES + 2):
+        try:
+            page = next(pages, None)
+            items = [item.as_dict() for item in page] if page is not None else None
+        except (DeserializationError, AttributeError, TypeError, ValueError) as exc:
+            raise DecodeError(
+                f"{what}: ARM answered a page that is not a list of resources ({one_line(exc)})"
+            ) from None
+        if items is None:
+            return
         if number > MAX_PAGES:
             raise DecodeError(f"{what}: ARM answered more than {MAX_PAGES} pages")
-        yield from (item.as_dict() for item in page)
+        yield from items
 
 
 def _items(page: JsonObject, what: str) -> Iterator[JsonObject]:

@@ -254,6 +254,10 @@ def test_errors_are_raised_as_the_generated_operations_raise_them(emulator, clie
     emulator.faults.append(Fault("privateDnsZones$", 200, times=1, body='{"value": {"not": "a list"}}'))
     with pytest.raises(DecodeError, match="value is not an array"):
         list(clients.arm.private_dns_zones(zones))
+    for page in ('{"value": {"not": "a list"}}', "[1]", '{"value": [1]}'):  # the SDK's pager parses its pages
+        emulator.faults.append(Fault("azureFirewalls$", 200, times=1, body=page))
+        with pytest.raises(DecodeError, match="azureFirewalls: ARM answered a page that is not a list of resources"):
+            list(clients.arm.firewalls_in_group(zones))
     monkeypatch.setattr(resource_manager, "MAX_ANSWER_BYTES", 1000)
     with pytest.raises(DecodeError, match="more than 1,000 bytes"):
         clients.arm.get(cluster)
