@@ -162,7 +162,7 @@ class KubeReadings:
 def user_endpoint(clients: LiveClients, cluster: dict[str, Any]) -> KubeEndpoint:
     """The API server URL, its CA and a bearer token, from the cluster user credentials."""
     parse_cluster_id(cluster["id"])  # a cluster's id, not any path, goes into the URL
-    credentials = clients.arm.post(f"{cluster['id']}/listClusterUserCredential")
+    credentials = clients.arm.cluster_user_credentials(cluster["id"])
     kubeconfigs = credentials.get("kubeconfigs")
     if not kubeconfigs or not isinstance(kubeconfigs, list) or not isinstance(kubeconfigs[0], dict):
         raise KubeconfigError("ARM returned no user kubeconfig")

@@ -34,6 +34,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from collect.arm import ArmView
 from collect.documents import DocumentError, bounded, packed_json, unpacked_json
 from collect.live.clients import LiveClients
+from collect.live.resource_manager import ResourceIdError
 from collect.parse_network import parse_resource
 from model.arm_ids import parent_id, same_id, vnet_id_of
 from model.next_hop import Appliance, firewall_of_ip_configuration, nic_of_ip_configuration, resolve_next_hop
@@ -123,19 +124,21 @@ class ArmNetworkReader:
         top_level = "/".join(parts[:9])  # a subnet's id reads its VNet
         return self._guarded(resource_id, lambda: {**self._clients.arm.get(top_level), "type": type_name})
 
-    def _listing(self, key: str, type_name: str) -> list[JsonObject]:
+    def _listing(self, key: str, type_name: str, items: Callable[[], Iterable[JsonObject]]) -> list[JsonObject]:
         """A list read once per reader (`key`, the list's ARM path, names it like a reference), empty when ARM
         answers 403 or 404."""
 
         def read() -> list[JsonObject]:
-            return [{**item, "type": type_name} for item in self._clients.arm.list_items(key)]
+            return [{**item, "type": type_name} for item in items()]
 
         return self._once(key.lower(), lambda: self._guarded(key, read)) or []
 
     def _guarded(self, key: str, read: Callable[[], Any]) -> Any:
-        """`read()`, or None with the reason recorded when ARM answers 403 or 404."""
+        """`read()`, or None with the reason recorded when ARM answers 403 or 404, or the id is no resource's."""
         try:
             return read()
+        except ResourceIdError as exc:  # an id from an answer that names no resource the reads serve
+            self._unreadable[key.lower()] = f"not readable by its id ({exc})"
         except ResourceNotFoundError:
             self._unreadable[key.lower()] = "404 not found"
         except HttpResponseError as exc:
@@ -147,24 +150,32 @@ class ArmNetworkReader:
 
     def rule_collection_groups(self, policy_id: str) -> list[JsonObject]:
         """A policy's rule collection groups (not in Resource Graph), listed once per policy through ARM."""
-        return self._listing(f"{policy_id}/ruleCollectionGroups", RULE_COLLECTION_GROUP)
+        return self._listing(
+            f"{policy_id}/ruleCollectionGroups",
+            RULE_COLLECTION_GROUP,
+            lambda: self._clients.arm.rule_collection_groups(policy_id),
+        )
 
     def firewalls_in_group(self, group_id: str) -> list[JsonObject]:
         kind = "Microsoft.Network/azureFirewalls"
-        return self._listing(f"{group_id}/providers/{kind}", kind)
+        return self._listing(
+            f"{group_id}/providers/{kind}", kind, lambda: self._clients.arm.firewalls_in_group(group_id)
+        )
 
     def private_dns_zones(self, subscription: str, resource_group: str, zone_suffix: str) -> list[JsonObject]:
         kind = "Microsoft.Network/privateDnsZones"
-        zones = self._clients.arm.list_items(
-            f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/{kind}"
-        )
+        zones = self._clients.arm.private_dns_zones(f"/subscriptions/{subscription}/resourceGroups/{resource_group}")
         try:
             return [{**zone, "type": kind} for zone in zones if str(zone.get("name")).lower().endswith(zone_suffix)]
         except ResourceNotFoundError:
             return []  # no such node resource group: no zone, as a bulk read would find none
 
     def zone_links(self, zone_id: str) -> list[JsonObject]:
-        return self._listing(f"{zone_id}/virtualNetworkLinks", "Microsoft.Network/privateDnsZones/virtualNetworkLinks")
+        return self._listing(
+            f"{zone_id}/virtualNetworkLinks",
+            "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
+            lambda: self._clients.arm.zone_links(zone_id),
+        )
 
 
 class NetworkInventory(ArmNetworkReader):

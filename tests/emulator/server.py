@@ -256,6 +256,9 @@ class AzureEmulator:
         self._logs_window: dict[str, list[float]] = {}
         self._logs_running: Counter[str] = Counter()
         self.requests: Counter[str] = Counter()
+        # ("METHOD path", api-version) of every ARM and Resource Graph request: the versions the SDK clients
+        # send, for the test that fails when an SDK upgrade changes one the app's parsers rely on
+        self.api_versions: Counter[tuple[str, str]] = Counter()
         self.connections = 0
         self.by_service: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()  # 429s answered, by service
@@ -329,6 +332,8 @@ class AzureEmulator:
         with self._lock:
             self.requests[key] += 1
             self.by_service[service] += 1
+            if service in ("arm", "graph"):
+                self.api_versions[key, (query.get("api-version") or [""])[0]] += 1
             if self.keep_log:
                 self.log.append(key)
             if service == "kube":
