@@ -45,13 +45,19 @@ from typing import Any
 
 from checks.finding import Check, Verdict
 from checks.netrules.addresses import AZURE_LOAD_BALANCER
-from checks.netrules.firewall import Requirement, evaluate_firewall, unknown_policy
+from checks.netrules.firewall import (
+    Requirement,
+    dns_proxy,
+    dns_proxy_command,
+    evaluate_firewall,
+    unknown_policy,
+)
 from checks.netrules.nsg import Flow, allow_rule_command, effective_decision, first_denial, nic_nsgs_of_subnet
-from checks.netrules.routes import egress_path
+from checks.netrules.routes import egress_path, reaches_directly
 from checks.tunnel import legacy_tunnels
-from model.arm_ids import last_segment
+from model.arm_ids import last_segment, vnet_id_of
 from model.finding import Severity, Status
-from model.next_hop import InventoryLookup, NextHop
+from model.next_hop import InventoryLookup, NextHop, resolve_next_hop
 from model.snapshot import AzureFirewall, ClusterSnapshot, NetworkInventory, Source, Subnet
 
 REQUIREMENTS_FILE = Path(__file__).parent / "data" / "egress_requirements.json"
@@ -99,6 +105,7 @@ def requirements_for(snapshot: ClusterSnapshot, cloud: str = "AzureCloud") -> li
                     fqdn=fqdn,
                     destination=destination.format(region=cluster.location) if destination else None,
                     fqdn_tag=bool(entry.get("fqdnTag")),
+                    dns=when == "customDns",
                 )
             )
     return wanted
@@ -139,6 +146,7 @@ class _Findings:
     fixes: list[str]
     unverifiable: list[str]
     firewalls: list[str]  # the Azure Firewalls the subnets' traffic was judged against
+    notes: list[str]  # why requirements are in or out, or judged as they are, for the finding's detail
 
 
 def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
@@ -159,13 +167,13 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
             "The agent pools use the VNet AKS manages in the node resource group, whose NSG and routes AKS keeps open.",
         )
     requirements = requirements_for(snapshot)
-    result = _Findings([], [], [], [])
-    notes = _notes(snapshot)
-    evidence: dict[str, Any] = {"requirements": [r.name for r in requirements], "subnets": {}, "notes": notes}
+    result = _Findings([], [], [], [], _notes(snapshot))
+    evidence: dict[str, Any] = {"requirements": [r.name for r in requirements], "subnets": {}}
     for subnet_id in subnets:
         _evaluate_subnet(snapshot, network, subnet_id, requirements, result, evidence)
     if cluster.vnet_integration:
         _evaluate_vnet_integration(snapshot, network, result, evidence)
+    notes = evidence["notes"] = list(dict.fromkeys(result.notes))
     noted = f" ({'; '.join(notes)})" if notes else ""
     if result.blocked:
         return Verdict(
@@ -282,6 +290,8 @@ def _evaluate_subnet(
             )
     path_record: dict[str, Any] = {"source": source, "nicNsgs": nic_nsgs}
     evidence["subnets"][name] = path_record
+    routed_dns = _judge_dns_servers(network, subnet_id, requirements, result, path_record)
+    requirements = [requirement for requirement in requirements if not requirement.dns or requirement in routed_dns]
     udr = snapshot.cluster.outbound_type == "userDefinedRouting"
     path = egress_path(snapshot, subnet_id)
     if not udr and path.kind == "internet":  # no appliance route: the load balancer or the NAT gateway
@@ -329,6 +339,62 @@ def _evaluate_subnet(
         if not decision.allowed:
             result.blocked.append(f"{_label(requirement)} from {name}: {decision.describe(path.firewall)}")
             result.fixes.append(_firewall_fix(path.firewall, requirement, source, snapshot.cluster.subscription))
+
+
+def _judge_dns_servers(
+    network: NetworkInventory,
+    subnet_id: str,
+    requirements: list[Requirement],
+    result: _Findings,
+    record: dict[str, Any],
+) -> list[Requirement]:
+    """The custom DNS servers the VNet sets, by where they sit; returns those whose traffic follows the subnet's
+    default route (to be judged on that path like any other flow).
+
+    - An Azure Firewall's private IP (resolved like a next hop, in the VNet and its Connected peerings)
+      answers DNS only as DNS proxy (https://learn.microsoft.com/azure/firewall/dns-settings, "DNS proxy":
+      clients set the firewall's private IP as their DNS server and the firewall forwards their queries; "by
+      default ... DNS Proxy is disabled"): enabled, the firewall answers itself and no network rule is
+      needed; off, nothing answers whatever the rules allow (fail); its policy unread (warn).
+    - An address in the VNet or a Connected peering that no user route of at least its length covers is reached over the
+      peering (system route): only the NSGs apply, already judged.
+    """
+    name = last_segment(subnet_id)
+    lookup = InventoryLookup(network)
+    routed: list[Requirement] = []
+    for requirement in (requirement for requirement in requirements if requirement.dns):
+        server = requirement.destination or ""
+        firewall = resolve_next_hop(server, vnet_id_of(subnet_id), lookup).firewall
+        if firewall is None:
+            if not reaches_directly(network, subnet_id, server):
+                routed.append(requirement)
+            continue
+        proxy = dns_proxy(network, firewall)
+        record.setdefault("dnsServers", {})[server] = {
+            "firewall": firewall.id,
+            "policy": firewall.policy_id,
+            "dnsProxy": proxy,
+        }
+        where = f"policy {last_segment(firewall.policy_id)}" if firewall.policy_id else "its settings"
+        if proxy:
+            result.notes.append(
+                f"DNS server {server} is Azure Firewall {firewall.name} with DNS proxy enabled ({where}): it answers "
+                "on port 53 itself, no network rule is needed"
+            )
+        elif proxy is False:
+            result.blocked.append(
+                f"{_label(requirement)} from {name}: DNS server {server} is Azure Firewall {firewall.name}, whose DNS "
+                f"proxy is off ({where}): nothing answers on its port 53 whatever the rules allow, so the nodes "
+                "resolve no name"
+            )
+            result.fixes.append(dns_proxy_command(firewall))
+        else:
+            why = lookup.unreadable_reason(firewall.policy_id or "") or "was not collected"
+            result.unverifiable.append(
+                f"DNS server {server} is Azure Firewall {firewall.name}, whose policy "
+                f"{last_segment(firewall.policy_id)} {why}: whether DNS proxy answers on port 53 is not known"
+            )
+    return routed
 
 
 def _next_hop_evidence(hop: NextHop) -> dict[str, Any]:

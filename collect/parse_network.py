@@ -231,6 +231,9 @@ def _classic_collections(view: ArmView, key: str, kind: str) -> list[RuleCollect
     ]
 
 
+CLASSIC_DNS_PROXY = "Network.DNS.EnableProxy"  # a classic firewall's DNS proxy switch, in additionalProperties
+
+
 def _firewall(view: ArmView) -> AzureFirewall:
     configs = view.objs("ipConfigurations")
     holder = next((config for config in configs if config.str("privateIPAddress")), None)
@@ -249,6 +252,7 @@ def _firewall(view: ArmView) -> AzureFirewall:
         policy_id=view.ref("firewallPolicy"),
         rule_collections=tuple(collections),
         subnet_id=holder.ref("subnet") if holder else None,
+        dns_proxy=view.obj("additionalProperties").bool(CLASSIC_DNS_PROXY),
     )
 
 
@@ -259,6 +263,7 @@ def _firewall_policy(view: ArmView) -> FirewallPolicy:
         parent_policy_id=view.ref("basePolicy"),
         rule_collection_group_ids=view.refs("ruleCollectionGroups"),
         tls_inspection=bool(view.obj("transportSecurity").obj("certificateAuthority")),
+        dns_proxy=view.obj("dnsSettings").bool("enableProxy"),
     )
 
 

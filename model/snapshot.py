@@ -262,6 +262,9 @@ class AzureFirewall:
     policy_id: str | None = None
     rule_collections: tuple[RuleCollection, ...] = ()  # classic rules
     subnet_id: str | None = None  # the AzureFirewallSubnet of the IP configuration holding `private_ip`
+    dns_proxy: bool = (
+        False  # classic firewalls: additionalProperties "Network.DNS.EnableProxy" (policy: its dnsSettings)
+    )
 
 
 @dataclass(frozen=True)
@@ -271,6 +274,7 @@ class FirewallPolicy:
     parent_policy_id: str | None = None
     rule_collection_group_ids: tuple[str, ...] = ()
     tls_inspection: bool = False
+    dns_proxy: bool = False  # dnsSettings.enableProxy: the firewalls answer DNS on their private IP
 
 
 @dataclass(frozen=True)

@@ -220,13 +220,16 @@ def vnet(
     location: str = "westeurope",
     subscription: str = SUB,
     ip_configurations: dict[str, list[str]] | None = None,
+    dns_servers: list[str] | None = None,
 ) -> dict[str, Any]:
     """`peerings`: (name, remote VNet id[, remote address prefix]), all Connected; `ip_configurations`: the
-    IP configuration ids ARM lists on a subnet (by subnet name), e.g. the firewall's on AzureFirewallSubnet."""
+    IP configuration ids ARM lists on a subnet (by subnet name), e.g. the firewall's on AzureFirewallSubnet;
+    `dns_servers`: the VNet's custom DNS servers (dhcpOptions), else Azure-provided DNS."""
     vnet_id = rid(group, "Microsoft.Network/virtualNetworks", name, subscription)
     model = net.VirtualNetwork(
         location=location,
         address_space=net.AddressSpace(address_prefixes=[prefix]),
+        dhcp_options=net.DhcpOptions(dns_servers=dns_servers) if dns_servers else None,
         subnets=[
             net.Subnet(
                 id=f"{vnet_id}/subnets/{subnet}",
@@ -592,6 +595,7 @@ class Spoke:
         rules: list[net.SecurityRule] | None = None,
         route_table_id: str | None = None,
         peerings: list[tuple[str, str] | tuple[str, str, str]] = (),
+        dns_servers: list[str] | None = None,
     ) -> list[dict[str, Any]]:  # type: ignore[assignment]
         return [
             vnet(
@@ -602,6 +606,7 @@ class Spoke:
                 peerings,
                 self.location,
                 self.subscription,
+                dns_servers=dns_servers,
             ),
             nsg(self.group, f"nsg-{self.name}-nodes", self.subnet_id, rules or [], self.location, self.subscription),
         ]
@@ -1097,10 +1102,11 @@ def aks_rule_collection_group(group_id: str, ip_group: str) -> net.FirewallPolic
 
 
 def landing_zone_hub(
-    name: str, spokes: list[Spoke], *, aks_rules: bool, firewall_public_ip: str
+    name: str, spokes: list[Spoke], *, aks_rules: bool, firewall_public_ip: str, dns_proxy: bool = False
 ) -> tuple[str, list[dict[str, Any]]]:
     """(hub VNet id, the hub's resources): VNet, firewall at 10.0.1.4, its public IP, policy (child of the base
-    policy), the AKS rule collection group when `aks_rules`, and the spokes' IP group."""
+    policy; `dns_proxy`: its dnsSettings.enableProxy), the AKS rule collection group when `aks_rules`, and the
+    spokes' IP group."""
     group = f"rg-hub-{name}-weu"
     firewall_id = rid(group, "Microsoft.Network/azureFirewalls", f"afw-hub-{name}-weu", CONNECTIVITY_SUB)
     policy_id = rid(POLICY_RG, "Microsoft.Network/firewallPolicies", f"afwp-hub-{name}-weu", CONNECTIVITY_SUB)
@@ -1112,6 +1118,7 @@ def landing_zone_hub(
         sku=net.FirewallPolicySku(tier="Standard"),
         base_policy=net.SubResource(id=BASE_POLICY),
         rule_collection_groups=[net.SubResource(id=group_id)] if aks_rules else [],
+        dns_settings=net.DnsSettings(enable_proxy=True) if dns_proxy else None,
     )
     hub_vnet = hub(
         group,
@@ -1154,12 +1161,15 @@ def landing_zone_hub(
     return hub_vnet_id, resources
 
 
-def landing_zone_spoke(spoke: Spoke, hub_vnet_id: str) -> list[dict[str, Any]]:
-    """A spoke peered with its hub, its node subnet's 0.0.0.0/0 route sent to the hub firewall."""
+def landing_zone_spoke(spoke: Spoke, hub_vnet_id: str, dns_servers: list[str] | None = None) -> list[dict[str, Any]]:
+    """A spoke peered with its hub, its node subnet's 0.0.0.0/0 route sent to the hub firewall; `dns_servers`:
+    the spoke VNet's custom DNS servers (the hub firewall as DNS proxy, a hub resolver)."""
     table = f"rt-{spoke.name}"
     table_id = rid(spoke.group, "Microsoft.Network/routeTables", table, spoke.subscription)
     return [
-        *spoke.network(route_table_id=table_id, peerings=[("spoke-to-hub", hub_vnet_id, HUB_PREFIX)]),
+        *spoke.network(
+            route_table_id=table_id, peerings=[("spoke-to-hub", hub_vnet_id, HUB_PREFIX)], dns_servers=dns_servers
+        ),
         route_table(spoke.group, table, spoke.subnet_id, FIREWALL_IP, subscription=spoke.subscription),
     ]
 

@@ -3,6 +3,11 @@
 Azure Firewall processes network rules before application rules, each by priority (a parent
 policy's rule collection groups before the child's, then group priority, then collection
 priority); the first matching collection decides, and with no match traffic is denied.
+
+DNS proxy (https://learn.microsoft.com/azure/firewall/dns-settings): with it enabled the firewall
+listens on its private IP's port 53 and forwards queries; with it off nothing answers there. FQDNs in
+network rules are resolved by the proxy, so a network rule naming a destination by FQDN matches only
+when DNS proxy is enabled ("FQDN filtering in network rules": "you must enable DNS proxy").
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ class Requirement:
     fqdn: str | None = None  # concrete name (wildcard requirements are resolved to an example name)
     destination: str | None = None  # service tag or address
     fqdn_tag: bool = False  # covered by the AzureKubernetesService FQDN tag
+    dns: bool = False  # UDP 53 to a custom DNS server the VNet sets
 
 
 @dataclass(frozen=True)
@@ -35,10 +41,19 @@ class FirewallDecision:
     allowed: bool
     collection: RuleCollection | None = None
     rule: FirewallRule | None = None
+    # a network rule that names the destination by FQDN but cannot match it: DNS proxy is off
+    fqdn_rule_without_proxy: FirewallRule | None = None
 
     def describe(self, firewall: AzureFirewall) -> str:
         if self.collection is None or self.rule is None:
-            return f"no rule of Azure Firewall {firewall.name} allows it (the firewall denies by default)"
+            unused = self.fqdn_rule_without_proxy
+            why = (
+                f"; network rule {unused.name} names it by FQDN, which works only with DNS proxy enabled, and DNS "
+                "proxy is off"
+                if unused
+                else ""
+            )
+            return f"no rule of Azure Firewall {firewall.name} allows it (the firewall denies by default){why}"
         collection = self.collection
         where = f"rule collection {collection.name}"
         if collection.group:
@@ -96,12 +111,37 @@ def evaluate_firewall(
     inventory: NetworkInventory, firewall: AzureFirewall, sources: Sequence[str], requirement: Requirement
 ) -> FirewallDecision:
     collections = firewall_collections(inventory, firewall)
+    proxy = dns_proxy(inventory, firewall) is not False  # unknown (policy body not read): FQDN rules count
+    unused: FirewallRule | None = None
     for kind in ("network", "application"):
         for collection in (c for c in collections if c.kind == kind):
             for rule in collection.rules:
-                if _source_matches(inventory, rule, sources) and _rule_matches(rule, requirement):
+                if not _source_matches(inventory, rule, sources):
+                    continue
+                if _rule_matches(rule, requirement, proxy):
                     return FirewallDecision(collection.action.lower() == "allow", collection, rule)
-    return FirewallDecision(False)
+                if unused is None and not proxy and _rule_matches(rule, requirement, True):
+                    unused = rule
+    return FirewallDecision(False, fqdn_rule_without_proxy=unused)
+
+
+def dns_proxy(inventory: NetworkInventory, firewall: AzureFirewall) -> bool | None:
+    """Whether the firewall answers DNS on its private IP: its policy's dnsSettings.enableProxy (None when the
+    policy's body was not collected), or a classic firewall's own setting."""
+    if not firewall.policy_id:
+        return firewall.dns_proxy
+    policy = inventory.firewall_policies.get(firewall.policy_id.lower())
+    return policy.dns_proxy if policy else None
+
+
+def dns_proxy_command(firewall: AzureFirewall) -> str:
+    """The `az` command that turns DNS proxy on for this firewall (its policy, or the classic firewall)."""
+    if firewall.policy_id:
+        return (
+            f"az network firewall policy update -g {firewall.policy_id.split('/')[4]} "
+            f"-n {last_segment(firewall.policy_id)} --enable-dns-proxy true"
+        )
+    return f"az network firewall update -g {firewall.id.split('/')[4]} -n {firewall.name} --enable-dns-proxy true"
 
 
 def _source_matches(inventory: NetworkInventory, rule: FirewallRule, sources: Sequence[str]) -> bool:
@@ -112,14 +152,15 @@ def _source_matches(inventory: NetworkInventory, rule: FirewallRule, sources: Se
     return all(any(spec.strip() == "*" or cidr_within(source, spec) for spec in allowed) for source in sources)
 
 
-def _rule_matches(rule: FirewallRule, requirement: Requirement) -> bool:
+def _rule_matches(rule: FirewallRule, requirement: Requirement, dns_proxy: bool) -> bool:
     if rule.kind == "network":
         protocols = {protocol.lower() for protocol in rule.protocols}
         if not protocols & {"any", requirement.protocol.lower()}:
             return False
         if not any(port_in(spec, requirement.port) for spec in rule.destination_ports):
             return False
-        if requirement.fqdn and any(fqdn_matches(name, requirement.fqdn) for name in rule.destination_fqdns):
+        fqdns = rule.destination_fqdns if dns_proxy else ()
+        if requirement.fqdn and any(fqdn_matches(name, requirement.fqdn) for name in fqdns):
             return True
         return any(_destination_matches(spec, requirement) for spec in rule.destination_addresses)
     if requirement.protocol.upper() != "TCP" or not requirement.fqdn:

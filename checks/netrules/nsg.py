@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from checks.netrules.addresses import address_in, network, port_in, protocol_matches
+from checks.netrules.routes import peered_address_space
 from model.snapshot import NetworkInventory, NetworkSecurityGroup, SecurityRule
 
 
@@ -96,12 +97,7 @@ def effective_decision(
     """Decisions of every NSG on the path (subnet's and the NICs'), in the order Azure applies them."""
     subnet = inventory.subnet(subnet_id)
     vnet = inventory.vnet_of_subnet(subnet_id)
-    vnet_prefixes = list(vnet.address_prefixes) if vnet else []
-    if vnet:
-        for peering in vnet.peerings:
-            remote = inventory.virtual_networks.get((peering.remote_vnet_id or "").lower())
-            if remote and peering.state.lower() == "connected":
-                vnet_prefixes += remote.address_prefixes
+    vnet_prefixes = peered_address_space(inventory, vnet) if vnet else []
     subnet_nsgs = [subnet.nsg_id] if subnet and subnet.nsg_id else []
     ordered = [*nic_nsg_ids, *subnet_nsgs] if flow.direction == "Outbound" else [*subnet_nsgs, *nic_nsg_ids]
     decisions = []

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from checks.netrules.addresses import Network, network
 from model.arm_ids import same_id, vnet_id_of
 from model.next_hop import InventoryLookup, NextHop, resolve_next_hop
-from model.snapshot import AzureFirewall, ClusterSnapshot, NetworkInventory, Route, RouteTable
+from model.snapshot import AzureFirewall, ClusterSnapshot, NetworkInventory, Route, RouteTable, VirtualNetwork
 
 DEFAULT_ROUTE = "0.0.0.0/0"
 
@@ -56,6 +57,45 @@ def route_table_of(inventory: NetworkInventory, subnet_id: str) -> RouteTable | 
         (table for table in inventory.route_tables.values() if any(same_id(s, subnet_id) for s in table.subnet_ids)),
         None,
     )
+
+
+def peered_address_space(inventory: NetworkInventory, vnet: VirtualNetwork) -> list[str]:
+    """The VNet's prefixes and those of the VNets peered with it (Connected: a peering in any other state
+    carries nothing), from the peering's remoteAddressSpace or else the remote VNet's body."""
+    prefixes = list(vnet.address_prefixes)
+    for peering in vnet.peerings:
+        if peering.state.lower() != "connected":
+            continue
+        remote = inventory.virtual_networks.get((peering.remote_vnet_id or "").lower())
+        prefixes += peering.remote_address_prefixes or (remote.address_prefixes if remote else ())
+    return prefixes
+
+
+def reaches_directly(inventory: NetworkInventory, subnet_id: str, address: str) -> bool:
+    """Whether traffic from the subnet to `address` follows the system route of its VNet or a Connected peering
+    rather than a route of its route table: the longest prefix wins, a user route of the same length over the
+    system route (https://learn.microsoft.com/azure/virtual-network/virtual-networks-udr-overview, "How Azure
+    selects a route")."""
+    target = network(address)
+    vnet = inventory.vnet_of_subnet(subnet_id)
+    if target is None or vnet is None:
+        return False
+    system = max(_covering(target, peered_address_space(inventory, vnet)), default=None)
+    if system is None:
+        return False
+    table = route_table_of(inventory, subnet_id)
+    user = max(_covering(target, [route.address_prefix for route in table.routes] if table else []), default=-1)
+    return user < system
+
+
+def _covering(target: Network, prefixes: list[str]) -> list[int]:
+    """The lengths of the prefixes that hold `target`."""
+    found = []
+    for prefix in prefixes:
+        outer = network(prefix)
+        if outer is not None and outer.version == target.version and target.subnet_of(outer):  # type: ignore[arg-type]
+            found.append(outer.prefixlen)
+    return found
 
 
 def egress_path(snapshot: ClusterSnapshot, subnet_id: str) -> EgressPath:

@@ -212,3 +212,27 @@ def test_bad_rule_names_the_resource() -> None:
     body["properties"]["securityRules"][0]["properties"]["priority"] = "high"
     with pytest.raises(NetworkParseError, match='nsg-nodes: "priority" should be a number'):
         parse_network([body])
+
+
+def test_dns_proxy_from_a_policys_dns_settings_and_a_classic_firewalls_additional_properties() -> None:
+    policy = arm(
+        net.FirewallPolicy(
+            location="westeurope", dns_settings=net.DnsSettings(enable_proxy=True, servers=["10.0.2.4"])
+        ),
+        POLICY,
+        "Microsoft.Network/firewallPolicies",
+    )
+    classic_id = f"{RG}/Microsoft.Network/azureFirewalls/fw-classic"
+    # `az network firewall create --enable-dns-proxy true` stores the switch as a string
+    classic = arm(
+        net.AzureFirewall(location="westeurope", additional_properties={"Network.DNS.EnableProxy": "true"}),
+        classic_id,
+        "Microsoft.Network/azureFirewalls",
+    )
+    off = arm(net.FirewallPolicy(location="westeurope"), f"{POLICY}-off", "Microsoft.Network/firewallPolicies")
+    inventory = parse_network([policy, classic, off])
+    assert inventory.firewall_policies[POLICY.lower()].dns_proxy is True
+    assert inventory.firewall_policies[f"{POLICY}-off".lower()].dns_proxy is False
+    assert inventory.firewalls[classic_id.lower()].dns_proxy is True
+    flattened = {**policy.pop("properties"), **policy}  # az prints properties flattened
+    assert parse_network([flattened]).firewall_policies[POLICY.lower()].dns_proxy is True

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from azure.mgmt.network import models as net
+
 from collect.raw import RawCluster
 from tests.emulator.server import EmulatedCluster
 from tools import make_example_estate as estate
@@ -65,3 +67,56 @@ def landing_zone() -> LandingZone:
         EmulatedCluster(RawCluster(cluster=nonprod_cluster, kube=nonprod.kube())),
     ]
     return LandingZone(clusters, network, prod_hub, nonprod_hub)
+
+
+# --- Shapes of issue 26: one spoke cluster (loadBalancer, routed to its hub firewall) and its hub, each built from
+# the docs the verdict follows; `tests/checks/test_landing_zone_shapes.py` judges them offline, the live tests
+# serve them through the emulator.
+
+SHAPES_SUB = "1a2b3c4d-0000-4000-8000-00000000a003"
+
+
+def hub_spoke(
+    name: str,
+    octet: int,
+    *,
+    dns_proxy: bool = False,
+    dns_servers: list[str] | None = None,
+    extra_collections: list[net.FirewallPolicyFilterRuleCollection] = (),  # type: ignore[assignment]
+    firewall_public_ip: str = "198.51.100.90",
+) -> RawCluster:
+    """The egress tutorial's spoke behind a CAF hub (the hub's firewall policy holds the AKS rules): `dns_proxy`
+    the hub policy's dnsSettings.enableProxy, `dns_servers` the spoke VNet's, `extra_collections` more Allow
+    collections in the AKS rule collection group."""
+    spoke = estate.Spoke(name, octet, subscription=SHAPES_SUB)
+    hub_id, hub_resources = estate.landing_zone_hub(
+        name, [spoke], aks_rules=True, firewall_public_ip=firewall_public_ip, dns_proxy=dns_proxy
+    )
+    for resource in hub_resources:
+        if resource["type"].endswith("/ruleCollectionGroups"):
+            resource["properties"]["ruleCollections"] += [collection.as_dict() for collection in extra_collections]
+    return RawCluster(
+        cluster=estate.landing_zone_cluster(spoke, "team-shapes", firewall_public_ip),
+        network=[
+            *estate.landing_zone_spoke(spoke, hub_id, dns_servers),
+            *hub_resources,
+            *estate.platform_base_policy(),
+        ],
+        kube=spoke.kube(),
+    )
+
+
+def spoke_ip_group(raw: RawCluster) -> str:
+    return next(r["id"] for r in raw.network or () if r["type"] == "Microsoft.Network/ipGroups")
+
+
+def udp53_to_firewall(ip_group: str) -> net.FirewallPolicyFilterRuleCollection:
+    """A network rule allowing UDP 53 from the spoke to the firewall's own address (what a rule can't make answer)."""
+    rule = net.NetworkRule(
+        name="dns-to-firewall",
+        ip_protocols=["UDP"],
+        source_ip_groups=[ip_group],
+        destination_addresses=[estate.FIREWALL_IP],
+        destination_ports=["53"],
+    )
+    return estate.allow_collection("dns", 90, [rule])

@@ -1,0 +1,56 @@
+"""Issue 26: verdicts on the landing-zone shapes Microsoft documents, built as ARM bodies (SDK models) and read
+through the snapshot parser, as a saved snapshot would be.
+
+- DNS proxy (firewall/dns-settings.md): the spoke's DNS server is the hub firewall's private IP; the firewall
+  answers on port 53 only with the policy's dnsSettings.enableProxy, and FQDNs in network rules need it.
+"""
+
+from __future__ import annotations
+
+from checks import egress_rules
+from checks.engine import run_check
+from collect.parse import parse_cluster
+from collect.raw import RawCluster
+from model.finding import Finding, Status
+from tests.emulator.landing_zone import hub_spoke, spoke_ip_group, udp53_to_firewall
+from tools import make_example_estate as estate
+
+
+def judge(module, raw: RawCluster) -> Finding:
+    snapshot = parse_cluster(raw)
+    return run_check(module.CHECK, snapshot, module.CHECK.limits())
+
+
+# --- 1. Azure Firewall DNS proxy ------------------------------------------------------------------------------
+
+
+def test_the_firewall_as_dns_proxy_needs_no_network_rule() -> None:
+    finding = judge(egress_rules, hub_spoke("aks-dns", 243, dns_proxy=True, dns_servers=[estate.FIREWALL_IP]))
+    assert finding.status is Status.PASS, finding.detail
+    assert "DNS server 10.0.1.4 is Azure Firewall afw-hub-aks-dns-weu with DNS proxy enabled" in finding.detail
+    record = finding.evidence["subnets"]["snet-aks-nodes"]["dnsServers"]["10.0.1.4"]
+    assert record["dnsProxy"] is True and record["policy"].endswith("/firewallPolicies/afwp-hub-aks-dns-weu")
+
+
+def test_dns_proxy_off_nothing_answers_whatever_the_rules_allow() -> None:
+    bare = hub_spoke("aks-dns", 243, dns_servers=[estate.FIREWALL_IP])
+    allowed = hub_spoke(
+        "aks-dns", 243, dns_servers=[estate.FIREWALL_IP], extra_collections=[udp53_to_firewall(spoke_ip_group(bare))]
+    )
+    for raw in (bare, allowed):
+        finding = judge(egress_rules, raw)
+        assert finding.status is Status.FAIL, finding.detail
+        assert (
+            "DNS server 10.0.1.4 is Azure Firewall afw-hub-aks-dns-weu, whose DNS proxy is off "
+            "(policy afwp-hub-aks-dns-weu): nothing answers on its port 53" in finding.detail
+        )
+        assert finding.remediation == (
+            f"az network firewall policy update -g {estate.POLICY_RG} -n afwp-hub-aks-dns-weu --enable-dns-proxy true"
+        )
+
+
+def test_a_dns_server_in_the_peered_hub_is_reached_over_the_peering_not_the_firewall() -> None:
+    forwarder = "10.0.2.4"  # a DNS forwarder VM in the hub: the peering's system route beats 0.0.0.0/0
+    finding = judge(egress_rules, hub_spoke("aks-dns", 243, dns_servers=[forwarder]))
+    assert finding.status is Status.PASS, finding.detail
+    assert "Custom DNS servers 10.0.2.4" in finding.evidence["requirements"]
