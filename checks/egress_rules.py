@@ -21,7 +21,10 @@ security rules").
   required FQDN and port (wildcards, the AzureKubernetesService FQDN tag, network rules before
   application rules); each blocked endpoint is listed with the rule collection that decided. Any other
   outcome (a network virtual appliance, two candidates, a hub VNet or policy that could not be read) is
-  warn, naming what could not be verified and why.
+  warn, naming what could not be verified and why. A next hop that lies only behind a peering whose state is
+  Disconnected (its other side deleted) makes the route invalid
+  (https://learn.microsoft.com/azure/virtual-network/virtual-networks-udr-overview): fail, with the
+  commands that re-create the peering.
 - Legacy tunnel ports only for the tunnel that runs: TCP 9000 with tunnelfront, UDP 1194 with
   aks-link (tunnel-connectivity-issues, cause 4); neither for konnectivity-agent, private clusters or
   API Server VNet Integration. NTP (UDP 123) only when a node was provisioned before April 2021 (the
@@ -58,7 +61,7 @@ from checks.tunnel import legacy_tunnels
 from model.arm_ids import last_segment, vnet_id_of
 from model.finding import Severity, Status
 from model.next_hop import InventoryLookup, NextHop, resolve_next_hop
-from model.snapshot import AzureFirewall, ClusterSnapshot, NetworkInventory, Source, Subnet
+from model.snapshot import AzureFirewall, ClusterSnapshot, NetworkInventory, Peering, Source, Subnet
 
 REQUIREMENTS_FILE = Path(__file__).parent / "data" / "egress_requirements.json"
 DOCS = "https://learn.microsoft.com/azure/aks/outbound-rules-control-egress"
@@ -319,6 +322,11 @@ def _evaluate_subnet(
             f"az network route-table route create -g {group} --route-table-name {table} -n default-to-firewall --address-prefix 0.0.0.0/0 --next-hop-type VirtualAppliance --next-hop-ip-address <firewall private IP>"
         )
         return
+    if path.next_hop is not None and path.next_hop.invalid:
+        result.blocked.append(f"subnet {name} sends 0.0.0.0/0 to {path.describe()}, but the {path.unresolved()}")
+        result.fixes += [_repeer_command(subnet_id, peering) for peering in path.next_hop.disconnected]
+        path_record["nextHop"] = _next_hop_evidence(path.next_hop)
+        return
     if path.firewall is None:
         result.unverifiable.append(f"subnet {name} egresses through a virtual appliance: {path.unresolved()}")
         if path.next_hop is not None:
@@ -403,7 +411,23 @@ def _next_hop_evidence(hop: NextHop) -> dict[str, Any]:
         "subnet": hop.subnet_id,
         "appliances": [appliance.id for appliance in hop.appliances],
         "unreadable": {vnet: why for vnet, why in hop.missing},
+        "disconnectedPeerings": [
+            {"name": peering.name, "remoteVnet": peering.remote_vnet_id, "state": peering.state}
+            for peering in hop.disconnected
+        ],
     }
+
+
+def _repeer_command(subnet_id: str, peering: Peering) -> str:
+    """A Disconnected peering cannot be repaired: it is deleted and created again, on both sides."""
+    vnet_id = vnet_id_of(subnet_id)
+    group, vnet = vnet_id.split("/")[4], last_segment(vnet_id)
+    remote = peering.remote_vnet_id or "<hub VNet id>"
+    return (
+        f"az network vnet peering delete -g {group} --vnet-name {vnet} -n {peering.name} && az network vnet peering "
+        f"create -g {group} --vnet-name {vnet} -n {peering.name} --remote-vnet {remote} --allow-vnet-access "
+        f"--allow-forwarded-traffic (and the peering back from {last_segment(remote)})"
+    )
 
 
 def _label(requirement: Requirement) -> str:

@@ -7,7 +7,10 @@ same IP names a different firewall in every hub of an estate. The IP is therefor
 node subnet can send it: the node VNet's address space and the address spaces of the VNets peered with it
 (peering state Connected). Then: the VNet whose prefixes hold the IP -> the subnet whose prefix holds it ->
 the IP configurations on that subnet -> the Azure Firewall (or network interface) with that private IP.
-Zero candidates, or two, are reported as such: nothing is chosen by order.
+Zero candidates, or two, are reported as such: nothing is chosen by order. When the IP lies only in the address
+space of a peering whose state is Disconnected (the other side was deleted), the route is invalid: a next hop must
+be reachable over direct connectivity (udr-overview: a route to a virtual appliance whose address the subnet
+cannot reach is an invalid configuration), so Azure drops what it carries.
 
 Docs: https://learn.microsoft.com/azure/virtual-network/virtual-networks-udr-overview (next hop type
 "Virtual appliance": the private IP of a NIC or internal load balancer in the virtual network or a peered one)
@@ -22,9 +25,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from model.arm_ids import last_segment, parent_id, same_id
-from model.snapshot import AzureFirewall, NetworkInventory, Subnet, VirtualNetwork
+from model.snapshot import AzureFirewall, NetworkInventory, Peering, Subnet, VirtualNetwork
 
 CONNECTED = "connected"
+DISCONNECTED = "disconnected"
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,12 @@ class NextHop:
     subnet_id: str | None = None  # the subnet (node VNet or a peered one) whose prefix holds the IP
     missing: tuple[tuple[str, str], ...] = ()  # (resource id, why) of VNets that could not be read
     searched: tuple[str, ...] = ()  # the VNets whose address spaces were searched
+    disconnected: tuple[Peering, ...] = ()  # Disconnected peerings whose remote address space holds the IP
+
+    @property
+    def invalid(self) -> bool:
+        """The IP is reachable only through a Disconnected peering: the route is invalid, the traffic dropped."""
+        return bool(self.disconnected) and not self.appliances and not self.subnet_id and not self.missing
 
     @property
     def appliance(self) -> Appliance | None:
@@ -80,6 +90,12 @@ class NextHop:
             return f"next hop {self.ip} matches {len(self.appliances)} appliances, {names}: which one carries the traffic cannot be told"
         if self.appliance is not None:
             return f"next hop {self.ip} is {self.appliance.describe()}, a network virtual appliance whose rules cannot be read"
+        if self.invalid:
+            peerings = ", ".join(f"{p.name} (to {last_segment(p.remote_vnet_id or '')})" for p in self.disconnected)
+            return (
+                f"next hop {self.ip} lies only behind peering {peerings}, whose state is Disconnected (the other "
+                "side was deleted): the route is invalid and Azure drops the traffic it carries"
+            )
         if self.missing:
             reasons = "; ".join(f"{last_segment(vnet)} {why}" for vnet, why in self.missing)
             return f"next hop {self.ip} may sit in a virtual network that could not be read ({reasons})"
@@ -101,7 +117,10 @@ def resolve_next_hop(ip: str, node_vnet_id: str, lookup: NetworkLookup) -> NextH
     missing: list[tuple[str, str]] = []
     holders: list[str] = [node.id] if _holds(node.address_prefixes, address) else []
     searched = [node.id]
+    disconnected: list[Peering] = []
     for peering in node.peerings:
+        if peering.state.lower() == DISCONNECTED and _holds(peering.remote_address_prefixes, address):
+            disconnected.append(peering)  # its remote VNet is gone: the peering's own record of its space says
         if not peering.remote_vnet_id or peering.state.lower() != CONNECTED:
             continue
         searched.append(peering.remote_vnet_id)
@@ -129,7 +148,7 @@ def resolve_next_hop(ip: str, node_vnet_id: str, lookup: NetworkLookup) -> NextH
                 if _same_ip(appliance.private_ip, address):
                     appliances.setdefault(appliance.id.lower(), appliance)
     ordered = tuple(sorted(appliances.values(), key=lambda appliance: appliance.id.lower()))
-    return NextHop(ip, ordered, subnet_id, tuple(missing), tuple(searched))
+    return NextHop(ip, ordered, subnet_id, tuple(missing), tuple(searched), tuple(disconnected))
 
 
 class InventoryLookup:

@@ -3,6 +3,8 @@ through the snapshot parser, as a saved snapshot would be.
 
 - DNS proxy (firewall/dns-settings.md): the spoke's DNS server is the hub firewall's private IP; the firewall
   answers on port 53 only with the policy's dnsSettings.enableProxy, and FQDNs in network rules need it.
+- Disconnected peering (virtual-network-manage-peering.md, udr-overview.md): the hub's side deleted, the spoke's
+  route to the hub firewall is invalid.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from checks.engine import run_check
 from collect.parse import parse_cluster
 from collect.raw import RawCluster
 from model.finding import Finding, Status
-from tests.emulator.landing_zone import hub_spoke, spoke_ip_group, udp53_to_firewall
+from tests.emulator.landing_zone import hub_deleted, hub_spoke, spoke_ip_group, udp53_to_firewall
 from tools import make_example_estate as estate
 
 
@@ -54,3 +56,20 @@ def test_a_dns_server_in_the_peered_hub_is_reached_over_the_peering_not_the_fire
     finding = judge(egress_rules, hub_spoke("aks-dns", 243, dns_servers=[forwarder]))
     assert finding.status is Status.PASS, finding.detail
     assert "Custom DNS servers 10.0.2.4" in finding.evidence["requirements"]
+
+
+# --- 7. A Disconnected peering -----------------------------------------------------------------------------
+
+
+def test_a_route_whose_next_hop_lies_only_behind_a_disconnected_peering_fails() -> None:
+    finding = judge(egress_rules, hub_deleted(hub_spoke("aks-orphan", 244)))
+    assert finding.status is Status.FAIL, finding.detail
+    assert (
+        "next hop 10.0.1.4 lies only behind peering spoke-to-hub (to vnet-hub-aks-orphan-weu), whose state is "
+        "Disconnected" in finding.detail
+    )
+    assert "az network vnet peering delete -g rg-aks-orphan --vnet-name vnet-aks-orphan -n spoke-to-hub" in (
+        finding.remediation
+    )
+    hop = finding.evidence["subnets"]["snet-aks-nodes"]["nextHop"]
+    assert hop["disconnectedPeerings"][0]["state"] == "Disconnected"

@@ -120,3 +120,16 @@ def udp53_to_firewall(ip_group: str) -> net.FirewallPolicyFilterRuleCollection:
         destination_ports=["53"],
     )
     return estate.allow_collection("dns", 90, [rule])
+
+
+def hub_deleted(raw: RawCluster) -> RawCluster:
+    """virtual-network-manage-peering.md: deleting one side of a peering leaves the other Disconnected (it keeps its
+    record of the remote address space); the hub VNet and its firewall are gone."""
+    network = []
+    for resource in raw.network or ():
+        if "/rg-hub-" in resource["id"]:
+            continue
+        for peering in resource.get("properties", {}).get("virtualNetworkPeerings", []):
+            peering["properties"]["peeringState"] = "Disconnected"
+        network.append(resource)
+    return RawCluster(cluster=raw.cluster, network=network, kube=raw.kube)
