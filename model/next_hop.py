@@ -7,7 +7,8 @@ same IP names a different firewall in every hub of an estate. The IP is therefor
 node subnet can send it: the node VNet's address space and the address spaces of the VNets peered with it
 (peering state Connected). Then: the VNet whose prefixes hold the IP -> the subnet whose prefix holds it ->
 the IP configurations on that subnet -> the Azure Firewall (or network interface) with that private IP.
-Zero candidates, or two, are reported as such: nothing is chosen by order. When the IP lies only in the address
+When a peered VNet's body cannot be read (a hub in a connectivity subscription), a firewall whose own body puts
+that IP on a subnet of that VNet is the appliance. Zero candidates, or two, are reported as such: nothing is chosen by order. When the IP lies only in the address
 space of a peering whose state is Disconnected (the other side was deleted), the route is invalid: a next hop must
 be reachable over direct connectivity (udr-overview: a route to a virtual appliance whose address the subnet
 cannot reach is an invalid configuration), so Azure drops what it carries.
@@ -24,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from model.arm_ids import last_segment, parent_id, same_id
+from model.arm_ids import last_segment, parent_id, same_id, vnet_id_of
 from model.snapshot import AzureFirewall, NetworkInventory, Peering, Subnet, VirtualNetwork
 
 CONNECTED = "connected"
@@ -56,6 +57,11 @@ class NetworkLookup(Protocol):
 
     def unreadable_reason(self, resource_id: str) -> str | None:
         """Why a reference could not be read ("403 ..."), or None when it is simply absent."""
+        ...
+
+    def firewalls_in_vnet(self, vnet_id: str) -> Sequence[Appliance]:
+        """The Azure Firewalls whose IP configuration sits on a subnet of this VNet, from their own bodies (for a
+        VNet whose body could not be read)."""
         ...
 
 
@@ -137,8 +143,13 @@ def resolve_next_hop(ip: str, node_vnet_id: str, lookup: NetworkLookup) -> NextH
     subnet_id: str | None = None
     for vnet_id in dict.fromkeys(holders):
         vnet = node if same_id(vnet_id, node.id) else lookup.virtual_network(vnet_id)
-        if vnet is None:
-            missing.append((vnet_id, _why(lookup, vnet_id)))
+        if vnet is None:  # the firewall's own body says which subnet its address sits on
+            found = [a for a in lookup.firewalls_in_vnet(vnet_id) if _same_ip(a.private_ip, address)]
+            for appliance in found:
+                appliances.setdefault(appliance.id.lower(), appliance)
+                subnet_id = subnet_id or (appliance.firewall.subnet_id if appliance.firewall else None)
+            if not found:
+                missing.append((vnet_id, _why(lookup, vnet_id)))
             continue
         for subnet in vnet.subnets:
             if not _holds(subnet.address_prefixes, address):
@@ -179,6 +190,13 @@ class InventoryLookup:
     def unreadable_reason(self, resource_id: str) -> str | None:
         why = self._unreadable.get(resource_id.lower())
         return f"could not be read ({why})" if why else None
+
+    def firewalls_in_vnet(self, vnet_id: str) -> list[Appliance]:
+        return [
+            Appliance(firewall.id, firewall.private_ip, firewall)
+            for firewall in self._inventory.firewalls.values()
+            if firewall.private_ip and firewall.subnet_id and same_id(vnet_id_of(firewall.subnet_id), vnet_id)
+        ]
 
 
 def firewall_of_ip_configuration(config_id: str) -> str:

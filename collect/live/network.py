@@ -258,6 +258,19 @@ class _References:
         why = self._source.why_unreadable(resource_id)
         return f"could not be read ({why})" if why else None
 
+    def firewalls_in_vnet(self, vnet_id: str) -> list[Appliance]:
+        """The firewalls of the VNet's resource group whose IP configuration sits on one of its subnets (the group
+        may be readable where the VNet itself is not)."""
+        group = vnet_id.rsplit("/providers/", 1)[0]
+        found: list[Appliance] = []
+        for body in self._source.firewalls_in_group(group):
+            if not any(same_id(vnet_id_of(ref), vnet_id) for ref in _firewall_subnets(body)):
+                continue
+            firewall = self._typed(str(body["id"]), AzureFirewall)
+            if firewall and firewall.private_ip:
+                found.append(Appliance(firewall.id, firewall.private_ip, firewall))
+        return found
+
     def _typed(self, resource_id: str, kind: type) -> Any:
         body = self._add(resource_id)
         parsed = parse_resource(body) if body else None

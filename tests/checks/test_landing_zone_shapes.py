@@ -5,6 +5,8 @@ through the snapshot parser, as a saved snapshot would be.
   answers on port 53 only with the policy's dnsSettings.enableProxy, and FQDNs in network rules need it.
 - Disconnected peering (virtual-network-manage-peering.md, udr-overview.md): the hub's side deleted, the spoke's
   route to the hub firewall is invalid.
+- The firewall's own body (next_hop): a hub VNet the identity cannot read, but a firewall whose IP configuration
+  puts the next-hop address on a subnet of it, is that firewall.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from checks.engine import run_check
 from collect.parse import parse_cluster
 from collect.raw import RawCluster
 from model.finding import Finding, Status
-from tests.emulator.landing_zone import hub_deleted, hub_spoke, spoke_ip_group, udp53_to_firewall
+from tests.emulator.landing_zone import hub_deleted, hub_spoke, spoke_ip_group, udp53_to_firewall, without
 from tools import make_example_estate as estate
 
 
@@ -73,3 +75,18 @@ def test_a_route_whose_next_hop_lies_only_behind_a_disconnected_peering_fails() 
     )
     hop = finding.evidence["subnets"]["snet-aks-nodes"]["nextHop"]
     assert hop["disconnectedPeerings"][0]["state"] == "Disconnected"
+
+
+# --- 9. The firewall's own body names the hub subnet -----------------------------------------------------------
+
+
+def test_an_unreadable_hub_vnet_is_resolved_through_the_firewalls_ip_configuration() -> None:
+    hidden_hub = without(hub_spoke("aks-hidden", 245), "virtualNetworks")
+    finding = judge(egress_rules, hidden_hub)
+    assert finding.status is Status.PASS, finding.detail
+    assert "Azure Firewall afw-hub-aks-hidden-weu" in finding.evidence["subnets"]["snet-aks-nodes"]["path"]
+    no_firewall = judge(egress_rules, without(hidden_hub, "azureFirewalls"))
+    assert no_firewall.status is Status.WARN
+    assert "may sit in a virtual network that could not be read (vnet-hub-aks-hidden-weu could not be read (403" in (
+        no_firewall.detail
+    )

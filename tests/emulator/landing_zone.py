@@ -133,3 +133,20 @@ def hub_deleted(raw: RawCluster) -> RawCluster:
             peering["properties"]["peeringState"] = "Disconnected"
         network.append(resource)
     return RawCluster(cluster=raw.cluster, network=network, kube=raw.kube)
+
+
+def without(
+    raw: RawCluster, kind: str, why: str = "403 AuthorizationFailed: the identity may not read it"
+) -> RawCluster:
+    """The shape with the resources of one type (`virtualNetworks`, `ipGroups`, ...) in the hub's connectivity
+    subscription unreadable, recorded as the collector records them."""
+    network, unread = [], dict(raw.unread_references)
+    for resource in raw.network or ():
+        if (
+            resource["type"].lower().endswith(f"/{kind.lower()}")
+            and f"/subscriptions/{CONNECTIVITY_SUB}/" in (resource["id"])
+        ):
+            unread[resource["id"]] = why
+        else:
+            network.append(resource)
+    return RawCluster(cluster=raw.cluster, network=network, kube=raw.kube, unread_references=unread)
