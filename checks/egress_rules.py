@@ -53,6 +53,7 @@ from checks.netrules.firewall import (
     dns_proxy,
     dns_proxy_command,
     evaluate_firewall,
+    missing_groups,
     unknown_policy,
 )
 from checks.netrules.nsg import Flow, allow_rule_command, effective_decision, first_denial, nic_nsgs_of_subnet
@@ -333,17 +334,29 @@ def _evaluate_subnet(
             path_record["nextHop"] = _next_hop_evidence(path.next_hop)
         return
     result.firewalls.append(path.firewall.name)
+    lookup = InventoryLookup(network)
     policy = unknown_policy(network, path.firewall)
     if policy is not None:
-        lookup = InventoryLookup(network)
         why = lookup.unreadable_reason(policy) or lookup.unreadable_reason(f"{policy}/ruleCollectionGroups")
+        groups = missing_groups(network, policy)
+        if why is None and groups:
+            why = "are not all in the snapshot: " + "; ".join(f"{group} {_why(lookup, group)}" for group in groups)
         result.unverifiable.append(
             f"firewall {path.firewall.name} uses policy {last_segment(policy)} whose rule collection groups "
             + (why or "were not collected")
         )
+        path_record["unreadable"] = {resource: _why(lookup, resource) for resource in [policy, *groups]}
         return
     for requirement in requirements:
         decision = evaluate_firewall(network, path.firewall, subnet.address_prefixes, requirement)
+        if decision.unknown:
+            named = "; ".join(f"{group} {_why(lookup, group)}" for group in decision.unknown)
+            result.unverifiable.append(
+                f"{_label(requirement)} from {name}: Azure Firewall {path.firewall.name}'s verdict depends on IP "
+                f"group(s) the snapshot lacks: {named}"
+            )
+            path_record.setdefault("unreadable", {}).update({group: _why(lookup, group) for group in decision.unknown})
+            continue
         if not decision.allowed:
             result.blocked.append(f"{_label(requirement)} from {name}: {decision.describe(path.firewall)}")
             result.fixes.append(_firewall_fix(path.firewall, requirement, source, snapshot.cluster.subscription))
@@ -403,6 +416,10 @@ def _judge_dns_servers(
                 f"{last_segment(firewall.policy_id)} {why}: whether DNS proxy answers on port 53 is not known"
             )
     return routed
+
+
+def _why(lookup: InventoryLookup, resource_id: str) -> str:
+    return lookup.unreadable_reason(resource_id) or "is not in the snapshot"
 
 
 def _next_hop_evidence(hop: NextHop) -> dict[str, Any]:

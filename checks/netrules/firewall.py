@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from checks.netrules.addresses import cidr_within, fqdn_matches, port_in
 from model.arm_ids import last_segment
-from model.snapshot import AzureFirewall, FirewallRule, NetworkInventory, RuleCollection
+from model.snapshot import AzureFirewall, FirewallRule, IpGroup, NetworkInventory, RuleCollection
 
 # What the AzureKubernetesService FQDN tag allows (HTTPS), per Microsoft's outbound rules page.
 AKS_FQDN_TAG = "azurekubernetesservice"
@@ -43,6 +43,7 @@ class FirewallDecision:
     rule: FirewallRule | None = None
     # a network rule that names the destination by FQDN but cannot match it: DNS proxy is off
     fqdn_rule_without_proxy: FirewallRule | None = None
+    unknown: tuple[str, ...] = ()  # IP groups not in the snapshot whose contents could change the verdict
 
     def describe(self, firewall: AzureFirewall) -> str:
         if self.collection is None or self.rule is None:
@@ -107,22 +108,68 @@ def unknown_policy(inventory: NetworkInventory, firewall: AzureFirewall) -> str 
     return None
 
 
+def missing_groups(inventory: NetworkInventory, policy_id: str) -> list[str]:
+    """The rule collection groups a policy lists that the snapshot lacks."""
+    policy = inventory.firewall_policies.get(policy_id.lower())
+    listed = policy.rule_collection_group_ids if policy else ()
+    return [group for group in listed if group.lower() not in inventory.rule_collection_groups]
+
+
 def evaluate_firewall(
     inventory: NetworkInventory, firewall: AzureFirewall, sources: Sequence[str], requirement: Requirement
 ) -> FirewallDecision:
+    """The first matching rule decides. A rule that names an IP group the snapshot lacks (unreadable, say, in
+    another subscription) might match or not: when it could change the verdict (an Allow before a deciding Deny,
+    a Deny before a deciding Allow, an Allow where nothing else matches), the decision names it in `unknown`."""
     collections = firewall_collections(inventory, firewall)
     proxy = dns_proxy(inventory, firewall) is not False  # unknown (policy body not read): FQDN rules count
     unused: FirewallRule | None = None
+    undecided: list[tuple[bool, tuple[str, ...]]] = []  # (Allow?, unread IP groups) of rules that may match
     for kind in ("network", "application"):
         for collection in (c for c in collections if c.kind == kind):
+            allow = collection.action.lower() == "allow"
             for rule in collection.rules:
-                if not _source_matches(inventory, rule, sources):
-                    continue
-                if _rule_matches(rule, requirement, proxy):
-                    return FirewallDecision(collection.action.lower() == "allow", collection, rule)
-                if unused is None and not proxy and _rule_matches(rule, requirement, True):
+                unread = tuple(
+                    g for g in (*rule.source_ip_groups, *rule.destination_ip_groups) if not _group(inventory, g)
+                )
+                if _matches(inventory, rule, sources, requirement, proxy, unread_match_all=False):
+                    unknown = [group for action, groups in undecided if action != allow for group in groups]
+                    return FirewallDecision(allow, collection, rule, unknown=tuple(dict.fromkeys(unknown)))
+                if unread and _matches(inventory, rule, sources, requirement, proxy, unread_match_all=True):
+                    undecided.append((allow, unread))
+                elif unused is None and not proxy and _matches(inventory, rule, sources, requirement, True, False):
                     unused = rule
-    return FirewallDecision(False, fqdn_rule_without_proxy=unused)
+    unknown = [group for action, groups in undecided if action for group in groups]
+    return FirewallDecision(False, fqdn_rule_without_proxy=unused, unknown=tuple(dict.fromkeys(unknown)))
+
+
+def _group(inventory: NetworkInventory, group_id: str) -> IpGroup | None:
+    return inventory.ip_groups.get(group_id.lower())
+
+
+def _matches(
+    inventory: NetworkInventory,
+    rule: FirewallRule,
+    sources: Sequence[str],
+    requirement: Requirement,
+    dns_proxy: bool,
+    unread_match_all: bool,
+) -> bool:
+    """Whether the rule matches the flow; an IP group the snapshot lacks counts as empty, or with
+    `unread_match_all` as holding every address."""
+
+    def addresses(direct: tuple[str, ...], groups: tuple[str, ...]) -> list[str]:
+        found = list(direct)
+        for group_id in groups:
+            group = _group(inventory, group_id)
+            found += group.addresses if group else ("*",) if unread_match_all else ()
+        return found
+
+    allowed = addresses(rule.source_addresses, rule.source_ip_groups)
+    if not all(any(spec.strip() == "*" or cidr_within(source, spec) for spec in allowed) for source in sources):
+        return False
+    destinations = addresses(rule.destination_addresses, rule.destination_ip_groups)
+    return _rule_matches(rule, requirement, dns_proxy, destinations)
 
 
 def dns_proxy(inventory: NetworkInventory, firewall: AzureFirewall) -> bool | None:
@@ -144,15 +191,7 @@ def dns_proxy_command(firewall: AzureFirewall) -> str:
     return f"az network firewall update -g {firewall.id.split('/')[4]} -n {firewall.name} --enable-dns-proxy true"
 
 
-def _source_matches(inventory: NetworkInventory, rule: FirewallRule, sources: Sequence[str]) -> bool:
-    allowed = list(rule.source_addresses)
-    for group_id in rule.source_ip_groups:
-        group = inventory.ip_groups.get(group_id.lower())
-        allowed += group.addresses if group else ()
-    return all(any(spec.strip() == "*" or cidr_within(source, spec) for spec in allowed) for source in sources)
-
-
-def _rule_matches(rule: FirewallRule, requirement: Requirement, dns_proxy: bool) -> bool:
+def _rule_matches(rule: FirewallRule, requirement: Requirement, dns_proxy: bool, destinations: list[str]) -> bool:
     if rule.kind == "network":
         protocols = {protocol.lower() for protocol in rule.protocols}
         if not protocols & {"any", requirement.protocol.lower()}:
@@ -162,7 +201,7 @@ def _rule_matches(rule: FirewallRule, requirement: Requirement, dns_proxy: bool)
         fqdns = rule.destination_fqdns if dns_proxy else ()
         if requirement.fqdn and any(fqdn_matches(name, requirement.fqdn) for name in fqdns):
             return True
-        return any(_destination_matches(spec, requirement) for spec in rule.destination_addresses)
+        return any(_destination_matches(spec, requirement) for spec in destinations)
     if requirement.protocol.upper() != "TCP" or not requirement.fqdn:
         return False
     schemes = {"https": 443, "http": 80}

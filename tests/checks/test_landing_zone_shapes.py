@@ -7,9 +7,13 @@ through the snapshot parser, as a saved snapshot would be.
   route to the hub firewall is invalid.
 - The firewall's own body (next_hop): a hub VNet the identity cannot read, but a firewall whose IP configuration
   puts the next-hop address on a subnet of it, is that firewall.
+- Unreadable references (docs/snapshot.md): an IP group (or rule collection group) the identity cannot read is
+  named, and the verdict is a warning, unless it holds whatever the group contains.
 """
 
 from __future__ import annotations
+
+from azure.mgmt.network import models as net
 
 from checks import egress_rules
 from checks.engine import run_check
@@ -90,3 +94,43 @@ def test_an_unreadable_hub_vnet_is_resolved_through_the_firewalls_ip_configurati
     assert "may sit in a virtual network that could not be read (vnet-hub-aks-hidden-weu could not be read (403" in (
         no_firewall.detail
     )
+
+
+# --- 5. A reference the identity cannot read is not an empty one ---------------------------------------------
+
+
+def aks_fqdn_tag_from(prefix: str) -> net.FirewallPolicyFilterRuleCollection:
+    """The egress tutorial's application rule (the AzureKubernetesService FQDN tag) with the spoke's prefix as its
+    source instead of the IP group, at a higher priority."""
+    rule = net.ApplicationRule(
+        name="fqdn-by-prefix",
+        source_addresses=[prefix],
+        protocols=[net.FirewallPolicyRuleApplicationProtocol(protocol_type="Https", port=443)],
+        fqdn_tags=["AzureKubernetesService"],
+    )
+    return estate.allow_collection("aks-by-prefix", 50, [rule])
+
+
+def test_an_unreadable_ip_group_is_named_not_treated_as_empty() -> None:
+    raw = hub_spoke("aks-ipg", 246)
+    group = spoke_ip_group(raw)
+    finding = judge(egress_rules, without(raw, "ipGroups"))
+    assert finding.status is Status.WARN, finding.detail
+    assert f"depends on IP group(s) the snapshot lacks: {group} could not be read (403 AuthorizationFailed" in (
+        finding.detail
+    )
+    assert group in finding.evidence["subnets"]["snet-aks-nodes"]["unreadable"]
+
+
+def test_an_unreadable_ip_group_that_cannot_change_the_verdict_is_not_a_warning() -> None:
+    raw = hub_spoke("aks-ipg", 246, extra_collections=[aks_fqdn_tag_from("10.246.0.0/16")])
+    finding = judge(egress_rules, without(raw, "ipGroups"))
+    assert finding.status is Status.PASS, finding.detail
+
+
+def test_an_unreadable_rule_collection_group_is_named() -> None:
+    raw = without(hub_spoke("aks-rcg", 247), "ruleCollectionGroups")
+    finding = judge(egress_rules, raw)
+    assert finding.status is Status.WARN, finding.detail
+    assert "whose rule collection groups are not all in the snapshot: " in finding.detail
+    assert "/ruleCollectionGroups/rcg-aks could not be read (403 AuthorizationFailed" in finding.detail
