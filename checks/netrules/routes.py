@@ -116,6 +116,17 @@ def egress_path(snapshot: ClusterSnapshot, subnet_id: str) -> EgressPath:
     return EgressPath("firewall" if firewall else "appliance", table, route, firewall, route.next_hop_ip, next_hop)
 
 
+def firewall_egress_ip_ids(inventory: NetworkInventory, firewall: AzureFirewall) -> tuple[str, ...]:
+    """The public IPs a firewall's outbound traffic leaves from: a NAT gateway on its AzureFirewallSubnet takes
+    over ("all outbound traffic uses the public IP address of the NAT gateway",
+    https://learn.microsoft.com/azure/firewall/integrate-with-nat-gateway), else its own public IPs."""
+    subnet = inventory.subnet(firewall.subnet_id)
+    if subnet is None or not subnet.nat_gateway_id:
+        return firewall.public_ip_ids
+    gateway = inventory.nat_gateways.get(subnet.nat_gateway_id.lower())
+    return gateway.public_ip_ids if gateway else (subnet.nat_gateway_id,)  # unread: named as unresolved
+
+
 def egress_public_ips(snapshot: ClusterSnapshot) -> tuple[list[str], list[str]]:
     """(public addresses the cluster's nodes egress from, resource ids that could not be resolved)."""
     inventory = snapshot.network
@@ -127,7 +138,7 @@ def egress_public_ips(snapshot: ClusterSnapshot) -> tuple[list[str], list[str]]:
     for subnet_id in snapshot.cluster.node_subnet_ids:
         path = egress_path(snapshot, subnet_id)
         if path.firewall:  # the appliance route wins over a NAT gateway and the load balancer
-            ids += path.firewall.public_ip_ids
+            ids += firewall_egress_ip_ids(inventory, path.firewall)
         elif path.kind == "internet" and snapshot.cluster.outbound_type != "userDefinedRouting":
             subnet = inventory.subnet(subnet_id)
             gateway = inventory.nat_gateways.get((subnet.nat_gateway_id or "").lower()) if subnet else None

@@ -373,6 +373,7 @@ def _add_firewall(firewall: JsonObject, walk: _Walk) -> None:
     firewall_view = ArmView(firewall)
     for config in firewall_view.objs("ipConfigurations"):
         walk.add(config.ref("publicIPAddress"))
+        _add_firewall_subnet(config.ref("subnet"), walk)
     rules: list[ArmView] = [
         rule
         for kind in ("networkRuleCollections", "applicationRuleCollections")
@@ -392,6 +393,19 @@ def _add_firewall(firewall: JsonObject, walk: _Walk) -> None:
     for rule in rules:
         for group_id in rule.strs("sourceIpGroups") + rule.strs("destinationIpGroups"):
             walk.add(group_id)
+
+
+def _add_firewall_subnet(subnet_id: str | None, walk: _Walk) -> None:
+    """What the AzureFirewallSubnet itself holds: a NAT gateway (the firewall's egress IPs then are the gateway's)
+    and its own route table (forced tunnelling: 0.0.0.0/0 onward to a gateway or another appliance)."""
+    vnet = walk.add(vnet_id_of(subnet_id)) if subnet_id else None
+    for subnet in ArmView(vnet).objs("subnets") if vnet else ():
+        if not same_id(subnet.str("id"), subnet_id):
+            continue
+        walk.add(subnet.ref("routeTable"))
+        nat = walk.add(subnet.ref("natGateway"))
+        for ip in ArmView(nat).refs("publicIpAddresses") if nat else ():
+            walk.add(ip)
 
 
 def _add_private_dns(view: ArmView, walk: _Walk) -> None:

@@ -9,18 +9,27 @@ through the snapshot parser, as a saved snapshot would be.
   puts the next-hop address on a subnet of it, is that firewall.
 - Unreadable references (docs/snapshot.md): an IP group (or rule collection group) the identity cannot read is
   named, and the verdict is a warning, unless it holds whatever the group contains.
+- NAT gateway on AzureFirewallSubnet (firewall/integrate-with-nat-gateway.md): the firewall's egress address is
+  the NAT gateway's, which authorized-ip-ranges must require.
 """
 
 from __future__ import annotations
 
 from azure.mgmt.network import models as net
 
-from checks import egress_rules
+from checks import authorized_ip_ranges, egress_rules
 from checks.engine import run_check
 from collect.parse import parse_cluster
 from collect.raw import RawCluster
 from model.finding import Finding, Status
-from tests.emulator.landing_zone import hub_deleted, hub_spoke, spoke_ip_group, udp53_to_firewall, without
+from tests.emulator.landing_zone import (
+    hub_deleted,
+    hub_spoke,
+    nat_on_firewall_subnet,
+    spoke_ip_group,
+    udp53_to_firewall,
+    without,
+)
 from tools import make_example_estate as estate
 
 
@@ -134,3 +143,23 @@ def test_an_unreadable_rule_collection_group_is_named() -> None:
     assert finding.status is Status.WARN, finding.detail
     assert "whose rule collection groups are not all in the snapshot: " in finding.detail
     assert "/ruleCollectionGroups/rcg-aks could not be read (403 AuthorizationFailed" in finding.detail
+
+
+# --- 4. NAT gateway on the firewall's subnet ---------------------------------------------------------------------
+
+
+def test_a_nat_gateway_on_the_firewall_subnet_is_the_egress_ip_to_authorize() -> None:
+    raw = hub_spoke("aks-natfw", 248, firewall_public_ip="198.51.100.91")  # ranges: CI runners + the firewall's IP
+    assert judge(authorized_ip_ranges, raw).status is Status.WARN  # no client declared; the firewall IP is listed
+    behind_nat = nat_on_firewall_subnet(raw, "198.51.100.92")
+    behind_nat.context = {"clients": [{"name": "platform-ci", "ips": [estate.CI_RUNNERS]}]}
+    finding = judge(authorized_ip_ranges, behind_nat)
+    assert finding.status is Status.FAIL, finding.detail
+    assert (
+        "the cluster's egress IP 198.51.100.92" in finding.detail
+        and "198.51.100.91" not in finding.evidence["egressIps"]
+    )
+    assert finding.remediation.endswith("198.51.100.91/32,198.51.100.92/32")
+    unread = judge(authorized_ip_ranges, without(behind_nat, "natGateways"))  # not the firewall's IP instead
+    assert unread.evidence["egressIps"] == [] and unread.evidence["unresolvedEgressIps"][0].endswith("/ng-afw")
+    assert "could not resolve 1 egress IP resource(s)" in unread.detail

@@ -12,7 +12,8 @@ tutorial's rules, REST examples' peerings with remoteAddressSpace).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 from typing import Any
 
 from azure.mgmt.network import models as net
@@ -126,13 +127,13 @@ def hub_deleted(raw: RawCluster) -> RawCluster:
     """virtual-network-manage-peering.md: deleting one side of a peering leaves the other Disconnected (it keeps its
     record of the remote address space); the hub VNet and its firewall are gone."""
     network = []
-    for resource in raw.network or ():
+    for resource in copy.deepcopy(raw.network or []):
         if "/rg-hub-" in resource["id"]:
             continue
         for peering in resource.get("properties", {}).get("virtualNetworkPeerings", []):
             peering["properties"]["peeringState"] = "Disconnected"
         network.append(resource)
-    return RawCluster(cluster=raw.cluster, network=network, kube=raw.kube)
+    return replace(raw, network=network)
 
 
 def without(
@@ -149,4 +150,28 @@ def without(
             unread[resource["id"]] = why
         else:
             network.append(resource)
-    return RawCluster(cluster=raw.cluster, network=network, kube=raw.kube, unread_references=unread)
+    return replace(raw, network=network, unread_references=unread)
+
+
+def nat_on_firewall_subnet(raw: RawCluster, address: str) -> RawCluster:
+    """integrate-with-nat-gateway.md: a NAT gateway (its public IP `address`) associated with the hub's
+    AzureFirewallSubnet; the firewall's outbound traffic then leaves from the NAT gateway's address."""
+    network = copy.deepcopy(raw.network or [])
+    hub = next(r for r in network if r["type"] == "Microsoft.Network/virtualNetworks" and "/rg-hub-" in r["id"])
+    group = hub["id"].split("/")[4]
+    pip = estate.public_ip(group, "pip-ng-afw", address, subscription=CONNECTIVITY_SUB)
+    gateway_id = estate.rid(group, "Microsoft.Network/natGateways", "ng-afw", CONNECTIVITY_SUB)
+    gateway = estate.arm(
+        net.NatGateway(
+            location="westeurope",
+            sku=net.NatGatewaySku(name="Standard"),
+            public_ip_addresses=[net.SubResource(id=pip["id"])],
+            subnets=[net.SubResource(id=f"{hub['id']}/subnets/AzureFirewallSubnet")],
+        ),
+        gateway_id,
+        "Microsoft.Network/natGateways",
+    )
+    for subnet in hub["properties"]["subnets"]:
+        if subnet["name"] == "AzureFirewallSubnet":
+            subnet["properties"]["natGateway"] = {"id": gateway_id}
+    return replace(raw, network=[*network, gateway, pip])
