@@ -21,7 +21,9 @@ security rules").
   required FQDN and port (wildcards, the AzureKubernetesService FQDN tag, network rules before
   application rules); each blocked endpoint is listed with the rule collection that decided. Any other
   outcome (a network virtual appliance, two candidates, a hub VNet or policy that could not be read) is
-  warn, naming what could not be verified and why. A next hop that lies only behind a peering whose state is
+  warn, naming what could not be verified and why. A firewall whose own subnet routes 0.0.0.0/0 onward to a
+  gateway or another appliance (forced tunnelling, https://learn.microsoft.com/azure/firewall/forced-tunneling)
+  passes what it allows to a device whose rules are not in the data: warn naming that route, at best. A next hop that lies only behind a peering whose state is
   Disconnected (its other side deleted) makes the route invalid
   (https://learn.microsoft.com/azure/virtual-network/virtual-networks-udr-overview): fail, with the
   commands that re-create the peering.
@@ -57,7 +59,7 @@ from checks.netrules.firewall import (
     unknown_policy,
 )
 from checks.netrules.nsg import Flow, allow_rule_command, effective_decision, first_denial, nic_nsgs_of_subnet
-from checks.netrules.routes import egress_path, reaches_directly
+from checks.netrules.routes import egress_path, onward_route, reaches_directly
 from checks.tunnel import legacy_tunnels
 from model.arm_ids import last_segment, vnet_id_of
 from model.finding import Severity, Status
@@ -347,6 +349,13 @@ def _evaluate_subnet(
         )
         path_record["unreadable"] = {resource: _why(lookup, resource) for resource in [policy, *groups]}
         return
+    onward = onward_route(network, path.firewall)
+    if onward is not None:
+        path_record["forcedTunnel"] = onward.evidence()
+        result.unverifiable.append(
+            f"Azure Firewall {path.firewall.name}'s subnet sends 0.0.0.0/0 onward ({onward.describe()}): what the "
+            "firewall allows then passes a device whose rules are not in the snapshot (forced tunnelling)"
+        )
     for requirement in requirements:
         decision = evaluate_firewall(network, path.firewall, subnet.address_prefixes, requirement)
         if decision.unknown:

@@ -116,6 +116,40 @@ def egress_path(snapshot: ClusterSnapshot, subnet_id: str) -> EgressPath:
     return EgressPath("firewall" if firewall else "appliance", table, route, firewall, route.next_hop_ip, next_hop)
 
 
+@dataclass(frozen=True)
+class OnwardRoute:
+    """The firewall subnet's own 0.0.0.0/0 route to a next device (forced tunnelling)."""
+
+    route_table: RouteTable
+    route: Route
+
+    def describe(self) -> str:
+        via = f" {self.route.next_hop_ip}" if self.route.next_hop_ip else ""
+        return f"route table {self.route_table.name} route {self.route.name} -> {self.route.next_hop_type}{via}"
+
+    def evidence(self) -> dict[str, str | None]:
+        return {
+            "routeTable": self.route_table.id,
+            "route": self.route.name,
+            "nextHopType": self.route.next_hop_type,
+            "nextHopIp": self.route.next_hop_ip,
+        }
+
+
+def onward_route(inventory: NetworkInventory, firewall: AzureFirewall) -> OnwardRoute | None:
+    """The route that sends what the firewall allows on to another device: a 0.0.0.0/0 route of the
+    AzureFirewallSubnet's route table to anything but the Internet (a VPN or ExpressRoute gateway, an NVA;
+    https://learn.microsoft.com/azure/firewall/forced-tunneling). None when the subnet routes to the Internet
+    or was not collected."""
+    if not firewall.subnet_id:
+        return None
+    table = route_table_of(inventory, firewall.subnet_id)
+    route = next((r for r in table.routes if r.address_prefix.strip() == DEFAULT_ROUTE), None) if table else None
+    if table is None or route is None or route.next_hop_type.lower() == "internet":
+        return None
+    return OnwardRoute(table, route)
+
+
 def firewall_egress_ip_ids(inventory: NetworkInventory, firewall: AzureFirewall) -> tuple[str, ...]:
     """The public IPs a firewall's outbound traffic leaves from: a NAT gateway on its AzureFirewallSubnet takes
     over ("all outbound traffic uses the public IP address of the NAT gateway",

@@ -11,18 +11,21 @@ through the snapshot parser, as a saved snapshot would be.
   named, and the verdict is a warning, unless it holds whatever the group contains.
 - NAT gateway on AzureFirewallSubnet (firewall/integrate-with-nat-gateway.md): the firewall's egress address is
   the NAT gateway's, which authorized-ip-ranges must require.
+- Forced tunnelling (firewall/forced-tunneling.md): the AzureFirewallSubnet's route table sends 0.0.0.0/0 to a
+  gateway; what the firewall allows meets a device whose rules are not in the data.
 """
 
 from __future__ import annotations
 
 from azure.mgmt.network import models as net
 
-from checks import authorized_ip_ranges, egress_rules
+from checks import alpn_tls, authorized_ip_ranges, egress_rules
 from checks.engine import run_check
 from collect.parse import parse_cluster
 from collect.raw import RawCluster
 from model.finding import Finding, Status
 from tests.emulator.landing_zone import (
+    forced_tunnel,
     hub_deleted,
     hub_spoke,
     nat_on_firewall_subnet,
@@ -163,3 +166,25 @@ def test_a_nat_gateway_on_the_firewall_subnet_is_the_egress_ip_to_authorize() ->
     unread = judge(authorized_ip_ranges, without(behind_nat, "natGateways"))  # not the firewall's IP instead
     assert unread.evidence["egressIps"] == [] and unread.evidence["unresolvedEgressIps"][0].endswith("/ng-afw")
     assert "could not resolve 1 egress IP resource(s)" in unread.detail
+
+
+# --- 3. Forced tunnelling on the firewall ------------------------------------------------------------------------
+
+
+def test_forced_tunnelling_on_the_firewall_subnet_warns_naming_the_next_device() -> None:
+    raw = hub_spoke("aks-tunnel", 249)
+    assert judge(egress_rules, raw).status is Status.PASS
+    for next_hop, ip, shown in (
+        ("VirtualNetworkGateway", None, "-> VirtualNetworkGateway)"),
+        ("VirtualAppliance", "10.0.3.4", "-> VirtualAppliance 10.0.3.4)"),
+    ):
+        tunnelled = forced_tunnel(raw, next_hop, ip)
+        egress = judge(egress_rules, tunnelled)
+        assert egress.status is Status.WARN, egress.detail
+        assert (
+            "Azure Firewall afw-hub-aks-tunnel-weu's subnet sends 0.0.0.0/0 onward (route table rt-afw-forced-tunnel "
+            f"route default-to-onprem {shown}" in egress.detail
+        )
+        assert egress.evidence["subnets"]["snet-aks-nodes"]["forcedTunnel"]["nextHopType"] == next_hop
+        alpn = judge(alpn_tls, tunnelled)
+        assert alpn.status is Status.WARN and "forced tunnelling" in alpn.detail

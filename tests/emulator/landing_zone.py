@@ -175,3 +175,32 @@ def nat_on_firewall_subnet(raw: RawCluster, address: str) -> RawCluster:
         if subnet["name"] == "AzureFirewallSubnet":
             subnet["properties"]["natGateway"] = {"id": gateway_id}
     return replace(raw, network=[*network, gateway, pip])
+
+
+def forced_tunnel(raw: RawCluster, next_hop_type: str = "VirtualNetworkGateway", ip: str | None = None) -> RawCluster:
+    """forced-tunneling.md: the AzureFirewallSubnet's own route table sends 0.0.0.0/0 to the on-premises VPN or
+    ExpressRoute gateway (or an NVA at `ip`), with BGP route propagation on."""
+    network = copy.deepcopy(raw.network or [])
+    hub = next(r for r in network if r["type"] == "Microsoft.Network/virtualNetworks" and "/rg-hub-" in r["id"])
+    group = hub["id"].split("/")[4]
+    table_id = estate.rid(group, "Microsoft.Network/routeTables", "rt-afw-forced-tunnel", CONNECTIVITY_SUB)
+    route = net.Route(
+        name="default-to-onprem",
+        address_prefix="0.0.0.0/0",
+        next_hop_type=next_hop_type,
+        next_hop_ip_address=ip,
+    )
+    table = estate.arm(
+        net.RouteTable(
+            location="westeurope",
+            routes=[route],
+            subnets=[net.Subnet(id=f"{hub['id']}/subnets/AzureFirewallSubnet")],
+            disable_bgp_route_propagation=False,
+        ),
+        table_id,
+        "Microsoft.Network/routeTables",
+    )
+    for subnet in hub["properties"]["subnets"]:
+        if subnet["name"] == "AzureFirewallSubnet":
+            subnet["properties"]["routeTable"] = {"id": table_id}
+    return replace(raw, network=[*network, table])
