@@ -8,10 +8,17 @@ reachable. warn when the zone (in a connectivity subscription, say) or its list 
 read (403), naming it: the links are then not judged. Only the per-client branch reads the network (peerings and DNS links): without it that
 branch is skipped, while "not private" and "no declared client" are judged from the cluster alone.
 Follows https://learn.microsoft.com/azure/aks/private-clusters (options for connecting to the private
-cluster: a VM in the cluster's VNet or a peered VNet, with the private DNS zone linked to that VNet).
+cluster: a VM in the cluster's VNet or a peered VNet, with the private DNS zone linked to that VNet; "Hub and
+spoke with custom DNS": the zone linked to the hub VNet only, the spokes' DNS servers a forwarder or DNS Private
+Resolver inbound endpoint in the hub). A client VNet with custom DNS servers (dhcpOptions.dnsServers) resolves
+where its first DNS server sits: the link is judged on the VNet (its own or a Connected peer) whose address space
+holds that server; a client on Azure-provided DNS needs the link on its own VNet.
 """
 
 from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
 
 from checks.finding import Check, Verdict, need
 from model.arm_ids import last_segment, same_id, vnet_id_of
@@ -45,8 +52,11 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
         zone = None  # its links are unknown: not a reason to fail a client
     failures: list[str] = []
     fixes: list[str] = []
+    doubts: list[str] = []
     for client in clients:
-        problem, fix = _client_problem(client, cluster_vnets, network, zone, cluster.private_public_fqdn_enabled)
+        problem, fix = _client_problem(
+            client, cluster_vnets, network, zone, cluster.private_public_fqdn_enabled, doubts
+        )
         if problem:
             failures.append(problem)
             fixes += fix
@@ -55,6 +65,11 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
         "privateDnsZone": zone.id if zone else cluster.private_dns_zone,
         "zoneLinks": list(zone.linked_vnet_ids) if zone else [],
         "clients": [{"name": c.name, "vnet": c.vnet} for c in clients],
+        "dnsServers": {
+            c.name: {"address": server.address, "vnet": server.vnet_id}
+            for c in clients
+            if c.vnet and (server := _resolving_vnet(network, c.vnet))
+        },
     }
     if failures:
         return Verdict(
@@ -75,6 +90,15 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
             f"--assignee-principal-type ServicePrincipal --role Reader --scope {zone_id.rsplit('/providers/', 1)[0]}",
             {**evidence, "unreadable": {zone_id: why}},
         )
+    if doubts:
+        return Verdict(
+            Status.WARN,
+            "Name resolution of the private API server cannot be verified",
+            "; ".join(doubts),
+            f"Check the DNS server forwards {zone.name if zone else 'privatelink.<region>.azmk8s.io'} to Azure DNS "
+            "(168.63.129.16) from a VNet linked to the zone, e.g. with a DNS Private Resolver inbound endpoint in the hub",
+            evidence,
+        )
     dns_note = "" if zone else " (private DNS zone not in the snapshot: links not verified)"
     return Verdict(
         Status.PASS,
@@ -91,6 +115,7 @@ def _client_problem(
     network: NetworkInventory,
     zone: PrivateDnsZone | None,
     public_fqdn: bool,
+    doubts: list[str],
 ) -> tuple[str | None, list[str]]:
     if not client.vnet:
         return (
@@ -109,14 +134,82 @@ def _client_problem(
             ],
         )
     if zone and not public_fqdn and not any(same_id(link, client.vnet) for link in zone.linked_vnet_ids):
+        resolver = _resolving_vnet(network, client.vnet)
+        if resolver is not None and resolver.vnet_id is None:
+            doubts.append(
+                f"{client.name}'s DNS server {resolver.address} sits outside its VNet and the VNets peered with it "
+                "(on premises?): whether it forwards the private zone to a VNet linked to it is not known"
+            )
+            return None, []
+        if resolver is not None and any(same_id(link, resolver.vnet_id) for link in zone.linked_vnet_ids):
+            return None, []  # its DNS server sits in a linked VNet (the hub): the name resolves there
         zone_group, _ = _vnet_parts(zone.id)
+        target = resolver.vnet_id if resolver and resolver.vnet_id else client.vnet
+        why = (
+            f"its DNS server {resolver.describe()} sits in VNet {last_segment(target)}, which is not linked to"
+            if resolver
+            else f"{client.name}'s VNet {last_segment(client.vnet)} uses Azure-provided DNS and is not linked to"
+        )
         return (
-            f"{client.name}'s VNet {last_segment(client.vnet)} is not linked to private DNS zone {zone.name}: the API server name does not resolve there",
+            f"{client.name} cannot resolve the API server name: {why} private DNS zone {zone.name}",
             [
-                f"az network private-dns link vnet create -g {zone_group} -z {zone.name} -n {last_segment(client.vnet)}-link -v {client.vnet} -e false"
+                f"az network private-dns link vnet create -g {zone_group} -z {zone.name} -n {last_segment(target)}-link -v {target} -e false"
             ],
         )
     return None, []
+
+
+@dataclass(frozen=True)
+class _DnsServer:
+    """The client VNet's DNS server and the VNet (its own, or a Connected peer) whose address space holds it."""
+
+    address: str
+    vnet_id: str | None  # None: in no address space of the client VNet and its Connected peerings
+    resolver_subnet: bool = False  # the subnet holding it is delegated to DNS Private Resolver (an inbound endpoint)
+
+    def describe(self) -> str:
+        return f"{self.address} (a DNS Private Resolver inbound endpoint)" if self.resolver_subnet else self.address
+
+
+def _resolving_vnet(network: NetworkInventory, client_vnet: str) -> _DnsServer | None:
+    """Where the client's queries are answered: the VNet holding the first of its dhcpOptions.dnsServers (a DNS
+    forwarder, a DNS Private Resolver inbound endpoint, or the hub firewall as DNS proxy) among its own VNet and
+    its Connected peerings (no VNet when it sits in none of them); None with Azure-provided DNS."""
+    vnet = network.virtual_networks.get(client_vnet.lower())
+    if vnet is None or not vnet.dns_servers:
+        return None
+    server = vnet.dns_servers[0]  # the first answers; the others only when it does not
+    candidates = [(vnet.id, vnet.address_prefixes)] + [
+        (peering.remote_vnet_id, peering.remote_address_prefixes or _prefixes(network, peering.remote_vnet_id))
+        for peering in vnet.peerings
+        if peering.remote_vnet_id and peering.state.lower() == "connected"
+    ]
+    for vnet_id, prefixes in candidates:
+        if any(_holds(prefix, server) for prefix in prefixes):
+            holder = network.virtual_networks.get(vnet_id.lower())
+            subnet = (
+                next((s for s in holder.subnets if any(_holds(p, server) for p in s.address_prefixes)), None)
+                if holder
+                else None
+            )
+            delegated = bool(subnet and any(d.lower() == RESOLVER_DELEGATION for d in subnet.delegations))
+            return _DnsServer(server, vnet_id, delegated)
+    return _DnsServer(server, None)
+
+
+RESOLVER_DELEGATION = "microsoft.network/dnsresolvers"
+
+
+def _prefixes(network: NetworkInventory, vnet_id: str) -> tuple[str, ...]:
+    vnet = network.virtual_networks.get(vnet_id.lower())
+    return vnet.address_prefixes if vnet else ()
+
+
+def _holds(prefix: str, address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.strip()) in ipaddress.ip_network(prefix.strip(), strict=False)
+    except ValueError:
+        return False
 
 
 def _peered(network: NetworkInventory, client_vnet: str, cluster_vnets: dict[str, str]) -> bool:

@@ -1201,6 +1201,80 @@ def landing_zone_missing_aks_rules() -> RawCluster:
     )
 
 
+RESOLVER_INBOUND_IP = "10.0.4.4"
+
+
+def dns_private_resolver(hub: dict[str, Any], subscription: str) -> list[dict[str, Any]]:
+    """A DNS Private Resolver in the hub with its inbound endpoint at 10.0.4.4 on a /28 delegated to
+    Microsoft.Network/dnsResolvers (the REST examples' InboundEndpoint_Put shape, a static address); the subnet
+    joins the hub VNet's body."""
+    group = hub["id"].split("/")[4]
+    subnet_id = f"{hub['id']}/subnets/snet-dns-inbound"
+    subnet = net.Subnet(
+        id=subnet_id,
+        name="snet-dns-inbound",
+        address_prefix="10.0.4.0/28",
+        delegations=[
+            net.Delegation(name="Microsoft.Network.dnsResolvers", service_name="Microsoft.Network/dnsResolvers")
+        ],
+    ).as_dict()
+    hub["properties"]["subnets"].append(subnet)
+    resolver_id = rid(group, "Microsoft.Network/dnsResolvers", "dnspr-hub-weu", subscription)
+    resolver = {
+        "id": resolver_id,
+        "name": "dnspr-hub-weu",
+        "type": "Microsoft.Network/dnsResolvers",
+        "location": "westeurope",
+        "properties": {"virtualNetwork": {"id": hub["id"]}, "dnsResolverState": "Connected"},
+    }
+    inbound = {
+        "id": f"{resolver_id}/inboundEndpoints/inbound-weu",
+        "name": "inbound-weu",
+        "type": "Microsoft.Network/dnsResolvers/inboundEndpoints",
+        "location": "westeurope",
+        "properties": {
+            "ipConfigurations": [
+                {
+                    "privateIpAddress": RESOLVER_INBOUND_IP,
+                    "privateIpAllocationMethod": "Static",
+                    "subnet": {"id": subnet_id},
+                }
+            ],
+            "provisioningState": "Succeeded",
+        },
+    }
+    return [resolver, inbound]
+
+
+def resolver_hub_private_cluster(
+    name: str, octet: int, *, spoke_dns: bool = True, link_hub: bool = True, subscription: str = WORKLOAD_SUB
+) -> RawCluster:
+    """private-clusters.md "Hub and spoke with custom DNS": the cluster's private DNS zone in the connectivity
+    subscription, linked to the hub VNet only; the spoke's DNS server is the hub's DNS Private Resolver inbound
+    endpoint (`spoke_dns`), and the operators' jumpbox sits in the spoke."""
+    spoke = Spoke(name, octet, subscription=subscription)
+    hub_id, hub_resources = landing_zone_hub(name, [spoke], aks_rules=True, firewall_public_ip="198.51.100.94")
+    hub_vnet = next(r for r in hub_resources if r["id"] == hub_id)
+    zone = rid(
+        "rg-private-dns", "Microsoft.Network/privateDnsZones", "privatelink.westeurope.azmk8s.io", CONNECTIVITY_SUB
+    )
+    cluster = landing_zone_cluster(
+        spoke, "team-ops", "198.51.100.94", outbound="userDefinedRouting", private=True, private_dns_zone=zone
+    )
+    return RawCluster(
+        cluster=cluster,
+        context={"clients": [{"name": "spoke-jumpbox", "ips": [f"{spoke.base}.250"], "vnet": spoke.vnet_id}]},
+        network=[
+            *landing_zone_spoke(spoke, hub_id, [RESOLVER_INBOUND_IP] if spoke_dns else None),
+            *hub_resources,
+            *dns_private_resolver(hub_vnet, CONNECTIVITY_SUB),
+            *platform_base_policy(),
+            *private_zone(zone, [hub_id] if link_hub else []),
+        ],
+        kube=spoke.kube(),
+    )
+
+
 CLUSTERS = {
     "aks-payments-prod": healthy,
     "aks-orders-prod": konnectivity_crashloop,

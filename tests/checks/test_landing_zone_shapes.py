@@ -13,13 +13,15 @@ through the snapshot parser, as a saved snapshot would be.
   the NAT gateway's, which authorized-ip-ranges must require.
 - Forced tunnelling (firewall/forced-tunneling.md): the AzureFirewallSubnet's route table sends 0.0.0.0/0 to a
   gateway; what the firewall allows meets a device whose rules are not in the data.
+- Hub and spoke with custom DNS (aks/private-clusters.md): the zone linked to the hub only, the spoke's DNS server
+  the hub's DNS Private Resolver inbound endpoint.
 """
 
 from __future__ import annotations
 
 from azure.mgmt.network import models as net
 
-from checks import alpn_tls, authorized_ip_ranges, egress_rules
+from checks import alpn_tls, authorized_ip_ranges, egress_rules, private_cluster_reach
 from checks.engine import run_check
 from collect.parse import parse_cluster
 from collect.raw import RawCluster
@@ -188,3 +190,41 @@ def test_forced_tunnelling_on_the_firewall_subnet_warns_naming_the_next_device()
         assert egress.evidence["subnets"]["snet-aks-nodes"]["forcedTunnel"]["nextHopType"] == next_hop
         alpn = judge(alpn_tls, tunnelled)
         assert alpn.status is Status.WARN and "forced tunnelling" in alpn.detail
+
+
+# --- 2. Custom DNS through the hub ------------------------------------------------------------------------------
+
+
+def test_a_spoke_resolving_through_the_hub_resolver_reaches_a_zone_linked_to_the_hub_only() -> None:
+    finding = judge(private_cluster_reach, estate.resolver_hub_private_cluster("aks-ops-private", 234))
+    assert finding.status is Status.PASS, finding.detail
+    assert finding.evidence["dnsServers"]["spoke-jumpbox"]["address"] == estate.RESOLVER_INBOUND_IP
+    assert finding.evidence["dnsServers"]["spoke-jumpbox"]["vnet"].endswith("/vnet-hub-aks-ops-private-weu")
+
+
+def test_azure_provided_dns_without_a_link_still_fails() -> None:
+    raw = estate.resolver_hub_private_cluster("aks-ops-private", 234, spoke_dns=False)
+    finding = judge(private_cluster_reach, raw)
+    assert finding.status is Status.FAIL, finding.detail
+    assert "VNet vnet-aks-ops-private uses Azure-provided DNS and is not linked to private DNS zone" in finding.detail
+    assert "-v " + raw.context["clients"][0]["vnet"] in finding.remediation
+
+
+def test_the_hub_resolver_in_an_unlinked_hub_fails_naming_the_hub() -> None:
+    finding = judge(private_cluster_reach, estate.resolver_hub_private_cluster("aks-ops-private", 234, link_hub=False))
+    assert finding.status is Status.FAIL, finding.detail
+    assert (
+        "its DNS server 10.0.4.4 (a DNS Private Resolver inbound endpoint) sits in VNet vnet-hub-aks-ops-private-weu, "
+        "which is not linked to private DNS zone privatelink.westeurope.azmk8s.io" in finding.detail
+    )
+    assert "-n vnet-hub-aks-ops-private-weu-link" in finding.remediation
+
+
+def test_a_dns_server_outside_every_peered_network_is_a_warning() -> None:
+    raw = estate.resolver_hub_private_cluster("aks-ops-private", 234, spoke_dns=False)
+    for resource in raw.network or ():
+        if resource["id"].endswith("/vnet-aks-ops-private"):
+            resource["properties"]["dhcpOptions"] = {"dnsServers": ["192.168.10.4"]}  # on premises, over the VPN
+    finding = judge(private_cluster_reach, raw)
+    assert finding.status is Status.WARN, finding.detail
+    assert "DNS server 192.168.10.4 sits outside its VNet and the VNets peered with it" in finding.detail
