@@ -7,7 +7,11 @@ security rules").
 
 - outboundType none / block: skipped (the cluster is meant to have no egress; says why).
 - Every outbound type: the node subnets' and node NICs' NSG outbound rules (Azure semantics) must
-  allow each network requirement.
+  allow each network requirement. A service tag is an address list (Service Tag Discovery API): it holds a
+  destination only when its published prefixes do. The required FQDNs sit behind global front ends ("you
+  can't use network security groups to lock down the outbound traffic" by FQDN, outbound-rules-control-egress),
+  so an NSG whose verdict on them hangs on a service-tag rule (allow AzureCloud.<region>, then deny Internet)
+  is a warning naming the tag, not a pass.
 - userDefinedRouting: the node subnet's route table must send 0.0.0.0/0 to a virtual appliance
   (else fail).
 - Every outbound type: a subnet route table's 0.0.0.0/0 route applies whatever outboundType says, and
@@ -49,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from checks.finding import Check, Verdict
-from checks.netrules.addresses import AZURE_LOAD_BALANCER
+from checks.netrules.addresses import AZURE_LOAD_BALANCER, is_service_tag
 from checks.netrules.firewall import (
     Requirement,
     dns_proxy,
@@ -58,7 +62,15 @@ from checks.netrules.firewall import (
     missing_groups,
     unknown_policy,
 )
-from checks.netrules.nsg import Flow, allow_rule_command, effective_decision, first_denial, nic_nsgs_of_subnet
+from checks.netrules.nsg import (
+    Flow,
+    NsgDecision,
+    allow_rule_command,
+    effective_decision,
+    first_denial,
+    first_doubt,
+    nic_nsgs_of_subnet,
+)
 from checks.netrules.routes import egress_path, onward_route, reaches_directly
 from checks.tunnel import legacy_tunnels
 from model.arm_ids import last_segment, vnet_id_of
@@ -284,17 +296,29 @@ def _evaluate_subnet(
         return
     source = subnet.address_prefixes[0]
     nic_nsgs = nic_nsgs_of_subnet(network, subnet_id)
-    region = snapshot.cluster.location
+    doubts: list[dict[str, Any]] = []
     for requirement in requirements:
-        destination = requirement.destination or f"AzureCloud.{region}"
-        flow = Flow("Outbound", requirement.protocol, source, destination, requirement.port)
-        denial = first_denial(effective_decision(network, subnet_id, flow, nic_nsgs))
+        flow = _nsg_flow(snapshot, requirement, source)
+        decisions = effective_decision(network, subnet_id, flow, nic_nsgs)
+        denial = first_denial(decisions)
         if denial:
             result.blocked.append(f"{_label(requirement)} from {name}: denied by {denial.describe()}")
             result.fixes.append(
                 allow_rule_command(denial, flow, f"allow-aks-{requirement.protocol.lower()}-{requirement.port}")
             )
+        elif doubt := first_doubt(decisions):
+            result.unverifiable.append(f"{_label(requirement)} from {name}: {_doubt_text(doubt, flow)}")
+            doubts.append(
+                {
+                    "requirement": requirement.name,
+                    "nsg": doubt.nsg.id,
+                    "decidingRule": doubt.rule.name,
+                    "serviceTagRules": {rule.name: list(rule.destination_prefixes) for rule in doubt.doubts},
+                }
+            )
     path_record: dict[str, Any] = {"source": source, "nicNsgs": nic_nsgs}
+    if doubts:
+        path_record["serviceTagDoubts"] = doubts
     evidence["subnets"][name] = path_record
     routed_dns = _judge_dns_servers(network, subnet_id, requirements, result, path_record)
     requirements = [requirement for requirement in requirements if not requirement.dns or requirement in routed_dns]
@@ -369,6 +393,35 @@ def _evaluate_subnet(
         if not decision.allowed:
             result.blocked.append(f"{_label(requirement)} from {name}: {decision.describe(path.firewall)}")
             result.fixes.append(_firewall_fix(path.firewall, requirement, source, snapshot.cluster.subscription))
+
+
+def _nsg_flow(snapshot: ClusterSnapshot, requirement: Requirement, source: str) -> Flow:
+    """The flow NSGs judge: to the requirement's address or service tag, or to an FQDN (in the Internet tag, its
+    addresses unknown), except the public API server when the probe resolved its address."""
+    probe = snapshot.apiserver_probe
+    if requirement.fqdn and probe and probe.addresses and probe.target.lower() == requirement.fqdn.lower():
+        return Flow("Outbound", requirement.protocol, source, probe.addresses[0], requirement.port)
+    if requirement.destination:
+        return Flow("Outbound", requirement.protocol, source, requirement.destination, requirement.port)
+    return Flow("Outbound", requirement.protocol, source, "Internet", requirement.port, fqdn=requirement.fqdn)
+
+
+def _doubt_text(decision: NsgDecision, flow: Flow) -> str:
+    rules = " and ".join(
+        f"rule {rule.name} (priority {rule.priority}, {rule.access}) to service tag "
+        + ", ".join(spec for spec in rule.destination_prefixes if is_service_tag(spec))
+        for rule in decision.doubts
+    )
+    target = flow.fqdn or flow.destination
+    why = (
+        "it sits behind global front ends whose addresses no NSG rule can name"
+        if flow.fqdn
+        else "the tag's address prefixes were not collected (Service Tag Discovery API)"
+    )
+    return (
+        f"NSG {decision.nsg.name} {rules} may or may not match {target} ({why}); otherwise "
+        f"{decision.describe()} decides"
+    )
 
 
 def _judge_dns_servers(

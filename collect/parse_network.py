@@ -26,6 +26,7 @@ from model.snapshot import (
     RuleCollection,
     RuleCollectionGroup,
     SecurityRule,
+    ServiceTag,
     Subnet,
     VirtualNetwork,
     frozen_map,
@@ -54,6 +55,9 @@ def parse_network(
             elif resource_type == "microsoft.network/privatednszones/virtualnetworklinks":
                 if linked := view.ref("virtualNetwork"):
                     dns_links.append((parent_id(view.str("id") or "", "virtualNetworkLinks"), linked))
+            elif resource_type == SERVICE_TAGS:
+                for tag in _service_tags(view):
+                    found["service_tags"][tag.name.lower()] = tag
             elif resource_type in _PARSERS:
                 field, parser = _PARSERS[resource_type]
                 parsed = parser(view)
@@ -307,6 +311,17 @@ def _private_dns_zone(view: ArmView) -> PrivateDnsZone:
     return PrivateDnsZone(id=_need_id(view), name=view.str("name") or "")
 
 
+SERVICE_TAGS = "microsoft.network/servicetags"  # the Service Tag Discovery API's answer (one list per cloud)
+
+
+def _service_tags(view: ArmView) -> list[ServiceTag]:
+    return [
+        ServiceTag(name=name, address_prefixes=value.obj("properties").strs("addressPrefixes"))
+        for value in view.objs("values")
+        if (name := value.str("name"))
+    ]
+
+
 def _attach_subnets(vnets: dict[str, VirtualNetwork], subnets: list[Subnet]) -> None:
     """Subnets exported on their own (`az network vnet subnet show`) join their VNet's entry."""
     for subnet in subnets:
@@ -339,4 +354,4 @@ _PARSERS: Mapping[str, tuple[str, Callable[[ArmView], Any]]] = {
     "microsoft.network/firewallpolicies/rulecollectiongroups": ("rule_collection_groups", _rule_collection_group),
     "microsoft.network/privatednszones": ("private_dns_zones", _private_dns_zone),
 }
-_FIELDS = tuple(dict.fromkeys(field for field, _ in _PARSERS.values()))
+_FIELDS = (*dict.fromkeys(field for field, _ in _PARSERS.values()), "service_tags")

@@ -294,6 +294,14 @@ class PrivateDnsZone:
 
 
 @dataclass(frozen=True)
+class ServiceTag:
+    """A service tag's address prefixes, from the Service Tag Discovery API (`az network list-service-tags`)."""
+
+    name: str  # AzureCloud, AzureCloud.westeurope, ...
+    address_prefixes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class NetworkInventory:
     """Every network resource collected for a cluster, by lower-cased ARM id."""
 
@@ -308,6 +316,7 @@ class NetworkInventory:
     firewall_policies: Mapping[str, FirewallPolicy] = field(default_factory=frozen_map)
     rule_collection_groups: Mapping[str, RuleCollectionGroup] = field(default_factory=frozen_map)
     private_dns_zones: Mapping[str, PrivateDnsZone] = field(default_factory=frozen_map)
+    service_tags: Mapping[str, ServiceTag] = field(default_factory=frozen_map)  # by lower-cased tag name
     # References the collector followed but could not read: ARM id (as Azure spells it) -> why ("403 ...").
     unreadable: Mapping[str, str] = field(default_factory=frozen_map)
 

@@ -15,6 +15,8 @@ through the snapshot parser, as a saved snapshot would be.
   gateway; what the firewall allows meets a device whose rules are not in the data.
 - Hub and spoke with custom DNS (aks/private-clusters.md): the zone linked to the hub only, the spoke's DNS server
   the hub's DNS Private Resolver inbound endpoint.
+- Service tags (aks/outbound-rules-control-egress.md, virtual-network/service-tags-overview.md): a tag is the
+  address list the Service Tag Discovery API publishes, not "any public address".
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ from collect.parse import parse_cluster
 from collect.raw import RawCluster
 from model.finding import Finding, Status
 from tests.emulator.landing_zone import (
+    SHAPES_SUB,
     forced_tunnel,
     hub_deleted,
     hub_spoke,
     nat_on_firewall_subnet,
+    nsg_to_azure_cloud_only,
+    service_tags,
     spoke_ip_group,
     udp53_to_firewall,
     without,
@@ -228,3 +233,40 @@ def test_a_dns_server_outside_every_peered_network_is_a_warning() -> None:
     finding = judge(private_cluster_reach, raw)
     assert finding.status is Status.WARN, finding.detail
     assert "DNS server 192.168.10.4 sits outside its VNet and the VNets peered with it" in finding.detail
+
+
+# --- 6. Service tags are address lists ------------------------------------------------------------------------
+
+
+def test_an_nsg_allowing_only_azure_cloud_then_denying_internet_warns_naming_the_tag() -> None:
+    finding = judge(egress_rules, nsg_to_azure_cloud_only("aks-tags", 250))
+    assert finding.status is Status.WARN, finding.detail
+    assert (
+        "Microsoft Container Registry (mcr.microsoft.com TCP 443) from snet-aks-nodes: NSG nsg-aks-tags-nodes rule "
+        "allow-azurecloud-https (priority 100, Allow) to service tag AzureCloud.westeurope may or may not match "
+        "mcr.microsoft.com (it sits behind global front ends" in finding.detail
+    )
+    assert "otherwise NSG nsg-aks-tags-nodes rule deny-internet (priority 200, Deny) decides" in finding.detail
+    doubts = finding.evidence["subnets"]["snet-aks-nodes"]["serviceTagDoubts"]
+    assert {d["requirement"] for d in doubts} >= {"Microsoft Entra ID", "AKS packages"}
+
+
+def test_an_address_is_inside_a_tag_only_when_the_published_prefixes_hold_it() -> None:
+    inside = nsg_to_azure_cloud_only("aks-tags", 250, apiserver="20.103.5.6")
+    outside = nsg_to_azure_cloud_only("aks-tags", 250, apiserver="51.124.7.8")
+    for raw in (inside, outside):
+        raw.network = [*(raw.network or []), service_tags(SHAPES_SUB)]
+    judged_inside = judge(egress_rules, inside)
+    assert not any(
+        d["requirement"] == "API server (public)"
+        for d in judged_inside.evidence["subnets"]["snet-aks-nodes"]["serviceTagDoubts"]
+    )
+    judged_outside = judge(egress_rules, outside)
+    assert judged_outside.status is Status.FAIL
+    assert (
+        "API server (public) (" in judged_outside.detail
+        and "denied by NSG nsg-aks-tags-nodes rule deny-internet" in (judged_outside.detail)
+    )
+    untagged = judge(egress_rules, nsg_to_azure_cloud_only("aks-tags", 250, apiserver="51.124.7.8"))
+    assert untagged.status is Status.WARN  # the tag's prefixes were not collected: not judged either way
+    assert "the tag's address prefixes were not collected (Service Tag Discovery API)" in untagged.detail

@@ -7,6 +7,7 @@ from azure.mgmt.network import models as net
 from azure.mgmt.privatedns import models as dns
 
 from collect.parse_network import NetworkParseError, parse_network
+from tests.emulator.landing_zone import WESTEUROPE_TAGS, service_tags
 
 RG = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-net/providers"
 VNET = f"{RG}/Microsoft.Network/virtualNetworks/vnet-spoke"
@@ -236,3 +237,10 @@ def test_dns_proxy_from_a_policys_dns_settings_and_a_classic_firewalls_additiona
     assert inventory.firewalls[classic_id.lower()].dns_proxy is True
     flattened = {**policy.pop("properties"), **policy}  # az prints properties flattened
     assert parse_network([flattened]).firewall_policies[POLICY.lower()].dns_proxy is True
+
+
+def test_service_tags_from_the_discovery_api_answer() -> None:
+    inventory = parse_network([service_tags("11111111-2222-3333-4444-555555555555")])
+    assert inventory.service_tags["azurecloud.westeurope"].address_prefixes == tuple(
+        WESTEUROPE_TAGS["AzureCloud.westeurope"]
+    )

@@ -204,3 +204,57 @@ def forced_tunnel(raw: RawCluster, next_hop_type: str = "VirtualNetworkGateway",
         if subnet["name"] == "AzureFirewallSubnet":
             subnet["properties"]["routeTable"] = {"id": table_id}
     return replace(raw, network=[*network, table])
+
+
+# An excerpt of the Service Tag Discovery API's answer for the public cloud (`az network list-service-tags -l
+# westeurope -o json`: name "Public", type Microsoft.Network/serviceTags, values with properties.addressPrefixes).
+WESTEUROPE_TAGS = {
+    "AzureCloud.westeurope": ["20.50.0.0/18", "20.103.0.0/16", "40.74.0.0/18"],
+    "AzureCloud": ["20.33.0.0/16", "20.50.0.0/18", "20.103.0.0/16", "40.74.0.0/18", "52.239.128.0/24"],
+}
+
+
+def service_tags(subscription: str, tags: dict[str, list[str]] = WESTEUROPE_TAGS) -> dict[str, Any]:
+    return {
+        "name": "Public",
+        "id": f"/subscriptions/{subscription}/providers/Microsoft.Network/serviceTags/Public",
+        "type": "Microsoft.Network/serviceTags",
+        "changeNumber": "63",
+        "cloud": "Public",
+        "values": [
+            {
+                "name": name,
+                "id": name,
+                "properties": {
+                    "changeNumber": "12",
+                    "region": name.partition(".")[2].lower(),
+                    "platform": "Azure",
+                    "systemService": "",
+                    "addressPrefixes": prefixes,
+                    "networkFeatures": ["API", "NSG", "UDR", "FW"],
+                },
+            }
+            for name, prefixes in tags.items()
+        ],
+    }
+
+
+def nsg_to_azure_cloud_only(name: str, octet: int, apiserver: str | None = None) -> RawCluster:
+    """A loadBalancer cluster whose node NSG allows TCP 443 to AzureCloud.westeurope and then denies the Internet
+    (the pattern outbound-rules-control-egress.md warns NSGs cannot serve: the required FQDNs sit behind global
+    front ends). `apiserver`: the probe's resolved API server address."""
+    spoke = estate.Spoke(name, octet, subscription=SHAPES_SUB)
+    rules = [
+        estate.security_rule(
+            "allow-azurecloud-https", 100, "Outbound", "Allow", "Tcp", "VirtualNetwork", "AzureCloud.westeurope", "443"
+        ),
+        estate.security_rule("deny-internet", 200, "Outbound", "Deny", "*", "*", "Internet", "*"),
+    ]
+    cluster = estate.managed_cluster(
+        spoke.name, spoke.group, spoke.location, spoke.subnet_id, "team-shapes", subscription=SHAPES_SUB
+    )
+    probes = None
+    if apiserver:
+        fqdn = cluster["properties"]["fqdn"]
+        probes = {"apiserver": {"target": fqdn, "addresses": [apiserver], "tcpMs": 20.0, "tlsMs": 40.0, "alpn": "h2"}}
+    return RawCluster(cluster=cluster, network=spoke.network(rules), kube=spoke.kube(), probes=probes)
