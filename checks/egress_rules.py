@@ -27,7 +27,11 @@ security rules").
   outcome (a network virtual appliance, two candidates, a hub VNet or policy that could not be read) is
   warn, naming what could not be verified and why. A firewall whose own subnet routes 0.0.0.0/0 onward to a
   gateway or another appliance (forced tunnelling, https://learn.microsoft.com/azure/firewall/forced-tunneling)
-  passes what it allows to a device whose rules are not in the data: warn naming that route, at best. A next hop that lies only behind a peering whose state is
+  passes what it allows to a device whose rules are not in the data: warn naming that route, at best. A spoke
+  connected to a Virtual WAN hub gets its default route from the hub's routing intent, with no route table of
+  its own (https://learn.microsoft.com/azure/virtual-wan/how-to-routing-policies): its "Internet" policy's
+  next hop, the secured hub's Azure Firewall, is judged like a hub firewall; a hub, routing intent or firewall
+  that cannot be read is a warning naming it. A next hop that lies only behind a peering whose state is
   Disconnected (its other side deleted) makes the route invalid
   (https://learn.microsoft.com/azure/virtual-network/virtual-networks-udr-overview): fail, with the
   commands that re-create the peering.
@@ -328,6 +332,12 @@ def _evaluate_subnet(
         path_record["path"] = "load balancer / NAT gateway"
         return
     path_record["path"] = path.describe()
+    if path.hub is not None:
+        path_record["virtualHub"] = {
+            "id": path.hub.id,
+            "routingIntentInternetNextHop": path.hub.internet_next_hop,
+            "firewall": path.hub.firewall_id,
+        }
     if path.kind in ("internet", "none", "other"):
         why = {
             "internet": "has no 0.0.0.0/0 route to a virtual appliance",

@@ -1275,6 +1275,122 @@ def resolver_hub_private_cluster(
     )
 
 
+VWAN_RG = "rg-vwan-weu"
+VWAN_HUB = rid(VWAN_RG, "Microsoft.Network/virtualHubs", "vhub-weu", CONNECTIVITY_SUB)
+VWAN_HUB_PREFIX = "10.100.0.0/23"
+# The hub's managed VNet lives in a subscription Microsoft owns; the spoke's peering to it is all the spoke shows.
+VWAN_MANAGED_VNET = (
+    "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/RG_vhub-weu_2f6c1b9e"
+    "/providers/Microsoft.Network/virtualNetworks/HV_vhub-weu_2f6c1b9e-4d3a-4b8e-9c1f-7a5e3d2b1c0f"
+)
+
+
+def virtual_wan_hub(
+    spokes: list[Spoke], *, routing_intent: bool = True, firewall_public_ip: str
+) -> list[dict[str, Any]]:
+    """A secured Virtual WAN hub (how-to-routing-policies.md): the hub with its Azure Firewall (AZFW_Hub, its
+    addresses in hubIPAddresses) and policy (the egress tutorial's AKS rules for the spokes' IP group), a
+    hubVirtualNetworkConnection per spoke, and routing intent sending Internet and private traffic to the
+    firewall."""
+    firewall_id = rid(VWAN_RG, "Microsoft.Network/azureFirewalls", "afw-vhub-weu", CONNECTIVITY_SUB)
+    policy_id = rid(POLICY_RG, "Microsoft.Network/firewallPolicies", "afwp-vhub-weu", CONNECTIVITY_SUB)
+    ip_group_id = rid(POLICY_RG, "Microsoft.Network/ipGroups", "ipg-aks-vwan-spokes", CONNECTIVITY_SUB)
+    group_id = f"{policy_id}/ruleCollectionGroups/rcg-aks"
+    hub = net.VirtualHub(
+        location="westeurope",
+        address_prefix=VWAN_HUB_PREFIX,
+        virtual_wan=net.SubResource(id=rid(VWAN_RG, "Microsoft.Network/virtualWans", "vwan-corp", CONNECTIVITY_SUB)),
+        azure_firewall=net.SubResource(id=firewall_id),
+        sku="Standard",
+    )
+    firewall_model = net.AzureFirewall(
+        location="westeurope",
+        sku=net.AzureFirewallSku(name="AZFW_Hub", tier="Standard"),
+        virtual_hub=net.SubResource(id=VWAN_HUB),
+        firewall_policy=net.SubResource(id=policy_id),
+        hub_ip_addresses=net.HubIPAddresses(
+            private_ip_address="10.100.0.132",
+            public_i_ps=net.HubPublicIPAddresses(
+                addresses=[net.AzureFirewallPublicIPAddress(address=firewall_public_ip)], count=1
+            ),
+        ),
+    )
+    resources = [
+        arm(hub, VWAN_HUB, "Microsoft.Network/virtualHubs"),
+        arm(firewall_model, firewall_id, "Microsoft.Network/azureFirewalls"),
+        arm(
+            net.FirewallPolicy(location="westeurope", rule_collection_groups=[net.SubResource(id=group_id)]),
+            policy_id,
+            "Microsoft.Network/firewallPolicies",
+        ),
+        arm(
+            aks_rule_collection_group(group_id, ip_group_id),
+            group_id,
+            "Microsoft.Network/firewallPolicies/ruleCollectionGroups",
+            None,
+        ),
+        arm(
+            net.IpGroup(location="westeurope", ip_addresses=[spoke.prefix for spoke in spokes]),
+            ip_group_id,
+            "Microsoft.Network/ipGroups",
+        ),
+    ]
+    for spoke in spokes:
+        connection = net.HubVirtualNetworkConnection(
+            remote_virtual_network=net.SubResource(id=spoke.vnet_id), enable_internet_security=True
+        )
+        resources.append(
+            arm(
+                connection,
+                f"{VWAN_HUB}/hubVirtualNetworkConnections/conn-{spoke.name}",
+                "Microsoft.Network/virtualHubs/hubVirtualNetworkConnections",
+                None,
+            )
+        )
+    if routing_intent:
+        policies = [
+            net.RoutingPolicy(name="InternetTraffic", destinations=["Internet"], next_hop=firewall_id),
+            net.RoutingPolicy(name="PrivateTrafficPolicy", destinations=["PrivateTraffic"], next_hop=firewall_id),
+        ]
+        resources.append(
+            arm(
+                net.RoutingIntent(routing_policies=policies),
+                f"{VWAN_HUB}/routingIntent/vhub-weu_RoutingIntent",
+                "Microsoft.Network/virtualHubs/routingIntent",
+                None,
+            )
+        )
+    return resources
+
+
+def virtual_wan_cluster(
+    name: str, octet: int, *, routing_intent: bool = True, subscription: str = WORKLOAD_SUB
+) -> RawCluster:
+    """A spoke connected to the secured hub: no route table of its own (the hub's routing intent gives it the default
+    route), a peering to the hub's managed VNet, outboundType userDefinedRouting, the API server open to the CI
+    runners and the hub firewall's public address."""
+    spoke = Spoke(name, octet, subscription=subscription)
+    firewall_ip = "198.51.100.96"
+    peering = ("RemoteVnetToHubPeering_2f6c1b9e-4d3a-4b8e-9c1f-7a5e3d2b1c0f", VWAN_MANAGED_VNET, VWAN_HUB_PREFIX)
+    return RawCluster(
+        cluster=managed_cluster(
+            spoke.name,
+            spoke.group,
+            spoke.location,
+            spoke.subnet_id,
+            "team-vwan",
+            outbound="userDefinedRouting",
+            ranges=[CI_RUNNERS, f"{firewall_ip}/32"],
+            subscription=subscription,
+        ),
+        network=[
+            *spoke.network(peerings=[peering]),
+            *virtual_wan_hub([spoke], routing_intent=routing_intent, firewall_public_ip=firewall_ip),
+        ],
+        kube=spoke.kube(),
+    )
+
+
 CLUSTERS = {
     "aks-payments-prod": healthy,
     "aks-orders-prod": konnectivity_crashloop,

@@ -17,6 +17,8 @@ through the snapshot parser, as a saved snapshot would be.
   the hub's DNS Private Resolver inbound endpoint.
 - Service tags (aks/outbound-rules-control-egress.md, virtual-network/service-tags-overview.md): a tag is the
   address list the Service Tag Discovery API publishes, not "any public address".
+- Virtual WAN (virtual-wan/how-to-routing-policies.md): a spoke of a secured hub gets its default route from the
+  hub's routing intent, with no route table of its own.
 """
 
 from __future__ import annotations
@@ -270,3 +272,53 @@ def test_an_address_is_inside_a_tag_only_when_the_published_prefixes_hold_it() -
     untagged = judge(egress_rules, nsg_to_azure_cloud_only("aks-tags", 250, apiserver="51.124.7.8"))
     assert untagged.status is Status.WARN  # the tag's prefixes were not collected: not judged either way
     assert "the tag's address prefixes were not collected (Service Tag Discovery API)" in untagged.detail
+
+
+# --- 8. Virtual WAN routing intent --------------------------------------------------------------------------------
+
+
+def vwan(**options: object) -> RawCluster:
+    return estate.virtual_wan_cluster("aks-vwan-prod", 251, **options)  # type: ignore[arg-type]
+
+
+def test_a_secured_hub_spoke_is_judged_against_the_hubs_firewall() -> None:
+    finding = judge(egress_rules, vwan())
+    assert finding.status is Status.PASS, finding.detail
+    record = finding.evidence["subnets"]["snet-aks-nodes"]
+    assert record["path"] == "Virtual WAN hub vhub-weu's routing intent (Internet) -> Azure Firewall afw-vhub-weu"
+    assert record["virtualHub"]["id"] == estate.VWAN_HUB
+    ranges = judge(authorized_ip_ranges, vwan())
+    assert ranges.evidence["egressIps"] == ["198.51.100.96"]  # hubIPAddresses.publicIPs
+
+
+def test_the_hubs_firewall_without_the_aks_rules_fails() -> None:
+    raw = vwan()
+    raw.network = [r for r in raw.network or () if not r["type"].endswith("/ruleCollectionGroups")]
+    for resource in raw.network:
+        if resource["type"] == "Microsoft.Network/firewallPolicies":
+            resource["properties"]["ruleCollectionGroups"] = []
+    finding = judge(egress_rules, raw)
+    assert finding.status is Status.FAIL
+    assert "no rule of Azure Firewall afw-vhub-weu allows it" in finding.detail
+
+
+def test_an_unreadable_hub_warns_naming_it() -> None:
+    no_intent = judge(egress_rules, vwan(routing_intent=False))  # a secured hub whose routing intent is not known
+    assert no_intent.status is Status.WARN and "routing intent (" in no_intent.detail
+    assert "/routingIntent) was not collected" in no_intent.detail
+    unread_intent = vwan(routing_intent=False)
+    unread_intent.unread_references = {f"{estate.VWAN_HUB}/routingIntent": "403 AuthorizationFailed"}
+    finding = judge(egress_rules, unread_intent)
+    assert finding.status is Status.WARN
+    assert f"Virtual WAN hub vhub-weu's routing intent ({estate.VWAN_HUB}/routingIntent) could not be read (403" in (
+        finding.detail
+    )
+    hub_gone = vwan()
+    hub_gone.network = [r for r in hub_gone.network or () if "/virtualHubs/" not in r["id"]]
+    finding = judge(egress_rules, hub_gone)
+    assert finding.status is Status.WARN
+    assert "is connected to a Virtual WAN hub (peering RemoteVnetToHubPeering_" in finding.detail
+    firewall_unread = judge(egress_rules, without(vwan(), "azureFirewalls"))
+    assert (
+        firewall_unread.status is Status.WARN and "sends Internet traffic to Azure Firewall" in firewall_unread.detail
+    )

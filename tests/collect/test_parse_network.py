@@ -8,6 +8,7 @@ from azure.mgmt.privatedns import models as dns
 
 from collect.parse_network import NetworkParseError, parse_network
 from tests.emulator.landing_zone import WESTEUROPE_TAGS, service_tags
+from tools import make_example_estate as estate
 
 RG = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-net/providers"
 VNET = f"{RG}/Microsoft.Network/virtualNetworks/vnet-spoke"
@@ -244,3 +245,15 @@ def test_service_tags_from_the_discovery_api_answer() -> None:
     assert inventory.service_tags["azurecloud.westeurope"].address_prefixes == tuple(
         WESTEUROPE_TAGS["AzureCloud.westeurope"]
     )
+
+
+def test_a_secured_virtual_hub_with_its_connections_routing_intent_and_firewall() -> None:
+    raw = estate.virtual_wan_cluster("aks-vwan", 251)
+    inventory = parse_network(raw.network or [])
+    hub = inventory.virtual_hubs[estate.VWAN_HUB.lower()]
+    assert hub.routing_intent_read and hub.internet_next_hop == hub.firewall_id == hub.private_next_hop
+    spoke_vnet = next(r["id"] for r in raw.network or [] if r["type"] == "Microsoft.Network/virtualNetworks")
+    assert inventory.hub_of(spoke_vnet) == hub
+    firewall = inventory.firewalls[hub.firewall_id.lower()]
+    assert firewall.private_ip == "10.100.0.132" and firewall.public_addresses == ("198.51.100.96",)
+    assert firewall.virtual_hub_id == estate.VWAN_HUB
