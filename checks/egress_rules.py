@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from checks.finding import Check, Verdict
-from checks.netrules.addresses import AZURE_LOAD_BALANCER, is_service_tag
+from checks.netrules.addresses import AZURE_LOAD_BALANCER
 from checks.netrules.firewall import (
     Requirement,
     dns_proxy,
@@ -80,7 +80,7 @@ from checks.tunnel import legacy_tunnels
 from model.arm_ids import last_segment, vnet_id_of
 from model.finding import Severity, Status
 from model.next_hop import InventoryLookup, NextHop, resolve_next_hop
-from model.snapshot import AzureFirewall, ClusterSnapshot, NetworkInventory, Peering, Source, Subnet
+from model.snapshot import AzureFirewall, ClusterSnapshot, NetworkInventory, Peering, Source, Subnet, is_service_tag
 
 REQUIREMENTS_FILE = Path(__file__).parent / "data" / "egress_requirements.json"
 DOCS = "https://learn.microsoft.com/azure/aks/outbound-rules-control-egress"

@@ -145,13 +145,15 @@ def _client_problem(
             return None, []  # its DNS server sits in a linked VNet (the hub): the name resolves there
         zone_group, _ = _vnet_parts(zone.id)
         target = resolver.vnet_id if resolver and resolver.vnet_id else client.vnet
-        why = (
-            f"its DNS server {resolver.describe()} sits in VNet {last_segment(target)}, which is not linked to"
+        problem = (
+            f"{client.name}'s DNS server {resolver.describe()} sits in VNet {last_segment(target)}, which is not linked "
+            f"to private DNS zone {zone.name}: the API server name does not resolve there"
             if resolver
-            else f"{client.name}'s VNet {last_segment(client.vnet)} uses Azure-provided DNS and is not linked to"
+            else f"{client.name}'s VNet {last_segment(client.vnet)} is not linked to private DNS zone {zone.name} (it "
+            "uses Azure-provided DNS): the API server name does not resolve there"
         )
         return (
-            f"{client.name} cannot resolve the API server name: {why} private DNS zone {zone.name}",
+            problem,
             [
                 f"az network private-dns link vnet create -g {zone_group} -z {zone.name} -n {last_segment(target)}-link -v {target} -e false"
             ],

@@ -8,6 +8,7 @@ Resource ids are kept as Azure prints them; compare them with `same_id`.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -307,6 +308,20 @@ class VirtualHub:
     routing_intent_read: bool = False  # its routingIntent was collected (then the next hops below are facts)
     internet_next_hop: str | None = None  # the routing policy for "Internet": a firewall's (or NVA's) id
     private_next_hop: str | None = None  # the routing policy for "PrivateTraffic"
+
+
+GENERIC_ADDRESS_SPECS = frozenset(("*", "any", "0.0.0.0/0", "internet", "virtualnetwork", "azureloadbalancer"))
+
+
+def is_service_tag(spec: str) -> bool:
+    """An NSG address spec that names a service tag's address list (AzureCloud.westeurope, Storage,
+    AzureFrontDoor.Frontend): not an address or prefix, nor one of the tags with a fixed meaning."""
+    text = spec.strip()
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return text.lower() not in GENERIC_ADDRESS_SPECS
+    return False
 
 
 @dataclass(frozen=True)

@@ -57,15 +57,6 @@ def address_in(prefix_spec: str, address: str, vnet_prefixes: Sequence[str] = ()
     return cidr_within(address, spec)
 
 
-GENERIC_SPECS = frozenset(("*", "any", "0.0.0.0/0", "internet", "virtualnetwork", "azureloadbalancer"))
-
-
-def is_service_tag(spec: str) -> bool:
-    """A tag that names an address list (AzureCloud.westeurope, Storage, AzureFrontDoor.Frontend), not an address
-    or one of the tags with a fixed meaning."""
-    return network(spec) is None and spec.strip().lower() not in GENERIC_SPECS
-
-
 def tag_holds(tag: str, address: str, tags: Mapping[str, Sequence[str]]) -> bool | None:
     """Whether every address of `address` lies in the service tag's published prefixes (the Service Tag
     Discovery API); None when the tag's prefixes were not collected."""

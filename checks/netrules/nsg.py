@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from checks.netrules.addresses import address_in, is_service_tag, network, port_in, protocol_matches, tag_holds
+from checks.netrules.addresses import address_in, network, port_in, protocol_matches, tag_holds
 from checks.netrules.routes import peered_address_space
-from model.snapshot import NetworkInventory, NetworkSecurityGroup, SecurityRule
+from model.snapshot import NetworkInventory, NetworkSecurityGroup, SecurityRule, is_service_tag
 
 
 def _default(name: str, priority: int, direction: str, access: str, source: str, destination: str) -> SecurityRule:

@@ -213,7 +213,9 @@ def test_azure_provided_dns_without_a_link_still_fails() -> None:
     raw = estate.resolver_hub_private_cluster("aks-ops-private", 234, spoke_dns=False)
     finding = judge(private_cluster_reach, raw)
     assert finding.status is Status.FAIL, finding.detail
-    assert "VNet vnet-aks-ops-private uses Azure-provided DNS and is not linked to private DNS zone" in finding.detail
+    assert "VNet vnet-aks-ops-private is not linked to private DNS zone privatelink.westeurope.azmk8s.io (it uses " in (
+        finding.detail
+    )
     assert "-v " + raw.context["clients"][0]["vnet"] in finding.remediation
 
 
@@ -221,7 +223,7 @@ def test_the_hub_resolver_in_an_unlinked_hub_fails_naming_the_hub() -> None:
     finding = judge(private_cluster_reach, estate.resolver_hub_private_cluster("aks-ops-private", 234, link_hub=False))
     assert finding.status is Status.FAIL, finding.detail
     assert (
-        "its DNS server 10.0.4.4 (a DNS Private Resolver inbound endpoint) sits in VNet vnet-hub-aks-ops-private-weu, "
+        "spoke-jumpbox's DNS server 10.0.4.4 (a DNS Private Resolver inbound endpoint) sits in VNet vnet-hub-aks-ops-private-weu, "
         "which is not linked to private DNS zone privatelink.westeurope.azmk8s.io" in finding.detail
     )
     assert "-n vnet-hub-aks-ops-private-weu-link" in finding.remediation
