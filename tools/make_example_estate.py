@@ -14,6 +14,7 @@ import hashlib
 import json
 import shutil
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -1404,6 +1405,8 @@ CLUSTERS = {
     "aks-core-private": private_peered_hub,
     "aks-risk-private": private_unpeered_client,
     "aks-billing-lz": landing_zone_missing_aks_rules,
+    "aks-vwan-prod": partial(virtual_wan_cluster, "aks-vwan-prod", 235),
+    "aks-ops-private": partial(resolver_hub_private_cluster, "aks-ops-private", 236),
 }
 
 
