@@ -51,7 +51,7 @@ security rules").
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,7 @@ from checks.tunnel import legacy_tunnels
 from model.arm_ids import last_segment, vnet_id_of
 from model.finding import Severity, Status
 from model.next_hop import InventoryLookup, NextHop, resolve_next_hop
+from model.root_cause import CauseKind, RootCause
 from model.snapshot import AzureFirewall, ClusterSnapshot, NetworkInventory, Peering, Source, Subnet, is_service_tag
 
 REQUIREMENTS_FILE = Path(__file__).parent / "data" / "egress_requirements.json"
@@ -169,6 +170,11 @@ class _Findings:
     unverifiable: list[str]
     firewalls: list[str]  # the Azure Firewalls the subnets' traffic was judged against
     notes: list[str]  # why requirements are in or out, or judged as they are, for the finding's detail
+    causes: dict[str, RootCause] = field(default_factory=dict)  # the shared resources at fault, by key
+
+    def blame(self, cause: RootCause) -> None:
+        known = self.causes.get(cause.key)
+        self.causes[cause.key] = known.joined(cause) if known else cause
 
 
 def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
@@ -204,6 +210,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
             "; ".join(result.blocked) + noted,
             "; ".join(dict.fromkeys(result.fixes)),
             evidence,
+            tuple(result.causes.values()),
         )
     if result.unverifiable:
         return Verdict(
@@ -284,6 +291,7 @@ def _judge_flow(
         )
         shown = replace(flow, source=source_label) if source_label else flow  # the fix names the service tag
         result.fixes.append(allow_rule_command(denial, shown, rule_name))
+        result.blame(_nsg_cause(denial, shown, rule_name))
 
 
 def _evaluate_subnet(
@@ -307,9 +315,9 @@ def _evaluate_subnet(
         denial = first_denial(decisions)
         if denial:
             result.blocked.append(f"{_label(requirement)} from {name}: denied by {denial.describe()}")
-            result.fixes.append(
-                allow_rule_command(denial, flow, f"allow-aks-{requirement.protocol.lower()}-{requirement.port}")
-            )
+            rule_name = f"allow-aks-{requirement.protocol.lower()}-{requirement.port}"
+            result.fixes.append(allow_rule_command(denial, flow, rule_name))
+            result.blame(_nsg_cause(denial, flow, rule_name))
         elif doubt := first_doubt(decisions):
             result.unverifiable.append(f"{_label(requirement)} from {name}: {_doubt_text(doubt, flow)}")
             doubts.append(
@@ -355,13 +363,22 @@ def _evaluate_subnet(
             result.blocked.append(f"subnet {name} {why} ({path.describe()}), but outboundType is userDefinedRouting")
         else:
             result.blocked.append(f"subnet {name} {why} ({path.describe()}): its internet-bound traffic is dropped")
-        result.fixes.append(
-            f"az network route-table route create -g {group} --route-table-name {table} -n default-to-firewall --address-prefix 0.0.0.0/0 --next-hop-type VirtualAppliance --next-hop-ip-address <firewall private IP>"
-        )
+        fix = f"az network route-table route create -g {group} --route-table-name {table} -n default-to-firewall --address-prefix 0.0.0.0/0 --next-hop-type VirtualAppliance --next-hop-ip-address <firewall private IP>"
+        result.fixes.append(fix)
+        if path.route_table is not None:  # without a route table the subnet is the cluster's own setting
+            route = path.route.name if path.route else ""
+            summary = f"route table {path.route_table.name} {why}"
+            result.blame(RootCause.of(CauseKind.ROUTE, path.route_table.id, route, summary=summary, fixes=(fix,)))
         return
     if path.next_hop is not None and path.next_hop.invalid:
         result.blocked.append(f"subnet {name} sends 0.0.0.0/0 to {path.describe()}, but the {path.unresolved()}")
-        result.fixes += [_repeer_command(subnet_id, peering) for peering in path.next_hop.disconnected]
+        for peering in path.next_hop.disconnected:
+            fix = _repeer_command(subnet_id, peering)
+            result.fixes.append(fix)
+            summary = f"peering {peering.name} is Disconnected: the route to {path.next_hop.ip} through it is invalid"
+            result.blame(
+                RootCause.of(CauseKind.PEERING, vnet_id_of(subnet_id), peering.name, summary=summary, fixes=(fix,))
+            )
         path_record["nextHop"] = _next_hop_evidence(path.next_hop)
         return
     if path.firewall is None:
@@ -403,6 +420,34 @@ def _evaluate_subnet(
         if not decision.allowed:
             result.blocked.append(f"{_label(requirement)} from {name}: {decision.describe(path.firewall)}")
             result.fixes.append(_firewall_fix(path.firewall, requirement, source, snapshot.cluster.subscription))
+            result.blame(_firewall_cause(path.firewall, requirement, source, snapshot.cluster.subscription))
+
+
+def _nsg_cause(denial: NsgDecision, flow: Flow, rule_name: str) -> RootCause:
+    what = f"{flow.protocol.upper()} {flow.port} {flow.direction.lower()} to {flow.destination}"
+    return RootCause.of(
+        CauseKind.NSG_RULE,
+        denial.nsg.id,
+        denial.rule.name,
+        summary=f"{denial.describe()} denies required AKS traffic",
+        fixes=(allow_rule_command(denial, flow, rule_name),),
+        items=(what,),
+    )
+
+
+def _firewall_cause(firewall: AzureFirewall, requirement: Requirement, source: str, subscription: str) -> RootCause:
+    """The policy the firewall applies (its classic rules when it has none) lacks the flow; the fix admits every
+    spoke the estate finds behind it (`{sources}`)."""
+    where = f"policy {last_segment(firewall.policy_id)}" if firewall.policy_id else "classic rules"
+    return RootCause.of(
+        CauseKind.FIREWALL,
+        firewall.policy_id or firewall.id,
+        summary=f"Azure Firewall {firewall.name} ({where}) lacks the AKS egress rules",
+        fixes=(_firewall_fix(firewall, requirement, "{sources}", subscription),),
+        items=(f"{requirement.name} ({requirement.protocol} {requirement.port})",),
+        sources=(source,),
+        related=(("firewall", firewall.id),),
+    )
 
 
 def _nsg_flow(snapshot: ClusterSnapshot, requirement: Requirement, source: str) -> Flow:
@@ -481,6 +526,17 @@ def _judge_dns_servers(
                 "resolve no name"
             )
             result.fixes.append(dns_proxy_command(firewall))
+            result.blame(
+                RootCause.of(
+                    CauseKind.FIREWALL,
+                    firewall.policy_id or firewall.id,
+                    "dns-proxy",
+                    summary=f"Azure Firewall {firewall.name} is a VNet's DNS server, but its DNS proxy is off ({where})",
+                    fixes=(dns_proxy_command(firewall),),
+                    items=(f"DNS UDP 53 to {server}",),
+                    related=(("firewall", firewall.id),),
+                )
+            )
         else:
             why = lookup.unreadable_reason(firewall.policy_id or "") or "was not collected"
             result.unverifiable.append(

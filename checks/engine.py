@@ -61,6 +61,7 @@ def run_check(check: Check, snapshot: ClusterSnapshot, limits: Any) -> Finding:
         remediation=verdict.remediation,
         evidence=verdict.evidence,
         docs=check.docs,
+        root_causes=verdict.root_causes if verdict.status in (Status.FAIL, Status.WARN) else (),
     )
 
 

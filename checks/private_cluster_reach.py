@@ -24,6 +24,7 @@ from checks.finding import Check, Verdict, need
 from model.arm_ids import last_segment, same_id, vnet_id_of
 from model.finding import Severity, Status
 from model.next_hop import InventoryLookup
+from model.root_cause import CauseKind, RootCause
 from model.snapshot import Client, ClusterSnapshot, NetworkInventory, PrivateDnsZone, Source
 
 DOCS = "https://learn.microsoft.com/azure/aks/private-clusters"
@@ -52,14 +53,17 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
         zone = None  # its links are unknown: not a reason to fail a client
     failures: list[str] = []
     fixes: list[str] = []
+    causes: dict[str, RootCause] = {}
     doubts: list[str] = []
     for client in clients:
-        problem, fix = _client_problem(
+        problem, fix, cause = _client_problem(
             client, cluster_vnets, network, zone, cluster.private_public_fqdn_enabled, doubts
         )
         if problem:
             failures.append(problem)
             fixes += fix
+        if cause:
+            causes[cause.key] = causes[cause.key].joined(cause) if cause.key in causes else cause
     evidence = {
         "clusterVnets": sorted(cluster_vnets.values()),
         "privateDnsZone": zone.id if zone else cluster.private_dns_zone,
@@ -78,6 +82,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
             "; ".join(failures),
             "; ".join(fixes),
             evidence,
+            tuple(causes.values()),
         )
     if unread_zone:
         zone_id, why = unread_zone
@@ -116,22 +121,31 @@ def _client_problem(
     zone: PrivateDnsZone | None,
     public_fqdn: bool,
     doubts: list[str],
-) -> tuple[str | None, list[str]]:
+) -> tuple[str | None, list[str], RootCause | None]:
+    """(what is wrong, the fixes, the shared resource at fault): a client VNet without a Connected peering (the
+    client's VNet, a hub say, is the cause every cluster it cannot reach shares), or the zone without a link for
+    the VNet the client resolves in (its own, or the one holding its DNS server). A client on no VNet is the
+    declaration's own matter: no shared cause. A DNS server outside every peered network adds to `doubts`."""
     if not client.vnet:
         return (
             f"{client.name} ({', '.join(client.ips) or 'no address'}) is on no Azure VNet: a private API server is only reachable from connected networks",
             [
                 f"{client.name}: run from a VNet peered with the cluster's, or use az aks command invoke / enable the public FQDN"
             ],
+            None,
         )
     client_vnet = client.vnet.lower()
     if client_vnet not in cluster_vnets and not _peered(network, client_vnet, cluster_vnets):
         group, name = _vnet_parts(next(iter(cluster_vnets.values()), ""))
+        fix = f"az network vnet peering create -g {group} --vnet-name {name} -n to-{last_segment(client.vnet)} --remote-vnet {client.vnet} --allow-vnet-access (and the reverse peering from {last_segment(client.vnet)})"
+        summary = f"VNet {last_segment(client.vnet)} of client {client.name} has no Connected peering with these clusters' VNets"
+        cause = RootCause.of(
+            CauseKind.PEERING, client.vnet, summary=summary, fixes=(fix,), items=(f"no peering with {name}",)
+        )
         return (
             f"{client.name}'s VNet {last_segment(client.vnet)} has no Connected peering with the cluster VNet {name}",
-            [
-                f"az network vnet peering create -g {group} --vnet-name {name} -n to-{last_segment(client.vnet)} --remote-vnet {client.vnet} --allow-vnet-access (and the reverse peering from {last_segment(client.vnet)})"
-            ],
+            [fix],
+            cause,
         )
     if zone and not public_fqdn and not any(same_id(link, client.vnet) for link in zone.linked_vnet_ids):
         resolver = _resolving_vnet(network, client.vnet)
@@ -140,11 +154,13 @@ def _client_problem(
                 f"{client.name}'s DNS server {resolver.address} sits outside its VNet and the VNets peered with it "
                 "(on premises?): whether it forwards the private zone to a VNet linked to it is not known"
             )
-            return None, []
+            return None, [], None
         if resolver is not None and any(same_id(link, resolver.vnet_id) for link in zone.linked_vnet_ids):
-            return None, []  # its DNS server sits in a linked VNet (the hub): the name resolves there
+            return None, [], None  # its DNS server sits in a linked VNet (the hub): the name resolves there
         zone_group, _ = _vnet_parts(zone.id)
         target = resolver.vnet_id if resolver and resolver.vnet_id else client.vnet
+        fix = f"az network private-dns link vnet create -g {zone_group} -z {zone.name} -n {last_segment(target)}-link -v {target} -e false"
+        summary = f"private DNS zone {zone.name} has no link for VNet {last_segment(target)} (client {client.name})"
         problem = (
             f"{client.name}'s DNS server {resolver.describe()} sits in VNet {last_segment(target)}, which is not linked "
             f"to private DNS zone {zone.name}: the API server name does not resolve there"
@@ -154,11 +170,10 @@ def _client_problem(
         )
         return (
             problem,
-            [
-                f"az network private-dns link vnet create -g {zone_group} -z {zone.name} -n {last_segment(target)}-link -v {target} -e false"
-            ],
+            [fix],
+            RootCause.of(CauseKind.PRIVATE_DNS_LINK, zone.id, target, summary=summary, fixes=(fix,)),
         )
-    return None, []
+    return None, [], None
 
 
 @dataclass(frozen=True)

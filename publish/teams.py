@@ -39,6 +39,8 @@ from urllib.parse import urlsplit
 from model.errors import SettingsError
 from model.finding import ClusterResult, Status
 from publish.notify_state import NotificationState, Notified, StateConflict, SweepRef
+from publish.root_cause_card import CauseChange, root_cause_message
+from publish.root_cause_state import CauseRow, RootCauseState
 from publish.teams_card import FailureChange, encode_message, teams_message
 
 LOGGER = logging.getLogger("aks_api_reach.teams")
@@ -123,6 +125,14 @@ class WebhookRoutes:
                 if label not in labels:
                     labels.append(label)
         return [Webhook(", ".join(labels), url) for url, labels in chosen.items()]
+
+    def for_subscription(self, subscription: str) -> list[Webhook]:
+        """A root cause's owners: the entry named by the subscription that holds the resource at fault (the
+        connectivity subscription -> the network team's channel), else the default webhook."""
+        webhook = self.by_owner.get(subscription.strip().casefold()) if subscription.strip() else None
+        if webhook is not None:
+            return [webhook]
+        return [Webhook(DEFAULT_LABEL, self.default.url)] if self.default else []
 
 
 # --- sending -------------------------------------------------------------------------------------------
@@ -370,3 +380,107 @@ def _send(
         )
     summary = f"{len(change.new)} new, {len(change.resolved)} resolved, to {len(deliveries)} webhook(s)"
     return outcome(OutcomeStatus.SENT, summary, change, webhooks=labels)
+
+
+# --- root causes -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RootCauseOutcome:
+    key: str
+    status: OutcomeStatus
+    reason: str  # never holds a URL
+    change: str = ""  # opened, grown, resolved
+    webhooks: tuple[str, ...] = ()
+
+
+def notify_root_causes(
+    state: RootCauseState,
+    sweep: SweepRef,
+    sender: TeamsSender,
+    portal_url: str,
+    keys: Sequence[str] | None = None,
+    preceding_change: str = "",
+) -> list[RootCauseOutcome]:
+    """One card per root cause whose clusters changed since its last card (opened, grown or resolved), to the
+    owners of the resource at fault; `keys`: only these (a recheck's), else every root cause (a sweep's close).
+    Claims, ETags and sweep order as for cluster cards; never raises for one cause's trouble."""
+    try:
+        chosen = [row.key for row in state.rows()] if keys is None else list(keys)
+    except Exception as error:
+        return [RootCauseOutcome("*", OutcomeStatus.FAILED, f"state table not readable: {type(error).__name__}")]
+    outcomes = []
+    for key in chosen:
+        outcome = _notify_cause(key, state, sweep, sender, portal_url, preceding_change)
+        level = logging.WARNING if outcome.status is OutcomeStatus.FAILED else logging.INFO
+        LOGGER.log(level, "Teams root cause %s: %s (%s)", outcome.status.value, key, outcome.reason)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _notify_cause(
+    key: str, state: RootCauseState, sweep: SweepRef, sender: TeamsSender, portal_url: str, preceding_change: str
+) -> RootCauseOutcome:
+    for _ in range(MAX_STATE_RACES):
+        try:
+            row = state.read(key)
+            if row is None:
+                return RootCauseOutcome(key, OutcomeStatus.UNCHANGED, "no such root cause")
+            now = datetime.now(UTC)
+            if row.sweep and row.sweep.newer_than(sweep):
+                return RootCauseOutcome(key, OutcomeStatus.STALE, f"Teams has the newer sweep {row.sweep.sweep_id}")
+            if row.is_claimed(now):
+                return RootCauseOutcome(key, OutcomeStatus.BUSY, f"delivery {row.claimed_by} is posting its card")
+            change = CauseChange.between(row.notified, row.members)
+            if change is None:
+                if row.notified != row.members or row.sweep != sweep:  # shrunk: remembered, no card
+                    state.write(row, row.members, sweep)
+                return RootCauseOutcome(key, OutcomeStatus.UNCHANGED, f"{len(row.members)} clusters, no new one")
+            webhooks = sender.routes.for_subscription(str(row.cause.get("subscription") or ""))
+            if not webhooks:
+                return RootCauseOutcome(key, OutcomeStatus.SKIPPED, "no webhook for its subscription", change.kind)
+            claim = timedelta(seconds=sender.budget_seconds * len(webhooks) + CLAIM_MARGIN_SECONDS)
+            claimed = state.write(row, row.notified, row.sweep, sweep.sweep_id, now + claim)
+        except StateConflict:
+            continue
+        except Exception as error:
+            return RootCauseOutcome(key, OutcomeStatus.FAILED, f"state not saved: {type(error).__name__}")
+        return _send_cause(claimed, row, change, webhooks, state, sweep, sender, portal_url, preceding_change)
+    return RootCauseOutcome(key, OutcomeStatus.FAILED, f"the row changed under {MAX_STATE_RACES} writers")
+
+
+def _send_cause(
+    claimed: CauseRow,
+    row: CauseRow,
+    change: CauseChange,
+    webhooks: Sequence[Webhook],
+    state: RootCauseState,
+    sweep: SweepRef,
+    sender: TeamsSender,
+    portal_url: str,
+    preceding_change: str,
+) -> RootCauseOutcome:
+    message = root_cause_message(claimed.cause, change, portal_url, preceding_change)
+    deliveries = [sender.deliver(webhook, message) for webhook in webhooks]
+    labels = tuple(delivery.webhook for delivery in deliveries)
+    refused = [f"{d.webhook}: {d.reason}" for d in deliveries if not d.accepted]
+    key = claimed.key
+    for _ in range(MAX_STATE_RACES):  # a cluster's check may move a member meanwhile: record on the fresh row
+        try:
+            if refused:
+                state.write(claimed, row.notified, row.sweep)
+            else:
+                state.write(claimed, change.clusters, sweep)
+            break
+        except StateConflict:
+            fresh = state.read(key)
+            if fresh is None:
+                break
+            claimed = fresh
+        except Exception as error:
+            return RootCauseOutcome(key, OutcomeStatus.FAILED, f"state not saved: {type(error).__name__}", change.kind)
+    if refused:
+        return RootCauseOutcome(key, OutcomeStatus.FAILED, "not accepted by " + "; ".join(refused), change.kind, labels)
+    return RootCauseOutcome(
+        key, OutcomeStatus.SENT, f"{change.kind}, {len(change.clusters)} clusters", change.kind, labels
+    )

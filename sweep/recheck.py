@@ -126,6 +126,10 @@ def handle_recheck(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
         runtime.rechecks.finish(pending)
         return None
     newly = newly_failing(runtime, result)
+    changed = worker.record_root_causes(runtime, result)
+    if changed and runtime.notify_causes:  # at once: a fixed hub resolves its cause now, not at the next sweep
+        write = _latest(pending.changes).describe()
+        runtime.notify_causes(SweepRef(f"recheck-{pending.token}", datetime.now(UTC)), changed, write)
     if newly:
         result = name_the_change(result, newly, pending.changes, datetime.now(UTC))
         if runtime.events:

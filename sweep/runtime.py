@@ -22,7 +22,8 @@ from collect.live.clients import LiveClients
 from model.finding import ClusterResult
 from publish.appinsights import EventPublisher, configure_exporter
 from publish.notify_state import NotificationState, SweepRef
-from publish.teams import TeamsSender, WebhookRoutes, notify
+from publish.root_cause_state import RootCauseState
+from publish.teams import TeamsSender, WebhookRoutes, notify, notify_root_causes
 from sweep.change_index import ReferenceIndex
 from sweep.context import settings_layer
 from sweep.live import live_clients
@@ -34,6 +35,8 @@ from sweep.storage import queue_client, table_client
 
 log = logging.getLogger(__name__)
 Notifier = Callable[[Sequence[ClusterResult], SweepRef], Sequence[Any]]
+# Root-cause cards: (sweep, the keys to decide or None for all, the write a recheck answered) -> outcomes.
+CauseNotifier = Callable[[SweepRef, Sequence[str] | None, str], Sequence[Any]]
 HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
 
 
@@ -79,6 +82,8 @@ class Runtime:
     references: ReferenceIndex | None = None  # clusters by the network resources they use (change events)
     rechecks: PendingRechecks | None = None  # debounced change-driven rechecks
     teams_state: NotificationState | None = None  # what Teams last heard (None: no webhook configured)
+    root_causes: RootCauseState | None = None  # each root cause's clusters and last card (None: no webhook)
+    notify_causes: CauseNotifier | None = None  # root-cause cards (None: no webhook configured)
     host: HostLimits = field(default_factory=HostLimits)  # from host.json
     exemptions: ExemptionSource = field(default_factory=lambda: ExemptionSource(tuple))  # none by default
 
@@ -109,6 +114,10 @@ class Runtime:
             state, sender = teams_from_settings(settings, table)
             runtime.teams_state = state
             runtime.notify = functools.partial(notify, state=state, sender=sender, portal_url=settings.portal_url)
+            causes = runtime.root_causes = RootCauseState(table)
+            runtime.notify_causes = lambda sweep, keys, write: notify_root_causes(
+                causes, sweep, sender, settings.portal_url, keys, write
+            )
         if settings.app_insights_connection:
             runtime.events, provider = configure_exporter(settings.app_insights_connection)
             runtime.flush = provider.force_flush

@@ -50,7 +50,7 @@ class Settings:
     probe_timeout_seconds: float = 5.0  # TCP connect and TLS handshake of the API server probe
     # List Helm release Secrets (metadata only) for helm-history. Even a metadata listing needs `list` on Secrets,
     # which also allows reading their values: false leaves Secrets out (helm-history is skipped, saying why).
-    read_secrets: bool = True
+    read_secrets: bool = False
     arm_endpoint: str = "https://management.azure.com"  # other clouds: their Resource Manager endpoint
     logs_endpoint: str = "https://api.loganalytics.io/v1"  # other clouds: their Log Analytics endpoint
     # Application Insights: when set, every sweep publishes its findings as custom events.

@@ -248,7 +248,7 @@ def test_muting_every_failure_makes_the_cli_exit_0_and_the_report_counts_them_ap
     assert run.returncode == 0, run.stderr
     document = json.loads(run.stdout)
     jsonschema.validate(document, SCHEMA, format_checker=jsonschema.FormatChecker())
-    assert document["reportVersion"] == 2 and document["summary"]["muted"] == 9 * len(document["clusters"])
+    assert document["reportVersion"] == 3 and document["summary"]["muted"] == 9 * len(document["clusters"])
     assert {document["summary"][s] for s in ("pass", "fail", "warn", "skipped", "error")} == {0}
     statuses = {f["status"] for c in document["clusters"] for f in c["findings"]}
     assert "fail" in statuses  # the real status stands

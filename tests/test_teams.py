@@ -111,7 +111,11 @@ def test_card_is_a_valid_adaptive_card_1_4_with_commands_and_portal_link(estate)
     assert texts[0] == "AKS API Reach: aks-ledger-prod"
     assert egress.title in texts
     monospace = [element["text"] for element in card["body"] if element.get("fontType") == "Monospace"]
-    assert monospace == [egress.remediation]
+    # The hub firewall is the network team's: the owners read whose it is, not a command they cannot run.
+    assert monospace == [] and egress.root_causes
+    assert any(
+        text.startswith("Root cause: firewall fw-hub-classic (resource group rg-connectivity-hub)") for text in texts
+    )
     assert any(text.startswith("- konnectivity-agent (now pass)") for text in texts)
     facts = {fact["title"]: fact["value"] for fact in card["body"][2]["facts"]}
     assert facts["Resource group"] == "rg-aks-ledger-prod"
@@ -123,7 +127,13 @@ def test_card_is_a_valid_adaptive_card_1_4_with_commands_and_portal_link(estate)
 def test_huge_findings_are_cut_to_the_size_limit_with_and_n_more(estate):
     ledger = estate["aks-ledger-prod"]
     huge = tuple(
-        replace(finding, status=Status.FAIL, detail="d" * 40_000, remediation=f"az aks update {'--x ' * 1500}")
+        replace(
+            finding,
+            status=Status.FAIL,
+            detail="d" * 40_000,
+            remediation=f"az aks update {'--x ' * 1500}",
+            root_causes=(),
+        )
         for finding in ledger.findings
     )
     result = replace(ledger, findings=huge)
@@ -143,7 +153,10 @@ def test_a_card_that_fits_has_no_and_more(estate):
     failing = tuple(finding.check for finding in result.findings if finding.status is Status.FAIL)
     card = validate_card(teams_message(result, FailureChange(failing, (), ()), "https://portal.azure.com"))
     assert not [text for text in card_texts(card) if "more failing" in text]
-    assert len([element for element in card["body"] if element.get("fontType") == "Monospace"]) == len(failing) == 2
+    # A finding with a root cause names it instead of its command (the cause's owners get the command).
+    own = [f for f in result.findings if f.status is Status.FAIL and not f.root_causes]
+    assert len([element for element in card["body"] if element.get("fontType") == "Monospace"]) == len(own)
+    assert len(failing) == 2 and len(own) < len(failing)
 
 
 # --- change detection with the state in Azurite ------------------------------------------------------------
@@ -546,7 +559,7 @@ def test_the_posted_message_of_a_huge_cluster_fits(estate, capture, state):
     settings = Settings(teams_default_webhook=capture.url("/default"))
     ledger = estate["aks-ledger-prod"]
     huge = tuple(
-        replace(finding, status=Status.FAIL, detail="d" * 40_000, remediation="x" * 9_000)
+        replace(finding, status=Status.FAIL, detail="d" * 40_000, remediation="x" * 9_000, root_causes=())
         for finding in ledger.findings
     )
     [outcome] = notify([replace(ledger, findings=huge)], SWEEP, state, sender_for(settings), settings.portal_url)

@@ -68,9 +68,9 @@ AKS_DATA = "Microsoft.ContainerService/managedClusters"
 PERMISSIONS: dict[str, Permission] = {
     "pods": Permission("list", "pods", namespace=SYSTEM, data_action=f"{AKS_DATA}/pods/read"),
     "pod-logs": Permission("get", "pods/log", namespace=SYSTEM, data_action=f"{AKS_DATA}/pods/read"),
-    "nodes": Permission("list", "nodes", data_action=f"{AKS_DATA}/nodes/read"),
-    "node-metrics": Permission("list", "nodes", "metrics.k8s.io", data_action=f"{AKS_DATA}/metrics.k8s.io/nodes/read"),
-    "events": Permission("list", "events", data_action=f"{AKS_DATA}/events/read"),
+    "nodes": Permission("get", "nodes", data_action=f"{AKS_DATA}/nodes/read"),
+    "node-metrics": Permission("get", "nodes", "metrics.k8s.io", data_action=f"{AKS_DATA}/metrics.k8s.io/nodes/read"),
+    "events": Permission("list", "events", namespace=SYSTEM, data_action=f"{AKS_DATA}/events/read"),
     "helm-secrets": Permission("list", "secrets", data_action=f"{AKS_DATA}/secrets/read"),
     "tiller-configmaps": Permission("list", "configmaps", namespace=SYSTEM, data_action=f"{AKS_DATA}/configmaps/read"),
 }
@@ -310,7 +310,7 @@ def _api_problem(exc: ApiError, permission: Permission) -> Problem:
         return Problem(
             "unavailable",
             f"{exc.status} {exc.reason}: the checker's identity lacks {permission.describe()} "
-            "(infra/kubernetes/aks-api-reach-reader.yaml, or the AKS API Reach Kubernetes Reader role)",
+            "(infra/kubernetes/, or the AKS API Reach roles of infra/roles/kubernetes-reader.json)",
         )
     return Problem("error", f"{exc.status} {exc.reason}: {_short(exc)}")
 
