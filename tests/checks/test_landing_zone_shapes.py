@@ -76,6 +76,8 @@ def test_dns_proxy_off_nothing_answers_whatever_the_rules_allow() -> None:
         assert finding.remediation == (
             f"az network firewall policy update -g {estate.POLICY_RG} -n afwp-hub-aks-dns-weu --enable-dns-proxy true"
         )
+        (cause,) = finding.root_causes  # the policy at fault, whichever spoke shows it
+        assert cause.key.endswith("/firewallpolicies/afwp-hub-aks-dns-weu#dns-proxy")
 
 
 def test_a_dns_server_in_the_peered_hub_is_reached_over_the_peering_not_the_firewall() -> None:
@@ -100,6 +102,8 @@ def test_a_route_whose_next_hop_lies_only_behind_a_disconnected_peering_fails() 
     )
     hop = finding.evidence["subnets"]["snet-aks-nodes"]["nextHop"]
     assert hop["disconnectedPeerings"][0]["state"] == "Disconnected"
+    (cause,) = finding.root_causes
+    assert cause.kind.value == "peering" and cause.key.endswith("/vnet-aks-orphan#spoke-to-hub")
 
 
 # --- 9. The firewall's own body names the hub subnet -----------------------------------------------------------
@@ -227,6 +231,8 @@ def test_the_hub_resolver_in_an_unlinked_hub_fails_naming_the_hub() -> None:
         "which is not linked to private DNS zone privatelink.westeurope.azmk8s.io" in finding.detail
     )
     assert "-n vnet-hub-aks-ops-private-weu-link" in finding.remediation
+    (cause,) = finding.root_causes  # the zone lacks a link for the hub, where the spoke resolves
+    assert cause.key.endswith("#" + finding.evidence["dnsServers"]["spoke-jumpbox"]["vnet"].lower())
 
 
 def test_a_dns_server_outside_every_peered_network_is_a_warning() -> None:
