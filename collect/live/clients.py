@@ -78,7 +78,10 @@ class LiveClients:
     retries: int = 4  # azure-core retries 429 and 5xx, honouring Retry-After, with exponential backoff
     connection_verify: str | bool = True  # a CA bundle path (tests) or True
     concurrency: int = 8  # clusters collected at once: sizes the connection pool and the I/O executor
-    read_secrets: bool = True  # list Helm release Secrets (metadata only); False leaves helm-history skipped
+    read_secrets: bool = False  # list Helm release Secrets (metadata only); False leaves helm-history skipped
+    use_local_account_token: bool = False  # read clusters whose user kubeconfig holds a static (cluster-admin) token
+    kube_max_read_mb: int = 32  # per cluster: bytes read from its API server (decompressed), in MiB
+    kube_max_objects: int = 25_000  # per cluster: objects read from its API server
     # Subscriptions whose clusters several processes of a sweep collect, with how many (ARM pacing shares).
     arm_shared_by: dict[str, int] = field(default_factory=dict)
 
