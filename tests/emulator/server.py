@@ -239,6 +239,8 @@ class AzureEmulator:
         self.denied_scopes: list[str] = []
         self._network_by_id: dict[str, dict[str, Any]] | None = None  # built on first ARM read
         self._network_children: dict[str, list[dict[str, Any]]] = {}
+        # The Service Tag Discovery API's answer (Microsoft.Network/locations/<region>/serviceTags), when served
+        self.service_tags: dict[str, Any] | None = None
         self.latency_seconds = 0.0
         # Every n-th TLS handshake waits this long first (0: none): a probe timed while the checker or the
         # path is loaded, without loading the machine that runs the tests.
@@ -494,12 +496,18 @@ class AzureEmulator:
                 parts = resource["id"].lower().split("/")
                 by_type = f"/subscriptions/{parts[2]}/providers/{parts[6]}/{parts[7]}"
                 self._network_children.setdefault(by_type, []).append(resource)
+        if self.service_tags is not None and re.match(
+            r"^/subscriptions/[^/]+/providers/microsoft\.network/locations/[^/]+/servicetags$", path
+        ):
+            return {**self.service_tags, "id": f"{path.rsplit('/locations/', 1)[0]}/serviceTags/Public"}
         if path in self._network_by_id:
             return self._network_by_id[path]
         if path in self._network_children:
             return {"value": self._network_children[path]}
         if re.match(r"^/subscriptions/[^/]+(/resourcegroups/[^/]+)?/providers/microsoft\.network/[^/]+$", path) or (
-            path.endswith(("/rulecollectiongroups", "/virtualnetworklinks"))
+            path.endswith(
+                ("/rulecollectiongroups", "/virtualnetworklinks", "/hubvirtualnetworkconnections", "/routingintent")
+            )
         ):
             return {"value": []}  # a list with nothing in it
         return None
@@ -540,7 +548,8 @@ class AzureEmulator:
         if "microsoft.containerservice/managedclusters" in query:
             rows = [_rg_row(c.raw.cluster) for c in self.clusters.values()]
         else:
-            rows = [_rg_row(r) for r in self.network if "/rulecollectiongroups/" not in r["id"].lower()]
+            # the types the query names (`type in~ ('...')`, `type =~ '...'`): child resources are not rows
+            rows = [_rg_row(r) for r in self.network if f"'{r['type'].lower()}'" in query]
         if subscriptions:
             rows = [row for row in rows if row["subscriptionId"].lower() in subscriptions]
         rows = [row for row in rows if not self._denied(row["id"])]
