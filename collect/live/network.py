@@ -212,13 +212,17 @@ class ArmNetworkReader:
         return [{**hub, "type": "Microsoft.Network/virtualHubs"} for hub in hubs or () if hub.get("name") == name]
 
     def hub_children(self, hub_id: str, child: str) -> list[JsonObject]:
-        return self._listing(f"{hub_id}/{child}", HUB_CHILD_TYPES[child])
+        return self._listing(
+            f"{hub_id}/{child}", HUB_CHILD_TYPES[child], lambda: self._clients.arm.hub_children(hub_id, child)
+        )
 
     def service_tags(self, subscription: str, location: str) -> JsonObject | None:
         path = f"/subscriptions/{subscription}/providers/Microsoft.Network/locations/{location}/serviceTags"
         return self._once(
             path.lower(),
-            lambda: self._guarded(path, lambda: {**self._clients.arm.get(path), "type": SERVICE_TAGS_TYPE}),
+            lambda: self._guarded(
+                path, lambda: {**self._clients.arm.service_tags(subscription, location), "type": SERVICE_TAGS_TYPE}
+            ),
         )
 
 

@@ -85,6 +85,12 @@ NETWORK_GETS: dict[str, Callable[[NetworkManagementClient], Callable[..., Any]]]
     "microsoft.network/publicipaddresses": lambda client: client.public_ip_addresses.get,
     "microsoft.network/natgateways": lambda client: client.nat_gateways.get,
     "microsoft.network/networkinterfaces": lambda client: client.network_interfaces.get,
+    "microsoft.network/virtualhubs": lambda client: client.virtual_hubs.get,
+}
+# A Virtual WAN hub's child lists the walk reads (`virtualHubs/<hub>/<child>`), by the network SDK's pagers.
+HUB_CHILD_LISTS: dict[str, Callable[[NetworkManagementClient], Callable[..., ItemPaged[Any]]]] = {
+    "hubVirtualNetworkConnections": lambda client: client.hub_virtual_network_connections.list,
+    "routingIntent": lambda client: client.routing_intent.list,
 }
 MANAGED_CLUSTERS = "microsoft.containerservice/managedclusters"
 PRIVATE_DNS_ZONES = "microsoft.network/privatednszones"
@@ -246,6 +252,21 @@ class ResourceManager:
             raise ResourceIdError(f"{group_id}: not a resource group's id")
         pager = self._network_client(parts[2]).azure_firewalls.list(parts[4])
         return _paged(pager, f"{group_id}/providers/Microsoft.Network/azureFirewalls")
+
+    def hub_children(self, hub_id: str, child: str) -> Iterator[JsonObject]:
+        """A Virtual WAN hub's `hubVirtualNetworkConnections` or `routingIntent`, through the network SDK's pager."""
+        subscription, group, kind, name = _parts(hub_id)
+        if kind != "microsoft.network/virtualhubs" or child not in HUB_CHILD_LISTS:
+            raise ResourceIdError(f"{hub_id}/{child}: not a virtual hub's child list")
+        return _paged(HUB_CHILD_LISTS[child](self._network_client(subscription))(group, name), f"{hub_id}/{child}")
+
+    def service_tags(self, subscription: str, location: str) -> JsonObject:
+        """The Service Tag Discovery API's answer for a region (`serviceTags.list`, stream=True: ARM's JSON)."""
+        operation = self._network_client(subscription).service_tags.list
+        response, chunks = operation(
+            location, stream=True, cls=lambda pipeline, chunks, _: (pipeline.http_response, chunks)
+        )
+        return read_object(response, chunks)
 
     def private_dns_zones(self, group_id: str) -> Iterator[JsonObject]:
         """The private DNS zones of a resource group: the generic pipeline (no runtime SDK serves them)."""

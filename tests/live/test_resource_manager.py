@@ -51,6 +51,7 @@ PINNED_API_VERSIONS = {
     "GET publicIPAddresses": "2026-03-01",
     "GET natGateways": "2026-03-01",
     "GET networkInterfaces": "2026-03-01",
+    "GET virtualHubs": "2026-03-01",
     "GET privateDnsZones": "2024-06-01",
     "GET privateDnsZones/virtualNetworkLinks": "2024-06-01",
 }
@@ -89,6 +90,7 @@ def emulator(tmp_path: Path) -> Iterator[AzureEmulator]:
         estate.private_peered_hub(),
         estate.helm_history(),
         estate.landing_zone_missing_aks_rules(),
+        estate.virtual_wan_cluster("aks-vwan-prod", 251),
     ]
     bodies = [r for raw in raws for r in raw.network or []] + nat_gateway_and_nic()
     network = {r["id"].lower(): r for r in bodies}
