@@ -59,7 +59,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
             Status.SKIPPED,
             "Nothing to judge kubelet reachability from",
             "No node subnet NSGs, kubelet probes, events or tunnel pod logs held data.",
-            "Collect the node subnets' VNet and NSGs, or `kubectl get events -A -o json`, or run the sweep live "
+            "Collect the node subnets' VNet and NSGs, or `kubectl get events -n kube-system --field-selector type=Warning -o json`, or run the sweep live "
             "(it reads one log line per node, which crosses kubelet TCP 10250).",
         )
     if causes:

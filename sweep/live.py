@@ -198,5 +198,8 @@ def live_clients(
         connection_verify=connection_verify,
         concurrency=settings.concurrency,
         read_secrets=settings.read_secrets,
+        use_local_account_token=settings.use_local_account_token,
+        kube_max_read_mb=settings.kube_max_read_mb,
+        kube_max_objects=settings.kube_max_objects,
         arm_shared_by=dict(arm_shared_by or {}),
     )

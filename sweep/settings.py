@@ -51,6 +51,13 @@ class Settings:
     # List Helm release Secrets (metadata only) for helm-history. Even a metadata listing needs `list` on Secrets,
     # which also allows reading their values: false leaves Secrets out (helm-history is skipped, saying why).
     read_secrets: bool = False
+    # A static token in a cluster's user kubeconfig is a local account's, and local accounts are cluster-admin:
+    # false never sends it (the cluster's Kubernetes checks are skipped, saying how to move it to Entra ID).
+    use_local_account_token: bool = False
+    # Per cluster, what its Kubernetes reads may bring in (docs/kubernetes-reads.md): the read crossing a bound
+    # stops, and the sources it and later reads feed are skipped, naming the bound.
+    kube_max_read_mb: int = 32  # MiB of answers (after decompression)
+    kube_max_objects: int = 25_000  # objects (list items and objects read by name)
     arm_endpoint: str = "https://management.azure.com"  # other clouds: their Resource Manager endpoint
     logs_endpoint: str = "https://api.loganalytics.io/v1"  # other clouds: their Log Analytics endpoint
     # Application Insights: when set, every sweep publishes its findings as custom events.

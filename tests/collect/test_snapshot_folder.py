@@ -269,3 +269,34 @@ def test_a_lone_surrogate_does_not_stop_the_text_report(tmp_path: Path) -> None:
     )
     assert run.returncode in (0, 1) and "Traceback" not in run.stderr, run.stderr
     assert "aks-a  (s1/rg, west\ufffdeurope)" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("where", "context", "message"),
+    [
+        ("cluster", {"clients": [{"name": "x", "ips": ["300.1.2.3"]}]}, "clients[0] (x): '300.1.2.3' is not an IP"),
+        ("estate", {"clients": [{"name": "vpn", "ips": ["192.0.2.0/33"]}]}, "clients[0] (vpn): '192.0.2.0/33'"),
+        ("cluster", {"clients": [{"name": "hub", "vnet": "vnet-hub"}]}, '"vnet" should be a virtual network'),
+        ("estate", {"owners": "team-a"}, '"owners" should be a list of names'),
+    ],
+)
+def test_a_context_with_an_invalid_entry_is_one_line_naming_the_file_and_exit_2(
+    tmp_path: Path, where: str, context: dict, message: str
+) -> None:
+    write(tmp_path / "a" / "cluster.json", CLUSTER)
+    path = tmp_path / "context.json" if where == "estate" else tmp_path / "a" / "context.json"
+    write(path, context)
+    (folder,) = read_estate(tmp_path)
+    assert folder.unreadable[0].startswith(f"{path}: ") and message in folder.unreadable[0]
+    assert list(folder.raw.problems) == [Source.CONTEXT]
+    run = subprocess.run(
+        [sys.executable, "-m", "sweep", "--snapshot", str(tmp_path), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert run.stderr.startswith(f"error: {path}: ") and message in run.stderr
+    assert json.loads(run.stdout)["clusters"][0]["name"] == "aks-a"  # still reported

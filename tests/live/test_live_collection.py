@@ -81,7 +81,7 @@ def emulator(tmp_path: Path) -> Iterator[AzureEmulator]:
 
 @pytest.fixture
 def clients(emulator: AzureEmulator) -> LiveClients:
-    return emulator.live_clients()
+    return emulator.live_clients(read_secrets=True)  # off by default; these tests judge Helm history too
 
 
 def run(clients: LiveClients, scope: Scope | None = None) -> dict[str, RawCluster]:
