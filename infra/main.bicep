@@ -238,7 +238,7 @@ var appSettings = {
   AKS_REACH_MUTE_LIST_BLOB: muteListInStorage && empty(muteList) ? '${storage.outputs.configContainerUrl}/mute-list.yaml' : ''
   AKS_REACH_MUTE_BY_TAG: string(muteByTag)
   // The HTTP check: Entra ID (App Service authentication) and the app role runbook identities are granted.
-  AKS_REACH_HTTP_AUTH: 'entra'
+  AKS_REACH_HTTP_AUTH: httpAuth
   AKS_REACH_HTTP_ROLE: 'AksApiReach.Check'
   AKS_REACH_TEAMS_WEBHOOKS: '@Microsoft.KeyVault(SecretUri=${vault.outputs.webhooksSecretUri})'
   AKS_REACH_TEAMS_DEFAULT_WEBHOOK: empty(teamsDefaultWebhook) ? '' : '@Microsoft.KeyVault(SecretUri=${vault.outputs.defaultWebhookSecretUri})'
