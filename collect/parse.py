@@ -245,6 +245,22 @@ def owners_of(cluster: Cluster, declared: Sequence[str], owner_tag: str) -> tupl
     return tuple(dict.fromkeys(name for name in names if name))
 
 
+def resource_owners(network: Sequence[Any] | None, owner_tag: str) -> dict[str, tuple[str, ...]]:
+    """Lower-cased ARM id -> the owners its owner tag names (comma-separated, as on clusters), for every network
+    resource that carries the tag: a root cause in a hub reaches the hub's team (ARM and `az` bodies both carry
+    `tags` at the top level)."""
+    owners: dict[str, tuple[str, ...]] = {}
+    for resource in network or ():
+        tags = resource.get("tags") if isinstance(resource, Mapping) else None
+        if not isinstance(tags, Mapping) or not isinstance(resource.get("id"), str):
+            continue
+        tagged = next((value for key, value in tags.items() if str(key).lower() == owner_tag.lower()), "")
+        names = tuple(dict.fromkeys(part.strip() for part in str(tagged or "").split(",") if part.strip()))
+        if names:
+            owners[resource["id"].strip().rstrip("/").lower()] = names
+    return owners
+
+
 def _requests(rows: Any) -> tuple[ApiServerRequests, ...] | None:
     if rows is None:
         return None

@@ -93,7 +93,11 @@ def estate_causes(results: Iterable[ClusterResult]) -> list[EstateCause]:
                 if known is None or (known[1].status is Status.WARN and finding.status is Status.FAIL):
                     affected = AffectedCluster(result.cluster, result.owners, finding.check, finding.status)
                     clusters[result.cluster.id.lower()] = (cause, affected)
-    groups = [_group([clusters[cluster_id] for cluster_id in sorted(clusters)]) for clusters in members.values()]
+    return largest_first([_group([clusters[cid] for cid in sorted(clusters)]) for clusters in members.values()])
+
+
+def largest_first(groups: Iterable[EstateCause]) -> list[EstateCause]:
+    """Clusters affected, failing before warning, then key."""
     return sorted(groups, key=lambda g: (-len(g.affected), g.status is not Status.FAIL, g.key))
 
 

@@ -12,7 +12,7 @@ missing for, lower-cased), or for a client its user agent reduced to name and ve
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -49,7 +49,9 @@ class RootCause:
     `items`: what the resource lacks or denies for this cluster (flows, ports); `sources`: the addresses the fix
     must admit (a spoke's node prefix); `fixes`: the commands, where `{sources}` stands for those addresses. An
     estate's group joins all three over its clusters, so its one fix admits every spoke. `related`: other ARM
-    ids worth naming (the firewall of a policy), lower-cased."""
+    ids worth naming (the firewall of a policy), lower-cased. `owners`: the resource's owner tag (the tag
+    AKS_REACH_OWNER_TAG names, as on clusters), when the snapshot holds the resource's tags: whose channel hears
+    of it first. Not part of the key: a retagged resource is the same cause."""
 
     kind: CauseKind
     resource_id: str
@@ -59,6 +61,7 @@ class RootCause:
     items: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     related: tuple[tuple[str, str], ...] = ()
+    owners: tuple[str, ...] = ()
 
     @classmethod
     def of(
@@ -93,6 +96,7 @@ class RootCause:
             fixes=tuple(dict.fromkeys((*self.fixes, *other.fixes))),
             items=tuple(dict.fromkeys((*self.items, *other.items))),
             sources=tuple(dict.fromkeys((*self.sources, *other.sources))),
+            owners=self.owners or other.owners,
         )
 
     @property
@@ -138,7 +142,19 @@ class RootCause:
             "items": list(self.items),
             "sources": list(self.sources),
             "related": dict(self.related),
+            "owners": list(self.owners),
         }
+
+
+def key_resource(key: str) -> str:
+    """The ARM id a root-cause key names ("" for a client)."""
+    return key.partition(":")[2].partition("#")[0] if not key.startswith(CauseKind.USER_AGENT.value) else ""
+
+
+def with_owners(cause: RootCause, owners_by_resource: Mapping[str, tuple[str, ...]]) -> RootCause:
+    """The cause with its resource's owners (`owners_by_resource`: lower-cased ARM id -> owner names)."""
+    owners = owners_by_resource.get(cause.resource_id, ())
+    return replace(cause, owners=owners) if owners else cause
 
 
 def normalised_user_agent(user_agent: str) -> str:

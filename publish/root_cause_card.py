@@ -31,6 +31,16 @@ OPENED, GROWN, RESOLVED = "opened", "grown", "resolved"
 
 
 @dataclass(frozen=True)
+class PrecedingChange:
+    """The resource write a change-driven recheck answered, as the card names it: `text` ("<operation> on
+    <resource> (in <parent>, resource group ..., subscription ...) by <caller> at <time>") and the written
+    resource's ARM id (a checked id from the event), for its portal link."""
+
+    text: str
+    resource_id: str
+
+
+@dataclass(frozen=True)
 class CauseChange:
     """How a root cause's clusters changed since its last card: `kind` is opened, grown or resolved (a cause
     that only shrinks sends nothing: the owners are working on it)."""
@@ -55,11 +65,11 @@ def root_cause_message(
     cause: Mapping[str, Any],
     change: CauseChange,
     portal_url: str,
-    preceding_change: str = "",
+    preceding_change: PrecedingChange | None = None,
     limit_bytes: int = MAX_MESSAGE_BYTES,
 ) -> dict[str, Any]:
     """`cause`: the root-cause row's cause (`root_cause_state.cause_document`); `preceding_change`: the write
-    a recheck answered ("Microsoft.Network/... on <resource> by <caller> at ..."), if any."""
+    the rechecks that moved it answered, if any."""
     listed = sorted(change.clusters.items() if change.kind != RESOLVED else change.gone.items(), key=lambda i: i[1][0])
     kept = len(listed)
 
@@ -86,7 +96,7 @@ def _card(
     cause: Mapping[str, Any],
     change: CauseChange,
     portal_url: str,
-    preceding_change: str,
+    preceding_change: PrecedingChange | None,
     listed: list[tuple[str, tuple[str, str]]],
     more: int,
 ) -> dict[str, Any]:
@@ -108,8 +118,13 @@ def _card(
             ],
         },
     ]
+    owners = ", ".join(str(owner) for owner in cause.get("owners") or ())
+    if owners:
+        body[2]["facts"].append({"title": "Owners (resource tag)", "value": inert_markdown(owners)})
     if preceding_change:
-        body.append(text_block(inert_markdown(shorten(f"After {preceding_change}.", LINE_CHARS)), weight="Bolder"))
+        body.append(
+            text_block(inert_markdown(shorten(f"After {preceding_change.text}.", DETAIL_CHARS)), weight="Bolder")
+        )
     if change.kind != RESOLVED:
         body.append(text_block(inert_markdown(shorten(str(cause.get("summary", "")), DETAIL_CHARS))))
         items = [str(item) for item in cause.get("items", [])]
@@ -142,6 +157,14 @@ def _card(
         if resource
         else []
     )
+    if preceding_change and preceding_change.resource_id and preceding_change.resource_id.lower() != resource.lower():
+        actions.append(
+            {
+                "type": "Action.OpenUrl",
+                "title": "Open the changed resource",
+                "url": portal_link(portal_url, preceding_change.resource_id),
+            }
+        )
     return {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",

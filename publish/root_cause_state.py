@@ -2,14 +2,17 @@
 
 One entity per root cause: PartitionKey `root-causes`, RowKey `rc-<digest of the key>`. Columns: `Key`, `Cause`
 (the cause as JSON: name, resource, summary, fix), `Members` (JSON: cluster id -> [cluster name, check], the
-clusters it breaks now, kept current by each cluster's check), `Notified` (the same shape: the clusters the last
-card listed), `SweepId` / `SweepStarted` (the newest sweep or recheck whose card was applied), `ClaimedBy` /
+clusters it breaks now, kept current by each cluster's check), `Parts` (JSON: cluster id -> what it adds to the
+fix and when its check last confirmed it), `Notified` (the same shape as `Members`: the clusters the last card
+listed), `SweepId` / `SweepStarted` (the newest sweep or recheck whose card was applied), `ClaimedBy` /
 `ClaimedUntil` (a delivery posting its card right now).
 
 Each cluster's check moves only that cluster in or out of the rows (a cluster is the only writer of its own
 membership; concurrent writers of one row retry on the ETag). Cards are decided apart (`publish/teams.py`
-`notify_root_causes`): when a sweep closes, or at once after a recheck, for every row whose members differ from
-what was notified. So a cause of forty clusters is one card, however its clusters' checks interleave.
+`notify_root_causes`): when a sweep closes, or once every recheck of one resource change has run, for every row
+whose members differ from what was notified. So a cause of forty clusters is one card, however its clusters'
+checks interleave. When a sweep closes, a member no check of it confirmed (a deleted cluster, one out of scope)
+leaves (`prune`), and its sources leave the fix.
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from model.arm_ids import parse_cluster_id
+from model.estate import AffectedCluster, EstateCause, largest_first
 from model.finding import ClusterResult, Status
-from model.root_cause import RootCause
+from model.root_cause import CauseKind, RootCause
+from model.snapshot import Cluster
 from publish.notify_state import NEVER, StateConflict, SweepRef
 
 PARTITION = "root-causes"
@@ -38,20 +44,65 @@ def row_key(key: str) -> str:
     return "rc-" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
-def cause_document(cause: RootCause, stored: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The cause as its row keeps it, joined with what the row had (`stored`): the fix admits the sources of
-    every cluster that reported it, as the report's estate view does for one run."""
-    if stored:
-        fixes = tuple(str(fix) for fix in stored.get("fixTemplates", []))
-        items = tuple(str(item) for item in stored.get("items", []))
-        sources = tuple(str(source) for source in stored.get("sources", []))
-        cause = replace(cause, fixes=fixes, items=items, sources=sources).joined(cause)
+def member_part(cause: RootCause, status: Status, checked_at: datetime) -> dict[str, Any]:
+    """What one cluster adds to its cause's fix (its flows, its sources, its commands), whether it fails or is at
+    risk, and when its check last confirmed it: the row keeps one per member, so a spoke that leaves takes its
+    sources out of the fix."""
     return {
-        **cause.to_dict(),
-        "fixTemplates": list(cause.fixes),
-        "name": cause.name,
-        "subscription": cause.subscription,
+        "status": status.value,
+        "fixes": list(cause.fixes),
+        "items": list(cause.items),
+        "sources": list(cause.sources),
+        "checkedAt": checked_at.isoformat(),
     }
+
+
+def cause_of(document: Mapping[str, Any]) -> RootCause:
+    """The cause a row's `Cause` column holds (its own fields; the members' parts are joined apart)."""
+    return RootCause(
+        CauseKind(str(document["kind"])),
+        str(document.get("resourceId") or ""),
+        str(document.get("part") or ""),
+        str(document.get("summary") or ""),
+        related=tuple((str(name), str(value)) for name, value in dict(document.get("related") or {}).items()),
+        owners=tuple(str(owner) for owner in document.get("owners") or ()),
+    )
+
+
+def joined_cause(cause: RootCause, parts: Mapping[str, Mapping[str, Any]]) -> RootCause:
+    """`cause` as the latest check named it, with the items, sources and fixes of every member (`parts`, by
+    cluster id), so its one fix admits every spoke it breaks now, as the report's estate view does for one run,
+    and none that left."""
+    joined = replace(cause, fixes=(), items=(), sources=())
+    for cluster in sorted(parts):
+        part = parts[cluster]
+        joined = joined.joined(
+            replace(
+                cause,
+                fixes=tuple(str(fix) for fix in part.get("fixes", ())),
+                items=tuple(str(item) for item in part.get("items", ())),
+                sources=tuple(str(source) for source in part.get("sources", ())),
+            )
+        )
+    return joined
+
+
+def cause_document(cause: RootCause, parts: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The cause as its row keeps it (`joined_cause`), with what the card shows."""
+    joined = joined_cause(cause, parts)
+    return {
+        **joined.to_dict(),
+        "fixTemplates": list(joined.fixes),
+        "name": joined.name,
+        "subscription": joined.subscription,
+    }
+
+
+def checked_at(part: Mapping[str, Any]) -> datetime:
+    try:
+        return datetime.fromisoformat(str(part.get("checkedAt")))
+    except ValueError:
+        return NEVER
 
 
 @dataclass(frozen=True)
@@ -60,6 +111,7 @@ class CauseRow:
     cause: Mapping[str, Any]
     members: Members = field(default_factory=dict)
     notified: Members = field(default_factory=dict)
+    parts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # member -> member_part
     sweep: SweepRef | None = None
     claimed_by: str = ""
     claimed_until: datetime = NEVER
@@ -67,6 +119,14 @@ class CauseRow:
 
     def is_claimed(self, now: datetime) -> bool:
         return bool(self.claimed_by) and now < self.claimed_until
+
+
+def _cluster(cluster_id: str, name: str) -> Cluster:
+    try:
+        subscription, group, _ = parse_cluster_id(cluster_id)
+    except ValueError:
+        subscription, group = "", ""
+    return Cluster(id=cluster_id, name=name, subscription=subscription, resource_group=group, location="")
 
 
 def _members(text: Any) -> dict[str, tuple[str, str]]:
@@ -93,37 +153,96 @@ class RootCauseState:
     def record_cluster(self, result: ClusterResult) -> list[str]:
         """Moves one checked cluster in or out of every root cause; returns the keys whose members changed. A
         finding that is `error` (not judged) or muted keeps the cluster where it was for its check, as a cluster
-        card keeps such a check's last state."""
+        card keeps such a check's last state. Every membership kept is stamped with this check's time (`prune`
+        drops what no check of a whole sweep confirmed)."""
         cluster_id = result.cluster.id.lower()
-        now_in: dict[str, tuple[RootCause, str]] = {}
+        now = datetime.now(UTC)
+        now_in: dict[str, tuple[RootCause, str, Status]] = {}
         kept_checks = {f.check for f in result.findings if f.status is Status.ERROR or f.muted}
         for finding in result.findings:
             if finding.status in (Status.FAIL, Status.WARN) and not finding.muted:
                 for cause in finding.root_causes:
-                    now_in.setdefault(cause.key, (cause, finding.check))
+                    known = now_in.get(cause.key)
+                    if known is None:
+                        now_in[cause.key] = (cause, finding.check, finding.status)
+                    else:  # the same resource at fault for two checks: one member, failing if either fails
+                        status = Status.FAIL if Status.FAIL in (known[2], finding.status) else Status.WARN
+                        now_in[cause.key] = (known[0].joined(cause), known[1], status)
         changed = []
         rows = {row.key: row for row in self.rows()}
         for key in sorted(set(now_in) | {key for key, row in rows.items() if cluster_id in row.members}):
             for _ in range(MAX_RACES):
                 row = self.read(key)
+                if row is None and key not in now_in:
+                    break  # the row went meanwhile (nothing to leave)
                 members = dict(row.members) if row else {}
+                parts = dict(row.parts) if row else {}
                 if key in now_in:
                     members[cluster_id] = (result.cluster.name, now_in[key][1])
+                    parts[cluster_id] = member_part(now_in[key][0], now_in[key][2], now)
                 elif cluster_id in members and members[cluster_id][1] not in kept_checks:
                     del members[cluster_id]
-                if row is not None and members == dict(row.members):
-                    break
-                stored = row.cause if row else None
-                cause = cause_document(now_in[key][0], stored) if key in now_in else (stored or {})
+                    parts.pop(cluster_id, None)
+                elif cluster_id in members:
+                    parts[cluster_id] = {**parts.get(cluster_id, {}), "checkedAt": now.isoformat()}
+                moved = row is None or members != dict(row.members)
                 try:
-                    self._write(key, cause, members, row)
+                    if key in now_in:
+                        self._write(key, cause_document(now_in[key][0], parts), members, parts, row)
+                    elif row is not None:
+                        self._write(key, cause_document(cause_of(row.cause), parts), members, parts, row)
                 except StateConflict:
                     continue
-                changed.append(key)
+                if moved:
+                    changed.append(key)
                 break
             else:
                 raise StateConflict(f"root cause {key}: {MAX_RACES} concurrent writers")
         return changed
+
+    def prune(self, checked_since: datetime) -> list[str]:
+        """A sweep closed: members no check confirmed since `checked_since` (the sweep's start: every cluster of
+        the scope, even one whose check failed, was checked since) are clusters deleted or out of scope; they
+        leave, and their sources leave the fix. Returns the keys whose members changed."""
+        changed = []
+        for row in self.rows():
+            for _ in range(MAX_RACES):
+                gone = {cluster for cluster in row.members if checked_at(row.parts.get(cluster, {})) < checked_since}
+                if not gone:
+                    break
+                members = {cluster: pair for cluster, pair in row.members.items() if cluster not in gone}
+                parts = {cluster: part for cluster, part in row.parts.items() if cluster not in gone}
+                try:
+                    self._write(row.key, cause_document(cause_of(row.cause), parts), members, parts, row)
+                except StateConflict:
+                    fresh = self.read(row.key)
+                    if fresh is None:
+                        break
+                    row = fresh
+                    continue
+                changed.append(row.key)
+                break
+        return changed
+
+    def estate_causes(self) -> list[EstateCause]:
+        """The root causes that break clusters now, as a sweep's report groups them (largest first): what the
+        Function app's events say when a sweep closes."""
+        groups = []
+        for row in self.rows():
+            if not row.members:
+                continue
+            cause = joined_cause(cause_of(row.cause), row.parts)
+            affected = tuple(
+                AffectedCluster(
+                    _cluster(cluster_id, name),
+                    (),
+                    check,
+                    Status.WARN if row.parts.get(cluster_id, {}).get("status") == Status.WARN.value else Status.FAIL,
+                )
+                for cluster_id, (name, check) in sorted(row.members.items())
+            )
+            groups.append(EstateCause(cause, affected))
+        return largest_first(groups)
 
     def write(
         self,
@@ -135,13 +254,14 @@ class RootCauseState:
     ) -> CauseRow:
         """The row read as `row` with what was notified, by which sweep, and the claim; StateConflict when
         another writer changed it in between."""
-        return self._write(row.key, row.cause, row.members, row, notified, sweep, claimed_by, claimed_until)
+        return self._write(row.key, row.cause, row.members, row.parts, row, notified, sweep, claimed_by, claimed_until)
 
     def _write(
         self,
         key: str,
         cause: Mapping[str, Any],
         members: Members,
+        parts: Mapping[str, Mapping[str, Any]],
         previous: CauseRow | None,
         notified: Members | None = None,
         sweep: SweepRef | None = None,
@@ -159,6 +279,7 @@ class RootCauseState:
             "Cause": json.dumps(dict(cause)),
             "Members": json.dumps({k: list(v) for k, v in sorted(members.items())}),
             "Notified": json.dumps({k: list(v) for k, v in sorted(notified.items())}),
+            "Parts": json.dumps(dict(sorted(parts.items()))),
             "SweepId": sweep.sweep_id if sweep else "",
             "SweepStarted": sweep.started if sweep else NEVER,
             "ClaimedBy": claimed_by,
@@ -175,7 +296,15 @@ class RootCauseState:
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as error:
             raise StateConflict(f"root cause {key}: {type(error).__name__}") from None
         return CauseRow(
-            key, dict(cause), dict(members), dict(notified), sweep, claimed_by, claimed_until, metadata["etag"]
+            key,
+            dict(cause),
+            dict(members),
+            dict(notified),
+            dict(parts),
+            sweep,
+            claimed_by,
+            claimed_until,
+            metadata["etag"],
         )
 
     @staticmethod
@@ -189,6 +318,7 @@ class RootCauseState:
             cause=json.loads(entity.get("Cause") or "{}"),
             members=_members(entity.get("Members")),
             notified=_members(entity.get("Notified")),
+            parts=json.loads(entity.get("Parts") or "{}"),
             sweep=sweep,
             claimed_by=str(entity.get("ClaimedBy") or ""),
             claimed_until=until if isinstance(until, datetime) else NEVER,

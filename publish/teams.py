@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 from model.errors import SettingsError
 from model.finding import ClusterResult, Status
 from publish.notify_state import NotificationState, Notified, StateConflict, SweepRef
-from publish.root_cause_card import CauseChange, root_cause_message
+from publish.root_cause_card import CauseChange, PrecedingChange, root_cause_message
 from publish.root_cause_state import CauseRow, RootCauseState
 from publish.teams_card import FailureChange, encode_message, teams_message
 
@@ -136,9 +136,15 @@ class WebhookRoutes:
                     labels.append(label)
         return [Webhook(", ".join(labels), url) for url, labels in chosen.items()]
 
-    def for_subscription(self, subscription: str) -> list[Webhook]:
-        """A root cause's owners: the entry named by the subscription that holds the resource at fault (the
-        connectivity subscription -> the network team's channel), else the default webhook."""
+    def for_cause(self, owners: Sequence[str], subscription: str) -> list[Webhook]:
+        """A root cause's owners: the entries named by the resource's owner tag (the hub team that tagged its
+        firewall policy), else the entry named by the subscription that holds it (the connectivity subscription
+        -> the network team's channel), else the default webhook."""
+        tagged = [
+            self.by_owner[owner.strip().casefold()] for owner in owners if owner.strip().casefold() in self.by_owner
+        ]
+        if tagged:
+            return list({webhook.url: webhook for webhook in tagged}.values())
         webhook = self.by_owner.get(subscription.strip().casefold()) if subscription.strip() else None
         if webhook is not None:
             return [webhook]
@@ -410,7 +416,7 @@ def notify_root_causes(
     sender: TeamsSender,
     portal_url: str,
     keys: Sequence[str] | None = None,
-    preceding_change: str = "",
+    preceding_change: PrecedingChange | None = None,
 ) -> list[RootCauseOutcome]:
     """One card per root cause whose clusters changed since its last card (opened, grown or resolved), to the
     owners of the resource at fault; `keys`: only these (a recheck's), else every root cause (a sweep's close).
@@ -429,7 +435,12 @@ def notify_root_causes(
 
 
 def _notify_cause(
-    key: str, state: RootCauseState, sweep: SweepRef, sender: TeamsSender, portal_url: str, preceding_change: str
+    key: str,
+    state: RootCauseState,
+    sweep: SweepRef,
+    sender: TeamsSender,
+    portal_url: str,
+    preceding_change: PrecedingChange | None,
 ) -> RootCauseOutcome:
     for _ in range(MAX_STATE_RACES):
         try:
@@ -446,9 +457,10 @@ def _notify_cause(
                 if row.notified != row.members or row.sweep != sweep:  # shrunk: remembered, no card
                     state.write(row, row.members, sweep)
                 return RootCauseOutcome(key, OutcomeStatus.UNCHANGED, f"{len(row.members)} clusters, no new one")
-            webhooks = sender.routes.for_subscription(str(row.cause.get("subscription") or ""))
+            owners = [str(owner) for owner in row.cause.get("owners") or ()]
+            webhooks = sender.routes.for_cause(owners, str(row.cause.get("subscription") or ""))
             if not webhooks:
-                return RootCauseOutcome(key, OutcomeStatus.SKIPPED, "no webhook for its subscription", change.kind)
+                return RootCauseOutcome(key, OutcomeStatus.SKIPPED, "no webhook for its owners", change.kind)
             claim = timedelta(seconds=sender.budget_seconds * len(webhooks) + CLAIM_MARGIN_SECONDS)
             claimed = state.write(row, row.notified, row.sweep, sweep.sweep_id, now + claim)
         except StateConflict:
@@ -468,7 +480,7 @@ def _send_cause(
     sweep: SweepRef,
     sender: TeamsSender,
     portal_url: str,
-    preceding_change: str,
+    preceding_change: PrecedingChange | None,
 ) -> RootCauseOutcome:
     message = root_cause_message(claimed.cause, change, portal_url, preceding_change)
     deliveries = [sender.deliver(webhook, message) for webhook in webhooks]

@@ -139,9 +139,24 @@ def _card(
                 "type": "Action.OpenUrl",
                 "title": "Open the cluster in the Azure portal",
                 "url": portal_link(portal_url, cluster.id),
-            }
+            },
+            *_changed_resource_actions(result, change, portal_url),
         ],
     }
+
+
+def _changed_resource_actions(result: ClusterResult, change: FailureChange, portal_url: str) -> list[Element]:
+    """A change-driven recheck's new failures name the write they failed after; its resource (an ARM id the
+    event gave, checked when read) gets a portal link, once."""
+    changed = {
+        str(finding.evidence["changedResource"])
+        for finding in result.findings
+        if finding.check in change.new and isinstance(finding.evidence.get("changedResource"), str)
+    }
+    return [
+        {"type": "Action.OpenUrl", "title": "Open the changed resource", "url": portal_link(portal_url, resource)}
+        for resource in sorted(changed)
+    ]
 
 
 def _summary(change: FailureChange) -> str:

@@ -74,8 +74,18 @@ class ResourceChange:
             return self.caller
         return f"object id {self.caller_id}" if self.caller_id else "a caller without object id"
 
+    @property
+    def resource_label(self) -> str:
+        """The resource by name, with the resources it is part of, its resource group and subscription: two
+        hubs' rule collection groups are both called DefaultApplicationRuleCollectionGroup."""
+        parts = self.resource_id.split("/")
+        parents = [f"{parts[at]} {parts[at + 1]}" for at in range(7, len(parts) - 2, 2)]  # type/name pairs
+        where = [f"in {' / '.join(parents)}"] if parents else []
+        where += [f"resource group {parts[4]}", f"subscription {parts[2]}"]
+        return f"{self.resource_name} ({', '.join(where)})"
+
     def describe(self, names: bool) -> str:
-        return f"{self.operation} on {self.resource_name} by {self.who(names)} at {self.time:%H:%M:%S} UTC"
+        return f"{self.operation} on {self.resource_label} by {self.who(names)} at {self.time:%H:%M:%S} UTC"
 
     def to_json(self, names: bool = True) -> dict[str, str]:
         """The change as JSON; without `names` the caller's name is replaced by its object id."""

@@ -8,10 +8,11 @@ from dataclasses import replace
 from checks.engine import error_findings, evaluate_cluster
 from checks.finding import Check
 from checks.registry import CHECKS
-from collect.parse import SnapshotError, cluster_identity, parse_cluster
+from collect.parse import SnapshotError, cluster_identity, parse_cluster, resource_owners
 from collect.raw import RawCluster
 from model.arm_ids import parse_cluster_id
 from model.finding import ClusterResult
+from model.root_cause import with_owners
 from model.snapshot import Cluster
 from sweep.settings import Settings
 
@@ -25,6 +26,12 @@ def evaluate_raw(raw: RawCluster, settings: Settings, checks: Sequence[Check] = 
         result = unreachable_result(cluster_id or "unknown cluster", str(exc), checks, location)
         return replace(result, input_error=str(exc))
     findings = evaluate_cluster(snapshot, checks, settings.limits)
+    owners = resource_owners(raw.network, settings.owner_tag)  # the resources at fault are other teams'
+    if owners:
+        findings = [
+            replace(finding, root_causes=tuple(with_owners(cause, owners) for cause in finding.root_causes))
+            for finding in findings
+        ]
     return ClusterResult(cluster=snapshot.cluster, owners=snapshot.owners, findings=tuple(findings))
 
 

@@ -22,12 +22,15 @@ from azure.core.exceptions import AzureError
 
 from collect.live import resource_graph
 from collect.live.estate import ClusterNotFound
-from model.finding import ClusterResult, Status
+from model.finding import ClusterResult, Finding, Status
+from model.root_cause import key_resource
 from publish.notify_state import SweepRef
+from publish.root_cause_card import PrecedingChange
 from sweep import worker
+from sweep.change_rounds import CompletedRound
 from sweep.changes import ChangeEventError, ResourceChange, cluster_of, lookup_ids, read_event
 from sweep.messages import MessageError
-from sweep.pending_rechecks import RecheckMessage
+from sweep.pending_rechecks import Pending, RecheckMessage
 from sweep.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -47,12 +50,25 @@ def on_resource_change(runtime: Runtime, event: func.EventGridEvent) -> list[str
         log.info("event %s (%s) is not a watched change; ignored", event.id, event.event_type)
         return []
     cluster = cluster_of(change.resource_id)
-    if cluster and change.deleted and cluster.lower() == change.resource_id.lower():
+    deleted = bool(cluster and change.deleted and cluster.lower() == change.resource_id.lower())
+    clusters = [] if deleted else sorted({cluster} if cluster else affected_clusters(runtime, change.resource_id))
+    rounds = runtime.rounds
+    if rounds is not None and not rounds.open(change, clusters):
+        log.info(
+            "event %s was delivered before; dropped (Event Grid retries an event it thinks failed)", change.event_id
+        )
+        return []
+    if deleted and cluster:
         runtime.references.forget(cluster)
         log.info("%s: cluster deleted; its references are dropped", change.describe(runtime.settings.caller_names))
-        return []
-    clusters = sorted({cluster} if cluster else affected_clusters(runtime, change.resource_id))
-    queued = sum(runtime.rechecks.schedule(cluster_id, change) for cluster_id in clusters)
+    try:
+        queued = sum(runtime.rechecks.schedule(cluster_id, change) for cluster_id in clusters)
+    except Exception:
+        if rounds is not None:  # Event Grid retries the event: it must then count as a first delivery
+            rounds.abandon(change)
+        raise
+    if rounds is not None and (completed := rounds.scheduled(change)) is not None:
+        notify_round(runtime, completed)
     log.info(
         "%s: %d cluster(s) affected, %d new recheck(s) queued",
         change.describe(runtime.settings.caller_names),
@@ -109,7 +125,10 @@ def route_poison(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
         message.cluster_id,
         runtime.host.max_dequeue_count,
     )
-    runtime.rechecks.drop(message)
+    pending = runtime.rechecks.claimed(message)
+    if pending is not None:
+        close_rounds(runtime, pending, {})  # its changes' other clusters need not wait for it
+        runtime.rechecks.finish(pending)
     return None
 
 
@@ -128,17 +147,16 @@ def handle_recheck(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
     except ClusterNotFound as exc:
         log.info("recheck of %s: %s; its references are dropped", pending.cluster_id, exc)
         runtime.references.forget(pending.cluster_id)
+        close_rounds(runtime, pending, {})
         runtime.rechecks.finish(pending)
         return None
     newly = newly_failing(runtime, result)
     changed = worker.record_root_causes(runtime, result)
-    if changed and runtime.notify_causes:  # at once: a fixed hub resolves its cause now, not at the next sweep
-        write = _latest(pending.changes).describe(names=True)  # for the card only
-        runtime.notify_causes(SweepRef(f"recheck-{pending.token}", datetime.now(UTC)), changed, write)
+    close_rounds(runtime, pending, blame_causes(result, changed, pending.changes))
     if newly:
         now, names = datetime.now(UTC), runtime.settings.caller_names
-        carded = name_the_change(result, newly, pending.changes, now, names=True)  # the card tells owners who
-        result = name_the_change(result, newly, pending.changes, now, names=names)  # events: by object id
+        carded = name_the_change(result, newly, pending.changes, names=True)  # the card tells owners who
+        result = name_the_change(result, newly, pending.changes, names=names)  # events: by object id
         if runtime.events:
             runtime.events.publish_result(result, f"recheck-{pending.token}")
         if runtime.notify:  # ordered with the sweeps by when it ran: a sweep older than it cannot undo it
@@ -160,6 +178,42 @@ def handle_recheck(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
     return result
 
 
+def blame_causes(result: ClusterResult, keys: Sequence[str], changes: Sequence[ResourceChange]) -> dict[str, list[str]]:
+    """Each root cause the recheck moved, under the event id of the change it is blamed on (`blamed_change`)."""
+    at_fault = {
+        cause.key: [cause.resource_id, *(resource for _, resource in cause.related)]
+        for finding in result.findings
+        for cause in finding.root_causes
+    }
+    by_event: dict[str, list[str]] = {}
+    for key in keys:
+        change = blamed_change(changes, at_fault.get(key) or [key_resource(key)])
+        by_event.setdefault(change.event_id, []).append(key)
+    return by_event
+
+
+def close_rounds(runtime: Runtime, pending: Pending, keys_by_event: dict[str, list[str]]) -> None:
+    """This cluster's recheck ran: its changes' rounds hear of it, and a round it completes sends its cards."""
+    if runtime.rounds is None:
+        return
+    try:
+        completed = runtime.rounds.complete(pending.cluster_id, pending.changes, keys_by_event)
+    except AzureError as exc:  # its causes' cards wait for the next sweep's close
+        log.warning("recheck of %s: change rounds not updated: %s", pending.cluster_id, str(exc).splitlines()[0][:300])
+        return
+    for round_ in completed:
+        notify_round(runtime, round_)
+
+
+def notify_round(runtime: Runtime, completed: CompletedRound) -> None:
+    """Every recheck of a change ran: one decision for each root cause they moved, naming the change (so a
+    fixed hub resolves now, not at the next sweep, and two spokes it broke open one card)."""
+    if runtime.notify_causes and completed.keys:
+        change = completed.change
+        preceding = PrecedingChange(change.describe(names=True), change.resource_id)  # for the card only
+        runtime.notify_causes(SweepRef(f"recheck-{change.event_id}", datetime.now(UTC)), completed.keys, preceding)
+
+
 def newly_failing(runtime: Runtime, result: ClusterResult) -> list[str]:
     """Failing checks that Teams was not told about yet (all failing checks when Teams is not configured)."""
     failing = [finding.check for finding in result.findings if finding.status is Status.FAIL]
@@ -178,23 +232,32 @@ def _latest(changes: Sequence[ResourceChange]) -> ResourceChange:
     return max(changes, key=lambda change: change.time)
 
 
+def blamed_change(changes: Sequence[ResourceChange], at_fault: Sequence[str]) -> ResourceChange:
+    """The write a verdict changed after: the latest change to a resource at fault or to a part of it (a rule
+    collection group of the policy at fault), else the latest change. A burst's last write is often another
+    resource's (a deployment writes a route table after the firewall rules it broke)."""
+    wanted = {resource.lower() for resource in at_fault if resource}
+    touching = [change for change in changes if wanted & set(lookup_ids(change.resource_id))]
+    return _latest(touching or changes)
+
+
 def name_the_change(
-    result: ClusterResult, newly: Sequence[str], changes: Sequence[ResourceChange], now: datetime, names: bool
+    result: ClusterResult, newly: Sequence[str], changes: Sequence[ResourceChange], names: bool
 ) -> ClusterResult:
-    """Each newly failing finding says which write preceded it, first thing in its detail (the Teams card shows
-    the detail's start), with every change of the recheck in its evidence; callers by name only with `names`."""
-    latest = _latest(changes)
-    earlier = len(changes) - 1
-    more = f" (and {earlier} earlier change{'s' if earlier > 1 else ''} to resources it uses)" if earlier else ""
+    """Each newly failing finding says which write it failed after, with that write's exact time, first thing in
+    its detail (the Teams card shows the detail's start), with every change of the recheck in its evidence;
+    callers by name only with `names`."""
     record: list[dict[str, Any]] = [change.to_json(names) for change in sorted(changes, key=lambda change: change.time)]
-    findings = tuple(
-        replace(
+
+    def named(finding: Finding) -> Finding:
+        at_fault = [r for cause in finding.root_causes for r in (cause.resource_id, *(v for _, v in cause.related))]
+        blamed = blamed_change(changes, at_fault)
+        others = len(changes) - 1
+        more = f" (and {others} other change{'s' if others > 1 else ''} to resources it uses)" if others else ""
+        return replace(
             finding,
-            detail=f"{finding.check} failing since {now:%H:%M} UTC, after {latest.describe(names)}{more}. {finding.detail}".strip(),
-            evidence={**finding.evidence, "precedingChanges": record},
+            detail=f"{finding.check} failing since {blamed.describe(names)}{more}. {finding.detail}".strip(),
+            evidence={**finding.evidence, "precedingChanges": record, "changedResource": blamed.resource_id},
         )
-        if finding.check in newly
-        else finding
-        for finding in result.findings
-    )
-    return replace(result, findings=findings)
+
+    return replace(result, findings=tuple(named(f) if f.check in newly else f for f in result.findings))

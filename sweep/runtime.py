@@ -25,9 +25,11 @@ from model.errors import SettingsError
 from model.finding import ClusterResult
 from publish.appinsights import EventPublisher, configure_exporter
 from publish.notify_state import NotificationState, SweepRef
+from publish.root_cause_card import PrecedingChange
 from publish.root_cause_state import RootCauseState
 from publish.teams import TeamsSender, WebhookRoutes, notify, notify_root_causes
 from sweep.change_index import ReferenceIndex
+from sweep.change_rounds import ChangeRounds
 from sweep.context import settings_layer
 from sweep.http_access import SUBSCRIPTIONS_QUERY, GroupSubscriptions, HttpAccess
 from sweep.live import live_clients
@@ -40,7 +42,7 @@ from sweep.storage import queue_client, table_client
 log = logging.getLogger(__name__)
 Notifier = Callable[[Sequence[ClusterResult], SweepRef], Sequence[Any]]
 # Root-cause cards: (sweep, the keys to decide or None for all, the write a recheck answered) -> outcomes.
-CauseNotifier = Callable[[SweepRef, Sequence[str] | None, str], Sequence[Any]]
+CauseNotifier = Callable[[SweepRef, Sequence[str] | None, PrecedingChange | None], Sequence[Any]]
 HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
 
 
@@ -85,8 +87,9 @@ class Runtime:
     context: dict[str, Any] = field(default_factory=dict)  # clients every cluster must admit
     references: ReferenceIndex | None = None  # clusters by the network resources they use (change events)
     rechecks: PendingRechecks | None = None  # debounced change-driven rechecks
+    rounds: ChangeRounds | None = None  # delivered change events and the root causes their rechecks moved
     teams_state: NotificationState | None = None  # what Teams last heard (None: no webhook configured)
-    root_causes: RootCauseState | None = None  # each root cause's clusters and last card (None: no webhook)
+    root_causes: RootCauseState | None = None  # each root cause's clusters and last card
     notify_causes: CauseNotifier | None = None  # root-cause cards (None: no webhook configured)
     host: HostLimits = field(default_factory=HostLimits)  # from host.json
     exemptions: ExemptionSource = field(default_factory=lambda: ExemptionSource(tuple))  # none by default
@@ -114,13 +117,15 @@ class Runtime:
             host=HostLimits.read(HOST_JSON),
             exemptions=exemption_source(settings, credential, connection_verify),
             http_access=HttpAccess.from_settings(settings, management_group_subscriptions(clients, settings)),
+            root_causes=RootCauseState(table),
         )
         runtime.rechecks = PendingRechecks(table, runtime.queue, settings.recheck_delay_seconds)
+        runtime.rounds = ChangeRounds(table, timedelta(minutes=settings.event_retry_minutes))
         if settings.teams_webhooks or settings.teams_default_webhook:
             state, sender = teams_from_settings(settings, table)
             runtime.teams_state = state
             runtime.notify = functools.partial(notify, state=state, sender=sender, portal_url=settings.portal_url)
-            causes = runtime.root_causes = RootCauseState(table)
+            causes = runtime.root_causes
             runtime.notify_causes = lambda sweep, keys, write: notify_root_causes(
                 causes, sweep, sender, settings.portal_url, keys, write
             )

@@ -75,6 +75,9 @@ class Settings:
     sweep_deadline_minutes: int = 90
     # Change-driven rechecks: Event Grid writes on the same clusters within this window become one recheck.
     recheck_delay_seconds: float = 20.0
+    # How long a delivered change event's id is remembered, so Event Grid's retries of it recheck nothing again:
+    # at least the event subscription's time to live (eventTimeToLiveInMinutes, 60 in the template).
+    event_retry_minutes: int = 120
     http_budget_seconds: float = 100.0  # the HTTP check answers 504 after this (the front end cuts at 230 s)
     # Who may call the HTTP check (docs/function-app.md, "The HTTP check: authentication and scope"): `entra`
     # (App Service authentication passes the caller's token claims, which must carry `http_role`) or

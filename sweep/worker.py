@@ -9,14 +9,17 @@ the cluster's `error` result with those facts, so no cluster drops out of a swee
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import AzureError
 
 from collect.live.estate import ClusterNotFound, CollectionFailure, collect_one
 from collect.live.logs import AuditRows
+from model.estate import EstateCause
 from model.finding import ClusterResult, Status
 from publish.json_report import summary
 from publish.notify_state import StateConflict, SweepRef
@@ -143,14 +146,34 @@ def close_if_complete(runtime: Runtime, sweep_id: str, closer: str) -> None:
 
 
 def send_summary(runtime: Runtime, totals: SweepTotals) -> None:
-    """The sweep's summary event, then its bookkeeping goes (a failure in between sends it again)."""
-    if runtime.notify_causes:  # one card per root cause that opened, grew or resolved in this sweep
-        runtime.notify_causes(SweepRef(totals.sweep_id, sweep_started(totals.sweep_id)), None, "")
+    """The sweep's root causes (members it did not check leave them; one card per cause that opened, grew or
+    resolved), its events, then its bookkeeping goes (a failure in between sends it again)."""
+    started = sweep_started(totals.sweep_id)
+    causes = close_root_causes(runtime, started)
+    if runtime.notify_causes:
+        runtime.notify_causes(SweepRef(totals.sweep_id, started), None, None)
     if runtime.events:
-        runtime.events.publish_sweep(totals.counts, totals.sweep_id)
+        runtime.events.publish_root_causes(causes, totals.sweep_id)
+        runtime.events.publish_sweep({**totals.counts, "rootCauses": len(causes)}, totals.sweep_id)
         runtime.flush()  # out before the rows that would send it again are gone
-    log.info("sweep %s closed: %s", totals.sweep_id, dict(totals.counts))
+    if runtime.rounds is not None:
+        with contextlib.suppress(AzureError):  # expired event ids: the next close purges them
+            runtime.rounds.purge(datetime.now(UTC))
+    log.info("sweep %s closed: %s, %d root causes", totals.sweep_id, dict(totals.counts), len(causes))
     runtime.progress.finish(totals.sweep_id)
+
+
+def close_root_causes(runtime: Runtime, started: datetime) -> list[EstateCause]:
+    """Clusters no check of the sweep confirmed (deleted, or out of scope) leave their root causes; what is left
+    is the estate's root causes now. A state that cannot be read costs the count, not the sweep."""
+    if runtime.root_causes is None:
+        return []
+    try:
+        runtime.root_causes.prune(started)
+        return runtime.root_causes.estate_causes()
+    except (AzureError, StateConflict) as exc:
+        log.warning("root causes not pruned or counted: %s", str(exc).splitlines()[0][:300])
+        return []
 
 
 def unreadable_message(runtime: Runtime, error: MessageError) -> ClusterResult | None:

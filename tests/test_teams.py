@@ -28,7 +28,7 @@ from collect.snapshot_folder import read_estate
 from model.errors import SettingsError
 from model.finding import ClusterResult, Status
 from publish.notify_state import NotificationState, Notified, SweepRef, partition_key, row_key
-from publish.root_cause_card import CauseChange, root_cause_message
+from publish.root_cause_card import CauseChange, PrecedingChange, root_cause_message
 from publish.teams import (
     NotificationOutcome,
     OutcomeStatus,
@@ -668,7 +668,9 @@ def test_a_root_cause_card_shows_a_leaking_clients_user_agent_as_text() -> None:
         {}, {"/subscriptions/s/x": ("aks-payments-prod [x](https://attacker.example)", "apiserver-load")}
     )
     assert change is not None
-    card = validate_card(root_cause_message(cause, change, "https://portal.azure.com", preceding_change=agent))
+    cause["owners"] = [agent]  # a resource's owner tag is the tenant's text too
+    preceding = PrecedingChange(agent, "")
+    card = validate_card(root_cause_message(cause, change, "https://portal.azure.com", preceding_change=preceding))
     texts = card_texts(card) + [fact["value"] for fact in card["body"][2]["facts"]] + [card["fallbackText"]]
     assert not [link for text in texts for link in MARKDOWN_LINK.findall(text)]
     assert not any(UNESCAPED_EMPHASIS.search(text) for text in texts)

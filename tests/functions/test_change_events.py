@@ -100,6 +100,14 @@ def rechecked(messages: list[QueueMessage]) -> set[str]:
     return {RecheckMessage.parse(m.get_body()).cluster_id.lower() for m in messages}
 
 
+def card_title(card: dict[str, Any]) -> str:
+    return str(card["body"][0]["text"])
+
+
+def portal(resource_id: str) -> str:
+    return f"https://portal.azure.com/#@/resource{resource_id}"
+
+
 def without_aks_egress(emulator: AzureEmulator) -> None:
     """Someone replaces the rule collection group: the collection allowing AKS's FQDN tag is gone."""
     group = next(r for r in emulator.network if r["id"].lower() == RCG.lower())
@@ -356,18 +364,30 @@ def test_a_recheck_that_turns_a_check_to_fail_names_the_write_in_finding_event_a
     for message in due_rechecks(runtime):
         FUNCTIONS["check_cluster_message"](message)
 
-    cards = webhook.posts[sent:]
-    assert {
-        name for post in cards for name in ("aks-web-prod", "aks-shop-prod") if name in json.dumps(post.message)
-    } == {
-        "aks-web-prod",
-        "aks-shop-prod",
-    }
-    for post in cards:
-        card = validate_card(post.message)
+    # The two spokes' owners get their cluster card each, naming the write; the hub's owners get one root-cause
+    # card for the rule collection group's policy, with both spokes (the spokes were rechecked apart).
+    cards = [validate_card(post.message) for post in webhook.posts[sent:]]
+    cluster_cards = [card for card in cards if not card_title(card).startswith("AKS API Reach root cause:")]
+    cause_cards = [card for card in cards if card_title(card).startswith("AKS API Reach root cause:")]
+    assert sorted(card_title(card) for card in cluster_cards) == [
+        "AKS API Reach: aks-shop-prod",
+        "AKS API Reach: aks-web-prod",
+    ]
+    where = f"rcg-platform (in firewallPolicies fwp-hub-premium, resource group {estate.HUB_RG}, subscription {SUB})"
+    write = f"{RCG_WRITE} on {where} by deploy-pipeline (app id {PIPELINE_APP_ID}) at "
+    for card in cluster_cards:
         text = json.dumps(card)
-        assert "egress-rules failing since" in text
-        assert f"after {RCG_WRITE} on rcg-platform by deploy-pipeline (app id {PIPELINE_APP_ID})" in text
+        assert f"egress-rules failing since {write}" in text
+        assert {"title": "Open the changed resource", "type": "Action.OpenUrl", "url": portal(RCG)} in [
+            dict(sorted(action.items())) for action in card["actions"]
+        ]
+    (cause,) = cause_cards
+    text = json.dumps(cause)
+    assert "firewall policy fwp-hub-premium" in card_title(cause)
+    assert (
+        "breaks 2 clusters" in text and "aks-web-prod (egress-rules)" in text and "aks-shop-prod (egress-rules)" in text
+    )
+    assert f"After {write}" in text
     wait_for(lambda: len([e for e in ingestion.events(FINDING_EVENT) if e["check"] == "egress-rules"]) == 2)
     egress = [e for e in ingestion.events(FINDING_EVENT) if e["check"] == "egress-rules"]
     assert {e["status"] for e in egress} == {"fail"} and all(e["sweepId"].startswith("recheck-") for e in egress)
@@ -382,4 +402,4 @@ def test_a_recheck_that_turns_a_check_to_fail_names_the_write_in_finding_event_a
     fire(resource_event(RCG, RCG_WRITE, claims=pipeline))  # the same failure found again: Teams knows it
     for message in due_rechecks(runtime):
         FUNCTIONS["check_cluster_message"](message)
-    assert len(webhook.posts) == sent + len(cards)
+    assert len(webhook.posts) == sent + len(cards)  # and the root cause, unchanged, sends nothing either

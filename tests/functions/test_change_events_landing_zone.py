@@ -125,7 +125,10 @@ def test_a_hub_rule_change_that_breaks_egress_is_named_in_the_owners_card(
     by_title = {card["body"][0]["text"]: json.dumps(card) for card in texts}
     text = by_title["AKS API Reach: aks-orders-prod"]
     assert "egress-rules failing since" in text
-    assert f"{RCG_WRITE} on rcg-aks by deploy-pipeline (app id {PIPELINE_APP_ID})" in text
+    where = (
+        f"(in firewallPolicies afwp-hub-prod-weu, resource group rg-firewall-policies, subscription {CONNECTIVITY_SUB})"
+    )
+    assert f"{RCG_WRITE} on rcg-aks {where} by deploy-pipeline (app id {PIPELINE_APP_ID})" in text
     cause = by_title[
         "AKS API Reach root cause: firewall policy afwp-hub-prod-weu (resource group rg-firewall-policies)"
     ]
