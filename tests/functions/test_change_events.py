@@ -19,7 +19,7 @@ from azure.functions.queue import QueueMessage
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publish.appinsights import FINDING_EVENT, SWEEP_EVENT
+from publish.appinsights import FINDING_EVENT, ROOT_CAUSE_EVENT, SWEEP_EVENT
 from sweep.changes import ChangeEventError, caller_of, lookup_ids, read_event
 from sweep.pending_rechecks import RecheckMessage
 from sweep.runtime import Runtime
@@ -64,8 +64,9 @@ def web_twin() -> Any:
 
 
 @pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[AzureEmulator]:
-    raws = [
+def emulator(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AzureEmulator]:
+    """The estate above, or (parametrized indirectly) the clusters a test names."""
+    raws = getattr(request, "param", None) or [
         estate.healthy(),
         estate.firewall_policy_tls_inspection(),
         web_twin(),
@@ -403,3 +404,73 @@ def test_a_recheck_that_turns_a_check_to_fail_names_the_write_in_finding_event_a
     for message in due_rechecks(runtime):
         FUNCTIONS["check_cluster_message"](message)
     assert len(webhook.posts) == sent + len(cards)  # and the root cause, unchanged, sends nothing either
+
+
+# --- root causes on the recheck path ------------------------------------------------------------------------
+
+
+def test_an_event_delivered_again_after_its_recheck_ran_rechecks_nothing(runtime: Runtime) -> None:
+    sweep_once(runtime)
+    event = resource_event(RCG, RCG_WRITE)
+    fire(event)
+    assert rechecked(due_rechecks(runtime)) == {cluster_id("aks-web-prod").lower(), cluster_id("aks-shop-prod").lower()}
+    fire(event)  # Event Grid's retry (it did not hear the 200 of the first delivery)
+    assert due_rechecks(runtime) == []
+    fire(resource_event(RCG, RCG_WRITE))  # another write of the same group is a new change
+    assert len(due_rechecks(runtime)) == 2
+
+
+def test_an_event_whose_rechecks_could_not_be_queued_is_taken_as_new_when_retried(runtime: Runtime) -> None:
+    sweep_once(runtime)
+    event = resource_event(RCG, RCG_WRITE)
+    runtime.rounds.open(read(event), [cluster_id("aks-web-prod")])  # a delivery that stopped before queueing
+    fire(event)
+    assert len(due_rechecks(runtime)) == 2
+
+
+def test_after_a_burst_the_card_names_the_write_that_broke_it_not_the_last(
+    runtime: Runtime, emulator: AzureEmulator, webhook: WebhookCapture
+) -> None:
+    sweep_once(runtime)
+    sent = len(webhook.posts)
+    without_aks_egress(emulator)
+    route_table = estate.rid("rg-aks-web-prod", "Microsoft.Network/routeTables", "rt-aks-web-prod")
+    broke = datetime(2026, 1, 5, 9, 14, 7, tzinfo=UTC)
+    fire(resource_event(RCG, RCG_WRITE, when=broke))
+    fire(resource_event(route_table, "Microsoft.Network/routeTables/write", when=broke.replace(second=52)))
+    for message in due_rechecks(runtime):
+        FUNCTIONS["check_cluster_message"](message)
+    cards = [json.dumps(validate_card(post.message)) for post in webhook.posts[sent:]]
+    web = next(card for card in cards if '"AKS API Reach: aks-web-prod"' in card)
+    assert f"egress-rules failing since {RCG_WRITE} on rcg-platform" in web and "at 09:14:07 UTC" in web
+    assert "(and 1 other change to resources it uses)" in web and "09:14:52" not in web
+    (cause,) = [card for card in cards if "AKS API Reach root cause:" in card]
+    assert f"After {RCG_WRITE} on rcg-platform" in cause and "at 09:14:07 UTC" in cause
+
+
+@pytest.mark.parametrize(
+    "emulator", [[estate.virtual_wan_cluster("aks-vwan-prod", 234, subscription=SUB)]], indirect=True
+)
+def test_writes_to_a_secured_hubs_routing_intent_and_connections_recheck_its_spokes(runtime: Runtime) -> None:
+    sweep_once(runtime)
+    network = estate.virtual_wan_cluster("aks-vwan-prod", 234, subscription=SUB).network or []
+    hub = next(r["id"] for r in network if str(r.get("type")).lower() == "microsoft.network/virtualhubs")
+    spoke = {estate.rid("rg-aks-vwan-prod", "Microsoft.ContainerService/managedClusters", "aks-vwan-prod").lower()}
+    for child, operation in (
+        ("routingIntent/ri-hub", "Microsoft.Network/virtualHubs/routingIntent/write"),
+        ("hubVirtualNetworkConnections/conn-x", "Microsoft.Network/virtualHubs/hubVirtualNetworkConnections/write"),
+    ):
+        fire(resource_event(f"{hub}/{child}", operation))
+        assert rechecked(due_rechecks(runtime)) == spoke
+
+
+def test_a_sweep_event_counts_the_estates_root_causes_and_each_has_its_event(
+    runtime: Runtime, ingestion: IngestionCapture
+) -> None:
+    sweep_once(runtime)
+    wait_for(lambda: len(ingestion.events(SWEEP_EVENT)) == 1)
+    (sweep,) = ingestion.events(SWEEP_EVENT)
+    causes = ingestion.events(ROOT_CAUSE_EVENT)
+    assert int(sweep["rootCauses"]) == len(causes) > 0
+    assert {cause["sweepId"] for cause in causes} == {sweep["sweepId"]}
+    assert {cause["key"] for cause in causes} == {row.key for row in runtime.root_causes.rows() if row.members}
