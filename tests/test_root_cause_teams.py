@@ -4,14 +4,16 @@ evaluating the two-hub landing zone of tests/test_root_cause.py."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.data.tables import TableServiceClient
 
+from collect.raw import RawCluster
 from model.finding import ClusterResult, Mute
 from model.root_cause import CauseKind
 from publish.notify_state import SweepRef
@@ -123,3 +125,60 @@ def test_a_refusing_webhook_keeps_the_change_for_the_next_sweep(zone, capture, s
     assert failed.status is OutcomeStatus.FAILED and "HTTP 400" in failed.reason
     [sent] = notify_root_causes(state, later(1), sender(capture), PORTAL)
     assert sent.status is OutcomeStatus.SENT and sent.change == "opened"
+
+
+def tagged(raws: list[RawCluster], resource_type: str, owner: str) -> list[RawCluster]:
+    """The estate with every resource of this type carrying the owner tag (ARM bodies keep `tags` at the top)."""
+    for raw in raws:
+        for resource in raw.network or []:
+            if str(resource.get("type", "")).lower() == resource_type.lower():
+                resource["tags"] = {"Owner": owner, "cost-center": "4711"}  # tag names are case-insensitive
+    return raws
+
+
+def test_a_cause_whose_resource_carries_the_owner_tag_goes_to_that_owners_webhook_first(capture, state) -> None:
+    raws = tagged(landing_zone_estate(), "Microsoft.Network/firewallPolicies", "hub-team, security")
+    results = results_of(*raws)
+    dev = next(r for r in results if r.cluster.name == "aks-dev-1")
+    (cause,) = {c for f in dev.findings for c in f.root_causes if c.kind is CauseKind.FIREWALL}
+    assert cause.owners == ("hub-team", "security")
+    for result in results:
+        state.record_cluster(result)
+    routes = WebhookRoutes.parse(
+        json.dumps(
+            {
+                "HUB-TEAM": capture.url("/hub-team"),
+                estate.CONNECTIVITY_SUB: capture.url("/network-team"),  # the subscription's route comes second
+            }
+        ),
+        capture.url("/default"),
+        (),
+    )
+    [sent] = [o for o in notify_root_causes(state, SWEEP, TeamsSender(routes, 5.0), PORTAL) if o.webhooks]
+    assert sent.webhooks == ("HUB-TEAM",) and not capture.posts_to("/network-team")
+    card = validate_card(capture.posts_to("/hub-team")[0].message)
+    assert {"title": "Owners (resource tag)", "value": "hub-team, security"} in card["body"][2]["facts"]
+    # No webhook for any of its owners: the subscription's route, then the default.
+    assert routes.for_cause(["security"], estate.CONNECTIVITY_SUB)[0].url == capture.url("/network-team")
+    assert routes.for_cause(["security"], "another-subscription")[0].url == capture.url("/default")
+
+
+def test_a_sweeps_close_drops_clusters_it_did_not_check_and_their_sources_from_the_fix(zone, capture, state) -> None:
+    for result in zone.values():
+        state.record_cluster(result)
+    notify_root_causes(state, SWEEP, sender(capture), PORTAL)
+    closing_sweep_started = datetime.now(UTC)
+    for name in ("aks-prod-1", "aks-prod-2", "aks-dev-2"):  # aks-dev-1 was deleted: no sweep checks it again
+        state.record_cluster(zone[name])
+    assert state.prune(closing_sweep_started) == [
+        row.key for row in state.rows() if row.key.startswith(CauseKind.FIREWALL.value)
+    ]
+    (row,) = [row for row in state.rows() if row.key.startswith(CauseKind.FIREWALL.value)]
+    assert [name for name, _ in row.members.values()] == ["aks-dev-2"]
+    assert "10.222.0.0/16" in row.cause["fix"] and "10.221.0.0/16" not in row.cause["fix"]
+    assert row.cause["sources"] == ["10.222.0.0/16"]
+    # A shrink sends nothing; the estate view the sweep's events report has the one cluster left.
+    assert {o.status for o in notify_root_causes(state, later(1), sender(capture), PORTAL)} == {OutcomeStatus.UNCHANGED}
+    (group,) = state.estate_causes()
+    assert [c.name for c in group.clusters] == ["aks-dev-2"] and group.status.value == "fail"
+    assert state.prune(closing_sweep_started) == []  # checked since: stays
