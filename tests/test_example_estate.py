@@ -10,6 +10,7 @@ import pytest
 
 from checks.registry import CHECK_IDS
 from collect.snapshot_folder import read_estate
+from model.estate import estate_causes
 from sweep.evaluate import evaluate_raw
 from sweep.settings import Settings
 from tools.make_example_estate import write_estate
@@ -34,6 +35,7 @@ EXPECTED: dict[str, dict[str, tuple[str, str]]] = {
     },
     "aks-claims-prod": {"authorized-ip-ranges": ("fail", "client vpn-users 192.0.2.0/25")},
     "aks-inventory-prod": {"apiserver-load": ("fail", "inventory-operator/v0.3.1")},
+    "aks-catalog-prod": {"apiserver-load": ("fail", "inventory-operator/v0.3.1")},  # the same leaking client
     "aks-storefront-prod": {"helm-history": ("fail", "storefront/web-frontend (320 revisions, Helm 3)")},
     "aks-search-prod": {"kubelet-port": ("fail", "rule deny-kubelet-inbound (priority 200, Deny)")},
     "aks-core-private": {"private-cluster-reach": ("pass", ""), "authorized-ip-ranges": ("skipped", "")},
@@ -44,6 +46,10 @@ EXPECTED: dict[str, dict[str, tuple[str, str]]] = {
     "aks-billing-lz": {  # loadBalancer cluster routed to a hub firewall in the connectivity subscription
         "egress-rules": ("fail", "no rule of Azure Firewall afw-hub-corp-weu allows it"),
         "authorized-ip-ranges": ("pass", ""),  # the firewall's egress IP is listed
+    },
+    "aks-payroll-lz": {  # the second spoke behind the same corp hub policy
+        "egress-rules": ("fail", "no rule of Azure Firewall afw-hub-corp-weu allows it"),
+        "authorized-ip-ranges": ("pass", ""),
     },
     "aks-vwan-prod": {  # no route table: the secured Virtual WAN hub's routing intent sends it to the hub firewall
         "egress-rules": ("pass", "NSGs and firewall allow every requirement"),
@@ -97,6 +103,19 @@ def test_failures_name_a_command(results) -> None:
         for finding in findings.values():
             if finding.status.value == "fail":
                 assert any(tool in finding.remediation for tool in ("az ", "kubectl ", "helm ")), finding.check
+
+
+def test_two_root_causes_each_break_two_clusters_and_the_hub_policys_fix_admits_both_spokes() -> None:
+    settings = Settings.from_env({})
+    groups = estate_causes(evaluate_raw(folder.raw, settings) for folder in read_estate(ESTATE) if folder.raw)
+    shared = {group.cause.name: sorted(c.name for c in group.clusters) for group in groups if len(group.affected) > 1}
+    assert shared == {
+        "firewall policy afwp-hub-corp-weu (resource group rg-firewall-policies)": ["aks-billing-lz", "aks-payroll-lz"],
+        "client inventory-operator/v0.3.1": ["aks-catalog-prod", "aks-inventory-prod"],
+    }
+    policy = next(group.cause for group in groups if group.cause.name.startswith("firewall policy afwp-hub-corp"))
+    assert policy.owners == ("team-connectivity",)  # its owner tag: the card goes to that team's webhook first
+    assert "10.240.0.0/16 10.241.0.0/16" in policy.fix
 
 
 def test_the_generator_reproduces_the_committed_estate(tmp_path: Path) -> None:

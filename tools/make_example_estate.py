@@ -866,17 +866,20 @@ def ranges_missing_client() -> RawCluster:
     return RawCluster(cluster=body, context=context, network=az_shape([*spoke.network(), pip]), kube=spoke.kube())
 
 
-def throttled_leaking_client() -> RawCluster:
-    spoke = Spoke("aks-inventory-prod", 230)
-    body = managed_cluster(spoke.name, spoke.group, spoke.location, spoke.subnet_id, "team-inventory")
+LEAKING_CLIENT = "inventory-operator/v0.3.1 (linux/amd64) kubernetes/$Format"
+
+
+def throttled_leaking_client(
+    name: str = "aks-inventory-prod", octet: int = 230, owner: str = "team-inventory"
+) -> RawCluster:
+    """A cluster throttled by one client leaking LIST calls; the same operator build runs on two clusters, so the
+    client is one root cause of both."""
+    spoke = Spoke(name, octet)
+    body = managed_cluster(spoke.name, spoke.group, spoke.location, spoke.subnet_id, owner)
     return RawCluster(
         cluster=body,
         kube=spoke.kube(),
-        logs={
-            "apiserver-requests": audit_rows(
-                "inventory-operator/v0.3.1 (linux/amd64) kubernetes/$Format", throttled=9400
-            )
-        },
+        logs={"apiserver-requests": audit_rows(LEAKING_CLIENT, throttled=9400)},
     )
 
 
@@ -1190,13 +1193,25 @@ def landing_zone_cluster(spoke: Spoke, owner: str, firewall_public_ip: str, **op
     )
 
 
-def landing_zone_missing_aks_rules() -> RawCluster:
+CORP_SPOKES = (
+    Spoke("aks-billing-lz", 240, subscription=WORKLOAD_SUB),
+    Spoke("aks-payroll-lz", 241, subscription=WORKLOAD_SUB),
+)
+CORP_HUB_OWNER = "team-connectivity"  # the owner tag on the corp hub's firewall policy: its root cause's channel
+
+
+def landing_zone_missing_aks_rules(spoke: Spoke = CORP_SPOKES[0], owner: str = "team-billing") -> RawCluster:
     """The hub's firewall, policy and IP group sit in the connectivity subscription; the hub policy (and its
-    parent) lack the AKS rules, so the loadBalancer cluster's egress, routed to the hub, is blocked."""
-    spoke = Spoke("aks-billing-lz", 240, subscription=WORKLOAD_SUB)
-    hub_vnet_id, hub_resources = landing_zone_hub("corp", [spoke], aks_rules=False, firewall_public_ip="198.51.100.60")
+    parent) lack the AKS rules, so the loadBalancer cluster's egress, routed to the hub, is blocked. The hub serves
+    both corp spokes: one root cause, the policy, breaks two clusters, and its owner tag names who fixes it."""
+    hub_vnet_id, hub_resources = landing_zone_hub(
+        "corp", list(CORP_SPOKES), aks_rules=False, firewall_public_ip="198.51.100.60"
+    )
+    for resource in hub_resources:
+        if resource["type"] == "Microsoft.Network/firewallPolicies":
+            resource["tags"] = {"owner": CORP_HUB_OWNER}
     return RawCluster(
-        cluster=landing_zone_cluster(spoke, "team-billing", "198.51.100.60"),
+        cluster=landing_zone_cluster(spoke, owner, "198.51.100.60"),
         network=[*landing_zone_spoke(spoke, hub_vnet_id), *hub_resources, *platform_base_policy()],
         kube=spoke.kube(),
     )
@@ -1400,11 +1415,13 @@ CLUSTERS = {
     "aks-web-prod": firewall_policy_tls_inspection,
     "aks-claims-prod": ranges_missing_client,
     "aks-inventory-prod": throttled_leaking_client,
+    "aks-catalog-prod": partial(throttled_leaking_client, "aks-catalog-prod", 237, "team-catalog"),
     "aks-storefront-prod": helm_history,
     "aks-search-prod": nsg_denies_kubelet,
     "aks-core-private": private_peered_hub,
     "aks-risk-private": private_unpeered_client,
     "aks-billing-lz": landing_zone_missing_aks_rules,
+    "aks-payroll-lz": partial(landing_zone_missing_aks_rules, CORP_SPOKES[1], "team-payroll"),
     "aks-vwan-prod": partial(virtual_wan_cluster, "aks-vwan-prod", 235),
     "aks-ops-private": partial(resolver_hub_private_cluster, "aks-ops-private", 236),
 }
