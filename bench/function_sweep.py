@@ -258,7 +258,7 @@ def _sweep(
     started = time.monotonic()
     timer_cpu = time.process_time()
     opened = fanout.start_sweep(timer_runtime)
-    enqueued = opened[1] if opened else 0
+    enqueued = opened.enqueued if opened else 0
     timer_seconds, timer_cpu = time.monotonic() - started, time.process_time() - timer_cpu
     done: list[tuple[int, float, float]] = []
     checked: set[str] = set()

@@ -5,23 +5,33 @@ One sweep at a time: a sweep still open within AKS_REACH_SWEEP_DEADLINE_MINUTES 
 and the run starts no other (logged), so a backlog never grows by a whole estate an hour. A sweep open past
 the deadline is closed here: each cluster still pending gets its `error` result, the last one closes it and
 its summary is sent. That also closes a sweep whose timer died after opening it, before or while enqueueing.
+
+Every step before discovery (the state table's reads, the mute list, the identity's token) is bounded by
+AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS: one that takes longer is logged by name and the run stops, having opened
+nothing. After discovery the steps overlap (`_FanOut`), so the run takes about as long as its slowest
+step, not their sum (docs/function-app-scale.md).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import queue
+import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import zip_longest
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core.exceptions import AzureError
 
 from collect.live.estate import Scope, discover_clusters
-from collect.live.logs import WorkspaceAuditLogs
+from collect.live.logs import LOGS_CONCURRENCY, WorkspaceAuditLogs
 from collect.parse import cluster_from_arm, one_line
 from model.snapshot import Cluster
 from sweep import worker
@@ -33,31 +43,61 @@ from sweep.runtime import Runtime
 
 log = logging.getLogger(__name__)
 TIMER = "timer"  # the closer name of sweeps the timer closes
+T = TypeVar("T")
 
 
-def start_sweep(runtime: Runtime, now: datetime | None = None) -> tuple[str, int] | None:
-    """Opens a sweep and fans it out: its id and how many clusters it enqueued; None when an earlier sweep
-    is still draining."""
+class StepTimeout(Exception):
+    """A step of the timer before discovery did not end within AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS."""
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """What a timer run did: the sweep it opened, the messages it sent, and when each step ended, in seconds
+    from the run's start (the steps after discovery overlap: each ends when its last piece does)."""
+
+    sweep_id: str
+    enqueued: int
+    unsent: int  # clusters whose message could not be sent (they got their error result at once)
+    workspaces: int  # Log Analytics queries run, one per workspace receiving kube-audit
+    settled_s: float  # earlier sweeps settled, the mute list and the token read: discovery starts
+    discovered_s: float
+    recorded_s: float  # every pending row written
+    read_s: float  # every cluster's diagnostic settings read
+    queried_s: float  # every workspace's query answered
+    sent_s: float  # every message sent: the run's end
+
+
+def start_sweep(runtime: Runtime, now: datetime | None = None) -> FanOut | None:
+    """Opens a sweep and fans it out; None when an earlier sweep is still draining, a step before discovery
+    took longer than its bound, or discovery failed (each logged in one line)."""
+    began = time.monotonic()
     now = now or datetime.now(UTC)
-    draining = settle_earlier_sweeps(runtime, now)
-    if draining:
-        left = len(runtime.progress.missing(draining.sweep_id))
-        log.warning(
-            "sweep %s (started %s) is still draining, %d of %d cluster(s) left: no new sweep this run "
-            "(a sweep open %d minutes is closed with its missing clusters as errors)",
-            draining.sweep_id,
-            draining.started.isoformat(timespec="seconds"),
-            left,
-            draining.clusters,
-            runtime.settings.sweep_deadline_minutes,
-        )
-        return None
     settings = runtime.settings
     try:
-        exemptions = runtime.exemptions.get()
-    except MuteListError as exc:  # the whole sweep would publish unmuted findings: stop it here
+        draining = settle_earlier_sweeps(runtime, now)
+        if draining:
+            pending = functools.partial(runtime.progress.missing, draining.sweep_id)
+            left = len(_bounded(runtime, f"reading the pending clusters of sweep {draining.sweep_id}", pending))
+            log.warning(
+                "sweep %s (started %s) is still draining, %d of %d cluster(s) left: no new sweep this run "
+                "(a sweep open %d minutes is closed with its missing clusters as errors)",
+                draining.sweep_id,
+                draining.started.isoformat(timespec="seconds"),
+                left,
+                draining.clusters,
+                settings.sweep_deadline_minutes,
+            )
+            return None
+        try:
+            exemptions = _bounded(runtime, "reading the mute list", runtime.exemptions.get)
+        except MuteListError as exc:  # the whole sweep would publish unmuted findings: stop it here
+            log.error("sweep not started: %s", exc)
+            raise
+        _bounded(runtime, "getting the identity's token for Resource Manager", functools.partial(_arm_token, runtime))
+    except StepTimeout as exc:  # nothing opened: the next run starts from the same state
         log.error("sweep not started: %s", exc)
-        raise
+        return None
+    settled = time.monotonic() - began
     sweep_id = new_sweep_id(now)
     scope = Scope(settings.subscriptions, settings.management_group)
     try:
@@ -65,14 +105,12 @@ def start_sweep(runtime: Runtime, now: datetime | None = None) -> tuple[str, int
     except AzureError as exc:  # after discovery's retries; nothing was opened, the next run tries again
         log.error("sweep not started: cluster discovery failed: %s", one_line(exc))
         return None
+    discovered_s = time.monotonic() - began
     for line in exemptions.unused_among(_clusters(discovered), now.date()).lines():
         log.warning("exemptions: %s", line)
     cluster_ids = interleaved({str(cluster["id"]) for cluster in discovered})
-    runtime.progress.open(sweep_id, cluster_ids)
-    audit = WorkspaceAuditLogs(runtime.clients)  # one Log Analytics query per workspace, for the whole sweep
-    with ThreadPoolExecutor(max_workers=max(1, settings.concurrency)) as pool:
-        sent = pool.map(lambda c: _enqueue(runtime, sweep_id, c, audit), cluster_ids)
-        unsent = [failure for failure in sent if failure]
+    fan_out = _FanOut(runtime, sweep_id, cluster_ids, began)
+    unsent = fan_out.run()
     runtime.progress.fanned_out(sweep_id)
     for cluster_id, reason in unsent:  # no cluster drops out of the sweep: it gets its error result now
         result = unreachable_result(cluster_id, f"could not be queued for checking: {reason}")
@@ -87,27 +125,204 @@ def start_sweep(runtime: Runtime, now: datetime | None = None) -> tuple[str, int
         )
     if not cluster_ids:
         worker.close_if_complete(runtime, sweep_id, TIMER)  # nothing to check: the sweep closes now
-    log.info("sweep %s: %d cluster(s) enqueued on %s", sweep_id, len(cluster_ids) - len(unsent), settings.queue)
-    return sweep_id, len(cluster_ids) - len(unsent)
+    done = FanOut(
+        sweep_id,
+        len(cluster_ids) - len(unsent),
+        len(unsent),
+        len(fan_out.queried),
+        settled,
+        discovered_s,
+        *(fan_out.ended.get(step, discovered_s) for step in ("recorded", "read", "queried", "sent")),
+    )
+    log.info(
+        "sweep %s: %d cluster(s) enqueued on %s in %.1f s (discovered after %.1f s, pending rows written after "
+        "%.1f s, diagnostic settings read after %.1f s, %d workspace queries answered after %.1f s)",
+        sweep_id,
+        done.enqueued,
+        settings.queue,
+        done.sent_s,
+        done.discovered_s,
+        done.recorded_s,
+        done.read_s,
+        done.workspaces,
+        done.queried_s,
+    )
+    return done
+
+
+def _bounded(runtime: Runtime, step: str, read: Callable[[], T]) -> T:
+    """`read()` on a thread of its own, waited for at most AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS;
+    StepTimeout naming `step` when it takes longer. The thread is a daemon and ends when its requests time out
+    (it only reads, and nothing of the sweep is opened yet: the run can stop without it)."""
+    seconds = runtime.settings.timer_step_timeout_seconds
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(read())
+        except BaseException as exc:  # handed to the waiting timer, which raises it
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="timer-step", daemon=True).start()
+    try:
+        return future.result(timeout=seconds)
+    except FutureTimeout:
+        raise StepTimeout(f"{step} took longer than {seconds:g} s (AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS)") from None
+
+
+def _arm_token(runtime: Runtime) -> object:
+    """The identity's Resource Manager token, asked for before discovery so that a credential that does not
+    answer is named (the clients' pipelines then reuse it from the credential's cache)."""
+    clients = runtime.clients
+    return clients.credential.get_token(clients.arm_endpoint.rstrip("/") + "/.default")
+
+
+class _FanOut:
+    """Records a sweep's clusters as pending and sends one message each, with the steps overlapping:
+
+    - the pending rows are written (`SweepProgress.open`, shards in parallel) while the clusters' diagnostic
+      settings are read (`WorkspaceAuditLogs.workspace_of`, AKS_REACH_CONCURRENCY at once);
+    - a workspace's query starts as soon as one of its clusters names it, LOGS_CONCURRENCY at once, and no read
+      waits for a query: with every cluster's read waiting on its workspace's query (as before), the reads
+      queued behind the queries and 10,000 clusters took the queries' time plus most of the reads' after it;
+    - a cluster's message is sent once its pending row is written and its workspace answered (or it has
+      none), from a pool of its own.
+
+    Messages are never sent before every pending row is written: a cluster counts only once it is pending."""
+
+    def __init__(self, runtime: Runtime, sweep_id: str, cluster_ids: list[str], began: float) -> None:
+        self.runtime, self.sweep_id, self.cluster_ids, self.began = runtime, sweep_id, cluster_ids, began
+        self.audit = WorkspaceAuditLogs(runtime.clients)  # one Log Analytics query per workspace, for the sweep
+        self.events: queue.SimpleQueue[tuple[str, str, str | None]] = queue.SimpleQueue()
+        self.queried: dict[str, Future[Any]] = {}  # by workspace (lower case)
+        self.ended: dict[str, float] = {}
+
+    def run(self) -> list[tuple[str, str]]:
+        """The clusters whose message could not be sent, with why; raises what writing the pending rows raised
+        (then nothing was sent)."""
+        width = max(1, self.runtime.settings.concurrency)
+        readers = ThreadPoolExecutor(width, thread_name_prefix="fanout-read")
+        queries = ThreadPoolExecutor(LOGS_CONCURRENCY, thread_name_prefix="fanout-query")
+        senders = ThreadPoolExecutor(width, thread_name_prefix="fanout-send")
+        try:
+            opening = readers.submit(self.runtime.progress.open, self.sweep_id, self.cluster_ids, width)
+            opening.add_done_callback(lambda _: self.events.put(("recorded", "", None)))
+            for cluster_id in self.cluster_ids:
+                readers.submit(self._read, cluster_id)
+            sends = self._dispatch(opening, queries, senders)
+            unsent = [failure for failure in (send.result() for send in sends) if failure]
+            self._ended("sent")
+            return unsent
+        finally:
+            for pool in (readers, queries, senders):
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def _dispatch(
+        self, opening: Future[None], queries: ThreadPoolExecutor, senders: ThreadPoolExecutor
+    ) -> list[Future[tuple[str, str] | None]]:
+        """Follows the events of the reads, the queries and the pending rows; sends each cluster when it can go."""
+        reads_left, recorded = len(self.cluster_ids), False
+        waiting: dict[str, list[str]] = defaultdict(list)  # clusters by the workspace query they wait for
+        ready: list[tuple[str, str | None]] = []  # clusters waiting for the pending rows
+        sends: list[Future[tuple[str, str] | None]] = []
+
+        def go(cluster_id: str, workspace: str | None) -> None:
+            if recorded:
+                sends.append(senders.submit(self._send, cluster_id, workspace))
+            else:
+                ready.append((cluster_id, workspace))
+
+        while reads_left or waiting or not recorded:
+            kind, cluster_id, workspace = self.events.get()
+            if kind == "recorded":
+                opening.result()  # the pending rows could not be written: nothing is sent, the error goes up
+                recorded = True
+                self._ended("recorded")
+                for pending in ready:
+                    go(*pending)
+                ready.clear()
+            elif kind == "read":
+                reads_left -= 1
+                if not reads_left:
+                    self._ended("read")
+                key = (workspace or "").lower()
+                if not key or (key in self.queried and key not in waiting):  # no query, or answered already
+                    go(cluster_id, self._answered(key, workspace))
+                    continue
+                if key not in self.queried:
+                    self.queried[key] = queries.submit(self.audit.rows_in, cluster_id, workspace)
+                    self.queried[key].add_done_callback(lambda _, w=workspace: self.events.put(("answered", "", w)))
+                waiting[key].append(cluster_id)
+            else:  # answered
+                key = (workspace or "").lower()
+                self._ended("queried")
+                failure = self.queried[key].exception()
+                if failure is not None:
+                    log.warning(
+                        "sweep %s: workspace %s not queried by the timer (%s); its clusters' workers query them",
+                        self.sweep_id,
+                        workspace,
+                        one_line(failure),
+                    )
+                for waiter in waiting.pop(key, []):
+                    go(waiter, self._answered(key, workspace))
+        return sends
+
+    def _answered(self, key: str, workspace: str | None) -> str | None:
+        """The workspace to read a cluster's rows from; None (its worker queries the cluster) when the
+        workspace's query raised, so that its other clusters do not each run it again."""
+        query = self.queried.get(key)
+        if query is not None and query.exception() is not None:
+            return None
+        return workspace
+
+    def _read(self, cluster_id: str) -> None:
+        try:
+            workspace = self.audit.workspace_of(cluster_id)
+        except Exception:  # the worker queries the cluster itself: the rows are an optimisation, never a failure
+            log.exception("sweep %s: diagnostic settings of %s not read by the timer", self.sweep_id, cluster_id)
+            workspace = None
+        self.events.put(("read", cluster_id, workspace))
+
+    def _send(self, cluster_id: str, workspace: str | None) -> tuple[str, str] | None:
+        """None when queued; otherwise (cluster id, why not). The message carries the cluster's audit rows from
+        its workspace's query when they could be read, so workers spend no Log Analytics quota."""
+        try:
+            rows = self.audit.rows_in(cluster_id, workspace)  # answered already: no request
+        except Exception:  # the worker queries the cluster itself
+            log.exception("sweep %s: audit rows of %s not read by the timer", self.sweep_id, cluster_id)
+            rows = None
+        try:
+            self.runtime.queue.send_message(ClusterMessage(self.sweep_id, cluster_id, rows).to_json())
+        except AzureError as exc:
+            return cluster_id, str(exc).splitlines()[0][:300]
+        return None
+
+    def _ended(self, step: str) -> None:
+        self.ended[step] = time.monotonic() - self.began
 
 
 def settle_earlier_sweeps(runtime: Runtime, now: datetime) -> OpenSweep | None:
     """Closes every open sweep past its deadline, and every sweep whose timer stopped before sending all its
-    messages (no run lasts longer than host.json's functionTimeout); the first one draining, if any."""
+    messages (no run lasts longer than host.json's functionTimeout); the first one draining, if any. Its reads
+    are bounded (StepTimeout); closing a sweep is not: it is the work of the run, and one stopped half-way is
+    finished by the next (each cluster's result counts once)."""
     deadline = timedelta(minutes=runtime.settings.sweep_deadline_minutes)
     draining = None
-    for sweep in runtime.progress.open_sweeps():
+    for sweep in _bounded(runtime, "reading the open sweeps from the state table", runtime.progress.open_sweeps):
         stopped = not sweep.fanned_out and now - sweep.started >= runtime.host.function_timeout
         if now - sweep.started < deadline and not stopped:
             if not sweep.closed_by:  # a closed one is only waiting for its closer to finish it
                 draining = draining or sweep
             continue
         if sweep.closed_by:  # its closer stopped before finishing it: the summary goes (again), the rows go
-            totals = runtime.progress.closed_totals(sweep.sweep_id)
+            read = functools.partial(runtime.progress.closed_totals, sweep.sweep_id)
+            totals = _bounded(runtime, f"reading the totals of closed sweep {sweep.sweep_id}", read)
             if totals is not None:
                 worker.send_summary(runtime, totals)
             continue
-        missing = runtime.progress.missing(sweep.sweep_id)
+        read = functools.partial(runtime.progress.missing, sweep.sweep_id)
+        missing = _bounded(runtime, f"reading the pending clusters of sweep {sweep.sweep_id}", read)
         why = "its timer stopped before sending every message" if stopped else "it passed its deadline"
         log.warning(
             "sweep %s (started %s): %s, %d of %d cluster(s) unchecked: closing it",
@@ -143,21 +358,6 @@ def _clusters(bodies: Iterable[dict[str, Any]]) -> Iterator[Cluster]:
             yield cluster_from_arm(body)
         except (ValueError, TypeError):
             continue  # the worker reports this cluster's unreadable body as its error result
-
-
-def _enqueue(runtime: Runtime, sweep_id: str, cluster_id: str, audit: WorkspaceAuditLogs) -> tuple[str, str] | None:
-    """None when queued; otherwise (cluster id, why not). The message carries the cluster's audit rows from
-    its workspace's query when they could be read, so workers spend no Log Analytics quota."""
-    try:
-        rows = audit.from_workspace(cluster_id)
-    except Exception:  # the worker queries the cluster itself: the rows are an optimisation here, never a failure
-        log.exception("sweep %s: audit rows of %s not read by the timer", sweep_id, cluster_id)
-        rows = None
-    try:
-        runtime.queue.send_message(ClusterMessage(sweep_id, cluster_id, rows).to_json())
-    except AzureError as exc:
-        return cluster_id, str(exc).splitlines()[0][:300]
-    return None
 
 
 def interleaved(cluster_ids: Iterable[str]) -> list[str]:

@@ -156,18 +156,18 @@ def test_a_timer_run_while_a_sweep_drains_starts_no_other(
     runtime: Runtime, ingestion: IngestionCapture, caplog: pytest.LogCaptureFixture
 ) -> None:
     first = fanout.start_sweep(runtime)
-    assert first is not None and first[1] == CLUSTERS
+    assert first is not None and first.enqueued == CLUSTERS
     with caplog.at_level(logging.WARNING):
         assert fanout.start_sweep(runtime) is None
     assert (
-        f"sweep {first[0]}" in caplog.text
+        f"sweep {first.sweep_id}" in caplog.text
         and f"is still draining, {CLUSTERS} of {CLUSTERS} cluster(s) left" in caplog.text
     )
     assert runtime.queue.get_queue_properties().approximate_message_count == CLUSTERS  # not 6
     run_worker(runtime)
     assert_counted_once(ingestion)
     second = fanout.start_sweep(runtime)  # the first closed: the next run starts a sweep
-    assert second is not None and second[0] > first[0]
+    assert second is not None and second.sweep_id > first.sweep_id
 
 
 def test_a_sweep_past_its_deadline_is_closed_by_the_next_timer_run(
@@ -180,10 +180,10 @@ def test_a_sweep_past_its_deadline_is_closed_by_the_next_timer_run(
     assert ingestion.events(SWEEP_EVENT) == []
 
     reopened = fanout.start_sweep(runtime)
-    assert reopened is not None and reopened[1] == CLUSTERS  # the closed sweep no longer holds the timer back
+    assert reopened is not None and reopened.enqueued == CLUSTERS  # the closed sweep no longer holds the timer back
     closing = closing_events(ingestion)
-    assert [c["sweepId"] for c in closing] == [opened[0]] and closing[0]["clusters"] == str(CLUSTERS)
-    late = [f for f in ingestion.events(FINDING_EVENT) if f["sweepId"] == opened[0] and f["status"] == "error"]
+    assert [c["sweepId"] for c in closing] == [opened.sweep_id] and closing[0]["clusters"] == str(CLUSTERS)
+    late = [f for f in ingestion.events(FINDING_EVENT) if f["sweepId"] == opened.sweep_id and f["status"] == "error"]
     assert len({f["clusterId"] for f in late}) >= CLUSTERS - 1
     overdue = [f for f in late if "not checked within the sweep's deadline (90 minutes" in f["detail"]]
     assert len(overdue) == (CLUSTERS - 1) * len(CHECK_IDS)
@@ -225,4 +225,4 @@ def test_a_deadline_of_zero_minutes_closes_every_earlier_sweep(runtime: Runtime,
     first = fanout.start_sweep(short)
     second = fanout.start_sweep(short)
     assert first is not None and second is not None
-    assert [c["sweepId"] for c in closing_events(ingestion)] == [first[0]]
+    assert [c["sweepId"] for c in closing_events(ingestion)] == [first.sweep_id]
