@@ -44,6 +44,13 @@ from sweep.runtime import Runtime
 log = logging.getLogger(__name__)
 TIMER = "timer"  # the closer name of sweeps the timer closes
 T = TypeVar("T")
+# Threads of the fan-out, each at most AKS_REACH_CONCURRENCY. The timer is bound by its CPU (about 3.5 ms a
+# cluster: one ARM read and one message) and by the workspace queries; measured on 10,000 clusters
+# (bench/fanout.py), 128 readers and senders and 100 shard writers cost 20 % more CPU and made every thread
+# wait for the GIL so long that the queries, the critical path, ran with gaps of seconds between them.
+READERS = 48  # diagnostic-settings reads at once: 480 a second at 100 ms an answer
+SENDERS = 16  # messages at once (a send takes milliseconds)
+SHARD_WRITERS = 8  # pending-row transactions at once (each encodes a multipart body of up to 100 entities)
 
 
 class StepTimeout(Exception):
@@ -129,7 +136,7 @@ def start_sweep(runtime: Runtime, now: datetime | None = None) -> FanOut | None:
         sweep_id,
         len(cluster_ids) - len(unsent),
         len(unsent),
-        len(fan_out.queried),
+        fan_out.workspaces,
         settled,
         discovered_s,
         *(fan_out.ended.get(step, discovered_s) for step in ("recorded", "read", "queried", "sent")),
@@ -185,111 +192,131 @@ class _FanOut:
     - a workspace's query starts as soon as one of its clusters names it, LOGS_CONCURRENCY at once, and no read
       waits for a query: with every cluster's read waiting on its workspace's query (as before), the reads
       queued behind the queries and 10,000 clusters took the queries' time plus most of the reads' after it;
-    - a cluster's message is sent once its pending row is written and its workspace answered (or it has
-      none), from a pool of its own.
+    - a cluster's message is sent once every pending row is written and its workspace answered (or it has
+      none), by senders of their own.
 
-    Messages are never sent before every pending row is written: a cluster counts only once it is pending."""
+    Each thread routes its own cluster under one lock (no coordinating thread: with hundreds of threads
+    holding the GIL in turn, one thread that every cluster must pass through took seconds to start the
+    first query). Messages are never sent before every pending row is written: a cluster counts only once
+    it is pending."""
 
     def __init__(self, runtime: Runtime, sweep_id: str, cluster_ids: list[str], began: float) -> None:
         self.runtime, self.sweep_id, self.cluster_ids, self.began = runtime, sweep_id, cluster_ids, began
         self.audit = WorkspaceAuditLogs(runtime.clients)  # one Log Analytics query per workspace, for the sweep
-        self.events: queue.SimpleQueue[tuple[str, str, str | None]] = queue.SimpleQueue()
-        self.queried: dict[str, Future[Any]] = {}  # by workspace (lower case)
         self.ended: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._next = iter(cluster_ids)  # the clusters not read yet (taken under the lock)
+        self._stopped = False  # the pending rows could not be written: the readers stop
+        self._recorded = False  # every pending row is written: clusters may be sent
+        self._held: list[tuple[str, str | None]] = []  # ready before the pending rows were written
+        self._waiting: dict[str, list[str]] = {}  # clusters by the workspace (lower case) whose query runs
+        self._answered: dict[str, str | None] = {}  # workspace -> where its clusters' rows are (None: nowhere)
+        self._queries: list[Future[None]] = []
+        self._outbox: queue.SimpleQueue[tuple[str, str | None] | None] = queue.SimpleQueue()
+
+    @property
+    def workspaces(self) -> int:
+        return len(self._queries)
 
     def run(self) -> list[tuple[str, str]]:
         """The clusters whose message could not be sent, with why; raises what writing the pending rows raised
         (then nothing was sent)."""
-        width = max(1, self.runtime.settings.concurrency)
+        most = max(1, self.runtime.settings.concurrency)
+        width = min(READERS, most, len(self.cluster_ids)) or 1
         readers = ThreadPoolExecutor(width, thread_name_prefix="fanout-read")
-        queries = ThreadPoolExecutor(LOGS_CONCURRENCY, thread_name_prefix="fanout-query")
-        senders = ThreadPoolExecutor(width, thread_name_prefix="fanout-send")
+        self._query_pool = ThreadPoolExecutor(LOGS_CONCURRENCY, thread_name_prefix="fanout-query")
+        senders = ThreadPoolExecutor(min(SENDERS, most), thread_name_prefix="fanout-send")
         try:
-            opening = readers.submit(self.runtime.progress.open, self.sweep_id, self.cluster_ids, width)
-            opening.add_done_callback(lambda _: self.events.put(("recorded", "", None)))
-            for cluster_id in self.cluster_ids:
-                readers.submit(self._read, cluster_id)
-            sends = self._dispatch(opening, queries, senders)
-            unsent = [failure for failure in (send.result() for send in sends) if failure]
+            reading = [readers.submit(self._read) for _ in range(width)]
+            try:
+                self.runtime.progress.open(self.sweep_id, self.cluster_ids, min(SHARD_WRITERS, most))
+            except BaseException:
+                self._stopped = True
+                raise
+            with self._lock:
+                self._recorded = True
+                for held in self._held:
+                    self._outbox.put(held)
+                self._held.clear()
+            self._ended("recorded")
+            sending = [senders.submit(self._send_all) for _ in range(min(SENDERS, most))]
+            for reader in reading:
+                reader.result()
+            self._ended("read")
+            for query in self._queries:  # complete: only readers add to it
+                query.result()
+            for _ in sending:
+                self._outbox.put(None)
+            unsent = [failure for sender in sending for failure in sender.result()]
             self._ended("sent")
             return unsent
         finally:
-            for pool in (readers, queries, senders):
+            for pool in (readers, self._query_pool, senders):
                 pool.shutdown(wait=True, cancel_futures=True)
 
-    def _dispatch(
-        self, opening: Future[None], queries: ThreadPoolExecutor, senders: ThreadPoolExecutor
-    ) -> list[Future[tuple[str, str] | None]]:
-        """Follows the events of the reads, the queries and the pending rows; sends each cluster when it can go."""
-        reads_left, recorded = len(self.cluster_ids), False
-        waiting: dict[str, list[str]] = defaultdict(list)  # clusters by the workspace query they wait for
-        ready: list[tuple[str, str | None]] = []  # clusters waiting for the pending rows
-        sends: list[Future[tuple[str, str] | None]] = []
-
-        def go(cluster_id: str, workspace: str | None) -> None:
-            if recorded:
-                sends.append(senders.submit(self._send, cluster_id, workspace))
-            else:
-                ready.append((cluster_id, workspace))
-
-        while reads_left or waiting or not recorded:
-            kind, cluster_id, workspace = self.events.get()
-            if kind == "recorded":
-                opening.result()  # the pending rows could not be written: nothing is sent, the error goes up
-                recorded = True
-                self._ended("recorded")
-                for pending in ready:
-                    go(*pending)
-                ready.clear()
-            elif kind == "read":
-                reads_left -= 1
-                if not reads_left:
-                    self._ended("read")
-                key = (workspace or "").lower()
-                if not key or (key in self.queried and key not in waiting):  # no query, or answered already
-                    go(cluster_id, self._answered(key, workspace))
+    def _read(self) -> None:
+        """Reads clusters' diagnostic settings, one after the other, until none is left."""
+        while True:
+            with self._lock:
+                cluster_id = None if self._stopped else next(self._next, None)
+            if cluster_id is None:
+                return
+            try:
+                workspace = self.audit.workspace_of(cluster_id)
+            except Exception:  # its worker queries the cluster itself: the rows are an optimisation, never a failure
+                log.exception("sweep %s: diagnostic settings of %s not read by the timer", self.sweep_id, cluster_id)
+                workspace = None
+            key = (workspace or "").lower()
+            with self._lock:
+                if key and key not in self._answered:  # its workspace's query runs, or starts now
+                    if key not in self._waiting:
+                        self._waiting[key] = []
+                        self._queries.append(self._query_pool.submit(self._query, cluster_id, str(workspace)))
+                    self._waiting[key].append(cluster_id)
                     continue
-                if key not in self.queried:
-                    self.queried[key] = queries.submit(self.audit.rows_in, cluster_id, workspace)
-                    self.queried[key].add_done_callback(lambda _, w=workspace: self.events.put(("answered", "", w)))
-                waiting[key].append(cluster_id)
-            else:  # answered
-                key = (workspace or "").lower()
-                self._ended("queried")
-                failure = self.queried[key].exception()
-                if failure is not None:
-                    log.warning(
-                        "sweep %s: workspace %s not queried by the timer (%s); its clusters' workers query them",
-                        self.sweep_id,
-                        workspace,
-                        one_line(failure),
-                    )
-                for waiter in waiting.pop(key, []):
-                    go(waiter, self._answered(key, workspace))
-        return sends
+                self._ready(cluster_id, self._answered.get(key, workspace))
 
-    def _answered(self, key: str, workspace: str | None) -> str | None:
-        """The workspace to read a cluster's rows from; None (its worker queries the cluster) when the
-        workspace's query raised, so that its other clusters do not each run it again."""
-        query = self.queried.get(key)
-        if query is not None and query.exception() is not None:
-            return None
-        return workspace
-
-    def _read(self, cluster_id: str) -> None:
+    def _query(self, cluster_id: str, workspace: str) -> None:
+        """Runs the workspace's query, then lets its clusters go: with the workspace to read their rows from,
+        or None when the query raised (their workers query them, and no other cluster runs it again)."""
+        where: str | None = workspace
         try:
-            workspace = self.audit.workspace_of(cluster_id)
-        except Exception:  # the worker queries the cluster itself: the rows are an optimisation, never a failure
-            log.exception("sweep %s: diagnostic settings of %s not read by the timer", self.sweep_id, cluster_id)
-            workspace = None
-        self.events.put(("read", cluster_id, workspace))
+            self.audit.rows_in(cluster_id, workspace)
+        except Exception as exc:
+            log.warning(
+                "sweep %s: workspace %s not queried by the timer (%s); its clusters' workers query them",
+                self.sweep_id,
+                workspace,
+                one_line(exc),
+            )
+            where = None
+        with self._lock:
+            self._answered[workspace.lower()] = where
+            for waiting in self._waiting.pop(workspace.lower()):
+                self._ready(waiting, where)
+        self._ended("queried")
+
+    def _ready(self, cluster_id: str, workspace: str | None) -> None:
+        """(Under the lock.) The cluster goes to the senders, or waits for the pending rows."""
+        if self._recorded:
+            self._outbox.put((cluster_id, workspace))
+        else:
+            self._held.append((cluster_id, workspace))
+
+    def _send_all(self) -> list[tuple[str, str]]:
+        unsent = []
+        while (ready := self._outbox.get()) is not None:
+            failure = self._send(*ready)
+            if failure:
+                unsent.append(failure)
+        return unsent
 
     def _send(self, cluster_id: str, workspace: str | None) -> tuple[str, str] | None:
         """None when queued; otherwise (cluster id, why not). The message carries the cluster's audit rows from
         its workspace's query when they could be read, so workers spend no Log Analytics quota."""
         try:
             rows = self.audit.rows_in(cluster_id, workspace)  # answered already: no request
-        except Exception:  # the worker queries the cluster itself
+        except Exception:  # its worker queries the cluster itself
             log.exception("sweep %s: audit rows of %s not read by the timer", self.sweep_id, cluster_id)
             rows = None
         try:
