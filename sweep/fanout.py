@@ -117,7 +117,17 @@ def start_sweep(runtime: Runtime, now: datetime | None = None) -> FanOut | None:
         log.warning("exemptions: %s", line)
     cluster_ids = interleaved({str(cluster["id"]) for cluster in discovered})
     fan_out = _FanOut(runtime, sweep_id, cluster_ids, began)
-    unsent = fan_out.run()
+    try:
+        unsent = fan_out.run()
+    except AzureError as exc:  # after the storage SDK's retries; the sweep's open row says it was not fanned out
+        log.error(
+            "sweep %s: its %d cluster(s) could not all be recorded as pending, so no message was sent: %s "
+            "(the next run closes the sweep, its recorded clusters as errors)",
+            sweep_id,
+            len(cluster_ids),
+            one_line(exc),
+        )
+        return None
     runtime.progress.fanned_out(sweep_id)
     for cluster_id, reason in unsent:  # no cluster drops out of the sweep: it gets its error result now
         result = unreachable_result(cluster_id, f"could not be queued for checking: {reason}")
