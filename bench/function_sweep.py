@@ -31,6 +31,7 @@ a floor of what an instance with its own vCPU does.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import multiprocessing
@@ -41,7 +42,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,10 +188,18 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     instance_cores = {cores[-1]} if args.own_core and len(cores) > 1 else set()
     if instance_cores:  # the timer, the emulator and Azurite (started next) share the other cores
         os.sched_setaffinity(0, set(cores[:-1]))
+    with served(args) as (url, ca_path, storage, pids):
+        return _sweep(args, host, instances, context, url, ca_path, storage, pids, instance_cores)
+
+
+@contextlib.contextmanager
+def served(args: argparse.Namespace) -> Iterator[tuple[str, str, str, tuple[int | None, int | None]]]:
+    """The emulator (its own process) serving the bench estate of `args`, and Azurite: (the emulator's URL, its
+    CA bundle, Azurite's connection string, (the emulator's pid, Azurite's pid))."""
     with tempfile.TemporaryDirectory() as scratch:
         ca_path = str(Path(scratch) / "ca.pem")
         parent, child = multiprocessing.Pipe()
-        emulator = context.Process(
+        emulator = multiprocessing.get_context("spawn").Process(
             target=serve,
             args=(args.clusters, args.subscriptions, args.latency_ms / 1000, ca_path, child),
             kwargs={"workspaces": args.workspaces, "logs_latency": args.logs_latency_ms / 1000},
@@ -201,17 +210,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         azurite = AzuriteProcess()
         storage = azurite.start()
         try:
-            return _sweep(
-                args,
-                host,
-                instances,
-                context,
-                url,
-                ca_path,
-                storage.connection_string,
-                (emulator.pid, azurite.pid),
-                instance_cores,
-            )
+            yield url, ca_path, storage.connection_string, (emulator.pid, azurite.pid)
         finally:
             azurite.stop()
             parent.send("stop")
@@ -233,13 +232,7 @@ def _sweep(
     events = EventCounter()
     ingestion = IngestionCapture(keep=events)
     env = {
-        **{name: value for name, value in os.environ.items() if name.startswith("AKS_REACH_")},  # settings to try
-        "AKS_REACH_ARM_ENDPOINT": url,
-        "AKS_REACH_LOGS_ENDPOINT": f"{url}/v1",
-        "AKS_REACH_SUBSCRIPTIONS": ",".join(subscription_id(i) for i in range(args.subscriptions)),
-        "AKS_REACH_QUEUE": "bench-clusters",
-        "AKS_REACH_STATE_TABLE": "benchstate",
-        "AzureWebJobsStorage": storage,
+        **app_settings(url, storage, args.subscriptions),
         "APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion.connection_string(),
     }
     timer_runtime = Runtime.build(Settings.from_env(env), StaticToken(), connection_verify=ca_path)
@@ -341,9 +334,23 @@ def _sweep(
         "audit error clusters": sum(audit_errors.values()),
         "probes measured again": remeasured,
         "raised (retried)": dict(raised.most_common(5)),
-        "emulator cpu s": round(_process_cpu(emulator_pid), 1),
-        "azurite cpu s": round(_process_cpu(azurite_pid), 1),
+        "emulator cpu s": round(process_cpu(emulator_pid), 1),
+        "azurite cpu s": round(process_cpu(azurite_pid), 1),
         "load average": [round(x, 1) for x in os.getloadavg()],
+    }
+
+
+def app_settings(url: str, storage: str, subscriptions: int) -> dict[str, str]:
+    """The Function app's settings for the bench estate: the emulator's endpoints, Azurite's storage, and the
+    AKS_REACH_* variables of the environment (settings to try)."""
+    return {
+        **{name: value for name, value in os.environ.items() if name.startswith("AKS_REACH_")},
+        "AKS_REACH_ARM_ENDPOINT": url,
+        "AKS_REACH_LOGS_ENDPOINT": f"{url}/v1",
+        "AKS_REACH_SUBSCRIPTIONS": ",".join(subscription_id(i) for i in range(subscriptions)),
+        "AKS_REACH_QUEUE": "bench-clusters",
+        "AKS_REACH_STATE_TABLE": "benchstate",
+        "AzureWebJobsStorage": storage,
     }
 
 
@@ -367,7 +374,7 @@ def _summaries(ingestion: IngestionCapture, wait: bool) -> list[dict[str, str]]:
     return ingestion.events(SWEEP_EVENT)
 
 
-def _process_cpu(pid: int | None) -> float:
+def process_cpu(pid: int | None) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
