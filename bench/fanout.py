@@ -19,7 +19,6 @@ queries set (5 at once, each `--logs-latency-ms`).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -27,7 +26,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bench.function_sweep import app_settings, process_cpu, served
+from bench.function_sweep import app_settings, estate_figures, estate_parser, process_cpu, run_and_print, served
 from bench.sweep import SERVICES, stats
 from collect.live.logs import LOGS_CONCURRENCY
 from sweep import fanout
@@ -54,11 +53,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         if done is None:
             raise RuntimeError("the timer started no sweep (see the log above)")
         return {
-            "clusters": args.clusters,
-            "subscriptions": args.subscriptions,
-            "workspaces": args.workspaces,
-            "latency ms": args.latency_ms,
-            "logs latency ms": args.logs_latency_ms,
+            **estate_figures(args),
             "concurrency": runtime.settings.concurrency,
             "enqueued": done.enqueued,
             "unsent": done.unsent,
@@ -133,20 +128,7 @@ def table(run: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clusters", type=int, default=BOUND_CLUSTERS)
-    parser.add_argument("--subscriptions", type=int, default=100)
-    parser.add_argument("--workspaces", type=int, default=100, help="shared audit workspaces (0: one per subscription)")
-    parser.add_argument("--latency-ms", type=float, default=100.0)
-    parser.add_argument("--logs-latency-ms", type=float, default=2000.0)
-    parser.add_argument("--json", action="store_true", help="print the run as one JSON object")
-    args = parser.parse_args(argv)
-    if args.clusters < 1 or args.subscriptions < 1 or args.workspaces < 0:
-        parser.error("--clusters and --subscriptions must be >= 1, --workspaces >= 0")
-    args.subscriptions = min(args.subscriptions, args.clusters)
-    run = run_once(args)
-    print(json.dumps(run) if args.json else table(run))
-    return 0
+    return run_and_print(estate_parser(__doc__ or ""), argv, run_once, table)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,11 +306,7 @@ def _sweep(
             "at once": round(sum(e - b for b, e in mine) / active, 1) if active else 0.0,
         }
     return {
-        "clusters": args.clusters,
-        "subscriptions": args.subscriptions,
-        "workspaces": args.workspaces,
-        "latency ms": args.latency_ms,
-        "logs latency ms": args.logs_latency_ms,
+        **estate_figures(args),
         "instances": instances,
         "at once per instance": host.at_once,
         "at once on average": host.average_at_once,
@@ -472,14 +468,47 @@ def table(run: dict[str, Any]) -> str:
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def estate_figures(args: argparse.Namespace) -> dict[str, Any]:
+    """The estate a run was measured on, as its printed figures name it."""
+    return {
+        "clusters": args.clusters,
+        "subscriptions": args.subscriptions,
+        "workspaces": args.workspaces,
+        "latency ms": args.latency_ms,
+        "logs latency ms": args.logs_latency_ms,
+    }
+
+
+def estate_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments of a bench over the emulator's estate (this one's and bench.fanout's)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clusters", type=int, default=10000)
     parser.add_argument("--subscriptions", type=int, default=100)
     parser.add_argument("--workspaces", type=int, default=100, help="shared audit workspaces (0: one per subscription)")
-    parser.add_argument("--instances", type=int, default=0, help="worker processes (default: the template's maximum)")
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--logs-latency-ms", type=float, default=2000.0)
+    parser.add_argument("--json", action="store_true", help="print the run as one JSON object")
+    return parser
+
+
+def run_and_print(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    run_once: Callable[[argparse.Namespace], dict[str, Any]],
+    table: Callable[[dict[str, Any]], str],
+) -> int:
+    args = parser.parse_args(argv)
+    if args.clusters < 1 or args.subscriptions < 1 or args.workspaces < 0 or getattr(args, "instances", 0) < 0:
+        parser.error("--clusters and --subscriptions must be >= 1, --workspaces and --instances >= 0")
+    args.subscriptions = min(args.subscriptions, args.clusters)
+    run = run_once(args)
+    print(json.dumps(run) if args.json else table(run))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = estate_parser(__doc__ or "")
+    parser.add_argument("--instances", type=int, default=0, help="worker processes (default: the template's maximum)")
     parser.add_argument(
         "--sample", type=int, default=0, help="stop after this many clusters are checked (the rate is measured on them)"
     )
@@ -488,14 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="the instances on the machine's last core, everything else on the others (measure one instance alone)",
     )
-    parser.add_argument("--json", action="store_true", help="print the run as one JSON object")
-    args = parser.parse_args(argv)
-    if args.clusters < 1 or args.subscriptions < 1 or args.workspaces < 0 or args.instances < 0:
-        parser.error("--clusters and --subscriptions must be >= 1, --workspaces and --instances >= 0")
-    args.subscriptions = min(args.subscriptions, args.clusters)
-    run = run_once(args)
-    print(json.dumps(run) if args.json else table(run))
-    return 0
+    return run_and_print(parser, argv, run_once, table)
 
 
 if __name__ == "__main__":
