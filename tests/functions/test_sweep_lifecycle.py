@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,7 +33,7 @@ from sweep.runtime import Runtime
 from sweep.settings import Settings
 from tests.azurite import UnsignedStorageToken
 from tests.capture import IngestionCapture
-from tests.emulator.server import AzureEmulator
+from tests.emulator.server import AzureEmulator, Fault
 from tests.faults import FaultyTransport
 from tests.functions.harness import FUNCTIONS, QueueHost, drain, wait_for
 from tests.functions.test_function_app import emulator  # noqa: F401  (the three sample clusters)
@@ -221,6 +222,27 @@ def test_a_sweep_whose_timer_died_before_enqueueing_closes_at_the_next_run(
     details = {f["detail"] for f in ingestion.events(FINDING_EVENT) if f["sweepId"] == sweep_id}
     assert details == {"not checked: the timer run that opened the sweep stopped before sending every message"}
     assert runtime.queue.get_queue_properties().approximate_message_count == CLUSTERS  # the new sweep's
+
+
+def test_no_read_of_diagnostic_settings_waits_for_a_workspace_query(
+    runtime: Runtime, request: pytest.FixtureRequest
+) -> None:
+    """With a single reader, every cluster's diagnostic settings are read while the first workspace's query is
+    still unanswered (a read used to wait for its workspace's query, so the reads queued behind the queries);
+    the messages carry the rows once it answers."""
+    served: AzureEmulator = request.getfixturevalue("emulator")
+    answer = threading.Event()
+    held = Fault(r"/workspaces/[^/]+/query$", 0, times=1, hold=answer)
+    served.faults.append(held)
+    with ThreadPoolExecutor(max_workers=1) as timer:
+        run = timer.submit(fanout.start_sweep, with_settings(runtime, concurrency=1))
+        wait_for(lambda: served.count(r"diagnosticSettings$") == CLUSTERS)
+        assert served.count(r"diagnosticSettings$") == CLUSTERS and not run.done()
+        answer.set()
+        done = run.result(timeout=30)
+    assert done is not None and done.enqueued == CLUSTERS and not held.held_too_long
+    carried = [ClusterMessage.parse(message.get_body()).audit for message in drain(runtime.queue)]
+    assert len(carried) == CLUSTERS and all(audit is not None for audit in carried)
 
 
 def test_no_message_goes_before_every_pending_row_is_written_and_a_failed_write_is_closed_next_run(
