@@ -53,8 +53,9 @@ SENDERS = 16  # messages at once (a send takes milliseconds)
 SHARD_WRITERS = 8  # pending-row transactions at once (each encodes a multipart body of up to 100 entities)
 
 
-class StepTimeout(Exception):
-    """A step of the timer before discovery did not end within AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS."""
+class StepError(Exception):
+    """A step of the timer before discovery failed (after the SDK's retries) or did not end within
+    AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS; the message names the step."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def start_sweep(runtime: Runtime, now: datetime | None = None) -> FanOut | None:
             log.error("sweep not started: %s", exc)
             raise
         _bounded(runtime, "getting the identity's token for Resource Manager", functools.partial(_arm_token, runtime))
-    except StepTimeout as exc:  # nothing opened: the next run starts from the same state
+    except StepError as exc:  # nothing opened: the next run starts from the same state
         log.error("sweep not started: %s", exc)
         return None
     settled = time.monotonic() - began
@@ -122,7 +123,7 @@ def start_sweep(runtime: Runtime, now: datetime | None = None) -> FanOut | None:
     except AzureError as exc:  # after the storage SDK's retries; the sweep's open row says it was not fanned out
         log.error(
             "sweep %s: its %d cluster(s) could not all be recorded as pending, so no message was sent: %s "
-            "(the next run closes the sweep, its recorded clusters as errors)",
+            "(the next run closes what was recorded of the sweep, as errors)",
             sweep_id,
             len(cluster_ids),
             one_line(exc),
@@ -168,9 +169,9 @@ def start_sweep(runtime: Runtime, now: datetime | None = None) -> FanOut | None:
 
 
 def _bounded(runtime: Runtime, step: str, read: Callable[[], T]) -> T:
-    """`read()` on a thread of its own, waited for at most AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS;
-    StepTimeout naming `step` when it takes longer. The thread is a daemon and ends when its requests time out
-    (it only reads, and nothing of the sweep is opened yet: the run can stop without it)."""
+    """`read()` on a thread of its own, waited for at most AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS; StepError
+    naming `step` when it takes longer or Azure failed it. The thread is a daemon and ends when its requests
+    time out (it only reads, and nothing of the sweep is opened yet: the run can stop without it)."""
     seconds = runtime.settings.timer_step_timeout_seconds
     future: Future[T] = Future()
 
@@ -183,8 +184,10 @@ def _bounded(runtime: Runtime, step: str, read: Callable[[], T]) -> T:
     threading.Thread(target=run, name="timer-step", daemon=True).start()
     try:
         return future.result(timeout=seconds)
+    except AzureError as exc:
+        raise StepError(f"{step} failed: {one_line(exc)}") from None
     except FutureTimeout:
-        raise StepTimeout(f"{step} took longer than {seconds:g} s (AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS)") from None
+        raise StepError(f"{step} took longer than {seconds:g} s (AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS)") from None
 
 
 def _arm_token(runtime: Runtime) -> object:
@@ -342,7 +345,7 @@ class _FanOut:
 def settle_earlier_sweeps(runtime: Runtime, now: datetime) -> OpenSweep | None:
     """Closes every open sweep past its deadline, and every sweep whose timer stopped before sending all its
     messages (no run lasts longer than host.json's functionTimeout); the first one draining, if any. Its reads
-    are bounded (StepTimeout); closing a sweep is not: it is the work of the run, and one stopped half-way is
+    are bounded (StepError); closing a sweep is not: it is the work of the run, and one stopped half-way is
     finished by the next (each cluster's result counts once)."""
     deadline = timedelta(minutes=runtime.settings.sweep_deadline_minutes)
     draining = None

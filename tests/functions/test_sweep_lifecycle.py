@@ -383,3 +383,21 @@ def test_an_identity_endpoint_that_never_answers_stops_the_run_before_discovery_
     stuck.clients = live_clients(stuck.settings, ManagedIdentityCredential(), str(served.ca_path))
     assert_stopped_before_discovery(stuck, request, caplog, "getting the identity's token for Resource Manager")
     assert runtime.progress.open_sweeps() == []
+
+
+def test_an_identity_endpoint_that_refuses_stops_the_run_before_discovery_in_one_line(
+    runtime: Runtime, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]  # nothing listens there once closed
+    monkeypatch.setenv("IDENTITY_ENDPOINT", f"http://127.0.0.1:{port}/msi/token")
+    monkeypatch.setenv("IDENTITY_HEADER", "header-of-the-host")
+    served: AzureEmulator = request.getfixturevalue("emulator")
+    refused = with_settings(runtime, timer_step_timeout_seconds=30.0)
+    refused.clients = live_clients(refused.settings, ManagedIdentityCredential(), str(served.ca_path))
+    with caplog.at_level(logging.INFO):
+        assert fanout.start_sweep(refused) is None
+    [line] = [r for r in caplog.records if r.getMessage().startswith("sweep not started")]
+    assert line.getMessage().startswith("sweep not started: getting the identity's token for Resource Manager failed: ")
+    assert "\n" not in line.getMessage() and line.exc_info is None
+    assert served.count("ResourceGraph") == 0 and runtime.progress.open_sweeps() == []
