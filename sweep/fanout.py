@@ -200,18 +200,18 @@ def _arm_token(runtime: Runtime) -> object:
 class _FanOut:
     """Records a sweep's clusters as pending and sends one message each, with the steps overlapping:
 
-    - the pending rows are written (`SweepProgress.open`, shards in parallel) while the clusters' diagnostic
-      settings are read (`WorkspaceAuditLogs.workspace_of`, AKS_REACH_CONCURRENCY at once);
+    - the pending rows are written (`SweepProgress.open`, SHARD_WRITERS shards at once) while READERS threads
+      read the clusters' diagnostic settings (`WorkspaceAuditLogs.workspace_of`);
     - a workspace's query starts as soon as one of its clusters names it, LOGS_CONCURRENCY at once, and no read
       waits for a query: with every cluster's read waiting on its workspace's query (as before), the reads
       queued behind the queries and 10,000 clusters took the queries' time plus most of the reads' after it;
-    - a cluster's message is sent once every pending row is written and its workspace answered (or it has
-      none), by senders of their own.
+    - SENDERS threads send a cluster's message once every pending row is written and its workspace answered
+      (or it has none).
 
-    Each thread routes its own cluster under one lock (no coordinating thread: with hundreds of threads
-    holding the GIL in turn, one thread that every cluster must pass through took seconds to start the
-    first query). Messages are never sent before every pending row is written: a cluster counts only once
-    it is pending."""
+    No message goes before every pending row is written: a cluster counts only once it is pending, and the
+    completion check takes a shard without its count row for an empty one. Each thread routes its own
+    cluster under one lock (no coordinating thread: with hundreds of threads holding the GIL in turn, one
+    thread that every cluster must pass through took seconds to start the first query)."""
 
     def __init__(self, runtime: Runtime, sweep_id: str, cluster_ids: list[str], began: float) -> None:
         self.runtime, self.sweep_id, self.cluster_ids, self.began = runtime, sweep_id, cluster_ids, began
@@ -225,6 +225,7 @@ class _FanOut:
         self._waiting: dict[str, list[str]] = {}  # clusters by the workspace (lower case) whose query runs
         self._answered: dict[str, str | None] = {}  # workspace -> where its clusters' rows are (None: nowhere)
         self._queries: list[Future[None]] = []
+        self._query_pool = ThreadPoolExecutor(LOGS_CONCURRENCY, thread_name_prefix="fanout-query")
         self._outbox: queue.SimpleQueue[tuple[str, str | None] | None] = queue.SimpleQueue()
 
     @property
@@ -237,7 +238,6 @@ class _FanOut:
         most = max(1, self.runtime.settings.concurrency)
         width = min(READERS, most, len(self.cluster_ids)) or 1
         readers = ThreadPoolExecutor(width, thread_name_prefix="fanout-read")
-        self._query_pool = ThreadPoolExecutor(LOGS_CONCURRENCY, thread_name_prefix="fanout-query")
         senders = ThreadPoolExecutor(min(SENDERS, most), thread_name_prefix="fanout-send")
         try:
             reading = [readers.submit(self._read) for _ in range(width)]
@@ -255,7 +255,6 @@ class _FanOut:
             sending = [senders.submit(self._send_all) for _ in range(min(SENDERS, most))]
             for reader in reading:
                 reader.result()
-            self._ended("read")
             for query in self._queries:  # complete: only readers add to it
                 query.result()
             for _ in sending:
@@ -273,6 +272,7 @@ class _FanOut:
             with self._lock:
                 cluster_id = None if self._stopped else next(self._next, None)
             if cluster_id is None:
+                self._ended("read")  # the last reader to stop says when every cluster was read
                 return
             try:
                 workspace = self.audit.workspace_of(cluster_id)
