@@ -6,21 +6,38 @@ PY := $(VENV)/bin/python
 TOOLS := .venv-tools
 REQUIRE_PYTHON = command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 2; }
 
-.PHONY: demo test lint fuzz bench bench-sweep bench-bookkeeping bench-html bench-changes bench-function bench-fanout chromium clean
+.PHONY: demo test lint lock audit fuzz bench bench-sweep bench-bookkeeping bench-html bench-changes bench-function bench-fanout chromium clean
 
+# The .txt files are locks (every package, pinned, with its hashes: pip refuses anything else); humans edit the
+# .in files and run `make lock`.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@$(REQUIRE_PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $@
 
 $(TOOLS)/.installed: requirements-tools.txt
 	@$(REQUIRE_PYTHON)
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
-	$(TOOLS)/bin/python -m pip install --quiet -r requirements-tools.txt
+	$(TOOLS)/bin/python -m pip install --quiet --require-hashes -r requirements-tools.txt
 	touch $@
+
+# Recompiles the locks from the .in files (requirements.txt is what the Functions build installs), keeping
+# every pin that still fits. From the package index alone: this machine's pip configuration (local wheel
+# folders, extra indexes) stays out of the hashes.
+PIP_COMPILE = env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null \
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+lock: $(VENV)/.installed
+	$(PIP_COMPILE) --output-file requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file requirements-dev.txt requirements-dev.in
+	$(PIP_COMPILE) --output-file requirements-tools.txt requirements-tools.in
+
+# The locks against the package index's vulnerability database (pip-audit): fails, in one line per lock, on a
+# known vulnerability and also when some package could not be checked (database unreachable).
+audit: $(VENV)/.installed
+	$(PY) -m tools.audit_lock requirements.txt requirements-dev.txt requirements-tools.txt
 
 # Azurite (the storage emulator the Function app tests use), pinned in package.json / package-lock.json.
 node_modules/.installed: package.json package-lock.json

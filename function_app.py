@@ -3,7 +3,8 @@
 - `sweep_timer`: every AKS_REACH_SCHEDULE, discovers the scope's clusters and enqueues one message each.
 - `check_cluster_message`: one worker per message checks one cluster (of a sweep, or a recheck after a change).
 - `record_poison_message`: a message that failed every retry still publishes that cluster's error result.
-- `check_cluster_http`: runbooks check one cluster now (function key).
+- `check_cluster_http`: runbooks check one cluster of the scope now (Entra ID app role, or the function key where
+  AKS_REACH_HTTP_AUTH says so: the auth level is read when the host indexes the app).
 - `resource_changed`: Event Grid delivers an Azure Resource Manager write or delete; the clusters it can
   affect get a debounced recheck on the same queue, whose failures name the change.
 Each body is one call into sweep/; the Runtime (settings, SDK clients, sinks) is built on first use.
@@ -11,9 +12,12 @@ Each body is one call into sweep/; the Runtime (settings, SDK clients, sinks) is
 
 from __future__ import annotations
 
+import os
+
 import azure.functions as func
 
 from sweep import fanout, http_check, recheck
+from sweep.http_access import trigger_auth_level
 from sweep.runtime import Runtime, Services
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -37,7 +41,7 @@ def record_poison_message(message: func.QueueMessage) -> None:
     recheck.route_poison(services.get(), message.get_body())
 
 
-@app.route(route="clusters/check", methods=["GET", "POST"], auth_level=func.AuthLevel.FUNCTION)
+@app.route(route="clusters/check", methods=["GET", "POST"], auth_level=trigger_auth_level(os.environ))
 def check_cluster_http(req: func.HttpRequest) -> func.HttpResponse:
     return http_check.handle(services.get(), req)
 

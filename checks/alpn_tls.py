@@ -4,7 +4,9 @@ with ALPN protocol `konnectivity`; TLS inspection strips it).
 fail: the Azure Firewall rule that decides the nodes' HTTPS traffic to the API server FQDN (or a
 wildcard covering it) terminates TLS (terminateTLS); or tunnel pod logs mention ALPN / "no
 application protocol"; or the probe completed TLS but negotiated no ALPN protocol.
-warn: egress passes a virtual appliance that is not in the snapshot (cannot be inspected).
+warn: egress passes a virtual appliance that is not in the snapshot (cannot be inspected), or the firewall's
+own subnet routes 0.0.0.0/0 onward to a gateway or appliance (forced tunnelling,
+https://learn.microsoft.com/azure/firewall/forced-tunneling).
 pass otherwise, naming only the sources that held data: the node subnets' egress path (network), tunnel
 pod log lines, a probe whose TLS handshake completed (a refused or timed-out probe shows nothing about
 ALPN). skipped when none held data.
@@ -18,7 +20,7 @@ import re
 
 from checks.finding import Check, Verdict
 from checks.netrules.firewall import Requirement, evaluate_firewall
-from checks.netrules.routes import egress_path
+from checks.netrules.routes import egress_path, onward_route
 from checks.tunnel import LOG_LINE_CHARS, tunnel_logs
 from model.arm_ids import last_segment
 from model.finding import Severity, Status
@@ -61,6 +63,13 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
             )
         if path.firewall is None or subnet is None:
             continue
+        onward = onward_route(snapshot.network, path.firewall)
+        if onward is not None:
+            evidence["forcedTunnel"] = onward.evidence()
+            unverifiable.append(
+                f"subnet {last_segment(subnet_id)}'s traffic leaves Azure Firewall {path.firewall.name} for another "
+                f"device ({onward.describe()}, forced tunnelling), which may inspect TLS"
+            )
         decision = evaluate_firewall(
             snapshot.network, path.firewall, subnet.address_prefixes, Requirement("API server", "TCP", 443, fqdn=host)
         )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from checks.finding import Check, Verdict
 from model.finding import Severity, Status
+from model.root_cause import RootCause, normalised_user_agent, user_agent_cause
 from model.snapshot import ClusterSnapshot, QueryScope, Source
 
 DOCS = (
@@ -64,12 +65,17 @@ def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:
         "instead of polling LISTs, add resourceVersion=0 to LISTs, or scale it down; "
         f"consider the Standard tier: az aks update -g {snapshot.cluster.resource_group} -n {snapshot.cluster.name} --tier standard"
     )
+    # Each leaking client is a root cause it shares with every cluster it runs on; throttling without one is
+    # this cluster's own load (its tier, its own workloads): no shared key.
+    causes = tuple(_leaker_cause(agent, rate) for agent, rate in leakers)
     if share >= limits.throttled_percent and throttled >= limits.throttled_min:
         agents = ", ".join(f"{agent} ({n} throttled)" for agent, n in top_throttled)
         detail = f"{throttled} of {total} requests ({share:.1f}%) got HTTP 429 in {WINDOW_MINUTES} min; most throttled: {agents}."
         if leakers:
             detail += f" Likely leaking: {leak_text}."
-        return Verdict(Status.FAIL, f"API server throttling: {share:.1f}% of requests got 429", detail, fix, evidence)
+        return Verdict(
+            Status.FAIL, f"API server throttling: {share:.1f}% of requests got 429", detail, fix, evidence, causes
+        )
     if leakers:
         return Verdict(
             Status.WARN,
@@ -77,6 +83,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:
             f"Likely leaking client(s): {leak_text}, over {WINDOW_MINUTES} min; {throttled} of {total} requests throttled.",
             fix,
             evidence,
+            causes,
         )
     return Verdict(
         Status.PASS,
@@ -84,6 +91,17 @@ def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:
         f"Busiest reader: {top_readers[0][0]}." if top_readers else "No get/list/watch calls in the window.",
         "",
         evidence,
+    )
+
+
+def _leaker_cause(user_agent: str, rate: float) -> RootCause:
+    client = normalised_user_agent(user_agent)
+    name = client.split("/", 1)[0]
+    return user_agent_cause(
+        user_agent,
+        f"client {client} polls the API server with get/list calls ({rate:.1f} per second)",
+        f"kubectl get pods -A -o wide | grep -i {name}  # then upgrade or reconfigure {client} to watch "
+        "(informers) instead of polling LISTs, or scale it down",
     )
 
 

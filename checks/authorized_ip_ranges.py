@@ -7,7 +7,9 @@ Follows https://learn.microsoft.com/azure/aks/api-server-authorized-ip-ranges
   need not be listed; `0.0.0.0/32` is a placeholder meaning "only the load balancer's outbound IP" (it
   admits no other address). The egress IPs of a firewall or NAT gateway are not added: "the cluster
   egress IP address (firewall, NAT gateway, or other address, depending on your outbound type)" must
-  be listed.
+  be listed. A NAT gateway on the firewall's AzureFirewallSubnet carries all the firewall's outbound
+  traffic (https://learn.microsoft.com/azure/firewall/integrate-with-nat-gateway): its public IPs are the
+  egress IPs then, not the firewall's.
 - Up to 200 ranges; up to 2,000 with API Server VNet Integration.
 
 skipped: a private cluster (ranges do not apply). pass: no ranges (open to all; says so) or every

@@ -21,7 +21,7 @@ HOW_TO_COLLECT: Mapping[Source, str] = {
     "the AKS API Reach Kubernetes Reader role (Azure RBAC), or add `kubectl get pods -n kube-system -o json` under kube/.",
     Source.NODES: "Add `kubectl get nodes -o json` under kube/.",
     Source.NODE_METRICS: "Add `kubectl get --raw /apis/metrics.k8s.io/v1beta1/nodes` under kube/.",
-    Source.EVENTS: "Add `kubectl get events -A -o json` under kube/.",
+    Source.EVENTS: "Add `kubectl get events -n kube-system --field-selector type=Warning -o json` under kube/.",
     Source.HELM: "Add `kubectl get secrets -A -l owner=helm -o json` (values are not needed: "
     "`kubectl get secrets -A -l owner=helm -o json | jq 'del(.items[].data)'`) and "
     "`kubectl get configmaps -n kube-system -l OWNER=TILLER -o json` under kube/.",
@@ -61,6 +61,7 @@ def run_check(check: Check, snapshot: ClusterSnapshot, limits: Any) -> Finding:
         remediation=verdict.remediation,
         evidence=verdict.evidence,
         docs=check.docs,
+        root_causes=verdict.root_causes if verdict.status in (Status.FAIL, Status.WARN) else (),
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from model.finding import Severity, Status
+from model.root_cause import RootCause
 from model.snapshot import ClusterSnapshot, Source
 
 
@@ -19,6 +20,7 @@ class Verdict:
     detail: str = ""
     remediation: str = ""
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    root_causes: tuple[RootCause, ...] = ()  # shared resources or actors at fault (fail and warn only)
 
 
 T = TypeVar("T")

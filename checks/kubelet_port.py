@@ -19,6 +19,7 @@ from checks.netrules.nsg import Flow, allow_rule_command, effective_decision, fi
 from checks.tunnel import LOG_LINE_CHARS, tunnel_logs
 from model.arm_ids import last_segment
 from model.finding import Severity, Status
+from model.root_cause import CauseKind, RootCause
 from model.snapshot import ClusterSnapshot
 from model.text import shorten
 
@@ -31,8 +32,9 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
     causes: list[str] = []
     fixes: list[str] = []
     evidence: dict[str, object] = {}
+    root_causes: dict[str, RootCause] = {}
     if snapshot.network is not None:
-        _nsg_causes(snapshot, causes, fixes, evidence)
+        _nsg_causes(snapshot, causes, fixes, evidence, root_causes)
     failed = [probe for probe in snapshot.kubelet_probes or () if not probe.ok]
     causes += [f"kubelet probe of {probe.node} failed: {probe.error or 'no answer'}" for probe in failed]
     texts = [f"event {e.involved_object}: {e.message}" for e in snapshot.events or ()]
@@ -57,7 +59,7 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
             Status.SKIPPED,
             "Nothing to judge kubelet reachability from",
             "No node subnet NSGs, kubelet probes, events or tunnel pod logs held data.",
-            "Collect the node subnets' VNet and NSGs, or `kubectl get events -A -o json`, or run the sweep live "
+            "Collect the node subnets' VNet and NSGs, or `kubectl get events -n kube-system --field-selector type=Warning -o json`, or run the sweep live "
             "(it reads one log line per node, which crosses kubelet TCP 10250).",
         )
     if causes:
@@ -71,13 +73,20 @@ def evaluate(snapshot: ClusterSnapshot, limits: object) -> Verdict:
             "; ".join(causes),
             "; ".join(dict.fromkeys(fixes)),
             evidence,
+            tuple(root_causes.values()),
         )
     return Verdict(
         Status.PASS, "Kubelet TCP 10250 reachable between nodes", f"Judged from: {', '.join(judged)}.", "", evidence
     )
 
 
-def _nsg_causes(snapshot: ClusterSnapshot, causes: list[str], fixes: list[str], evidence: dict[str, object]) -> None:
+def _nsg_causes(
+    snapshot: ClusterSnapshot,
+    causes: list[str],
+    fixes: list[str],
+    evidence: dict[str, object],
+    root_causes: dict[str, RootCause],
+) -> None:
     network = snapshot.network
     assert network is not None
     cluster = snapshot.cluster
@@ -101,7 +110,18 @@ def _nsg_causes(snapshot: ClusterSnapshot, causes: list[str], fixes: list[str], 
                     causes.append(
                         f"TCP 10250 {last_segment(source_id)} ({flow.source}) -> {last_segment(target_id)} ({flow.destination}) {direction.lower()}: denied by {denial.describe()}"
                     )
-                    fixes.append(allow_rule_command(denial, flow, "allow-kubelet-10250"))
+                    fix = allow_rule_command(denial, flow, "allow-kubelet-10250")
+                    fixes.append(fix)
+                    cause = RootCause.of(
+                        CauseKind.NSG_RULE,
+                        denial.nsg.id,
+                        denial.rule.name,
+                        summary=f"{denial.describe()} denies TCP 10250 between node subnets",
+                        fixes=(fix,),
+                        items=(f"TCP 10250 {direction.lower()}",),
+                    )
+                    known = root_causes.get(cause.key)
+                    root_causes[cause.key] = known.joined(cause) if known else cause
     evidence["flowsChecked"] = checked
 
 

@@ -29,9 +29,8 @@ MAX_NUMBER_CHARS = 64  # a float's text: 17 significant digits and an exponent f
 MAX_NODES = 20_000_000  # values in one document (a 5,000-node cluster's pod list is about 5 million)
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-# What can put a lone surrogate in parsed JSON: one in the text itself (a str argument), or JSON's escape of
-# one (paired or not: a pair is let through the full walk too).
-_SURROGATE_IN_JSON = re.compile("[\ud800-\udfff]|\\\\u[dD][89a-fA-F]")
+# JSON's escape of a surrogate (paired or not: a pair is let through the full walk too).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it: ~10x faster
 
 
@@ -41,6 +40,7 @@ class DocumentError(ValueError):
 
 def load_json(text: str | bytes) -> Any:
     """A JSON document, within the bounds."""
+    from_utf8 = isinstance(text, bytes)
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
@@ -52,14 +52,29 @@ def load_json(text: str | bytes) -> Any:
         raise DocumentError(f"nested deeper than {MAX_DEPTH} levels") from None
     except json.JSONDecodeError as exc:
         raise DocumentError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    if len(text) <= min(MAX_STRING_CHARS, MAX_NODES) and not _SURROGATE_IN_JSON.search(text):
+    if len(text) <= min(MAX_STRING_CHARS, MAX_NODES) and not _may_hold_surrogates(text, from_utf8):
         # The text itself shows that no string is too long, that there are not too many values and that no
-        # lone surrogate can come out (`_SURROGATE_IN_JSON`); the parse hooks bounded the
-        # numbers and JSON keys are strings. Only the depth is left to check: the walk skips the scalars,
-        # most of a Kubernetes answer, so a live sweep's many answers cost a fraction of the full walk.
+        # lone surrogate can come out; the parse hooks bounded the numbers and JSON keys are strings. Only the
+        # depth is left to check: the walk skips the scalars, most of a Kubernetes answer, so a live sweep's
+        # many answers cost a fraction of the full walk.
         _check_depth(value)
         return value
     return bounded(value)
+
+
+def _may_hold_surrogates(text: str, from_utf8: bool) -> bool:
+    """Whether parsing `text` can give a string holding a UTF-16 surrogate: JSON's escape of one (a substring
+    test first: most answers hold no `\\u` at all, and a regex over all of them cost more than the parse), or
+    the character itself, which text decoded from UTF-8 cannot hold and ASCII text does not."""
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+        return True
+    if from_utf8 or text.isascii():
+        return False
+    try:
+        text.encode("utf-8")  # the codec refuses a surrogate, at C speed
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def load_document(text: str, yaml_allowed: bool = True) -> Any:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from collect.arm import ArmValueError, ArmView
-from model.arm_ids import parent_id, vnet_id_of
+from model.arm_ids import last_segment, parent_id, vnet_id_of
 from model.snapshot import (
     AzureFirewall,
     FirewallPolicy,
@@ -26,7 +26,9 @@ from model.snapshot import (
     RuleCollection,
     RuleCollectionGroup,
     SecurityRule,
+    ServiceTag,
     Subnet,
+    VirtualHub,
     VirtualNetwork,
     frozen_map,
 )
@@ -45,6 +47,7 @@ def parse_network(
     found: dict[str, dict[str, Any]] = {kind: {} for kind in _FIELDS}
     standalone_subnets: list[Subnet] = []
     dns_links: list[tuple[str, str]] = []  # (zone id, linked vnet id)
+    hub_parts: dict[str, dict[str, Any]] = {}  # virtual hub id -> what its child resources say
     for body in resources:
         view = ArmView(body)
         resource_type = (view.str("type") or "").lower()
@@ -54,6 +57,16 @@ def parse_network(
             elif resource_type == "microsoft.network/privatednszones/virtualnetworklinks":
                 if linked := view.ref("virtualNetwork"):
                     dns_links.append((parent_id(view.str("id") or "", "virtualNetworkLinks"), linked))
+            elif resource_type == HUB_CONNECTIONS:
+                if remote := view.ref("remoteVirtualNetwork"):
+                    hub_parts.setdefault(parent_id(_need_id(view), "hubVirtualNetworkConnections"), {}).setdefault(
+                        "connected_vnet_ids", []
+                    ).append(remote)
+            elif resource_type == ROUTING_INTENT:
+                hub_parts.setdefault(parent_id(_need_id(view), "routingIntent"), {}).update(_routing_intent(view))
+            elif resource_type == SERVICE_TAGS:
+                for tag in _service_tags(view):
+                    found["service_tags"][tag.name.lower()] = tag
             elif resource_type in _PARSERS:
                 field, parser = _PARSERS[resource_type]
                 parsed = parser(view)
@@ -64,6 +77,7 @@ def parse_network(
             raise NetworkParseError(f"{view.str('type')} {view.str('name') or view.str('id')}: {exc}") from None
     _attach_subnets(found["virtual_networks"], standalone_subnets)
     _attach_links(found["private_dns_zones"], dns_links)
+    _attach_hub_parts(found["virtual_hubs"], hub_parts)
     return NetworkInventory(
         **{field: frozen_map(items) for field, items in found.items()}, unreadable=frozen_map(unreadable)
     )
@@ -231,6 +245,9 @@ def _classic_collections(view: ArmView, key: str, kind: str) -> list[RuleCollect
     ]
 
 
+CLASSIC_DNS_PROXY = "Network.DNS.EnableProxy"  # a classic firewall's DNS proxy switch, in additionalProperties
+
+
 def _firewall(view: ArmView) -> AzureFirewall:
     configs = view.objs("ipConfigurations")
     holder = next((config for config in configs if config.str("privateIPAddress")), None)
@@ -249,6 +266,13 @@ def _firewall(view: ArmView) -> AzureFirewall:
         policy_id=view.ref("firewallPolicy"),
         rule_collections=tuple(collections),
         subnet_id=holder.ref("subnet") if holder else None,
+        dns_proxy=view.obj("additionalProperties").bool(CLASSIC_DNS_PROXY),
+        virtual_hub_id=view.ref("virtualHub"),
+        public_addresses=tuple(
+            address
+            for item in view.obj("hubIPAddresses").obj("publicIPs").objs("addresses")
+            if (address := item.str("address"))
+        ),
     )
 
 
@@ -259,6 +283,7 @@ def _firewall_policy(view: ArmView) -> FirewallPolicy:
         parent_policy_id=view.ref("basePolicy"),
         rule_collection_group_ids=view.refs("ruleCollectionGroups"),
         tls_inspection=bool(view.obj("transportSecurity").obj("certificateAuthority")),
+        dns_proxy=view.obj("dnsSettings").bool("enableProxy"),
     )
 
 
@@ -302,6 +327,51 @@ def _private_dns_zone(view: ArmView) -> PrivateDnsZone:
     return PrivateDnsZone(id=_need_id(view), name=view.str("name") or "")
 
 
+HUB_CONNECTIONS = "microsoft.network/virtualhubs/hubvirtualnetworkconnections"
+ROUTING_INTENT = "microsoft.network/virtualhubs/routingintent"
+
+
+def _virtual_hub(view: ArmView) -> VirtualHub:
+    return VirtualHub(
+        id=_need_id(view),
+        name=view.str("name") or "",
+        address_prefix=view.str("addressPrefix"),
+        firewall_id=view.ref("azureFirewall"),
+    )
+
+
+def _routing_intent(view: ArmView) -> dict[str, Any]:
+    """The next hops of the "Internet" and "PrivateTraffic" routing policies
+    (https://learn.microsoft.com/azure/virtual-wan/how-to-routing-policies)."""
+    parts: dict[str, Any] = {"routing_intent_read": True}
+    for policy in view.objs("routingPolicies"):
+        destinations = {destination.lower() for destination in policy.strs("destinations")}
+        if "internet" in destinations:
+            parts["internet_next_hop"] = policy.str("nextHop")
+        if "privatetraffic" in destinations:
+            parts["private_next_hop"] = policy.str("nextHop")
+    return parts
+
+
+def _attach_hub_parts(hubs: dict[str, VirtualHub], parts: dict[str, dict[str, Any]]) -> None:
+    """Connections and routing intent (child resources, exported on their own) join their hub's entry."""
+    for hub_id, found in parts.items():
+        hub = hubs.get(hub_id.lower()) or VirtualHub(id=hub_id, name=last_segment(hub_id))
+        connected = (*hub.connected_vnet_ids, *found.pop("connected_vnet_ids", []))
+        hubs[hub_id.lower()] = replace(hub, connected_vnet_ids=connected, **found)
+
+
+SERVICE_TAGS = "microsoft.network/servicetags"  # the Service Tag Discovery API's answer (one list per cloud)
+
+
+def _service_tags(view: ArmView) -> list[ServiceTag]:
+    return [
+        ServiceTag(name=name, address_prefixes=value.obj("properties").strs("addressPrefixes"))
+        for value in view.objs("values")
+        if (name := value.str("name"))
+    ]
+
+
 def _attach_subnets(vnets: dict[str, VirtualNetwork], subnets: list[Subnet]) -> None:
     """Subnets exported on their own (`az network vnet subnet show`) join their VNet's entry."""
     for subnet in subnets:
@@ -333,5 +403,6 @@ _PARSERS: Mapping[str, tuple[str, Callable[[ArmView], Any]]] = {
     "microsoft.network/firewallpolicies": ("firewall_policies", _firewall_policy),
     "microsoft.network/firewallpolicies/rulecollectiongroups": ("rule_collection_groups", _rule_collection_group),
     "microsoft.network/privatednszones": ("private_dns_zones", _private_dns_zone),
+    "microsoft.network/virtualhubs": ("virtual_hubs", _virtual_hub),
 }
-_FIELDS = tuple(dict.fromkeys(field for field, _ in _PARSERS.values()))
+_FIELDS = (*dict.fromkeys(field for field, _ in _PARSERS.values()), "service_tags")

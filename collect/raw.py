@@ -42,20 +42,27 @@ class RawCluster:
 
 
 SECRET_VALUE_FIELDS = ("data", "stringData")
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"  # holds a Secret's data when applied by kubectl
+# Metadata a metadata-only item drops: annotations hold whatever tools put there (kubectl apply's
+# last-applied-configuration holds a Secret's values whole), managedFields every field's history.
+DROPPED_METADATA = ("annotations", "managedFields")
+METADATA_ONLY_KINDS = frozenset({"Secret", "PartialObjectMetadata"})
+METADATA_ONLY_LISTS = frozenset({"SecretList", "PartialObjectMetadataList"})
 
 
 def strip_secret_values(document: JsonObject) -> JsonObject:
     """A Kubernetes document without any Secret's values, whatever the server (or an export) returned: the
-    checks need names and labels only, and no secret may reach a snapshot, a report or a log."""
-    is_secret_list = document.get("kind") == "SecretList"
+    checks need names and labels only, and no secret may reach a snapshot, a report or a log. Secrets and
+    metadata-only items keep their metadata but its annotations and managedFields."""
+    metadata_only_list = document.get("kind") in METADATA_ONLY_LISTS
     items = document.get("items")
     for item in items if isinstance(items, list) else [document]:
-        if isinstance(item, dict) and (item.get("kind") == "Secret" or (is_secret_list and "kind" not in item)):
+        if isinstance(item, dict) and (
+            item.get("kind") in METADATA_ONLY_KINDS or (metadata_only_list and "kind" not in item)
+        ):
             for name in SECRET_VALUE_FIELDS:
                 item.pop(name, None)
             metadata = item.get("metadata")
-            annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
-            if isinstance(annotations, dict):
-                annotations.pop(LAST_APPLIED, None)
+            if isinstance(metadata, dict):
+                for name in DROPPED_METADATA:
+                    metadata.pop(name, None)
     return document

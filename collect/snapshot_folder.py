@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from collect.documents import MAX_DOCUMENT_BYTES, DocumentError, load_document
-from collect.parse import one_line
+from collect.parse import clients_from_context, one_line, owners_from_context
 from collect.parse_kube import KUBE_LIST_SOURCES, KubeInventory, KubeParseError, parse_document, sources_of
 from collect.raw import JsonObject, RawCluster, strip_secret_values
 from model.snapshot import Problem, Source
@@ -85,7 +85,7 @@ def read_estate(estate: Path) -> Iterator[ClusterFolder]:
     context_path = _find(estate, "context") if folders != [estate] else None
     if context_path:
         try:
-            defaults = _object(context_path)
+            defaults = _context(context_path)
         except SnapshotFileError as exc:
             estate_error = str(exc)
     for folder in folders:
@@ -120,7 +120,7 @@ def _read_cluster(folder: Path, defaults: JsonObject, defaults_error: str) -> tu
     context_path = _find(folder, "context")
     if context_path:
         try:
-            raw.context.update(_object(context_path))
+            raw.context.update(_context(context_path))
         except SnapshotFileError as exc:
             failed(str(exc), (Source.CONTEXT,))
     network_dir, kube_dir, logs_dir = folder / "network", folder / "kube", folder / "logs"
@@ -269,6 +269,18 @@ def _object(path: Path, printed_by: str = "") -> JsonObject:
         how = f" ({printed_by})" if printed_by else ""
         raise SnapshotFileError(f"{path}: expected a JSON object{how}, not {_kind_of(value)}")
     return value
+
+
+def _context(path: Path) -> JsonObject:
+    """A context.json whose clients and owners are well formed: an address like 300.1.2.3 makes the file
+    unreadable input (one line naming it, exit 2), not a quiet error finding."""
+    context = _object(path)
+    try:
+        clients_from_context(context)
+        owners_from_context(context)
+    except ValueError as exc:
+        raise SnapshotFileError(f"{path}: {exc}") from None
+    return context
 
 
 def _kind_of(value: Any) -> str:

@@ -96,6 +96,7 @@ arm() {
     */providers/microsoft.network/publicipaddresses/*) command="network public-ip" ;;
     */providers/microsoft.network/natgateways/*) command="network nat gateway" ;;
     */providers/microsoft.network/privatednszones/*) command="network private-dns zone" ;;
+    */providers/microsoft.network/virtualhubs/*) command="network vhub" ;;
     *) command="resource" ;;
   esac
   # One file per resource: its name and a digest of its id (names repeat across resource groups and policies).
@@ -139,6 +140,57 @@ firewalls_at() {
     | select(test("/azureFirewalls/"; "i")) | sub("/azureFirewallIpConfigurations/.*$"; ""; "i")' "$@" | sort -u
 }
 
+# export_firewall ID: a firewall, its public IPs, what its own subnet holds (a NAT gateway, which then carries its
+# egress; a route table, which may tunnel 0.0.0.0/0 onward), and its policy chain with rule collection groups.
+export_firewall() {
+  arm "$1" || return 0
+  local firewall_file policy policy_file subnet vnet_file subnet_body id
+  firewall_file=$(network_file "$1") || return 0
+  follow "$firewall_file" '(.properties // .).ipConfigurations[]? | (.properties // .) | (.publicIPAddress // .publicIpAddress).id // empty'
+  for subnet in $(jq -r '(.properties // .).ipConfigurations[]? | (.properties // .).subnet.id // empty' "$firewall_file"); do
+    arm "${subnet%/subnets/*}" && vnet_file=$(network_file "${subnet%/subnets/*}") || continue
+    subnet_body=$(jq --arg id "$(tr '[:upper:]' '[:lower:]' <<< "$subnet")" \
+      '[(.properties // .).subnets[]? | select(.id | ascii_downcase == $id) | (.properties // .)][0] // {}' "$vnet_file")
+    for id in $(jq -r '(.routeTable.id // empty), (.natGateway.id // empty)' <<< "$subnet_body"); do
+      arm "$id" && [[ "$id" == */natGateways/* ]] && follow "$(network_file "$id")" '(.properties // .).publicIpAddresses[]?.id // empty'
+    done
+  done
+  policy=$(jq -r '(.properties // .).firewallPolicy.id // empty' "$firewall_file")
+  while [ -n "$policy" ]; do  # the policy, its rule collection groups, then its parent policy
+    arm "$policy" || break
+    policy_file=$(network_file "$policy") || break
+    follow "$policy_file" '(.properties // .).ruleCollectionGroups[]?.id // empty'
+    policy=$(jq -r '(.properties // .).basePolicy.id // empty' "$policy_file")
+  done
+}
+
+# export_virtual_hub MANAGED_VNET_ID SPOKE_VNET_ID: a spoke peered with a Virtual WAN hub's managed VNet
+# (HV_<hub>_<guid>): the hub of that name whose connection names the spoke, the connections, its routing intent
+# and the firewall the intent names.
+export_virtual_hub() {
+  local name managed=${1##*/} spoke_lower hub group hub_name
+  name=${managed#HV_}
+  name=${name%_*}
+  spoke_lower=$(tr '[:upper:]' '[:lower:]' <<< "$2")
+  fetch "$work/hubs.json" network "az network vhub list" az network vhub list --query "[?name=='$name']" -o json || return 0
+  for hub in $(jq -r '.[].id' "$work/hubs.json"); do
+    group=$(cut -d/ -f5 <<< "$hub")
+    hub_name=${hub##*/}
+    fetch "$work/connections.json" reference "$hub/hubVirtualNetworkConnections" \
+      az network vhub connection list -g "$group" --vhub-name "$hub_name" -o json || continue
+    jq -e --arg spoke "$spoke_lower" 'any(.[]; (.remoteVirtualNetwork.id // "" | ascii_downcase) == $spoke)' \
+      "$work/connections.json" > /dev/null || continue
+    arm "$hub"
+    mv "$work/connections.json" "$out/network/vhub-connections-$hub_name.json"
+    fetch "$out/network/vhub-routing-intent-$hub_name.json" reference "$hub/routingIntent" \
+      az network vhub routing-intent list -g "$group" --vhub-name "$hub_name" -o json || return 0
+    for firewall in $(jq -r '.[].routingPolicies[]?.nextHop // empty' "$out/network/vhub-routing-intent-$hub_name.json" | sort -u); do
+      [[ "$(tr '[:upper:]' '[:lower:]' <<< "$firewall")" == */azurefirewalls/* ]] && export_firewall "$firewall"
+    done
+    return 0
+  done
+}
+
 echo "cluster" >&2
 if ! az aks show --ids "$cluster_id" -o json > "$work/cluster.json" 2> "$work/err" || ! jq -e .id "$work/cluster.json" > /dev/null 2>&1; then
   echo "error: az aks show --ids $cluster_id: $(grep -v '^[[:space:]]*$' "$work/err" | head -n 1)" >&2
@@ -168,6 +220,10 @@ for subnet in $subnets; do
   peered=()
   for remote in $(jq -r '(.properties // .).virtualNetworkPeerings[]? | (.properties // .)
       | select(.peeringState == "Connected") | .remoteVirtualNetwork.id // empty' "$vnet_file"); do
+    if [[ "${remote##*/}" == HV_* ]]; then  # a Virtual WAN hub's managed VNet: read through its hub
+      export_virtual_hub "$remote" "$vnet"
+      continue
+    fi
     arm "$remote" && remote_file=$(network_file "$remote") && peered+=("$remote_file")
   done
   table=$(jq -r '.routeTable.id // empty' <<< "$subnet_body")
@@ -180,16 +236,7 @@ for subnet in $subnets; do
   [ -n "$firewalls" ] || problem network unavailable \
     "no Azure Firewall found at the default route's next hop $hop in ${vnet##*/} or the VNets peered with it that could be read (another appliance cannot be exported)"
   for firewall in $firewalls; do
-    arm "$firewall" || continue
-    firewall_file=$(network_file "$firewall") || continue
-    follow "$firewall_file" '(.properties // .).ipConfigurations[]? | (.properties // .) | (.publicIPAddress // .publicIpAddress).id // empty'
-    policy=$(jq -r '(.properties // .).firewallPolicy.id // empty' "$firewall_file")
-    while [ -n "$policy" ]; do  # the policy, its rule collection groups, then its parent policy
-      arm "$policy" || break
-      policy_file=$(network_file "$policy") || break
-      follow "$policy_file" '(.properties // .).ruleCollectionGroups[]?.id // empty'
-      policy=$(jq -r '(.properties // .).basePolicy.id // empty' "$policy_file")
-    done
+    export_firewall "$firewall"
   done
 done
 for group in $(cat "$out"/network/*.json 2> /dev/null \
@@ -197,6 +244,17 @@ for group in $(cat "$out"/network/*.json 2> /dev/null \
     | sort -u); do
   arm "$group"
 done
+# The service tags the NSGs name, from the Service Tag Discovery API (the whole list is a few MB: cut to those).
+tags=$(cat "$out"/network/*.json 2> /dev/null | jq -r '[.. | objects | (.destinationAddressPrefix?, (.destinationAddressPrefixes? // [])[]?)
+  | strings | select(test("^[A-Za-z][A-Za-z0-9.]*$") and (ascii_downcase | IN("internet", "virtualnetwork", "azureloadbalancer", "any") | not))]
+  | unique | join(",")')
+if [ -n "$tags" ]; then
+  location=$(jq -r '.location' "$out/cluster.json")
+  fetch "$work/service-tags.json" network "az network list-service-tags -l $location" \
+    az network list-service-tags -l "$location" -o json \
+    && jq --arg tags "$tags" '($tags | ascii_downcase | split(",")) as $named
+      | .values |= map(select(.name | ascii_downcase | IN($named[])))' "$work/service-tags.json" > "$out/network/service-tags.json"
+fi
 # az prints some acronyms camel-cased (privateDnsZone) where ARM bodies spell them out (privateDNSZone): read both.
 follow "$out/cluster.json" '(.properties // .).networkProfile.loadBalancerProfile
   | (.effectiveOutboundIPs // .effectiveOutboundIps)[]?.id // empty'
@@ -219,6 +277,19 @@ echo "kubernetes" >&2
 kube_sources=(kube:pods kube:nodes kube:node-metrics kube:events kube:helm kube:logs)
 kubeconfig="$work/kubeconfig"
 k() { kubectl --kubeconfig "$kubeconfig" --request-timeout 20s "$@"; }
+# metadata_only KIND "LABEL ..." GET_ARGS...: the objects `kubectl get GET_ARGS` lists, as a <KIND>List of
+# items with their namespace, name and those labels only. kubectl prints just these columns (custom-columns),
+# so nothing else of an object (a Secret's values, a release payload, annotations) reaches a pipe or a file.
+metadata_only() {
+  local kind=$1 labels=$2 label columns="NAMESPACE:.metadata.namespace,NAME:.metadata.name"
+  shift 2
+  for label in $labels; do columns+=",$label:.metadata.labels.$label"; done
+  k get "$@" -o "custom-columns=$columns" --no-headers | jq -R -s --arg kind "$kind" --arg labels "$labels" '
+    ($labels | split(" ")) as $names
+    | {apiVersion: "v1", kind: ($kind + "List"), items: [split("\n")[] | select(length > 0) | [splits(" +")] as $cells
+        | {apiVersion: "v1", kind: $kind, metadata: {namespace: $cells[0], name: $cells[1], labels: ([range($names | length)
+            | select(($cells[. + 2] // "<none>") != "<none>") | {key: $names[.], value: $cells[. + 2]}] | from_entries)}}]}'
+}
 if ! az aks get-credentials --ids "$cluster_id" --file "$kubeconfig" --overwrite-existing > /dev/null 2> "$work/err"; then
   why=$(grep -v '^[[:space:]]*$' "$work/err" | head -n 1 | cut -c 1-300)
   for source in "${kube_sources[@]}"; do problem "$source" "$(kind_of "$work/err")" "az aks get-credentials: $why"; done
@@ -235,14 +306,13 @@ else
     fetch "$out/kube/events.json" kube:events "kubectl get events -A" k get events -A -o json
     fetch "$out/kube/node-metrics.json" kube:node-metrics "kubectl get --raw /apis/metrics.k8s.io/v1beta1/nodes (is metrics-server running?)" \
       k get --raw /apis/metrics.k8s.io/v1beta1/nodes
-    # Helm 3 release secrets as metadata only: the release payload never leaves the cluster. Listing them needs
-    # `list` on secrets; without it the Helm 2 configmaps alone would pass for the whole history, so they wait.
-    if fetch "$work/secrets.json" kube:helm "kubectl get secrets -A -l owner=helm (listing Secrets metadata needs list on secrets)" \
-        k get secrets -A -l owner=helm -o json; then
-      jq '{apiVersion: "v1", kind: "SecretList", items: [.items[] | del(.data)]}' "$work/secrets.json" > "$out/kube/helm-secrets.json"
-      fetch "$work/configmaps.json" kube:helm "kubectl get configmaps -n kube-system -l OWNER=TILLER" \
-        k get configmaps -n kube-system -l OWNER=TILLER -o json \
-        && jq '{apiVersion: "v1", kind: "ConfigMapList", items: [.items[] | del(.data)]}' "$work/configmaps.json" > "$out/kube/tiller-configmaps.json"
+    # Helm 3 release secrets (and Helm 2's configmaps) as metadata only: kubectl prints names and labels, so no
+    # release payload is written anywhere, not even to the work folder. Listing them needs `list` on secrets;
+    # without it the Helm 2 configmaps alone would pass for the whole history, so they wait.
+    if fetch "$out/kube/helm-secrets.json" kube:helm "kubectl get secrets -A -l owner=helm (listing Secrets metadata needs list on secrets)" \
+        metadata_only Secret "owner name version status" secrets -A -l owner=helm; then
+      fetch "$out/kube/tiller-configmaps.json" kube:helm "kubectl get configmaps -n kube-system -l OWNER=TILLER" \
+        metadata_only ConfigMap "OWNER NAME VERSION STATUS" configmaps -n kube-system -l OWNER=TILLER
     fi
     if [ -f "$out/kube/pods.json" ]; then
       mkdir -p "$out/kube/logs/kube-system"

@@ -1,8 +1,9 @@
 // AKS API Reach in one deployment: `azd up`, or
 //   az deployment sub create --location <region> --template-file infra/main.bicep --parameters environmentName=<name>
-// Creates the resource group, the app identity and its read-only roles on this subscription, storage
-// (identity-only), Key Vault (Teams webhooks), Application Insights on Log Analytics, the Flex
-// Consumption Function app, the results workbook, with subscribeToChanges the Event Grid system
+// Creates the resource group, the app identity and its read-only roles (docs/security.md), storage
+// (identity-only), Key Vault (Teams webhooks), both audited and, given a private endpoint subnet, closed to
+// the internet, Application Insights on Log Analytics, the Flex Consumption Function app behind Entra ID
+// authentication, the results workbook, with subscribeToChanges the Event Grid system
 // topic and event subscription of change-driven rechecks, and given an action group the alert rules.
 targetScope = 'subscription'
 
@@ -59,10 +60,35 @@ param alertActionGroupId string = ''
 @description('Subnet resource id (delegated to Microsoft.App/environments) for VNet integration, to reach private clusters; empty: none.')
 param virtualNetworkSubnetId string = ''
 
-@description('Grant the identity its read-only roles (Reader, the AKS API Reach Kubernetes Reader custom role, Log Analytics Reader) on this subscription.')
+@description('Subnet for the private endpoints of the app\'s storage, Key Vault and site (not the delegated subnet above, in the same VNet); closes their public endpoints (storage, vault) and creates and links the privatelink DNS zones. Needs virtualNetworkSubnetId. Empty: public endpoints, Entra auth only.')
+param privateEndpointSubnetId string = ''
+
+@description('Log Analytics workspace that receives the audit logs of the app\'s storage and Key Vault (a central security workspace); empty: the app\'s own workspace.')
+param diagnosticsWorkspaceId string = ''
+
+@allowed(['entra', 'function-key'])
+@description('How runbooks authenticate to the HTTP check: entra (App Service authentication with Entra ID tokens and the app role the app checks) or function-key.')
+param httpAuth string = 'entra'
+
+@description('Client id of the app registration runbook identities get tokens for (entra; docs/security.md creates it); empty: every HTTP request is refused with 401 until it is set.')
+param httpAuthClientId string = ''
+
+@description('IP ranges (CIDR) allowed to call the app\'s public endpoint, besides Event Grid; empty: any address (authentication still applies).')
+param httpAllowedIpRanges array = []
+
+@description('Grant the identity its read-only roles on this subscription (AKS API Reach Resource Reader) and on the clusters and workspaces below.')
 param assignRolesOnThisSubscription bool = true
 
-@description('Also grant Azure Kubernetes Service Cluster User Role, needed to fetch the user kubeconfig (listClusterUserCredential).')
+@description('Resource ids of clusters in this subscription (Azure RBAC for Kubernetes authorization) whose Kubernetes the sweep reads: kube-system reads at namespace scope, node reads, their audit rows, the user kubeconfig.')
+param clusterIds array = []
+
+@description('Resource ids of the Log Analytics workspaces in this subscription that receive the clusters\' kube-audit logs: the AKS audit tables only.')
+param auditWorkspaceIds array = []
+
+@description('Also grant the legacy AzureDiagnostics table on those workspaces (clusters sending kube-audit in Azure diagnostics mode); it holds every resource\'s legacy logs there.')
+param auditTablesIncludeAzureDiagnostics bool = true
+
+@description('Also grant Azure Kubernetes Service Cluster User Role on each cluster of clusterIds, needed to fetch the user kubeconfig (listClusterUserCredential).')
 param grantClusterUserRole bool = true
 
 @description('Deliver this subscription\'s Resource Manager writes and deletes to the app through Event Grid, for change-driven rechecks (README "Change-driven checks"). Set it once the code is deployed: the event subscription names the function.')
@@ -71,8 +97,8 @@ param subscribeToChanges bool = false
 @description('Resource id of this subscription\'s existing Event Grid system topic (Microsoft.Resources.Subscriptions) to add the event subscription to; empty: create one in the app\'s resource group.')
 param existingSystemTopicId string = ''
 
-@description('List Helm release Secrets (metadata only) for helm-history (AKS_REACH_READ_SECRETS); that needs secrets/read, which also allows reading their values: false leaves Secrets out of the role and the sweep.')
-param readSecrets bool = true
+@description('List Helm release Secrets (metadata only) for helm-history (AKS_REACH_READ_SECRETS); that needs secrets/read on the clusters of clusterIds, which also allows reading their values: false leaves Secrets out of the roles and the sweep.')
+param readSecrets bool = false
 
 @minValue(1)
 @maxValue(1000)
@@ -90,6 +116,16 @@ var tags = {
 }
 var functionAppName = 'func-aksreach-${token}'
 var deploymentContainerName = 'app-package-${token}'
+var isolated = !empty(privateEndpointSubnetId)
+// The privatelink zones of storage (blob, queue, table), Key Vault and the site, in that order.
+var vaultZoneName = replace(environment().suffixes.keyvaultDns, '.vault.', 'privatelink.vaultcore.')
+var privateZoneNames = [
+  'privatelink.blob.${environment().suffixes.storage}'
+  'privatelink.queue.${environment().suffixes.storage}'
+  'privatelink.table.${environment().suffixes.storage}'
+  vaultZoneName
+  'privatelink.azurewebsites.net'
+]
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
@@ -119,6 +155,19 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
+module privateZones 'modules/private-dns-zones.bicep' = if (isolated) {
+  name: 'private-dns-zones'
+  scope: rg
+  params: {
+    tags: tags
+    zoneNames: privateZoneNames
+    virtualNetworkId: join(take(split(privateEndpointSubnetId, '/'), 9), '/')
+  }
+}
+
+var privateZoneIds = [for zoneName in privateZoneNames: isolated ? resourceId(subscription().subscriptionId, rg.name, 'Microsoft.Network/privateDnsZones', zoneName) : '']
+var auditWorkspaceId = empty(diagnosticsWorkspaceId) ? monitoring.outputs.workspaceId : diagnosticsWorkspaceId
+
 module storage 'modules/storage.bicep' = {
   name: 'storage'
   scope: rg
@@ -130,7 +179,14 @@ module storage 'modules/storage.bicep' = {
     deploymentContainerName: deploymentContainerName
     queueName: queueName
     stateTableName: stateTableName
+    configContainerName: 'aks-reach-config'
+    privateEndpointSubnetId: privateEndpointSubnetId
+    privateDnsZoneIds: isolated ? take(privateZoneIds, 3) : []
+    diagnosticsWorkspaceId: auditWorkspaceId
   }
+  dependsOn: [
+    privateZones
+  ]
 }
 
 module vault 'modules/keyvault.bicep' = {
@@ -144,7 +200,13 @@ module vault 'modules/keyvault.bicep' = {
     // An unset azd variable arrives as '': store an empty map rather than an empty secret.
     teamsWebhooks: empty(teamsWebhooks) ? '{}' : teamsWebhooks
     teamsDefaultWebhook: teamsDefaultWebhook
+    privateEndpointSubnetId: privateEndpointSubnetId
+    privateDnsZoneId: privateZoneIds[3]
+    diagnosticsWorkspaceId: auditWorkspaceId
   }
+  dependsOn: [
+    privateZones
+  ]
 }
 
 // Every app setting in one place; tests/infra checks these names against the settings the code reads.
@@ -156,7 +218,7 @@ var appSettings = {
   // Read by the host and by the sweep (queue and state table clients).
   AzureWebJobsStorage__queueServiceUri: storage.outputs.queueEndpoint
   AzureWebJobsStorage__tableServiceUri: storage.outputs.tableEndpoint
-  // Read by DefaultAzureCredential: use the user-assigned identity.
+  // The app's only credential in Azure: ManagedIdentityCredential(client_id) (sweep/runtime.py app_credential).
   AZURE_CLIENT_ID: identity.outputs.clientId
   // Telemetry, sent with the identity (the component disables local auth).
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
@@ -175,6 +237,9 @@ var appSettings = {
   AKS_REACH_MUTE_LIST: muteList
   AKS_REACH_MUTE_LIST_BLOB: muteListInStorage && empty(muteList) ? '${storage.outputs.configContainerUrl}/mute-list.yaml' : ''
   AKS_REACH_MUTE_BY_TAG: string(muteByTag)
+  // The HTTP check: Entra ID (App Service authentication) and the app role runbook identities are granted.
+  AKS_REACH_HTTP_AUTH: httpAuth
+  AKS_REACH_HTTP_ROLE: 'AksApiReach.Check'
   AKS_REACH_TEAMS_WEBHOOKS: '@Microsoft.KeyVault(SecretUri=${vault.outputs.webhooksSecretUri})'
   AKS_REACH_TEAMS_DEFAULT_WEBHOOK: empty(teamsDefaultWebhook) ? '' : '@Microsoft.KeyVault(SecretUri=${vault.outputs.defaultWebhookSecretUri})'
 }
@@ -193,7 +258,15 @@ module app 'modules/function-app.bicep' = {
     virtualNetworkSubnetId: virtualNetworkSubnetId
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    httpAuth: httpAuth
+    httpAuthClientId: httpAuthClientId
+    httpAllowedIpRanges: httpAllowedIpRanges
+    privateEndpointSubnetId: privateEndpointSubnetId
+    privateDnsZoneId: privateZoneIds[4]
   }
+  dependsOn: [
+    privateZones
+  ]
 }
 
 module workbook 'modules/workbook.bicep' = {
@@ -229,13 +302,17 @@ module changeEvents 'changes/subscription.bicep' = if (subscribeToChanges) {
   }
 }
 
-// Read-only roles on this subscription; other subscriptions or a management group: see roles/.
+// Read-only roles on this subscription and on the clusters and workspaces named; other subscriptions or a
+// management group: see roles/ and docs/security.md.
 module sweepRoles 'roles/subscription.bicep' = if (assignRolesOnThisSubscription) {
   name: 'sweep-roles'
   params: {
     principalId: identity.outputs.principalId
     grantClusterUserRole: grantClusterUserRole
     readSecrets: readSecrets
+    clusterIds: clusterIds
+    auditWorkspaceIds: auditWorkspaceIds
+    auditTablesIncludeAzureDiagnostics: auditTablesIncludeAzureDiagnostics
   }
 }
 

@@ -8,6 +8,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
+from model.root_cause import RootCause
 from model.snapshot import Cluster
 
 
@@ -52,6 +53,8 @@ class Finding:
     remediation: str
     evidence: Mapping[str, Any]
     docs: str
+    # The shared resources or actors at fault (model/root_cause.py); empty when the cause is the cluster's own.
+    root_causes: tuple[RootCause, ...] = ()
     # Set after evaluation (sweep/mutes.py): an active exemption keeps the status and mutes the finding;
     # an expired one mutes nothing and is named so the owners hear of the finding again.
     muted: Mute | None = None
@@ -68,6 +71,8 @@ class Finding:
             "evidence": dict(self.evidence),
             "docs": self.docs,
         }
+        if self.root_causes:
+            document["rootCauses"] = [cause.to_dict() for cause in self.root_causes]
         if self.muted:
             document["muted"] = self.muted.to_dict()
         if self.expired_mute:

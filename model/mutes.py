@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
+from model.arm_ids import subscription_of
 from model.finding import ClusterResult, Finding, Mute
 from model.snapshot import Cluster, frozen_map
 
@@ -44,6 +45,20 @@ class MuteRule:
         tags = {name.lower(): value for name, value in cluster.tags.items()}  # Azure tag names ignore case
         return all(name.lower() in tags and _glob(tags[name.lower()], p) for name, p in self.tags.items())
 
+    @property
+    def broad(self) -> bool:
+        """Mutes every check, or never ends: such a rule must not reach clusters it was not written for."""
+        return ALL_CHECKS in self.checks or self.expires is None
+
+    @property
+    def anchored(self) -> bool:
+        """Names its clusters by subscription: every `subscriptions` pattern a literal id, or every cluster
+        pattern an ARM id whose subscription is literal. A cluster name, a resource group name or a tag can be
+        repeated in any subscription, and tags are set by whoever may write the cluster: its owners."""
+        if self.subscriptions:
+            return all(_literal(pattern) for pattern in self.subscriptions)
+        return bool(self.clusters) and all(_literal(subscription_of(pattern)) for pattern in self.clusters)
+
     def covers(self, check: str) -> bool:
         return ALL_CHECKS in self.checks or check in self.checks
 
@@ -56,6 +71,11 @@ class MuteRule:
 
 def _glob(value: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(value.lower(), pattern.lower())
+
+
+def _literal(pattern: str) -> bool:
+    """A non-empty pattern without glob characters: it matches one value."""
+    return bool(pattern) and not any(char in pattern for char in "*?[")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,11 @@ same IP names a different firewall in every hub of an estate. The IP is therefor
 node subnet can send it: the node VNet's address space and the address spaces of the VNets peered with it
 (peering state Connected). Then: the VNet whose prefixes hold the IP -> the subnet whose prefix holds it ->
 the IP configurations on that subnet -> the Azure Firewall (or network interface) with that private IP.
-Zero candidates, or two, are reported as such: nothing is chosen by order.
+When a peered VNet's body cannot be read (a hub in a connectivity subscription), a firewall whose own body puts
+that IP on a subnet of that VNet is the appliance. Zero candidates, or two, are reported as such: nothing is chosen by order. When the IP lies only in the address
+space of a peering whose state is Disconnected (the other side was deleted), the route is invalid: a next hop must
+be reachable over direct connectivity (udr-overview: a route to a virtual appliance whose address the subnet
+cannot reach is an invalid configuration), so Azure drops what it carries.
 
 Docs: https://learn.microsoft.com/azure/virtual-network/virtual-networks-udr-overview (next hop type
 "Virtual appliance": the private IP of a NIC or internal load balancer in the virtual network or a peered one)
@@ -21,10 +25,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from model.arm_ids import last_segment, parent_id, same_id
-from model.snapshot import AzureFirewall, NetworkInventory, Subnet, VirtualNetwork
+from model.arm_ids import last_segment, parent_id, same_id, vnet_id_of
+from model.snapshot import AzureFirewall, NetworkInventory, Peering, Subnet, VirtualNetwork
 
 CONNECTED = "connected"
+DISCONNECTED = "disconnected"
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,11 @@ class NetworkLookup(Protocol):
         """Why a reference could not be read ("403 ..."), or None when it is simply absent."""
         ...
 
+    def firewalls_in_vnet(self, vnet_id: str) -> Sequence[Appliance]:
+        """The Azure Firewalls whose IP configuration sits on a subnet of this VNet, from their own bodies (for a
+        VNet whose body could not be read)."""
+        ...
+
 
 @dataclass(frozen=True)
 class NextHop:
@@ -62,6 +72,12 @@ class NextHop:
     subnet_id: str | None = None  # the subnet (node VNet or a peered one) whose prefix holds the IP
     missing: tuple[tuple[str, str], ...] = ()  # (resource id, why) of VNets that could not be read
     searched: tuple[str, ...] = ()  # the VNets whose address spaces were searched
+    disconnected: tuple[Peering, ...] = ()  # Disconnected peerings whose remote address space holds the IP
+
+    @property
+    def invalid(self) -> bool:
+        """The IP is reachable only through a Disconnected peering: the route is invalid, the traffic dropped."""
+        return bool(self.disconnected) and not self.appliances and not self.subnet_id and not self.missing
 
     @property
     def appliance(self) -> Appliance | None:
@@ -80,6 +96,12 @@ class NextHop:
             return f"next hop {self.ip} matches {len(self.appliances)} appliances, {names}: which one carries the traffic cannot be told"
         if self.appliance is not None:
             return f"next hop {self.ip} is {self.appliance.describe()}, a network virtual appliance whose rules cannot be read"
+        if self.invalid:
+            peerings = ", ".join(f"{p.name} (to {last_segment(p.remote_vnet_id or '')})" for p in self.disconnected)
+            return (
+                f"next hop {self.ip} lies only behind peering {peerings}, whose state is Disconnected (the other "
+                "side was deleted): the route is invalid and Azure drops the traffic it carries"
+            )
         if self.missing:
             reasons = "; ".join(f"{last_segment(vnet)} {why}" for vnet, why in self.missing)
             return f"next hop {self.ip} may sit in a virtual network that could not be read ({reasons})"
@@ -101,7 +123,10 @@ def resolve_next_hop(ip: str, node_vnet_id: str, lookup: NetworkLookup) -> NextH
     missing: list[tuple[str, str]] = []
     holders: list[str] = [node.id] if _holds(node.address_prefixes, address) else []
     searched = [node.id]
+    disconnected: list[Peering] = []
     for peering in node.peerings:
+        if peering.state.lower() == DISCONNECTED and _holds(peering.remote_address_prefixes, address):
+            disconnected.append(peering)  # its remote VNet is gone: the peering's own record of its space says
         if not peering.remote_vnet_id or peering.state.lower() != CONNECTED:
             continue
         searched.append(peering.remote_vnet_id)
@@ -118,8 +143,13 @@ def resolve_next_hop(ip: str, node_vnet_id: str, lookup: NetworkLookup) -> NextH
     subnet_id: str | None = None
     for vnet_id in dict.fromkeys(holders):
         vnet = node if same_id(vnet_id, node.id) else lookup.virtual_network(vnet_id)
-        if vnet is None:
-            missing.append((vnet_id, _why(lookup, vnet_id)))
+        if vnet is None:  # the firewall's own body says which subnet its address sits on
+            found = [a for a in lookup.firewalls_in_vnet(vnet_id) if _same_ip(a.private_ip, address)]
+            for appliance in found:
+                appliances.setdefault(appliance.id.lower(), appliance)
+                subnet_id = subnet_id or (appliance.firewall.subnet_id if appliance.firewall else None)
+            if not found:
+                missing.append((vnet_id, _why(lookup, vnet_id)))
             continue
         for subnet in vnet.subnets:
             if not _holds(subnet.address_prefixes, address):
@@ -129,7 +159,7 @@ def resolve_next_hop(ip: str, node_vnet_id: str, lookup: NetworkLookup) -> NextH
                 if _same_ip(appliance.private_ip, address):
                     appliances.setdefault(appliance.id.lower(), appliance)
     ordered = tuple(sorted(appliances.values(), key=lambda appliance: appliance.id.lower()))
-    return NextHop(ip, ordered, subnet_id, tuple(missing), tuple(searched))
+    return NextHop(ip, ordered, subnet_id, tuple(missing), tuple(searched), tuple(disconnected))
 
 
 class InventoryLookup:
@@ -160,6 +190,13 @@ class InventoryLookup:
     def unreadable_reason(self, resource_id: str) -> str | None:
         why = self._unreadable.get(resource_id.lower())
         return f"could not be read ({why})" if why else None
+
+    def firewalls_in_vnet(self, vnet_id: str) -> list[Appliance]:
+        return [
+            Appliance(firewall.id, firewall.private_ip, firewall)
+            for firewall in self._inventory.firewalls.values()
+            if firewall.private_ip and firewall.subnet_id and same_id(vnet_id_of(firewall.subnet_id), vnet_id)
+        ]
 
 
 def firewall_of_ip_configuration(config_id: str) -> str:

@@ -8,6 +8,7 @@ Resource ids are kept as Azure prints them; compare them with `same_id`.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -262,6 +263,11 @@ class AzureFirewall:
     policy_id: str | None = None
     rule_collections: tuple[RuleCollection, ...] = ()  # classic rules
     subnet_id: str | None = None  # the AzureFirewallSubnet of the IP configuration holding `private_ip`
+    # classic firewalls: additionalProperties "Network.DNS.EnableProxy" (a policy's firewalls: its dnsSettings)
+    dns_proxy: bool = False
+    # A secured virtual hub's firewall (Virtual WAN): its hub, and its public addresses (hubIPAddresses.publicIPs)
+    virtual_hub_id: str | None = None
+    public_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -271,6 +277,7 @@ class FirewallPolicy:
     parent_policy_id: str | None = None
     rule_collection_group_ids: tuple[str, ...] = ()
     tls_inspection: bool = False
+    dns_proxy: bool = False  # dnsSettings.enableProxy: the firewalls answer DNS on their private IP
 
 
 @dataclass(frozen=True)
@@ -290,6 +297,42 @@ class PrivateDnsZone:
 
 
 @dataclass(frozen=True)
+class VirtualHub:
+    """A Virtual WAN hub: the spokes its hubVirtualNetworkConnections name, and its routing intent."""
+
+    id: str
+    name: str
+    address_prefix: str | None = None
+    firewall_id: str | None = None  # properties.azureFirewall: a secured hub's Azure Firewall
+    connected_vnet_ids: tuple[str, ...] = ()  # remoteVirtualNetwork of each hubVirtualNetworkConnection
+    routing_intent_read: bool = False  # its routingIntent was collected (then the next hops below are facts)
+    internet_next_hop: str | None = None  # the routing policy for "Internet": a firewall's (or NVA's) id
+    private_next_hop: str | None = None  # the routing policy for "PrivateTraffic"
+
+
+GENERIC_ADDRESS_SPECS = frozenset(("*", "any", "0.0.0.0/0", "internet", "virtualnetwork", "azureloadbalancer"))
+
+
+def is_service_tag(spec: str) -> bool:
+    """An NSG address spec that names a service tag's address list (AzureCloud.westeurope, Storage,
+    AzureFrontDoor.Frontend): not an address or prefix, nor one of the tags with a fixed meaning."""
+    text = spec.strip()
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return text.lower() not in GENERIC_ADDRESS_SPECS
+    return False
+
+
+@dataclass(frozen=True)
+class ServiceTag:
+    """A service tag's address prefixes, from the Service Tag Discovery API (`az network list-service-tags`)."""
+
+    name: str  # AzureCloud, AzureCloud.westeurope, ...
+    address_prefixes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class NetworkInventory:
     """Every network resource collected for a cluster, by lower-cased ARM id."""
 
@@ -304,6 +347,8 @@ class NetworkInventory:
     firewall_policies: Mapping[str, FirewallPolicy] = field(default_factory=frozen_map)
     rule_collection_groups: Mapping[str, RuleCollectionGroup] = field(default_factory=frozen_map)
     private_dns_zones: Mapping[str, PrivateDnsZone] = field(default_factory=frozen_map)
+    service_tags: Mapping[str, ServiceTag] = field(default_factory=frozen_map)  # by lower-cased tag name
+    virtual_hubs: Mapping[str, VirtualHub] = field(default_factory=frozen_map)
     # References the collector followed but could not read: ARM id (as Azure spells it) -> why ("403 ...").
     unreadable: Mapping[str, str] = field(default_factory=frozen_map)
 
@@ -319,6 +364,13 @@ class NetworkInventory:
 
     def vnet_of_subnet(self, subnet_id: str) -> VirtualNetwork | None:
         return self.virtual_networks.get(vnet_id_of(subnet_id).lower())
+
+    def hub_of(self, vnet_id: str) -> VirtualHub | None:
+        """The Virtual WAN hub whose hubVirtualNetworkConnection names this VNet."""
+        return next(
+            (hub for hub in self.virtual_hubs.values() if any(same_id(v, vnet_id) for v in hub.connected_vnet_ids)),
+            None,
+        )
 
 
 # --- Kubernetes --------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Results as Application Insights custom events, through the Azure Monitor OpenTelemetry distro.
 
-One `AksApiReachFinding` event per finding and one `AksApiReachSweep` event per sweep, queryable
+One `AksApiReachFinding` event per finding, one `AksApiReachRootCause` event per root cause of a sweep (the
+estate view: `model/estate.py`) and one `AksApiReachSweep` event per sweep, queryable
 in `customEvents` (infra/workbook.json reads exactly these names). A log record that carries the
 attribute `microsoft.custom_event.name` is exported as a customEvent; every property is a string,
 cut at Application Insights' limit.
@@ -15,10 +16,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from model.estate import EstateCause, estate_causes
 from model.finding import ClusterResult, Finding
 from publish.json_report import summary
 
 FINDING_EVENT = "AksApiReachFinding"
+ROOT_CAUSE_EVENT = "AksApiReachRootCause"
 SWEEP_EVENT = "AksApiReachSweep"
 EVENT_NAME_ATTRIBUTE = "microsoft.custom_event.name"
 LOGGER_NAME = "aks_api_reach.events"
@@ -46,8 +49,27 @@ FINDING_PROPERTIES = (
     "muteExpires",  # YYYY-MM-DD, or "" for an exemption without end
     "muteSource",
     "exemptionExpired",  # YYYY-MM-DD when an exemption that covered the finding has expired
+    "rootCauses",  # the keys of the root causes the finding names (model/root_cause.py), space-separated
 )
-SWEEP_PROPERTIES = ("sweepId", "clusters", "pass", "fail", "warn", "skipped", "error", "muted")
+ROOT_CAUSE_PROPERTIES = (
+    "sweepId",
+    "key",
+    "kind",
+    "causeName",  # for people: the resource, its resource group and the part ("name" is taken by log records)
+    "resourceId",
+    "resourceSubscription",  # the subscription holding the resource at fault ("" for a client)
+    "part",
+    "status",
+    "checks",  # comma-separated
+    "summary",
+    "fix",
+    "items",  # JSON list: what it lacks or denies
+    "clusterCount",
+    "subscriptionCount",
+    "subscriptions",  # comma-separated subscriptions of the affected clusters
+    "clusterIds",  # comma-separated (cut at the property limit; clusterCount is exact)
+)
+SWEEP_PROPERTIES = ("sweepId", "clusters", "rootCauses", "pass", "fail", "warn", "skipped", "error", "muted")
 
 
 def result_id(sweep_id: str, cluster_id: str) -> str:
@@ -76,8 +98,32 @@ def finding_properties(result: ClusterResult, finding: Finding, sweep_id: str) -
         "muteExpires": mute.expires.isoformat() if mute and mute.expires else "",
         "muteSource": mute.source if mute else "",
         "exemptionExpired": expired.expires.isoformat() if expired and expired.expires else "",
+        "rootCauses": " ".join(cause.key for cause in finding.root_causes),
     }
     return {name: str(values[name])[:PROPERTY_LIMIT] for name in FINDING_PROPERTIES}
+
+
+def root_cause_properties(group: EstateCause, sweep_id: str) -> dict[str, str]:
+    cause = group.cause
+    values: dict[str, Any] = {
+        "sweepId": sweep_id,
+        "key": cause.key,
+        "kind": cause.kind.value,
+        "causeName": cause.name,
+        "resourceId": cause.resource_id,
+        "resourceSubscription": cause.subscription,
+        "part": cause.part,
+        "status": group.status.value,
+        "checks": ",".join(group.checks),
+        "summary": cause.summary,
+        "fix": cause.fix,
+        "items": json.dumps(list(cause.items)),
+        "clusterCount": len(group.affected),
+        "subscriptionCount": len(group.subscriptions),
+        "subscriptions": ",".join(group.subscriptions),
+        "clusterIds": ",".join(cluster.id for cluster in group.clusters),
+    }
+    return {name: str(values[name])[:PROPERTY_LIMIT] for name in ROOT_CAUSE_PROPERTIES}
 
 
 def sweep_properties(counts: Mapping[str, int], sweep_id: str) -> dict[str, str]:
@@ -91,10 +137,16 @@ class EventPublisher:
         self._logger = logger
 
     def publish(self, results: Sequence[ClusterResult], sweep_id: str) -> int:
-        """A whole sweep at once (the CLI): every finding, then the sweep's summary."""
+        """A whole sweep at once (the CLI): every finding, every root cause, then the sweep's summary."""
         sent = sum(self.publish_result(result, sweep_id) for result in results)
-        self.publish_sweep(summary(results), sweep_id)
-        return sent + 1
+        groups = estate_causes(results)
+        self.publish_root_causes(groups, sweep_id)
+        self.publish_sweep({**summary(results), "rootCauses": len(groups)}, sweep_id)
+        return sent + len(groups) + 1
+
+    def publish_root_causes(self, groups: Sequence[EstateCause], sweep_id: str) -> None:
+        for group in groups:
+            self._emit(ROOT_CAUSE_EVENT, root_cause_properties(group, sweep_id))
 
     def publish_result(self, result: ClusterResult, sweep_id: str) -> int:
         for finding in result.findings:
@@ -102,7 +154,7 @@ class EventPublisher:
         return len(result.findings)
 
     def publish_sweep(self, counts: Mapping[str, int], sweep_id: str) -> None:
-        """The event that closes a sweep: clusters checked and findings per status."""
+        """The event that closes a sweep: clusters checked, root causes and findings per status."""
         self._emit(SWEEP_EVENT, sweep_properties(counts, sweep_id))
 
     def _emit(self, name: str, properties: dict[str, str]) -> None:

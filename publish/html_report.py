@@ -21,9 +21,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from model.estate import EstateCause, causes_of, estate_causes
 from model.finding import ClusterResult, Finding, Status
 from publish.json_report import summary
-from publish.text_report import STATUS_ORDER, mute_note, worst_first
+from publish.text_report import STATUS_ORDER, cause_numbers, cause_reference, mute_note, root_cause_count, worst_first
 
 ASSETS = Path(__file__).with_name("html")
 
@@ -48,6 +49,8 @@ def render_html(
     script = (ASSETS / "report.js").read_text(encoding="utf-8")
     ordered = worst_first(results)
     counts = summary(results)
+    groups = estate_causes(results)
+    numbers = cause_numbers(groups)
     when = generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     title = f"AKS API Reach: {counts['clusters']} clusters, {when}"
     policy = (
@@ -61,16 +64,18 @@ def render_html(
         "<meta name='viewport' content='width=device-width, initial-scale=1'>\n<meta name='color-scheme' content='light dark'>\n",
         f"<title>{escape(title)}</title>\n<style>{style}</style>\n</head>\n<body>\n",
         "<header><h1>AKS API Reach</h1>",
-        f"<p class='lede'>{counts['clusters']} clusters, generated {escape(when)}: {_summary_badges(counts)}</p>",
+        f"<p class='lede'>{counts['clusters']} clusters, {root_cause_count(groups)}, generated {escape(when)}: "
+        f"{_summary_badges(counts)}</p>",
         "<button type='button' id='theme' class='js-only' hidden>Theme: auto</button></header>\n",
-        _filters(ordered, check_ids),
+        _filters(ordered, check_ids, groups),
         "<main>\n",
-        _grid(ordered, check_ids),
+        _estate_view(groups, {result.cluster.id.lower(): index for index, result in enumerate(ordered)}),
+        _grid(ordered, check_ids, numbers),
         _counts_per_check(results, check_ids),
         _counts_per_owner(results),
         _mutes(mutes) if mutes else "",
         "<section id='clusters'><h2>Findings per cluster</h2>\n",
-        *(_cluster(index, result) for index, result in enumerate(ordered)),
+        *(_cluster(index, result, groups, numbers) for index, result in enumerate(ordered)),
         "</section>\n</main>\n",
         f"<script>{script}</script>\n</body>\n</html>\n",
     ]
@@ -96,11 +101,13 @@ def _tokens(result: ClusterResult) -> str:
     return " ".join(f"{f.check}:{f.status.value}:{int(bool(f.muted))}" for f in result.findings)
 
 
-def _row_data(result: ClusterResult) -> str:
+def _row_data(result: ClusterResult, numbers: dict[str, int]) -> str:
+    """The filter's data; `data-rc`: the numbers of the root causes the cluster's findings point at."""
     owners = "|".join(owners_of(result))
+    causes = sorted({numbers[c.key] for f in result.findings if not f.muted for c in f.root_causes if c.key in numbers})
     return (
         f" data-owners='{escape(owners)}' data-sub='{escape(result.cluster.subscription)}'"
-        f" data-f='{escape(_tokens(result))}'"
+        f" data-f='{escape(_tokens(result))}' data-rc='{' '.join(map(str, causes))}'"
     )
 
 
@@ -109,7 +116,11 @@ def _options(values: Iterable[str], label: str) -> str:
     return f"<option value=''>{escape(label)}</option>{options}"
 
 
-def _filters(results: Sequence[ClusterResult], check_ids: Sequence[str]) -> str:
+def _filters(results: Sequence[ClusterResult], check_ids: Sequence[str], groups: Sequence[EstateCause]) -> str:
+    causes = "".join(
+        f"<option value='{number}'>#{number} {escape(group.cause.name)}</option>"
+        for number, group in enumerate(groups, 1)
+    )
     owners = sorted({owner for result in results for owner in owners_of(result)}, key=str.lower)
     subscriptions = sorted({result.cluster.subscription for result in results if result.cluster.subscription})
     return (
@@ -120,12 +131,50 @@ def _filters(results: Sequence[ClusterResult], check_ids: Sequence[str]) -> str:
         "<option value='1'>muted</option><option value='0'>not muted</option></select></label>"
         f"<label>Owner <select name='owner'>{_options(owners, 'any owner')}</select></label>"
         f"<label>Subscription <select name='sub'>{_options(subscriptions, 'any subscription')}</select></label>"
+        f"<label>Root cause <select name='rc'><option value=''>any root cause</option>{causes}</select></label>"
         "<button type='reset'>Clear</button> <output id='shown' aria-live='polite'></output>"
         "</fieldset></form>\n"
     )
 
 
-def _grid(results: Sequence[ClusterResult], check_ids: Sequence[str]) -> str:
+def _estate_view(groups: Sequence[EstateCause], index_of: dict[str, int]) -> str:
+    """The root causes, largest first: what is wrong, the fix, the reach, and links to the clusters."""
+    if not groups:
+        return ""
+    rows = []
+    for number, group in enumerate(groups, 1):
+        cause = group.cause
+        clusters = ", ".join(
+            f"<a href='#c{index_of[cluster.id.lower()]}'>{text(cluster.name)}</a>"
+            for cluster in group.clusters
+            if cluster.id.lower() in index_of
+        )
+        items = f"<p class='items'>Lacks or denies: {text(', '.join(cause.items))}</p>" if cause.items else ""
+        fix = (
+            f"<div class='fix'><pre><code>{text(cause.fix)}</code></pre>"
+            "<button type='button' class='copy js-only' hidden>Copy</button></div>"
+            if cause.fix
+            else ""
+        )
+        rows.append(
+            f"<tr id='rc{number}' class='s-{group.status.value}'><th scope='row'>#{number}</th>"
+            f"<td><span class='badge s-{group.status.value}'>{group.status.value}</span></td>"
+            f"<td><strong>{text(cause.name)}</strong><p>{text(cause.summary)}</p>{items}{fix}</td>"
+            f"<td class='n'>{len(group.affected)}</td><td class='n'>{len(group.subscriptions)}</td>"
+            f"<td>{clusters} <button type='button' class='rc-filter js-only' data-rc='{number}' hidden>"
+            "Show only these</button></td></tr>"
+        )
+    return (
+        "<section id='root-causes'><h2>Root causes</h2>"
+        "<p class='hint'>Largest first; each fixed once fixes every cluster listed.</p>"
+        "<table class='causes'><thead><tr><th scope='col'>#</th><th scope='col'>Status</th>"
+        "<th scope='col'>What is wrong, and the fix</th><th scope='col'>Clusters</th>"
+        "<th scope='col'>Subscriptions</th><th scope='col'>Affected clusters</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></section>\n"
+    )
+
+
+def _grid(results: Sequence[ClusterResult], check_ids: Sequence[str], numbers: dict[str, int]) -> str:
     """A table in ARIA roles on CSS-grid rows: each row skips layout while off screen (content-visibility),
     which a <table> cannot do; at 5,000 clusters laying out a real table blocked the page for over a second."""
     head = "".join(f"<span role='columnheader'>{text(check)}</span>" for check in check_ids)
@@ -145,7 +194,7 @@ def _grid(results: Sequence[ClusterResult], check_ids: Sequence[str]) -> str:
                 f"<a href='#c{index}-{escape(check)}'>{label}</a></span>"
             )
         rows.append(
-            f"<div role='row' class='row' id='r{index}'{_row_data(result)}><span role='rowheader'>"
+            f"<div role='row' class='row' id='r{index}'{_row_data(result, numbers)}><span role='rowheader'>"
             f"<a href='#c{index}'>{text(result.cluster.name)}</a></span>"
             f"<span role='cell'>{text(', '.join(owners_of(result)))}</span>{''.join(cells)}</div>\n"
         )
@@ -212,7 +261,7 @@ def _mutes(mutes: Mapping[str, Any]) -> str:
     return f"<section id='exemptions'><h2>Exemptions</h2>{body}</section>\n"
 
 
-def _cluster(index: int, result: ClusterResult) -> str:
+def _cluster(index: int, result: ClusterResult, groups: Sequence[EstateCause], numbers: dict[str, int]) -> str:
     cluster = result.cluster
     statuses = Counter("muted" if f.muted else f.status.value for f in result.findings)
     badges = " ".join(
@@ -230,11 +279,15 @@ def _cluster(index: int, result: ClusterResult) -> str:
         if part
     )
     problem = f"<p class='input-error'>{text(result.input_error)}</p>" if result.input_error else ""
-    findings = "".join(_finding(index, finding) for finding in sorted(result.findings, key=_finding_order))
+    causes = causes_of(result, groups)
+    findings = "".join(
+        _finding(index, finding, cause_reference(finding, numbers, causes))
+        for finding in sorted(result.findings, key=_finding_order)
+    )
     # In <noscript>: markup without the script; with it, text the parser skips over (fast at 5,000
     # clusters) that the script turns into elements in idle time, or at once when the cluster opens.
     return (
-        f"<details class='cluster' id='c{index}'{_row_data(result)}><summary><span class='name'>{escape(cluster.name)}</span>"
+        f"<details class='cluster' id='c{index}'{_row_data(result, numbers)}><summary><span class='name'>{escape(cluster.name)}</span>"
         f" <span class='where'>{where}</span> {badges}</summary>"
         f"<noscript><p class='id'><code>{text(cluster.id)}</code></p>{problem}{findings}</noscript></details>\n"
     )
@@ -244,8 +297,13 @@ def _finding_order(finding: Finding) -> tuple[int, int]:
     return (bool(finding.muted), STATUS_ORDER[finding.status])
 
 
-def _finding(index: int, finding: Finding) -> str:
+def _finding(index: int, finding: Finding, references: Sequence[tuple[int, str]]) -> str:
+    """`references`: the finding's root causes as the estate view numbers them, each linked to its row."""
     status = finding.status.value
+    causes = "".join(
+        f"<p class='cause'>Points at <a href='#rc{number}'>{text(reference)}</a></p>"
+        for number, reference in references
+    )
     muted = f"<p class='mute'>{text(mute_note(finding.muted))}</p>" if finding.muted else ""
     detail = f"<p class='detail'>{text(finding.detail)}</p>" if finding.detail else ""
     fix = (
@@ -270,5 +328,5 @@ def _finding(index: int, finding: Finding) -> str:
         f"<article class='finding s-{status}{' m' if finding.muted else ''}' id='c{index}-{escape(finding.check)}'>"
         f"<h3><span class='badge s-{status}'>{status}</span>{muted_badge}"
         f" <code>{escape(finding.check)}</code> <span class='sev'>{finding.severity.value}</span> {text(finding.title)}</h3>"
-        f"{muted}{detail}{fix}{evidence}{docs}</article>"
+        f"{muted}{causes}{detail}{fix}{evidence}{docs}</article>"
     )

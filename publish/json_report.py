@@ -7,10 +7,12 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from model.estate import estate_causes
 from model.finding import ClusterResult, Status
 
 # 2: findings may carry `muted` / `exemptionExpired`, the summary counts `muted` apart, `mutes` reports the list.
-REPORT_VERSION = 2
+# 3: `rootCauses` (the estate view, largest first), findings' `rootCauses`, the summary counts `rootCauses`.
+REPORT_VERSION = 3
 
 
 def cluster_document(result: ClusterResult) -> dict[str, Any]:
@@ -37,15 +39,22 @@ def summary(results: Sequence[ClusterResult]) -> dict[str, int]:
     }
 
 
+def run_summary(results: Sequence[ClusterResult]) -> dict[str, int]:
+    """The report's summary: `summary` and the number of root causes next to the clusters."""
+    return {**summary(results), "rootCauses": len(estate_causes(results))}
+
+
 def report_document(
     results: Sequence[ClusterResult], generated_at: datetime, mutes: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """`mutes`: what the run made of its mute list (unused and expired entries, unreadable tags), if any."""
+    causes = estate_causes(results)
     document = {
         "reportVersion": REPORT_VERSION,
         "generatedAt": generated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "rootCauses": [cause.to_dict() for cause in causes],
         "clusters": [cluster_document(result) for result in results],
-        "summary": summary(results),
+        "summary": {**summary(results), "rootCauses": len(causes)},
     }
     if mutes is not None:
         document["mutes"] = dict(mutes)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import fnmatch
 import json
 import logging
 import threading
@@ -39,11 +40,14 @@ from urllib.parse import urlsplit
 from model.errors import SettingsError
 from model.finding import ClusterResult, Status
 from publish.notify_state import NotificationState, Notified, StateConflict, SweepRef
+from publish.root_cause_card import CauseChange, root_cause_message
+from publish.root_cause_state import CauseRow, RootCauseState
 from publish.teams_card import FailureChange, encode_message, teams_message
 
 LOGGER = logging.getLogger("aks_api_reach.teams")
 WEBHOOKS_SETTING = "AKS_REACH_TEAMS_WEBHOOKS"
 DEFAULT_WEBHOOK_SETTING = "AKS_REACH_TEAMS_DEFAULT_WEBHOOK"
+HOSTS_SETTING = "AKS_REACH_TEAMS_WEBHOOK_HOSTS"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})  # plain http only for local test servers
 KEY_VAULT_REFERENCE = "@microsoft.keyvault("
 DEFAULT_LABEL = "default webhook"
@@ -62,8 +66,9 @@ class Webhook:
     url: str = field(repr=False)
 
 
-def validate_webhook_url(url: str, setting: str, owner: str | None = None) -> str:
-    """The URL itself when usable; otherwise a SettingsError naming the setting (and owner), never the URL."""
+def validate_webhook_url(url: str, setting: str, allowed_hosts: Sequence[str], owner: str | None = None) -> str:
+    """The URL itself when usable; otherwise a SettingsError naming the setting (and owner), never the URL.
+    Usable: https to a host of `allowed_hosts` (shell patterns), or plain http to a local test server."""
     where = f"{setting} (owner {owner!r})" if owner else setting
     url = url.strip()
     if url.lower().startswith(KEY_VAULT_REFERENCE):
@@ -74,6 +79,8 @@ def validate_webhook_url(url: str, setting: str, owner: str | None = None) -> st
     local = parts.scheme == "http" and (parts.hostname or "") in LOCAL_HOSTS
     if not parts.hostname or not (parts.scheme == "https" or local):
         raise SettingsError(f"{where} is not an https URL")
+    if not local and not any(fnmatch.fnmatchcase(parts.hostname.lower(), host.lower()) for host in allowed_hosts):
+        raise SettingsError(f"{where} points at a host outside {HOSTS_SETTING}: cards go to Teams webhooks only")
     return url
 
 
@@ -85,8 +92,9 @@ class WebhookRoutes:
     default: Webhook | None = None
 
     @classmethod
-    def parse(cls, webhooks_json: str, default_url: str) -> WebhookRoutes:
-        """From AKS_REACH_TEAMS_WEBHOOKS (JSON owner -> URL) and AKS_REACH_TEAMS_DEFAULT_WEBHOOK."""
+    def parse(cls, webhooks_json: str, default_url: str, allowed_hosts: Sequence[str]) -> WebhookRoutes:
+        """From AKS_REACH_TEAMS_WEBHOOKS (JSON owner -> URL), AKS_REACH_TEAMS_DEFAULT_WEBHOOK and the hosts
+        AKS_REACH_TEAMS_WEBHOOK_HOSTS allows."""
         by_owner: dict[str, Webhook] = {}
         raw = webhooks_json.strip()
         if raw:
@@ -104,10 +112,14 @@ class WebhookRoutes:
                         f"{WEBHOOKS_SETTING}: the entry of owner {owner!r} is not an owner name and a URL"
                     )
                 name = str(owner).strip()
-                by_owner[name.casefold()] = Webhook(name, validate_webhook_url(url, WEBHOOKS_SETTING, name))
+                by_owner[name.casefold()] = Webhook(
+                    name, validate_webhook_url(url, WEBHOOKS_SETTING, allowed_hosts, name)
+                )
         default_url = default_url.strip()
         default = (
-            Webhook(DEFAULT_LABEL, validate_webhook_url(default_url, DEFAULT_WEBHOOK_SETTING)) if default_url else None
+            Webhook(DEFAULT_LABEL, validate_webhook_url(default_url, DEFAULT_WEBHOOK_SETTING, allowed_hosts))
+            if default_url
+            else None
         )
         return cls(by_owner, default)
 
@@ -123,6 +135,14 @@ class WebhookRoutes:
                 if label not in labels:
                     labels.append(label)
         return [Webhook(", ".join(labels), url) for url, labels in chosen.items()]
+
+    def for_subscription(self, subscription: str) -> list[Webhook]:
+        """A root cause's owners: the entry named by the subscription that holds the resource at fault (the
+        connectivity subscription -> the network team's channel), else the default webhook."""
+        webhook = self.by_owner.get(subscription.strip().casefold()) if subscription.strip() else None
+        if webhook is not None:
+            return [webhook]
+        return [Webhook(DEFAULT_LABEL, self.default.url)] if self.default else []
 
 
 # --- sending -------------------------------------------------------------------------------------------
@@ -370,3 +390,107 @@ def _send(
         )
     summary = f"{len(change.new)} new, {len(change.resolved)} resolved, to {len(deliveries)} webhook(s)"
     return outcome(OutcomeStatus.SENT, summary, change, webhooks=labels)
+
+
+# --- root causes -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RootCauseOutcome:
+    key: str
+    status: OutcomeStatus
+    reason: str  # never holds a URL
+    change: str = ""  # opened, grown, resolved
+    webhooks: tuple[str, ...] = ()
+
+
+def notify_root_causes(
+    state: RootCauseState,
+    sweep: SweepRef,
+    sender: TeamsSender,
+    portal_url: str,
+    keys: Sequence[str] | None = None,
+    preceding_change: str = "",
+) -> list[RootCauseOutcome]:
+    """One card per root cause whose clusters changed since its last card (opened, grown or resolved), to the
+    owners of the resource at fault; `keys`: only these (a recheck's), else every root cause (a sweep's close).
+    Claims, ETags and sweep order as for cluster cards; never raises for one cause's trouble."""
+    try:
+        chosen = [row.key for row in state.rows()] if keys is None else list(keys)
+    except Exception as error:
+        return [RootCauseOutcome("*", OutcomeStatus.FAILED, f"state table not readable: {type(error).__name__}")]
+    outcomes = []
+    for key in chosen:
+        outcome = _notify_cause(key, state, sweep, sender, portal_url, preceding_change)
+        level = logging.WARNING if outcome.status is OutcomeStatus.FAILED else logging.INFO
+        LOGGER.log(level, "Teams root cause %s: %s (%s)", outcome.status.value, key, outcome.reason)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _notify_cause(
+    key: str, state: RootCauseState, sweep: SweepRef, sender: TeamsSender, portal_url: str, preceding_change: str
+) -> RootCauseOutcome:
+    for _ in range(MAX_STATE_RACES):
+        try:
+            row = state.read(key)
+            if row is None:
+                return RootCauseOutcome(key, OutcomeStatus.UNCHANGED, "no such root cause")
+            now = datetime.now(UTC)
+            if row.sweep and row.sweep.newer_than(sweep):
+                return RootCauseOutcome(key, OutcomeStatus.STALE, f"Teams has the newer sweep {row.sweep.sweep_id}")
+            if row.is_claimed(now):
+                return RootCauseOutcome(key, OutcomeStatus.BUSY, f"delivery {row.claimed_by} is posting its card")
+            change = CauseChange.between(row.notified, row.members)
+            if change is None:
+                if row.notified != row.members or row.sweep != sweep:  # shrunk: remembered, no card
+                    state.write(row, row.members, sweep)
+                return RootCauseOutcome(key, OutcomeStatus.UNCHANGED, f"{len(row.members)} clusters, no new one")
+            webhooks = sender.routes.for_subscription(str(row.cause.get("subscription") or ""))
+            if not webhooks:
+                return RootCauseOutcome(key, OutcomeStatus.SKIPPED, "no webhook for its subscription", change.kind)
+            claim = timedelta(seconds=sender.budget_seconds * len(webhooks) + CLAIM_MARGIN_SECONDS)
+            claimed = state.write(row, row.notified, row.sweep, sweep.sweep_id, now + claim)
+        except StateConflict:
+            continue
+        except Exception as error:
+            return RootCauseOutcome(key, OutcomeStatus.FAILED, f"state not saved: {type(error).__name__}")
+        return _send_cause(claimed, row, change, webhooks, state, sweep, sender, portal_url, preceding_change)
+    return RootCauseOutcome(key, OutcomeStatus.FAILED, f"the row changed under {MAX_STATE_RACES} writers")
+
+
+def _send_cause(
+    claimed: CauseRow,
+    row: CauseRow,
+    change: CauseChange,
+    webhooks: Sequence[Webhook],
+    state: RootCauseState,
+    sweep: SweepRef,
+    sender: TeamsSender,
+    portal_url: str,
+    preceding_change: str,
+) -> RootCauseOutcome:
+    message = root_cause_message(claimed.cause, change, portal_url, preceding_change)
+    deliveries = [sender.deliver(webhook, message) for webhook in webhooks]
+    labels = tuple(delivery.webhook for delivery in deliveries)
+    refused = [f"{d.webhook}: {d.reason}" for d in deliveries if not d.accepted]
+    key = claimed.key
+    for _ in range(MAX_STATE_RACES):  # a cluster's check may move a member meanwhile: record on the fresh row
+        try:
+            if refused:
+                state.write(claimed, row.notified, row.sweep)
+            else:
+                state.write(claimed, change.clusters, sweep)
+            break
+        except StateConflict:
+            fresh = state.read(key)
+            if fresh is None:
+                break
+            claimed = fresh
+        except Exception as error:
+            return RootCauseOutcome(key, OutcomeStatus.FAILED, f"state not saved: {type(error).__name__}", change.kind)
+    if refused:
+        return RootCauseOutcome(key, OutcomeStatus.FAILED, "not accepted by " + "; ".join(refused), change.kind, labels)
+    return RootCauseOutcome(
+        key, OutcomeStatus.SENT, f"{change.kind}, {len(change.clusters)} clusters", change.kind, labels
+    )

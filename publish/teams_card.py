@@ -4,6 +4,10 @@ Teams Workflows renders Adaptive Cards up to version 1.4 and accepts at most 28 
 Office 365 connector URLs take the same payload. Newly failing checks are shown whole (title, detail
 shortened, remediation command in monospace), still-failing and resolved checks one line each. When the
 message would not fit, newly failing checks are dropped from the tail and counted as "and N more".
+
+TextBlocks and Facts render Markdown: everything a finding or the cluster says is made inert first
+(`publish/plain_text.py`), so a tenant's event text or tag cannot put a link or markup in the card. The only
+Markdown is the card's own: the list dashes and the Microsoft Learn link of the check.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from model.finding import ClusterResult, Finding
 from model.text import shorten
+from publish.plain_text import inert_markdown
 
 CARD_VERSION = "1.4"
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -69,7 +74,7 @@ def teams_message(
             more_failing,
             more_resolved,
         )
-        return _workflows_payload(card)
+        return workflows_payload(card)
 
     message = build()
     while len(encode_message(message)) > limit_bytes:
@@ -85,7 +90,7 @@ def teams_message(
     return message
 
 
-def _workflows_payload(card: Element) -> dict[str, Any]:
+def workflows_payload(card: Element) -> dict[str, Any]:
     return {"type": "message", "attachments": [{"contentType": CARD_CONTENT_TYPE, "contentUrl": None, "content": card}]}
 
 
@@ -102,15 +107,15 @@ def _card(
     cluster = result.cluster
     summary = _summary(change)
     body: list[Element] = [
-        _text(f"AKS API Reach: {cluster.name}", size="Large", weight="Bolder"),
-        _text(summary, isSubtle=True, spacing="None"),
+        text_block(f"AKS API Reach: {inert_markdown(cluster.name)}", size="Large", weight="Bolder"),
+        text_block(summary, isSubtle=True, spacing="None"),
         {
             "type": "FactSet",
             "facts": [
-                {"title": "Subscription", "value": cluster.subscription or "unknown"},
-                {"title": "Resource group", "value": cluster.resource_group or "unknown"},
-                {"title": "Location", "value": cluster.location or "unknown"},
-                {"title": "Owners", "value": ", ".join(result.owners) or "none (owner tag not set)"},
+                {"title": "Subscription", "value": inert_markdown(cluster.subscription or "unknown")},
+                {"title": "Resource group", "value": inert_markdown(cluster.resource_group or "unknown")},
+                {"title": "Location", "value": inert_markdown(cluster.location or "unknown")},
+                {"title": "Owners", "value": inert_markdown(", ".join(result.owners)) or "none (owner tag not set)"},
             ],
         },
         *new_elements,
@@ -118,16 +123,16 @@ def _card(
     if still_lines:
         body += [_heading("Still failing"), *still_lines]
     if more_failing:
-        body.append(_text(f"… and {more_failing} more failing checks (see the full report)", color="Attention"))
+        body.append(text_block(f"… and {more_failing} more failing checks (see the full report)", color="Attention"))
     if resolved_lines:
         body += [_heading("Resolved", color="Good"), *resolved_lines]
     if more_resolved:
-        body.append(_text(f"… and {more_resolved} more resolved checks", color="Good"))
+        body.append(text_block(f"… and {more_resolved} more resolved checks", color="Good"))
     return {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": CARD_VERSION,
-        "fallbackText": f"AKS API Reach: {cluster.name}: {summary}",
+        "fallbackText": f"AKS API Reach: {inert_markdown(cluster.name)}: {summary}",
         "body": body,
         "actions": [
             {
@@ -150,29 +155,44 @@ def _summary(change: FailureChange) -> str:
 
 def _new_failure(finding: Finding) -> list[Element]:
     block = [
-        _text(shorten(finding.title, LINE_CHARS), weight="Bolder", color="Attention", separator=True),
-        _text(f"{finding.check} · severity {finding.severity.value}", isSubtle=True, spacing="None"),
+        text_block(
+            inert_markdown(shorten(finding.title, LINE_CHARS)), weight="Bolder", color="Attention", separator=True
+        ),
+        text_block(f"{finding.check} · severity {finding.severity.value}", isSubtle=True, spacing="None"),
     ]
     if finding.detail:
-        block.append(_text(shorten(finding.detail, DETAIL_CHARS)))
-    if finding.remediation:
+        block.append(text_block(inert_markdown(shorten(finding.detail, DETAIL_CHARS))))
+    for cause in finding.root_causes:  # someone else's resource: name it and its owner, not its fix
+        where = f"subscription {cause.subscription}" if cause.subscription else "no subscription (a client)"
+        block.append(
+            text_block(
+                inert_markdown(
+                    shorten(
+                        f"Root cause: {cause.name}, held in {where}; its owners get their own card with the fix.",
+                        LINE_CHARS,
+                    )
+                ),
+                weight="Bolder",
+            )
+        )
+    if finding.remediation and not finding.root_causes:
         # Whole, never cut: a shortened command would be a wrong command. A huge one goes to "and N more".
-        block.append(_text(finding.remediation, fontType="Monospace"))
+        block.append(text_block(inert_markdown(finding.remediation), fontType="Monospace"))
     if finding.docs:
-        block.append(_text(f"[Microsoft Learn]({finding.docs})", isSubtle=True, spacing="Small"))
+        block.append(text_block(f"[Microsoft Learn]({finding.docs})", isSubtle=True, spacing="Small"))
     return block
 
 
 def _line(check: str, finding: Finding | None, status_prefix: str) -> Element:
     if finding is None:
-        return _text(f"- {check}", spacing="None")
+        return text_block(f"- {check}", spacing="None")
     status = f" ({status_prefix}{finding.status.value})" if status_prefix else ""
-    return _text(shorten(f"- {check}{status}: {finding.title}", LINE_CHARS), spacing="None")
+    return text_block(f"- {check}{status}: {inert_markdown(shorten(finding.title, LINE_CHARS))}", spacing="None")
 
 
 def _heading(text: str, color: str = "Default") -> Element:
-    return _text(text, weight="Bolder", color=color, separator=True)
+    return text_block(text, weight="Bolder", color=color, separator=True)
 
 
-def _text(text: str, **style: Any) -> Element:
+def text_block(text: str, **style: Any) -> Element:
     return {"type": "TextBlock", "text": text, "wrap": True, **style}

@@ -8,7 +8,9 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 
+from model.estate import EstateCause, causes_of, estate_causes
 from model.finding import ClusterResult, Finding, Mute, Status
+from publish.plain_text import printable
 
 # Worst first: what a reader must act on comes before what is fine.
 STATUS_ORDER: dict[Status, int] = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.SKIPPED: 3, Status.PASS: 4}
@@ -55,6 +57,25 @@ def clusters_by_worst_status(results: Sequence[ClusterResult]) -> str:
     )
 
 
+def root_cause_count(groups: Sequence[EstateCause]) -> str:
+    return f"{len(groups)} root cause{'' if len(groups) == 1 else 's'}"
+
+
+def cause_numbers(groups: Sequence[EstateCause]) -> dict[str, int]:
+    """Each root cause's number in the estate view (1 = the largest), by key: what a cluster's finding cites."""
+    return {group.key: number for number, group in enumerate(groups, 1)}
+
+
+def cause_reference(finding: Finding, numbers: dict[str, int], groups: dict[str, EstateCause]) -> list[tuple[int, str]]:
+    """(number, 'root cause #1: <name> (breaks 3 clusters in 2 subscriptions)') for each root cause the finding
+    names (none when muted: a muted finding is in no group)."""
+    return [
+        (numbers[cause.key], f"root cause #{numbers[cause.key]}: {cause.name} ({groups[cause.key].reach()})")
+        for cause in finding.root_causes
+        if cause.key in groups and not finding.muted
+    ]
+
+
 def only_statuses(results: Sequence[ClusterResult], statuses: Collection[Status]) -> list[ClusterResult]:
     """The findings with one of `statuses`; a cluster left with none is left out (`--status`)."""
     kept = [replace(r, findings=tuple(f for f in r.findings if f.status in statuses)) for r in results]
@@ -74,8 +95,11 @@ def render_text(
     indent = 2 + _STATUS_CHARS + 1 + check_chars + 2
     if width - indent < MIN_TEXT_CHARS:  # narrow terminal: title and detail go under the check, indented 4
         indent = 4
-    lines: list[str] = []
+    groups = estate_causes(shown)
+    numbers = cause_numbers(groups)
+    lines = _estate_view(groups, width)
     for result in worst_first(shown):
+        causes = causes_of(result, groups)
         cluster = result.cluster
         header = f"{cluster.name}  ({cluster.subscription}/{cluster.resource_group}, {cluster.location})"
         owners = f"owners: {', '.join(result.owners)}" if result.owners else ""
@@ -99,22 +123,52 @@ def render_text(
             if finding.muted:  # accepted: why and until when, instead of the detail and fix
                 lines += _wrapped(mute_note(finding.muted), width, body, body)
             elif finding.status in ACTIONABLE:
+                for _, reference in cause_reference(finding, numbers, causes):
+                    lines += _wrapped(reference, width, body, body + "    ")
                 for prefix, text in (("", finding.detail), ("fix: ", finding.remediation), ("docs: ", finding.docs)):
                     if text:
                         lines += _wrapped(prefix + text, width, body, body + " " * len(prefix))
         lines.append("")
     if len(shown) < len(results):
         lines.append(f"{len(shown)} of {len(results)} clusters shown (--status)")
-    lines += _wrapped(clusters_by_worst_status(results), width, "", "  ")
+    counts = clusters_by_worst_status(results) + f"; {root_cause_count(estate_causes(results))}"
+    lines += _wrapped(counts, width, "", "  ")
     lines += _wrapped(DOCS_HINT, width, "", "  ")
     return "\n".join(lines) + "\n"
 
 
+def _estate_view(groups: Sequence[EstateCause], width: int) -> list[str]:
+    """The root causes of the run, largest first: what is wrong, the fix, how far it reaches and where."""
+    if not groups:
+        return []
+    heading = f"Root causes, largest first ({root_cause_count(groups)}; each fixed once fixes every cluster listed)"
+    lines = _wrapped(heading, width, "", "  ")
+    for number, group in enumerate(groups, 1):
+        cause = group.cause
+        lines += _wrapped(
+            f"#{number} {group.status.value.upper()}  {cause.name}: {group.reach()}", width, "  ", "      "
+        )
+        body = "      "
+        entries = [
+            ("", cause.summary),
+            ("lacks: " if cause.kind.value == "firewall" else "denies: ", ", ".join(cause.items)),
+            ("held in subscription: ", cause.subscription),
+            ("fix: ", cause.fix),
+            ("clusters: ", ", ".join(cluster.name for cluster in group.clusters)),
+        ]
+        for prefix, text in entries:
+            if text:
+                lines += _wrapped(prefix + text, width, body, body + " " * len(prefix))
+    lines.append("")
+    return lines
+
+
 def _wrapped(text: str, width: int, first: str, rest: str) -> list[str]:
     """`text` wrapped between words. A word too long for its column (a URL, an ARM id) is never cut: its
-    line starts further left, as far as it must to end inside `width`."""
+    line starts further left, as far as it must to end inside `width`. Control characters in it (a tenant's
+    ANSI or terminal-hyperlink sequences) are shown as U+FFFD: only the report's own colours reach the terminal."""
     lines = textwrap.wrap(
-        text,
+        printable(text),
         width=width,
         initial_indent=first,
         subsequent_indent=rest,

@@ -5,6 +5,10 @@ Schema: learn.microsoft.com "Azure subscription as an Event Grid source" (event-
 (`Microsoft.Network/firewallPolicies/ruleCollectionGroups/write`), `data.claims` the caller's token claims
 (a person: `name` / UPN; a service principal or managed identity: `appid`, and for a managed identity
 `xms_mirid`, its resource id), `data.authorization.evidence` the role assignment that allowed it.
+
+Who made a change is personal data: finding events, logs and stored results name the caller by object id,
+and only the Teams card (whose point is telling owners who changed what) names the person, unless
+AKS_REACH_CALLER_NAMES asks for names everywhere (`ResourceChange.describe(names=...)`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ RESOURCE_ID = re.compile(
     r"/providers/[a-z][a-z0-9]*\.[a-z0-9.]+(?:/[a-z0-9]+/[-\w.]{1,260}){1,4}$",
     re.IGNORECASE,
 )
+OBJECT_ID_CLAIMS = ("http://schemas.microsoft.com/identity/claims/objectidentifier", "oid")
 NAME_CLAIMS = (
     "name",
     "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn",
@@ -53,6 +58,7 @@ class ResourceChange:
     resource_id: str
     caller: str  # "Ana Silva (ana@contoso.com)", "deploy-pipeline (app id ...)", "app id ..."
     time: datetime  # UTC
+    caller_id: str = ""  # the caller's object id (its token's oid, or the principal its role assignment names)
 
     @property
     def deleted(self) -> bool:
@@ -62,11 +68,18 @@ class ResourceChange:
     def resource_name(self) -> str:
         return last_segment(self.resource_id)
 
-    def describe(self) -> str:
-        return f"{self.operation} on {self.resource_name} by {self.caller} at {self.time:%H:%M:%S} UTC"
+    def who(self, names: bool) -> str:
+        """The caller by name (`names`), else by object id."""
+        if names:
+            return self.caller
+        return f"object id {self.caller_id}" if self.caller_id else "a caller without object id"
 
-    def to_json(self) -> dict[str, str]:
-        return {**asdict(self), "time": self.time.isoformat()}
+    def describe(self, names: bool) -> str:
+        return f"{self.operation} on {self.resource_name} by {self.who(names)} at {self.time:%H:%M:%S} UTC"
+
+    def to_json(self, names: bool = True) -> dict[str, str]:
+        """The change as JSON; without `names` the caller's name is replaced by its object id."""
+        return {**asdict(self), "caller": self.who(names), "time": self.time.isoformat()}
 
     @classmethod
     def from_json(cls, document: Mapping[str, Any]) -> ResourceChange:
@@ -110,7 +123,19 @@ def read_event(
             authorization if isinstance(authorization, Mapping) else {},
         ),
         time=(event_time or datetime.now(UTC)).astimezone(UTC),
+        caller_id=caller_id_of(
+            claims if isinstance(claims, Mapping) else {},
+            authorization if isinstance(authorization, Mapping) else {},
+        ),
     )
+
+
+def caller_id_of(claims: Mapping[str, Any], authorization: Mapping[str, Any]) -> str:
+    """The caller's object id: the token's `oid` claim, else the principal the role assignment names."""
+    claimed = next((claims[key] for key in OBJECT_ID_CLAIMS if isinstance(claims.get(key), str)), "")
+    evidence = authorization.get("evidence")
+    principal = evidence.get("principalId") if isinstance(evidence, Mapping) else None
+    return str(claimed or principal or "")
 
 
 def caller_of(claims: Mapping[str, Any], authorization: Mapping[str, Any]) -> str:

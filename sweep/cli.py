@@ -29,7 +29,7 @@ from model.errors import SettingsError
 from model.finding import ClusterResult, Status
 from publish.appinsights import configure_exporter
 from publish.html_report import render_html
-from publish.json_report import report_document, summary
+from publish.json_report import report_document, run_summary
 from publish.markdown_report import render_markdown
 from publish.text_report import only_statuses, render_text
 from sweep.console import Progress
@@ -275,7 +275,7 @@ def write_report(
     stream = sys.stdout
     if report_format == "json":
         document = report_document(shown, datetime.now(UTC), mutes.to_dict() if mutes else None)
-        document["summary"] = summary(results)
+        document["summary"] = run_summary(results)
         text = json.dumps(document, indent=2) + "\n"
     elif report_format == "markdown":
         text = render_markdown(results, shown)

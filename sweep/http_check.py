@@ -4,7 +4,7 @@ Parameters (query string, or a JSON object body): `clusterId` (the cluster's ARM
 `clientIps` (addresses or CIDRs that must reach the API server: a list in JSON, comma-separated in a
 query string). The answer is the JSON report (docs/report.md) for that one cluster. The id is validated
 strictly and only ever used as an ARM resource path on the configured endpoint: a caller cannot make
-the app call a URL of its choosing.
+the app call a URL of its choosing. Who may call, and for which clusters: sweep/http_access.py.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from azure.core.exceptions import AzureError
 
 from collect.documents import DocumentError, load_json
 from collect.live.estate import ClusterNotFound
-from collect.parse import clients_from_context, one_line
+from collect.parse import clients_from_context
 from model.finding import ClusterResult
 from publish.json_report import report_document
+from sweep.http_access import Caller, Refused
 from sweep.mutes import MuteListError
 from sweep.runtime import Runtime
 from sweep.worker import check_cluster
@@ -38,7 +39,9 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024
 MAX_CLIENT_IPS = 100
 PARAMETERS = ("clusterId", "clientIps")
-IGNORED_PARAMETERS = ("code",)  # the function key: the Functions host checks it and passes it on in the query
+IGNORED_PARAMETERS = (
+    "code",
+)  # the function key (AKS_REACH_HTTP_AUTH=function-key): the host checks it and passes it on
 # Checks still running, those past their budget included. Each runs on its own thread, so a slow cluster never
 # holds up another's check; a check past its budget ends when its Azure calls time out (each call is bounded
 # by AKS_REACH_REQUEST_TIMEOUT_SECONDS and the SDK's retries). Beyond this many, 503 and Retry-After.
@@ -67,10 +70,21 @@ class Busy(Exception):
 
 
 def handle(runtime: Runtime, request: func.HttpRequest) -> func.HttpResponse:
+    """Who calls, then what they ask, then whether the scope allows it: all before any call that reads the
+    cluster, so a refused request costs Azure nothing and leaves no trace in the change index."""
+    access = runtime.http_access
     try:
+        caller = access.caller(request.headers)
         cluster_id, client_ips = read_request(request)
+        access.check_scope(caller, cluster_id)
+    except Refused as exc:
+        log.warning("HTTP check refused (%d): %s", exc.status, exc)
+        return _json(exc.status, {"error": str(exc)})
     except BadRequest as exc:
         return _json(400, {"error": str(exc)})
+    except AzureError as exc:  # reading the management group's subscriptions
+        return _failed(502, "the sweep's management group could not be read", cluster_id, caller, exc)
+    log.info("HTTP check of %s by %s", cluster_id, caller)
     extra_clients = [{"name": "request", "ips": client_ips}] if client_ips else []
     budget = runtime.settings.http_budget_seconds
     try:
@@ -78,22 +92,32 @@ def handle(runtime: Runtime, request: func.HttpRequest) -> func.HttpResponse:
     except Busy:
         return _json(503, {"error": f"{MAX_RUNNING_CHECKS} checks are running; try again later"}, retry_after=budget)
     except FutureTimeout:
-        log.warning("check of %s did not finish within %s s", cluster_id, budget)
+        log.warning("check of %s by %s did not finish within %s s", cluster_id, caller, budget)
         return _json(504, {"error": f"the check of {cluster_id} did not finish within {budget:g} s; try again later"})
-    except ClusterNotFound as exc:
-        return _json(404, {"error": str(exc)})
+    except (
+        ClusterNotFound
+    ) as exc:  # the same answer whether it is missing or unreadable: no map of the identity's reach
+        log.info("HTTP check of %s by %s: %s", cluster_id, caller, exc)
+        return _json(404, {"error": f"{cluster_id}: no such cluster that this app can check"})
     except AzureError as exc:  # Azure kept failing after the SDK's retries: say so, without a traceback
-        log.warning("check of %s failed: %s", cluster_id, exc)
-        return _json(502, {"error": f"Azure did not answer the check of {cluster_id}: {one_line(exc)}"})
-    except Exception as exc:  # a defect: one line to the caller, the trace to the log
-        log.exception("check of %s failed", cluster_id)
-        return _json(500, {"error": f"the check of {cluster_id} failed: {type(exc).__name__}: {one_line(exc)}"})
+        return _failed(502, f"Azure did not answer the check of {cluster_id}", cluster_id, caller, exc)
+    except Exception as exc:  # a defect
+        return _failed(500, f"the check of {cluster_id} failed", cluster_id, caller, exc)
     try:
         result = runtime.muted(result)
     except MuteListError as exc:
-        return _json(500, {"error": f"the app's mute list cannot be used: {exc}"})
+        return _failed(500, "the app's mute list cannot be used", cluster_id, caller, exc)
     _publish(runtime, result)
     return _json(200, report_document([result], datetime.now(UTC)))
+
+
+def _failed(status: int, what: str, cluster_id: str, caller: Caller, exc: Exception) -> func.HttpResponse:
+    """What failed, and an incident id the log holds with the exception: its type and text stay server-side."""
+    incident = str(uuid.uuid4())
+    log.error("HTTP check of %s by %s: %s (incident %s)", cluster_id, caller, what, incident, exc_info=exc)
+    return _json(
+        status, {"error": f"{what}; the app's log holds the details under incident {incident}", "incident": incident}
+    )
 
 
 def start(function: Callable[..., ClusterResult], *args: Any) -> Future[ClusterResult]:

@@ -11,9 +11,11 @@ result back as it is done, so nothing but results crosses.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import multiprocessing
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -28,7 +30,7 @@ from collect.live.estate import CollectionFailure, Scope, discover_clusters, swe
 from collect.live.logs import LOGS_CONCURRENCY
 from collect.raw import RawCluster
 from collect.snapshot_folder import write_cluster
-from model.arm_ids import subscription_of
+from model.arm_ids import last_segment, subscription_of
 from model.finding import ClusterResult
 from sweep.context import layered, settings_layer
 from sweep.evaluate import evaluate_raw, unreachable_result
@@ -134,11 +136,18 @@ class ShareRun:
 
     def finish(self, collected: RawCluster) -> ClusterResult:
         if self.save_to is not None:
-            write_cluster(collected, self.save_to / collected.cluster["name"])
+            write_cluster(collected, self.save_to / snapshot_folder_name(str(collected.cluster["id"])))
         return evaluate_raw(collected, self.settings, self.selected)
 
     def unreachable(self, failure: CollectionFailure) -> ClusterResult:
         return unreachable_result(failure.cluster_id, failure.message, self.selected, failure.location)
+
+
+def snapshot_folder_name(cluster_id: str) -> str:
+    """The sub-folder of a saved cluster: its name, made safe as one path segment, and a digest of its ARM id,
+    since cluster names repeat across resource groups and subscriptions (`aks-payments-prod-3b1f0c9e2d4a`)."""
+    name = re.sub(r"[^a-z0-9._-]", "_", last_segment(cluster_id.strip().lower())).lstrip(".")[:80] or "cluster"
+    return f"{name}-{hashlib.sha256(cluster_id.strip().lower().encode()).hexdigest()[:12]}"
 
 
 def process_count(setting: int, clusters: int) -> int:
@@ -189,5 +198,8 @@ def live_clients(
         connection_verify=connection_verify,
         concurrency=settings.concurrency,
         read_secrets=settings.read_secrets,
+        use_local_account_token=settings.use_local_account_token,
+        kube_max_read_mb=settings.kube_max_read_mb,
+        kube_max_objects=settings.kube_max_objects,
         arm_shared_by=dict(arm_shared_by or {}),
     )

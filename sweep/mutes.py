@@ -29,6 +29,11 @@ from sweep.settings import Settings
 
 SCHEMA_PATH = Path(__file__).with_name("mute-list.schema.json")
 SELECTORS = ("clusters", "subscriptions", "resourceGroups", "tags")
+UNANCHORED = (
+    "mutes every check (*) or has no expiry, so it must name its clusters by subscription: `subscriptions` "
+    "ids or `clusters` ARM ids, without wildcards in the subscription (a cluster name, resource group or tag "
+    "can match clusters in any subscription, and cluster owners set tags)"
+)
 REFRESH_SECONDS = 300.0  # the Function app re-reads its list this often, so an edit needs no restart
 
 log = logging.getLogger(__name__)
@@ -53,7 +58,11 @@ def parse_mute_list(text: str, where: str) -> list[MuteRule]:
     error = min(_validator().iter_errors(document), key=_error_order, default=None)
     if error is not None:
         raise MuteListError(f"{where}: {_describe(error, document)}")
-    return [_rule(entry, position) for position, entry in enumerate(document["mutes"], start=1)]
+    rules = [_rule(entry, position) for position, entry in enumerate(document["mutes"], start=1)]
+    for rule in rules:
+        if rule.broad and not rule.anchored:
+            raise MuteListError(f"{where}: {rule.label.removeprefix('mute list ')}: {UNANCHORED}")
+    return rules
 
 
 def _error_order(error: jsonschema.ValidationError) -> tuple[int, int]:

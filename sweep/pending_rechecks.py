@@ -83,7 +83,7 @@ def _changes(row: TableEntity) -> tuple[ResourceChange, ...]:
 
 
 def _encoded(changes: Sequence[ResourceChange]) -> str:
-    return json.dumps([change.to_json() for change in list(changes)[-MAX_CHANGES:]])
+    return json.dumps([change.to_json() for change in list(changes)[-MAX_CHANGES:]])  # names: the card is built from it
 
 
 class PendingRechecks:

@@ -49,11 +49,16 @@ def on_resource_change(runtime: Runtime, event: func.EventGridEvent) -> list[str
     cluster = cluster_of(change.resource_id)
     if cluster and change.deleted and cluster.lower() == change.resource_id.lower():
         runtime.references.forget(cluster)
-        log.info("%s: cluster deleted; its references are dropped", change.describe())
+        log.info("%s: cluster deleted; its references are dropped", change.describe(runtime.settings.caller_names))
         return []
     clusters = sorted({cluster} if cluster else affected_clusters(runtime, change.resource_id))
     queued = sum(runtime.rechecks.schedule(cluster_id, change) for cluster_id in clusters)
-    log.info("%s: %d cluster(s) affected, %d new recheck(s) queued", change.describe(), len(clusters), queued)
+    log.info(
+        "%s: %d cluster(s) affected, %d new recheck(s) queued",
+        change.describe(runtime.settings.caller_names),
+        len(clusters),
+        queued,
+    )
     return clusters
 
 
@@ -126,18 +131,24 @@ def handle_recheck(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
         runtime.rechecks.finish(pending)
         return None
     newly = newly_failing(runtime, result)
+    changed = worker.record_root_causes(runtime, result)
+    if changed and runtime.notify_causes:  # at once: a fixed hub resolves its cause now, not at the next sweep
+        write = _latest(pending.changes).describe(names=True)  # for the card only
+        runtime.notify_causes(SweepRef(f"recheck-{pending.token}", datetime.now(UTC)), changed, write)
     if newly:
-        result = name_the_change(result, newly, pending.changes, datetime.now(UTC))
+        now, names = datetime.now(UTC), runtime.settings.caller_names
+        carded = name_the_change(result, newly, pending.changes, now, names=True)  # the card tells owners who
+        result = name_the_change(result, newly, pending.changes, now, names=names)  # events: by object id
         if runtime.events:
             runtime.events.publish_result(result, f"recheck-{pending.token}")
         if runtime.notify:  # ordered with the sweeps by when it ran: a sweep older than it cannot undo it
-            runtime.notify([result], SweepRef(f"recheck-{pending.token}", datetime.now(UTC)))
+            runtime.notify([carded], SweepRef(f"recheck-{pending.token}", now))
         runtime.flush()
         log.warning(
             "recheck of %s: %s newly failing after %s",
             result.cluster.name,
             ", ".join(newly),
-            _latest(pending.changes).describe(),
+            _latest(pending.changes).describe(names),
         )
     else:
         log.info(
@@ -168,18 +179,18 @@ def _latest(changes: Sequence[ResourceChange]) -> ResourceChange:
 
 
 def name_the_change(
-    result: ClusterResult, newly: Sequence[str], changes: Sequence[ResourceChange], now: datetime
+    result: ClusterResult, newly: Sequence[str], changes: Sequence[ResourceChange], now: datetime, names: bool
 ) -> ClusterResult:
     """Each newly failing finding says which write preceded it, first thing in its detail (the Teams card shows
-    the detail's start), with every change of the recheck in its evidence."""
+    the detail's start), with every change of the recheck in its evidence; callers by name only with `names`."""
     latest = _latest(changes)
     earlier = len(changes) - 1
     more = f" (and {earlier} earlier change{'s' if earlier > 1 else ''} to resources it uses)" if earlier else ""
-    record: list[dict[str, Any]] = [change.to_json() for change in sorted(changes, key=lambda change: change.time)]
+    record: list[dict[str, Any]] = [change.to_json(names) for change in sorted(changes, key=lambda change: change.time)]
     findings = tuple(
         replace(
             finding,
-            detail=f"{finding.check} failing since {now:%H:%M} UTC, after {latest.describe()}{more}. {finding.detail}".strip(),
+            detail=f"{finding.check} failing since {now:%H:%M} UTC, after {latest.describe(names)}{more}. {finding.detail}".strip(),
             evidence={**finding.evidence, "precedingChanges": record},
         )
         if finding.check in newly

@@ -6,9 +6,10 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,13 +19,17 @@ from azure.core.credentials import TokenCredential
 from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 
+from collect.live import resource_graph
 from collect.live.clients import LiveClients
+from model.errors import SettingsError
 from model.finding import ClusterResult
 from publish.appinsights import EventPublisher, configure_exporter
 from publish.notify_state import NotificationState, SweepRef
-from publish.teams import TeamsSender, WebhookRoutes, notify
+from publish.root_cause_state import RootCauseState
+from publish.teams import TeamsSender, WebhookRoutes, notify, notify_root_causes
 from sweep.change_index import ReferenceIndex
 from sweep.context import settings_layer
+from sweep.http_access import SUBSCRIPTIONS_QUERY, GroupSubscriptions, HttpAccess
 from sweep.live import live_clients
 from sweep.mutes import ExemptionSource, exemption_source
 from sweep.pending_rechecks import PendingRechecks
@@ -34,6 +39,8 @@ from sweep.storage import queue_client, table_client
 
 log = logging.getLogger(__name__)
 Notifier = Callable[[Sequence[ClusterResult], SweepRef], Sequence[Any]]
+# Root-cause cards: (sweep, the keys to decide or None for all, the write a recheck answered) -> outcomes.
+CauseNotifier = Callable[[SweepRef, Sequence[str] | None, str], Sequence[Any]]
 HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
 
 
@@ -79,8 +86,11 @@ class Runtime:
     references: ReferenceIndex | None = None  # clusters by the network resources they use (change events)
     rechecks: PendingRechecks | None = None  # debounced change-driven rechecks
     teams_state: NotificationState | None = None  # what Teams last heard (None: no webhook configured)
+    root_causes: RootCauseState | None = None  # each root cause's clusters and last card (None: no webhook)
+    notify_causes: CauseNotifier | None = None  # root-cause cards (None: no webhook configured)
     host: HostLimits = field(default_factory=HostLimits)  # from host.json
     exemptions: ExemptionSource = field(default_factory=lambda: ExemptionSource(tuple))  # none by default
+    http_access: HttpAccess = field(default_factory=HttpAccess)  # who may call the HTTP check (default: nobody)
 
     def muted(self, result: ClusterResult) -> ClusterResult:
         """The result with the mute list's and (when allowed) the cluster's own exemptions applied;
@@ -103,12 +113,17 @@ class Runtime:
             references=ReferenceIndex(table),
             host=HostLimits.read(HOST_JSON),
             exemptions=exemption_source(settings, credential, connection_verify),
+            http_access=HttpAccess.from_settings(settings, management_group_subscriptions(clients, settings)),
         )
         runtime.rechecks = PendingRechecks(table, runtime.queue, settings.recheck_delay_seconds)
         if settings.teams_webhooks or settings.teams_default_webhook:
             state, sender = teams_from_settings(settings, table)
             runtime.teams_state = state
             runtime.notify = functools.partial(notify, state=state, sender=sender, portal_url=settings.portal_url)
+            causes = runtime.root_causes = RootCauseState(table)
+            runtime.notify_causes = lambda sweep, keys, write: notify_root_causes(
+                causes, sweep, sender, settings.portal_url, keys, write
+            )
         if settings.app_insights_connection:
             runtime.events, provider = configure_exporter(settings.app_insights_connection)
             runtime.flush = provider.force_flush
@@ -116,15 +131,39 @@ class Runtime:
 
     @classmethod
     def from_environment(cls) -> Runtime:
-        from azure.identity import DefaultAzureCredential  # the managed identity in Azure (AZURE_CLIENT_ID)
+        return cls.build(Settings.from_env(), app_credential(os.environ))
 
-        return cls.build(Settings.from_env(), DefaultAzureCredential())
+
+def app_credential(environ: Mapping[str, str]) -> TokenCredential:
+    """In Azure, the user-assigned managed identity named by AZURE_CLIENT_ID and nothing else: a credential
+    chain could fall back to another identity (environment variables, a system-assigned identity) holding
+    other rights. On a workstation (`func start`, no IDENTITY_ENDPOINT), the developer's `az login`."""
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    if not environ.get("IDENTITY_ENDPOINT"):  # set by App Service and Functions where a managed identity serves
+        return DefaultAzureCredential()
+    client_id = environ.get("AZURE_CLIENT_ID", "").strip()
+    if not client_id:
+        raise SettingsError("AZURE_CLIENT_ID is not set: in Azure it names the app's user-assigned managed identity")
+    return ManagedIdentityCredential(client_id=client_id)
+
+
+def management_group_subscriptions(clients: LiveClients, settings: Settings) -> GroupSubscriptions | None:
+    """The subscriptions of the sweep's management group (Resource Graph), for the HTTP check's scope rule."""
+    if not settings.management_group:
+        return None
+    group = settings.management_group
+    return GroupSubscriptions(
+        lambda: (
+            str(row.get("subscriptionId", "")) for row in resource_graph.query(clients, SUBSCRIPTIONS_QUERY, (), group)
+        )
+    )
 
 
 def teams_from_settings(settings: Settings, table: TableClient) -> tuple[NotificationState, TeamsSender]:
     """The Teams state on the app's state table (`sweep.storage.table_client`, made once per runtime) and
     the sender, from the webhook settings."""
-    routes = WebhookRoutes.parse(settings.teams_webhooks, settings.teams_default_webhook)
+    routes = WebhookRoutes.parse(settings.teams_webhooks, settings.teams_default_webhook, settings.teams_webhook_hosts)
     return NotificationState(table), TeamsSender(routes, timeout_seconds=settings.request_timeout_seconds)
 
 

@@ -50,7 +50,14 @@ class Settings:
     probe_timeout_seconds: float = 5.0  # TCP connect and TLS handshake of the API server probe
     # List Helm release Secrets (metadata only) for helm-history. Even a metadata listing needs `list` on Secrets,
     # which also allows reading their values: false leaves Secrets out (helm-history is skipped, saying why).
-    read_secrets: bool = True
+    read_secrets: bool = False
+    # A static token in a cluster's user kubeconfig is a local account's, and local accounts are cluster-admin:
+    # false never sends it (the cluster's Kubernetes checks are skipped, saying how to move it to Entra ID).
+    use_local_account_token: bool = False
+    # Per cluster, what its Kubernetes reads may bring in (docs/kubernetes-reads.md): the read crossing a bound
+    # stops, and the sources it and later reads feed are skipped, naming the bound.
+    kube_max_read_mb: int = 32  # MiB of answers (after decompression)
+    kube_max_objects: int = 25_000  # objects (list items and objects read by name)
     arm_endpoint: str = "https://management.azure.com"  # other clouds: their Resource Manager endpoint
     logs_endpoint: str = "https://api.loganalytics.io/v1"  # other clouds: their Log Analytics endpoint
     # Application Insights: when set, every sweep publishes its findings as custom events.
@@ -72,6 +79,18 @@ class Settings:
     # Change-driven rechecks: Event Grid writes on the same clusters within this window become one recheck.
     recheck_delay_seconds: float = 20.0
     http_budget_seconds: float = 100.0  # the HTTP check answers 504 after this (the front end cuts at 230 s)
+    # Who may call the HTTP check (docs/function-app.md, "The HTTP check: authentication and scope"): `entra`
+    # (App Service authentication passes the caller's token claims, which must carry `http_role`) or
+    # `function-key` (the Functions host's key, a shared secret). The trigger's auth level follows it.
+    http_auth: str = "entra"
+    http_role: str = "AksApiReach.Check"
+    # Optional allow-list, JSON: caller object id -> subscription ids and cluster ARM ids it may check.
+    http_callers: str = ""
+    # Set by App Service when its authentication is on: only then are the caller headers its own, not a caller's.
+    easy_auth_enabled: bool = field(default=False, metadata={"env": "WEBSITE_AUTH_ENABLED"})
+    # Who changed a resource, in finding events, logs and the recheck bookkeeping: the object id, or (true)
+    # the caller's name and UPN as well. Teams cards always name the person: that is what they are for.
+    caller_names: bool = False
     portal_url: str = "https://portal.azure.com"  # links in Teams cards (sovereign clouds have their own)
     # The Function app's mute list: inline JSON, or the URL of a blob read with the app's identity (not both).
     mute_list: str = ""
@@ -80,6 +99,9 @@ class Settings:
     # secrets (Key Vault references in Azure), never logged.
     teams_webhooks: str = field(default="", repr=False)
     teams_default_webhook: str = field(default="", repr=False)
+    # Hosts (shell patterns) a webhook URL may point at: Teams Workflows (Logic Apps and Power Platform hosts)
+    # and the legacy Office 365 connectors. Cards carry cluster facts: they go to no other host.
+    teams_webhook_hosts: tuple[str, ...] = ("*.logic.azure.com", "*.api.powerplatform.com", "*.webhook.office.com")
     # Storage of the queue and the state table: a connection string (Azurite, local runs), or the service
     # URIs used with the managed identity (AzureWebJobsStorage__queueServiceUri / __tableServiceUri).
     storage_connection: str = field(default="", repr=False, metadata={"env": "AzureWebJobsStorage"})

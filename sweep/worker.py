@@ -19,7 +19,7 @@ from collect.live.estate import ClusterNotFound, CollectionFailure, collect_one
 from collect.live.logs import AuditRows
 from model.finding import ClusterResult, Status
 from publish.json_report import summary
-from publish.notify_state import SweepRef
+from publish.notify_state import StateConflict, SweepRef
 from sweep.evaluate import evaluate_raw, unreachable_result
 from sweep.messages import ClusterMessage, MessageError
 from sweep.mutes import MuteListError
@@ -116,10 +116,23 @@ def publish(runtime: Runtime, result: ClusterResult, sweep_id: str, cluster_id: 
         runtime.events.publish_result(result, sweep_id)
     if runtime.notify:
         runtime.notify([result], SweepRef(sweep_id, sweep_started(sweep_id)))  # logs each outcome itself
+    record_root_causes(runtime, result)
     runtime.progress.record(sweep_id, cluster_id, summary([result]))
     close_if_complete(runtime, sweep_id, closer=cluster_id.lower())
     runtime.flush()
     return result  # as published: with its exemptions
+
+
+def record_root_causes(runtime: Runtime, result: ClusterResult) -> list[str]:
+    """Moves the cluster in or out of its root causes (their cards go when the sweep closes); the keys changed.
+    A failed write costs only this cluster's place in them until its next check."""
+    if runtime.root_causes is None:
+        return []
+    try:
+        return runtime.root_causes.record_cluster(result)
+    except (AzureError, StateConflict) as exc:
+        log.warning("%s: root causes not updated: %s", result.cluster.id, str(exc).splitlines()[0][:300])
+        return []
 
 
 def close_if_complete(runtime: Runtime, sweep_id: str, closer: str) -> None:
@@ -131,6 +144,8 @@ def close_if_complete(runtime: Runtime, sweep_id: str, closer: str) -> None:
 
 def send_summary(runtime: Runtime, totals: SweepTotals) -> None:
     """The sweep's summary event, then its bookkeeping goes (a failure in between sends it again)."""
+    if runtime.notify_causes:  # one card per root cause that opened, grew or resolved in this sweep
+        runtime.notify_causes(SweepRef(totals.sweep_id, sweep_started(totals.sweep_id)), None, "")
     if runtime.events:
         runtime.events.publish_sweep(totals.counts, totals.sweep_id)
         runtime.flush()  # out before the rows that would send it again are gone

@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from checks.registry import CHECK_IDS
-from publish.appinsights import FINDING_EVENT, FINDING_PROPERTIES, PROPERTY_LIMIT, SWEEP_EVENT, SWEEP_PROPERTIES
+from publish.appinsights import (
+    FINDING_EVENT,
+    FINDING_PROPERTIES,
+    PROPERTY_LIMIT,
+    ROOT_CAUSE_EVENT,
+    ROOT_CAUSE_PROPERTIES,
+    SWEEP_EVENT,
+    SWEEP_PROPERTIES,
+)
 from tests.capture import IngestionCapture
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +82,13 @@ def test_every_finding_arrives_as_a_custom_event(ingestion: IngestionCapture) ->
         {findings[0]["properties"]["sweepId"]} == {f["properties"]["sweepId"] for f in findings} == {sweep["sweepId"]}
     )
     assert int(sweep["fail"]) == report["summary"]["fail"] and int(sweep["clusters"]) == len(report["clusters"])
+    causes = ingestion.events(ROOT_CAUSE_EVENT)
+    assert [c["key"] for c in causes] == [c["key"] for c in report["rootCauses"]]
+    assert int(sweep["rootCauses"]) == report["summary"]["rootCauses"] == len(causes) >= 2
+    for cause in causes:
+        assert set(ROOT_CAUSE_PROPERTIES) <= set(cause) and cause["sweepId"] == sweep["sweepId"]
+        listed = next(c for c in report["rootCauses"] if c["key"] == cause["key"])
+        assert int(cause["clusterCount"]) == len(listed["clusters"]) and cause["resourceId"] == listed["resourceId"]
     helm = next(
         f["properties"]
         for f in findings

@@ -49,7 +49,8 @@ def test_text_report_lists_failures_first_without_colour_when_piped() -> None:
     run = sweep("--snapshot", str(ESTATE))
     assert run.returncode == 1
     assert "\033[" not in run.stdout
-    first_block = run.stdout.split("\n\n")[0]
+    estate_view, first_block = run.stdout.split("\n\n")[:2]
+    assert estate_view.startswith("Root causes, largest first") and "\n  #1 FAIL  " in estate_view
     assert first_block.splitlines()[2].startswith("  FAIL ")
     clusters = len([path for path in ESTATE.iterdir() if (path / "cluster.json").is_file()])
     assert run.stdout.splitlines()[-2].startswith(f"{clusters} clusters: ")
@@ -194,6 +195,7 @@ def test_text_summary_counts_clusters_by_their_worst_status() -> None:
     order = ["fail", "error", "warn", "skipped", "pass"]
     worst = [min((f["status"] for f in c["findings"]), key=order.index) for c in document["clusters"]]
     expected = f"{len(worst)} clusters: " + ", ".join(f"{worst.count(status)} {status}" for status in order)
+    expected += f"; {len(document['rootCauses'])} root causes"  # counted next to the clusters
     text = sweep("--snapshot", str(ESTATE)).stdout
     assert expected in text.splitlines()
     assert worst.count("fail") == sum(

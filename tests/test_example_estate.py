@@ -45,6 +45,14 @@ EXPECTED: dict[str, dict[str, tuple[str, str]]] = {
         "egress-rules": ("fail", "no rule of Azure Firewall afw-hub-corp-weu allows it"),
         "authorized-ip-ranges": ("pass", ""),  # the firewall's egress IP is listed
     },
+    "aks-vwan-prod": {  # no route table: the secured Virtual WAN hub's routing intent sends it to the hub firewall
+        "egress-rules": ("pass", "NSGs and firewall allow every requirement"),
+        "authorized-ip-ranges": ("pass", ""),  # the hub firewall's public address is listed
+    },
+    "aks-ops-private": {  # the zone is linked to the hub only; the spoke resolves through the hub's resolver
+        "private-cluster-reach": ("pass", ""),
+        "egress-rules": ("pass", ""),
+    },
 }
 
 

@@ -143,6 +143,31 @@ def test_the_filters_show_the_clusters_that_match(page: Page, report: tuple[Path
     assert texts(page, "#shown") == [f"{len(document['clusters'])} of {len(document['clusters'])} clusters shown"]
 
 
+def test_the_root_causes_open_the_page_and_filter_to_their_clusters(page: Page, report: tuple[Path, dict]) -> None:
+    _, document = report
+    causes = document["rootCauses"]
+    assert len(causes) >= 2
+    rows = page.evaluate(
+        "Array.from(document.querySelectorAll('#root-causes tbody tr'), r => [r.id, r.querySelector('strong').textContent,"
+        " Array.from(r.querySelectorAll('a'), a => [a.textContent, a.getAttribute('href')])])"
+    )
+    assert [row[1] for row in rows] == [cause["name"] for cause in causes]
+    assert page.evaluate("document.querySelector('main > section').id") == "root-causes"  # the page opens with them
+    for number, (row_id, _, links) in enumerate(rows, 1):
+        assert row_id == f"rc{number}"
+        names = [c["name"] for c in causes[number - 1]["clusters"]]
+        assert [name for name, _ in links] == names
+        for name, href in links:  # each link opens that cluster's section
+            assert page.evaluate(f"document.querySelector('{href} .name').textContent") == name
+        assert sorted(filter_by(page, rc=str(number))) == sorted(names)
+        page.evaluate(f"document.querySelector('button.rc-filter[data-rc=\"{number}\"]').click()")
+        assert texts(page, "#shown") == [f"{len(names)} of {len(document['clusters'])} clusters shown"]
+        # A listed cluster's finding points back at the root cause.
+        section = page.evaluate(f"document.querySelector('{links[0][1]}').innerHTML")
+        assert f'href="#rc{number}"' in section
+    filter_by(page)
+
+
 def test_no_network_request_is_attempted_and_the_policy_refuses_one(page: Page, report: tuple[Path, dict]) -> None:
     filter_by(page, status="fail")
     page.evaluate("document.querySelector('#theme').click()")

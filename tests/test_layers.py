@@ -96,9 +96,30 @@ def test_the_rule_catches_a_bad_import() -> None:
     assert "sweep" not in MAY_IMPORT["publish"]
 
 
+# The design card's SDKs that do the reading at runtime (requirement name -> import name): runtime packages, which
+# the app imports; what only the tests install (the SDKs that build the sample estate, hypothesis) it never does.
+CARD_SDKS = {
+    "azure-mgmt-containerservice": "azure.mgmt.containerservice",
+    "azure-mgmt-network": "azure.mgmt.network",
+    "kubernetes": "kubernetes",
+}
+
+
+def test_the_design_cards_sdks_are_runtime_packages_the_app_reads_with() -> None:
+    assert set(CARD_SDKS) <= requirement_names("requirements.txt")
+    imported = {name for path in modules() for _, name in imports(ast.parse(path.read_text(encoding="utf-8")))}
+    unused = [
+        package
+        for package in CARD_SDKS.values()
+        if not any(name == package or name.startswith(package + ".") for name in imported)
+    ]
+    assert unused == [], f"runtime SDKs no module imports: {unused}"
+
+
 def test_the_app_imports_nothing_only_the_tests_install() -> None:
     dev_only = dev_only_packages()
-    assert {"azure.mgmt.network", "kubernetes", "hypothesis"} <= dev_only
+    assert {"azure.mgmt.privatedns", "azure.mgmt.resourcegraph", "hypothesis", "trustme"} <= dev_only
+    assert not dev_only & set(CARD_SDKS.values())
     found = [
         f"{path.relative_to(ROOT)}:{line} imports {name}"
         for path in modules()

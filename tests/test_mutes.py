@@ -35,10 +35,12 @@ from tests.capture import IngestionCapture
 from tests.test_appinsights import run_sweep
 from tests.test_cli import ESTATE, SCHEMA, sweep
 from tests.webhook_capture import WebhookCapture
+from tools.make_example_estate import SUB
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_LIST = ROOT / "examples" / "mute-list.yaml"
 TODAY = date(2026, 6, 1)
+ESTATE_SUBSCRIPTIONS = [SUB, "8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d"]  # the sample estate's (the landing zone's second)
 
 
 def finding(check: str, status: Status = Status.FAIL) -> Finding:
@@ -86,7 +88,8 @@ def test_a_matching_finding_keeps_its_status_and_gains_muted() -> None:
     assert helm.muted.to_dict() == {"reason": "accepted", "expires": "2026-06-30", "source": "entry 1"}
     assert kubelet.muted is None  # the rule names helm-history only
     assert not applied.result.failed and applied.matched == {"entry 1"}
-    assert "*" in parse_mute_list('{"mutes": [{"checks": ["*"], "clusters": ["x"], "reason": "r"}]}', "s")[0].checks
+    anchored = '{"mutes": [{"checks": ["*"], "clusters": ["/subscriptions/s/*/x"], "reason": "r"}]}'
+    assert "*" in parse_mute_list(anchored, "s")[0].checks
 
 
 def test_an_expired_rule_mutes_nothing_and_says_so_an_active_one_wins() -> None:
@@ -185,6 +188,30 @@ VALID = {"name": "legacy", "checks": ["helm-history"], "clusters": ["aks-*"], "r
 
 
 @pytest.mark.parametrize(
+    "selectors",
+    [
+        {"clusters": ["aks-payments-prod"]},  # a name: the same name in any subscription matches
+        {"clusters": ["/subscriptions/*/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/a"]},
+        {"clusters": [f"/subscriptions/{SUB}/resourceGroups/rg/providers/x/a", "aks-payments-prod"]},
+        {"resourceGroups": ["rg-aks-payments"]},
+        {"tags": {"environment": "production"}},  # tags are the cluster owners' to set
+        {"subscriptions": ["3f2c9a8e-*"], "clusters": ["aks-*"]},
+    ],
+)
+@pytest.mark.parametrize("scope", [{"checks": ["*"], "expires": "2099-01-01"}, {"checks": ["helm-history"]}])
+def test_an_entry_for_every_check_or_without_expiry_must_name_its_subscription(selectors, scope) -> None:
+    entry = {"name": "wide", "reason": "why", **scope, **selectors}
+    with pytest.raises(MuteListError) as raised:
+        parse_mute_list(json.dumps({"mutes": [VALID, entry]}), "mutes.json")
+    assert str(raised.value).startswith("mutes.json: entry 2 (wide): mutes every check (*) or has no expiry, so it")
+    assert "\n" not in str(raised.value)
+    narrow = {**entry, "checks": ["helm-history"], "expires": "2099-01-01"}  # one check, until a date: as before
+    assert len(parse_mute_list(json.dumps({"mutes": [narrow]}), "mutes.json")) == 1
+    anchored = {**entry, "subscriptions": [SUB]}
+    assert parse_mute_list(json.dumps({"mutes": [anchored]}), "mutes.json")[0].anchored
+
+
+@pytest.mark.parametrize(
     ("entry", "message"),
     [
         ({k: v for k, v in VALID.items() if k != "reason"}, "entry 2 (legacy): 'reason' is a required property"),
@@ -198,7 +225,7 @@ VALID = {"name": "legacy", "checks": ["helm-history"], "clusters": ["aks-*"], "r
     ],
 )
 def test_a_malformed_list_stops_with_one_line_naming_the_entry(entry: object, message: str) -> None:
-    document = {"mutes": [{"checks": ["*"], "subscriptions": ["*"], "reason": "fine"}, entry]}
+    document = {"mutes": [{"checks": ["*"], "subscriptions": [SUB], "reason": "fine"}, entry]}
     with pytest.raises(MuteListError) as raised:
         parse_mute_list(json.dumps(document), "mutes.json")
     assert str(raised.value).startswith(f"mutes.json: {message}") and "\n" not in str(raised.value)
@@ -243,12 +270,12 @@ def write_list(tmp_path: Path, entries: list[dict]) -> Path:
 
 
 def test_muting_every_failure_makes_the_cli_exit_0_and_the_report_counts_them_apart(tmp_path: Path) -> None:
-    failing = {"subscriptions": ["*"], "checks": ["*"], "reason": "estate accepted for the demo"}
+    failing = {"subscriptions": ESTATE_SUBSCRIPTIONS, "checks": ["*"], "reason": "estate accepted for the demo"}
     run = sweep("--snapshot", str(ESTATE), "--format", "json", "--mute-list", str(write_list(tmp_path, [failing])))
     assert run.returncode == 0, run.stderr
     document = json.loads(run.stdout)
     jsonschema.validate(document, SCHEMA, format_checker=jsonschema.FormatChecker())
-    assert document["reportVersion"] == 2 and document["summary"]["muted"] == 9 * len(document["clusters"])
+    assert document["reportVersion"] == 3 and document["summary"]["muted"] == 9 * len(document["clusters"])
     assert {document["summary"][s] for s in ("pass", "fail", "warn", "skipped", "error")} == {0}
     statuses = {f["status"] for c in document["clusters"] for f in c["findings"]}
     assert "fail" in statuses  # the real status stands
@@ -308,7 +335,7 @@ def test_muted_findings_send_no_teams_card(azurite: Azurite) -> None:
     muting = Exemptions((rule(clusters=("aks-storefront-prod",), expires=date(2026, 6, 30)),))
     with WebhookCapture() as webhook, TableServiceClient.from_connection_string(azurite.connection_string) as tables:
         state = NotificationState(tables.create_table("mutes" + uuid.uuid4().hex[:10]))
-        sender = TeamsSender(WebhookRoutes.parse("", webhook.url("/default")), timeout_seconds=5.0)
+        sender = TeamsSender(WebhookRoutes.parse("", webhook.url("/default"), ()), timeout_seconds=5.0)
 
         sweeps = iter(range(1, 10))
 

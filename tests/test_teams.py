@@ -7,6 +7,8 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
+import shutil
 import threading
 import time
 import uuid
@@ -26,6 +28,7 @@ from collect.snapshot_folder import read_estate
 from model.errors import SettingsError
 from model.finding import ClusterResult, Status
 from publish.notify_state import NotificationState, Notified, SweepRef, partition_key, row_key
+from publish.root_cause_card import CauseChange, root_cause_message
 from publish.teams import (
     NotificationOutcome,
     OutcomeStatus,
@@ -86,7 +89,7 @@ def card_texts(card: dict) -> list[str]:
 
 
 def routes_of(settings: Settings) -> WebhookRoutes:
-    return WebhookRoutes.parse(settings.teams_webhooks, settings.teams_default_webhook)
+    return WebhookRoutes.parse(settings.teams_webhooks, settings.teams_default_webhook, settings.teams_webhook_hosts)
 
 
 def sender_for(settings: Settings, **options: float) -> TeamsSender:
@@ -111,7 +114,11 @@ def test_card_is_a_valid_adaptive_card_1_4_with_commands_and_portal_link(estate)
     assert texts[0] == "AKS API Reach: aks-ledger-prod"
     assert egress.title in texts
     monospace = [element["text"] for element in card["body"] if element.get("fontType") == "Monospace"]
-    assert monospace == [egress.remediation]
+    # The hub firewall is the network team's: the owners read whose it is, not a command they cannot run.
+    assert monospace == [] and egress.root_causes
+    assert any(
+        text.startswith("Root cause: firewall fw-hub-classic (resource group rg-connectivity-hub)") for text in texts
+    )
     assert any(text.startswith("- konnectivity-agent (now pass)") for text in texts)
     facts = {fact["title"]: fact["value"] for fact in card["body"][2]["facts"]}
     assert facts["Resource group"] == "rg-aks-ledger-prod"
@@ -123,7 +130,13 @@ def test_card_is_a_valid_adaptive_card_1_4_with_commands_and_portal_link(estate)
 def test_huge_findings_are_cut_to_the_size_limit_with_and_n_more(estate):
     ledger = estate["aks-ledger-prod"]
     huge = tuple(
-        replace(finding, status=Status.FAIL, detail="d" * 40_000, remediation=f"az aks update {'--x ' * 1500}")
+        replace(
+            finding,
+            status=Status.FAIL,
+            detail="d" * 40_000,
+            remediation=f"az aks update {'--x ' * 1500}",
+            root_causes=(),
+        )
         for finding in ledger.findings
     )
     result = replace(ledger, findings=huge)
@@ -143,7 +156,10 @@ def test_a_card_that_fits_has_no_and_more(estate):
     failing = tuple(finding.check for finding in result.findings if finding.status is Status.FAIL)
     card = validate_card(teams_message(result, FailureChange(failing, (), ()), "https://portal.azure.com"))
     assert not [text for text in card_texts(card) if "more failing" in text]
-    assert len([element for element in card["body"] if element.get("fontType") == "Monospace"]) == len(failing) == 2
+    # A finding with a root cause names it instead of its command (the cause's owners get the command).
+    own = [f for f in result.findings if f.status is Status.FAIL and not f.root_causes]
+    assert len([element for element in card["body"] if element.get("fontType") == "Monospace"]) == len(own)
+    assert len(failing) == 2 and len(own) < len(failing)
 
 
 # --- change detection with the state in Azurite ------------------------------------------------------------
@@ -448,6 +464,14 @@ def test_webhook_urls_never_reach_logs_or_outcomes(estate, capture, state, caplo
             },
             "AKS_REACH_TEAMS_DEFAULT_WEBHOOK is an unresolved Key Vault reference",
         ),
+        (  # cards carry ranges, egress IPs and node names: a typo'd or planted URL must not receive them
+            {"AKS_REACH_TEAMS_WEBHOOKS": '{"team-a": "https://hooks.example.com/secret-path"}'},
+            "AKS_REACH_TEAMS_WEBHOOKS (owner 'team-a') points at a host outside AKS_REACH_TEAMS_WEBHOOK_HOSTS",
+        ),
+        (  # a suffix match, not a substring: the pattern's dot is part of it
+            {"AKS_REACH_TEAMS_DEFAULT_WEBHOOK": "https://evil-logic.azure.com.example.net/secret-path"},
+            "AKS_REACH_TEAMS_DEFAULT_WEBHOOK points at a host outside AKS_REACH_TEAMS_WEBHOOK_HOSTS",
+        ),
     ],
 )
 def test_bad_webhook_settings_name_the_setting_never_the_url(environment, message):
@@ -465,6 +489,11 @@ def test_https_and_local_http_webhooks_are_accepted():
     routes = routes_of(settings)
     assert sorted(routes.by_owner) == ["a", "b"] and routes.default is not None
     assert "logic.azure.com" not in repr(routes)
+    power_platform = "https://0a1b2c3d4e5f.00.environment.api.powerplatform.com:443/powerautomate/automations/direct/x"
+    legacy = "https://contoso.webhook.office.com/webhookb2/x"
+    assert len(routes_of(Settings(teams_webhooks=json.dumps({"a": power_platform, "b": legacy}))).by_owner) == 2
+    sovereign = Settings(teams_default_webhook="https://prod-1.usgovarizona.logic.azure.us/workflows/x")
+    assert routes_of(replace(sovereign, teams_webhook_hosts=("*.logic.azure.us",))).default is not None
 
 
 def test_teams_needs_a_state_store():
@@ -546,7 +575,7 @@ def test_the_posted_message_of_a_huge_cluster_fits(estate, capture, state):
     settings = Settings(teams_default_webhook=capture.url("/default"))
     ledger = estate["aks-ledger-prod"]
     huge = tuple(
-        replace(finding, status=Status.FAIL, detail="d" * 40_000, remediation="x" * 9_000)
+        replace(finding, status=Status.FAIL, detail="d" * 40_000, remediation="x" * 9_000, root_causes=())
         for finding in ledger.findings
     )
     [outcome] = notify([replace(ledger, findings=huge)], SWEEP, state, sender_for(settings), settings.portal_url)
@@ -576,3 +605,71 @@ def test_state_with_the_table_service_uri_and_a_token_credential(estate, capture
     assert state.last_failing(kubelet.cluster) == {"kubelet-port"}
     assert ("https://storage.azure.com/.default",) in credential.scopes
     assert len(capture.posts) == 1
+
+
+# --- text from clusters is plain text ------------------------------------------------------------------------
+
+MARKDOWN_LINK = re.compile(r"(?<!\\)\[[^\]]*(?<!\\)\]\(([^)]*)\)")  # [text](url) with unescaped brackets
+UNESCAPED_EMPHASIS = re.compile(r"(?<!\\)\*(?<!\\)\*")
+HOSTILE = "dial tcp 10.1.2.3:10250: i/o timeout [Open the runbook](https://attacker.example)"
+
+
+def hostile_result(tmp_path: Path) -> ClusterResult:
+    """A sample cluster whose namespace holds a pod with the hostile probe output as a Warning event (what a
+    tenant can write), evaluated by the real checks: kubelet-port quotes the event in its detail."""
+    folder = tmp_path / "aks-payments-prod"
+    shutil.copytree(ROOT / "examples" / "estate" / "aks-payments-prod", folder)
+    event = {
+        "kind": "Event",
+        "apiVersion": "v1",
+        "metadata": {"name": "web-0.17a", "namespace": "tenant-a"},
+        "involvedObject": {
+            "kind": "Pod",
+            "namespace": "tenant-a",
+            "name": "web-0 **[urgent](https://attacker.example)**",
+        },
+        "reason": "Unhealthy",
+        "type": "Warning",
+        "message": f"Readiness probe failed: {HOSTILE}",
+    }
+    (folder / "kube" / "03-EventList.json").write_text(
+        json.dumps({"kind": "EventList", "apiVersion": "v1", "items": [event]})
+    )
+    cluster = json.loads((folder / "cluster.json").read_text())
+    cluster["tags"] = {**cluster.get("tags", {}), "owner": "team-payments, [Approve](https://attacker.example/owner)"}
+    (folder / "cluster.json").write_text(json.dumps(cluster))
+    [read] = read_estate(folder)
+    return evaluate_raw(read.raw, Settings())
+
+
+def test_hostile_event_text_renders_inert_in_the_card(tmp_path):
+    result = hostile_result(tmp_path)
+    kubelet = next(finding for finding in result.findings if finding.check == "kubelet-port")
+    assert kubelet.status is Status.FAIL and "[Open the runbook](https://attacker.example)" in kubelet.detail
+    card = validate_card(teams_message(result, FailureChange(("kubelet-port",), (), ()), "https://portal.azure.com"))
+    texts = card_texts(card) + [fact["value"] for fact in card["body"][2]["facts"]] + [card["fallbackText"]]
+    links = [link for text in texts for link in MARKDOWN_LINK.findall(text)]
+    assert links == [
+        "https://learn.microsoft.com/troubleshoot/azure/azure-kubernetes/connectivity/tcp-timeouts-dial-tcp-nodeip-10250"
+    ]
+    assert not any(UNESCAPED_EMPHASIS.search(text) for text in texts)
+    assert "https://attacker" not in json.dumps(card, ensure_ascii=False)
+    detail = next(text for text in card_texts(card) if "Readiness probe failed" in text)
+    assert "\\[Open the runbook\\](https:\u200b//attacker.example)" in detail  # shown as written, not a link
+    owners = next(fact["value"] for fact in card["body"][2]["facts"] if fact["title"] == "Owners")
+    assert owners == "team-payments, \\[Approve\\](https:\u200b//attacker.example/owner)"
+
+
+def test_a_root_cause_card_shows_a_leaking_clients_user_agent_as_text() -> None:
+    """A leaking client is named by its user agent, which whoever runs the client chooses."""
+    agent = "evil/1.0 [Rotate the keys](https://attacker.example/rotate) **now**"
+    cause = {"name": agent, "summary": f"{agent} lists pods 40 times a second", "items": [agent], "fix": agent}
+    change = CauseChange.between(
+        {}, {"/subscriptions/s/x": ("aks-payments-prod [x](https://attacker.example)", "apiserver-load")}
+    )
+    assert change is not None
+    card = validate_card(root_cause_message(cause, change, "https://portal.azure.com", preceding_change=agent))
+    texts = card_texts(card) + [fact["value"] for fact in card["body"][2]["facts"]] + [card["fallbackText"]]
+    assert not [link for text in texts for link in MARKDOWN_LINK.findall(text)]
+    assert not any(UNESCAPED_EMPHASIS.search(text) for text in texts)
+    assert "https://attacker" not in json.dumps(card, ensure_ascii=False)

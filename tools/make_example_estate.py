@@ -14,6 +14,7 @@ import hashlib
 import json
 import shutil
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -220,13 +221,16 @@ def vnet(
     location: str = "westeurope",
     subscription: str = SUB,
     ip_configurations: dict[str, list[str]] | None = None,
+    dns_servers: list[str] | None = None,
 ) -> dict[str, Any]:
     """`peerings`: (name, remote VNet id[, remote address prefix]), all Connected; `ip_configurations`: the
-    IP configuration ids ARM lists on a subnet (by subnet name), e.g. the firewall's on AzureFirewallSubnet."""
+    IP configuration ids ARM lists on a subnet (by subnet name), e.g. the firewall's on AzureFirewallSubnet;
+    `dns_servers`: the VNet's custom DNS servers (dhcpOptions), else Azure-provided DNS."""
     vnet_id = rid(group, "Microsoft.Network/virtualNetworks", name, subscription)
     model = net.VirtualNetwork(
         location=location,
         address_space=net.AddressSpace(address_prefixes=[prefix]),
+        dhcp_options=net.DhcpOptions(dns_servers=dns_servers) if dns_servers else None,
         subnets=[
             net.Subnet(
                 id=f"{vnet_id}/subnets/{subnet}",
@@ -592,6 +596,7 @@ class Spoke:
         rules: list[net.SecurityRule] | None = None,
         route_table_id: str | None = None,
         peerings: list[tuple[str, str] | tuple[str, str, str]] = (),
+        dns_servers: list[str] | None = None,
     ) -> list[dict[str, Any]]:  # type: ignore[assignment]
         return [
             vnet(
@@ -602,6 +607,7 @@ class Spoke:
                 peerings,
                 self.location,
                 self.subscription,
+                dns_servers=dns_servers,
             ),
             nsg(self.group, f"nsg-{self.name}-nodes", self.subnet_id, rules or [], self.location, self.subscription),
         ]
@@ -1097,10 +1103,11 @@ def aks_rule_collection_group(group_id: str, ip_group: str) -> net.FirewallPolic
 
 
 def landing_zone_hub(
-    name: str, spokes: list[Spoke], *, aks_rules: bool, firewall_public_ip: str
+    name: str, spokes: list[Spoke], *, aks_rules: bool, firewall_public_ip: str, dns_proxy: bool = False
 ) -> tuple[str, list[dict[str, Any]]]:
     """(hub VNet id, the hub's resources): VNet, firewall at 10.0.1.4, its public IP, policy (child of the base
-    policy), the AKS rule collection group when `aks_rules`, and the spokes' IP group."""
+    policy; `dns_proxy`: its dnsSettings.enableProxy), the AKS rule collection group when `aks_rules`, and the
+    spokes' IP group."""
     group = f"rg-hub-{name}-weu"
     firewall_id = rid(group, "Microsoft.Network/azureFirewalls", f"afw-hub-{name}-weu", CONNECTIVITY_SUB)
     policy_id = rid(POLICY_RG, "Microsoft.Network/firewallPolicies", f"afwp-hub-{name}-weu", CONNECTIVITY_SUB)
@@ -1112,6 +1119,7 @@ def landing_zone_hub(
         sku=net.FirewallPolicySku(tier="Standard"),
         base_policy=net.SubResource(id=BASE_POLICY),
         rule_collection_groups=[net.SubResource(id=group_id)] if aks_rules else [],
+        dns_settings=net.DnsSettings(enable_proxy=True) if dns_proxy else None,
     )
     hub_vnet = hub(
         group,
@@ -1154,12 +1162,15 @@ def landing_zone_hub(
     return hub_vnet_id, resources
 
 
-def landing_zone_spoke(spoke: Spoke, hub_vnet_id: str) -> list[dict[str, Any]]:
-    """A spoke peered with its hub, its node subnet's 0.0.0.0/0 route sent to the hub firewall."""
+def landing_zone_spoke(spoke: Spoke, hub_vnet_id: str, dns_servers: list[str] | None = None) -> list[dict[str, Any]]:
+    """A spoke peered with its hub, its node subnet's 0.0.0.0/0 route sent to the hub firewall; `dns_servers`:
+    the spoke VNet's custom DNS servers (the hub firewall as DNS proxy, a hub resolver)."""
     table = f"rt-{spoke.name}"
     table_id = rid(spoke.group, "Microsoft.Network/routeTables", table, spoke.subscription)
     return [
-        *spoke.network(route_table_id=table_id, peerings=[("spoke-to-hub", hub_vnet_id, HUB_PREFIX)]),
+        *spoke.network(
+            route_table_id=table_id, peerings=[("spoke-to-hub", hub_vnet_id, HUB_PREFIX)], dns_servers=dns_servers
+        ),
         route_table(spoke.group, table, spoke.subnet_id, FIREWALL_IP, subscription=spoke.subscription),
     ]
 
@@ -1191,6 +1202,196 @@ def landing_zone_missing_aks_rules() -> RawCluster:
     )
 
 
+RESOLVER_INBOUND_IP = "10.0.4.4"
+
+
+def dns_private_resolver(hub: dict[str, Any], subscription: str) -> list[dict[str, Any]]:
+    """A DNS Private Resolver in the hub with its inbound endpoint at 10.0.4.4 on a /28 delegated to
+    Microsoft.Network/dnsResolvers (the REST examples' InboundEndpoint_Put shape, a static address); the subnet
+    joins the hub VNet's body."""
+    group = hub["id"].split("/")[4]
+    subnet_id = f"{hub['id']}/subnets/snet-dns-inbound"
+    subnet = net.Subnet(
+        id=subnet_id,
+        name="snet-dns-inbound",
+        address_prefix="10.0.4.0/28",
+        delegations=[
+            net.Delegation(name="Microsoft.Network.dnsResolvers", service_name="Microsoft.Network/dnsResolvers")
+        ],
+    ).as_dict()
+    hub["properties"]["subnets"].append(subnet)
+    resolver_id = rid(group, "Microsoft.Network/dnsResolvers", "dnspr-hub-weu", subscription)
+    resolver = {
+        "id": resolver_id,
+        "name": "dnspr-hub-weu",
+        "type": "Microsoft.Network/dnsResolvers",
+        "location": "westeurope",
+        "properties": {"virtualNetwork": {"id": hub["id"]}, "dnsResolverState": "Connected"},
+    }
+    inbound = {
+        "id": f"{resolver_id}/inboundEndpoints/inbound-weu",
+        "name": "inbound-weu",
+        "type": "Microsoft.Network/dnsResolvers/inboundEndpoints",
+        "location": "westeurope",
+        "properties": {
+            "ipConfigurations": [
+                {
+                    "privateIpAddress": RESOLVER_INBOUND_IP,
+                    "privateIpAllocationMethod": "Static",
+                    "subnet": {"id": subnet_id},
+                }
+            ],
+            "provisioningState": "Succeeded",
+        },
+    }
+    return [resolver, inbound]
+
+
+def resolver_hub_private_cluster(
+    name: str, octet: int, *, spoke_dns: bool = True, link_hub: bool = True, subscription: str = WORKLOAD_SUB
+) -> RawCluster:
+    """private-clusters.md "Hub and spoke with custom DNS": the cluster's private DNS zone in the connectivity
+    subscription, linked to the hub VNet only; the spoke's DNS server is the hub's DNS Private Resolver inbound
+    endpoint (`spoke_dns`), and the operators' jumpbox sits in the spoke."""
+    spoke = Spoke(name, octet, subscription=subscription)
+    hub_id, hub_resources = landing_zone_hub(name, [spoke], aks_rules=True, firewall_public_ip="198.51.100.94")
+    hub_vnet = next(r for r in hub_resources if r["id"] == hub_id)
+    zone = rid(
+        "rg-private-dns", "Microsoft.Network/privateDnsZones", "privatelink.westeurope.azmk8s.io", CONNECTIVITY_SUB
+    )
+    cluster = landing_zone_cluster(
+        spoke, "team-ops", "198.51.100.94", outbound="userDefinedRouting", private=True, private_dns_zone=zone
+    )
+    return RawCluster(
+        cluster=cluster,
+        context={"clients": [{"name": "spoke-jumpbox", "ips": [f"{spoke.base}.250"], "vnet": spoke.vnet_id}]},
+        network=[
+            *landing_zone_spoke(spoke, hub_id, [RESOLVER_INBOUND_IP] if spoke_dns else None),
+            *hub_resources,
+            *dns_private_resolver(hub_vnet, CONNECTIVITY_SUB),
+            *platform_base_policy(),
+            *private_zone(zone, [hub_id] if link_hub else []),
+        ],
+        kube=spoke.kube(),
+    )
+
+
+VWAN_RG = "rg-vwan-weu"
+VWAN_HUB = rid(VWAN_RG, "Microsoft.Network/virtualHubs", "vhub-weu", CONNECTIVITY_SUB)
+VWAN_HUB_PREFIX = "10.100.0.0/23"
+# The hub's managed VNet lives in a subscription Microsoft owns; the spoke's peering to it is all the spoke shows.
+VWAN_MANAGED_VNET = (
+    "/subscriptions/00000000-1111-2222-3333-444444444444/resourceGroups/RG_vhub-weu_2f6c1b9e"
+    "/providers/Microsoft.Network/virtualNetworks/HV_vhub-weu_2f6c1b9e-4d3a-4b8e-9c1f-7a5e3d2b1c0f"
+)
+
+
+def virtual_wan_hub(
+    spokes: list[Spoke], *, routing_intent: bool = True, firewall_public_ip: str
+) -> list[dict[str, Any]]:
+    """A secured Virtual WAN hub (how-to-routing-policies.md): the hub with its Azure Firewall (AZFW_Hub, its
+    addresses in hubIPAddresses) and policy (the egress tutorial's AKS rules for the spokes' IP group), a
+    hubVirtualNetworkConnection per spoke, and routing intent sending Internet and private traffic to the
+    firewall."""
+    firewall_id = rid(VWAN_RG, "Microsoft.Network/azureFirewalls", "afw-vhub-weu", CONNECTIVITY_SUB)
+    policy_id = rid(POLICY_RG, "Microsoft.Network/firewallPolicies", "afwp-vhub-weu", CONNECTIVITY_SUB)
+    ip_group_id = rid(POLICY_RG, "Microsoft.Network/ipGroups", "ipg-aks-vwan-spokes", CONNECTIVITY_SUB)
+    group_id = f"{policy_id}/ruleCollectionGroups/rcg-aks"
+    hub = net.VirtualHub(
+        location="westeurope",
+        address_prefix=VWAN_HUB_PREFIX,
+        virtual_wan=net.SubResource(id=rid(VWAN_RG, "Microsoft.Network/virtualWans", "vwan-corp", CONNECTIVITY_SUB)),
+        azure_firewall=net.SubResource(id=firewall_id),
+        sku="Standard",
+    )
+    firewall_model = net.AzureFirewall(
+        location="westeurope",
+        sku=net.AzureFirewallSku(name="AZFW_Hub", tier="Standard"),
+        virtual_hub=net.SubResource(id=VWAN_HUB),
+        firewall_policy=net.SubResource(id=policy_id),
+        hub_ip_addresses=net.HubIPAddresses(
+            private_ip_address="10.100.0.132",
+            public_i_ps=net.HubPublicIPAddresses(
+                addresses=[net.AzureFirewallPublicIPAddress(address=firewall_public_ip)], count=1
+            ),
+        ),
+    )
+    resources = [
+        arm(hub, VWAN_HUB, "Microsoft.Network/virtualHubs"),
+        arm(firewall_model, firewall_id, "Microsoft.Network/azureFirewalls"),
+        arm(
+            net.FirewallPolicy(location="westeurope", rule_collection_groups=[net.SubResource(id=group_id)]),
+            policy_id,
+            "Microsoft.Network/firewallPolicies",
+        ),
+        arm(
+            aks_rule_collection_group(group_id, ip_group_id),
+            group_id,
+            "Microsoft.Network/firewallPolicies/ruleCollectionGroups",
+            None,
+        ),
+        arm(
+            net.IpGroup(location="westeurope", ip_addresses=[spoke.prefix for spoke in spokes]),
+            ip_group_id,
+            "Microsoft.Network/ipGroups",
+        ),
+    ]
+    for spoke in spokes:
+        connection = net.HubVirtualNetworkConnection(
+            remote_virtual_network=net.SubResource(id=spoke.vnet_id), enable_internet_security=True
+        )
+        resources.append(
+            arm(
+                connection,
+                f"{VWAN_HUB}/hubVirtualNetworkConnections/conn-{spoke.name}",
+                "Microsoft.Network/virtualHubs/hubVirtualNetworkConnections",
+                None,
+            )
+        )
+    if routing_intent:
+        policies = [
+            net.RoutingPolicy(name="InternetTraffic", destinations=["Internet"], next_hop=firewall_id),
+            net.RoutingPolicy(name="PrivateTrafficPolicy", destinations=["PrivateTraffic"], next_hop=firewall_id),
+        ]
+        resources.append(
+            arm(
+                net.RoutingIntent(routing_policies=policies),
+                f"{VWAN_HUB}/routingIntent/vhub-weu_RoutingIntent",
+                "Microsoft.Network/virtualHubs/routingIntent",
+                None,
+            )
+        )
+    return resources
+
+
+def virtual_wan_cluster(
+    name: str, octet: int, *, routing_intent: bool = True, subscription: str = WORKLOAD_SUB
+) -> RawCluster:
+    """A spoke connected to the secured hub: no route table of its own (the hub's routing intent gives it the default
+    route), a peering to the hub's managed VNet, outboundType userDefinedRouting, the API server open to the CI
+    runners and the hub firewall's public address."""
+    spoke = Spoke(name, octet, subscription=subscription)
+    firewall_ip = "198.51.100.96"
+    peering = ("RemoteVnetToHubPeering_2f6c1b9e-4d3a-4b8e-9c1f-7a5e3d2b1c0f", VWAN_MANAGED_VNET, VWAN_HUB_PREFIX)
+    return RawCluster(
+        cluster=managed_cluster(
+            spoke.name,
+            spoke.group,
+            spoke.location,
+            spoke.subnet_id,
+            "team-vwan",
+            outbound="userDefinedRouting",
+            ranges=[CI_RUNNERS, f"{firewall_ip}/32"],
+            subscription=subscription,
+        ),
+        network=[
+            *spoke.network(peerings=[peering]),
+            *virtual_wan_hub([spoke], routing_intent=routing_intent, firewall_public_ip=firewall_ip),
+        ],
+        kube=spoke.kube(),
+    )
+
+
 CLUSTERS = {
     "aks-payments-prod": healthy,
     "aks-orders-prod": konnectivity_crashloop,
@@ -1204,6 +1405,8 @@ CLUSTERS = {
     "aks-core-private": private_peered_hub,
     "aks-risk-private": private_unpeered_client,
     "aks-billing-lz": landing_zone_missing_aks_rules,
+    "aks-vwan-prod": partial(virtual_wan_cluster, "aks-vwan-prod", 235),
+    "aks-ops-private": partial(resolver_hub_private_cluster, "aks-ops-private", 236),
 }
 
 

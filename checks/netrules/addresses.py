@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 AZURE_LOAD_BALANCER = "168.63.129.16"
@@ -40,9 +40,9 @@ def is_public(address: str) -> bool:
 def address_in(prefix_spec: str, address: str, vnet_prefixes: Sequence[str] = ()) -> bool:
     """Does an NSG/firewall address spec (CIDR, IP, *, Any, service tag) cover `address` (IP or CIDR)?
 
-    Service tags: VirtualNetwork is the VNet's address space (with peered spaces); Internet and
-    AzureCloud[.region] are public address space (regional ranges are not in a snapshot, so any
-    public address counts); AzureLoadBalancer is the health probe address.
+    Service tags: VirtualNetwork is the VNet's address space (with peered spaces); Internet is public
+    address space outside it; AzureLoadBalancer is the health probe address. Other service tags
+    (AzureCloud[.region], Storage, ...) are address lists (`tag_holds`): not covered here.
     """
     spec = prefix_spec.strip()
     lowered = spec.lower()
@@ -50,11 +50,20 @@ def address_in(prefix_spec: str, address: str, vnet_prefixes: Sequence[str] = ()
         return True
     if lowered == "virtualnetwork":
         return within_any(address, vnet_prefixes)
-    if lowered == "internet" or lowered == "azurecloud" or lowered.startswith("azurecloud."):
+    if lowered == "internet":
         return is_public(address) and not within_any(address, vnet_prefixes)
     if lowered == "azureloadbalancer":
         return cidr_within(address, AZURE_LOAD_BALANCER)
     return cidr_within(address, spec)
+
+
+def tag_holds(tag: str, address: str, tags: Mapping[str, Sequence[str]]) -> bool | None:
+    """Whether every address of `address` lies in the service tag's published prefixes (the Service Tag
+    Discovery API); None when the tag's prefixes were not collected."""
+    prefixes = tags.get(tag.strip().lower())
+    if prefixes is None:  # unknown, except that these tags list public ranges: a private address is in none
+        return None if is_public(address) else False
+    return within_any(address, prefixes)
 
 
 def port_in(port_spec: str, port: int) -> bool:

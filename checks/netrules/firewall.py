@@ -3,6 +3,11 @@
 Azure Firewall processes network rules before application rules, each by priority (a parent
 policy's rule collection groups before the child's, then group priority, then collection
 priority); the first matching collection decides, and with no match traffic is denied.
+
+DNS proxy (https://learn.microsoft.com/azure/firewall/dns-settings): with it enabled the firewall
+listens on its private IP's port 53 and forwards queries; with it off nothing answers there. FQDNs in
+network rules are resolved by the proxy, so a network rule naming a destination by FQDN matches only
+when DNS proxy is enabled ("FQDN filtering in network rules": "you must enable DNS proxy").
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from dataclasses import dataclass
 
 from checks.netrules.addresses import cidr_within, fqdn_matches, port_in
 from model.arm_ids import last_segment
-from model.snapshot import AzureFirewall, FirewallRule, NetworkInventory, RuleCollection
+from model.snapshot import AzureFirewall, FirewallRule, IpGroup, NetworkInventory, RuleCollection
 
 # What the AzureKubernetesService FQDN tag allows (HTTPS), per Microsoft's outbound rules page.
 AKS_FQDN_TAG = "azurekubernetesservice"
@@ -28,6 +33,7 @@ class Requirement:
     fqdn: str | None = None  # concrete name (wildcard requirements are resolved to an example name)
     destination: str | None = None  # service tag or address
     fqdn_tag: bool = False  # covered by the AzureKubernetesService FQDN tag
+    dns: bool = False  # UDP 53 to a custom DNS server the VNet sets
 
 
 @dataclass(frozen=True)
@@ -35,10 +41,20 @@ class FirewallDecision:
     allowed: bool
     collection: RuleCollection | None = None
     rule: FirewallRule | None = None
+    # a network rule that names the destination by FQDN but cannot match it: DNS proxy is off
+    fqdn_rule_without_proxy: FirewallRule | None = None
+    unknown: tuple[str, ...] = ()  # IP groups not in the snapshot whose contents could change the verdict
 
     def describe(self, firewall: AzureFirewall) -> str:
         if self.collection is None or self.rule is None:
-            return f"no rule of Azure Firewall {firewall.name} allows it (the firewall denies by default)"
+            unused = self.fqdn_rule_without_proxy
+            why = (
+                f"; network rule {unused.name} names it by FQDN, which works only with DNS proxy enabled, and DNS "
+                "proxy is off"
+                if unused
+                else ""
+            )
+            return f"no rule of Azure Firewall {firewall.name} allows it (the firewall denies by default){why}"
         collection = self.collection
         where = f"rule collection {collection.name}"
         if collection.group:
@@ -92,36 +108,100 @@ def unknown_policy(inventory: NetworkInventory, firewall: AzureFirewall) -> str 
     return None
 
 
+def missing_groups(inventory: NetworkInventory, policy_id: str) -> list[str]:
+    """The rule collection groups a policy lists that the snapshot lacks."""
+    policy = inventory.firewall_policies.get(policy_id.lower())
+    listed = policy.rule_collection_group_ids if policy else ()
+    return [group for group in listed if group.lower() not in inventory.rule_collection_groups]
+
+
 def evaluate_firewall(
     inventory: NetworkInventory, firewall: AzureFirewall, sources: Sequence[str], requirement: Requirement
 ) -> FirewallDecision:
+    """The first matching rule decides. A rule that names an IP group the snapshot lacks (unreadable, say, in
+    another subscription) might match or not: when it could change the verdict (an Allow before a deciding Deny,
+    a Deny before a deciding Allow, an Allow where nothing else matches), the decision names it in `unknown`."""
     collections = firewall_collections(inventory, firewall)
+    proxy = dns_proxy(inventory, firewall) is not False  # unknown (policy body not read): FQDN rules count
+    unused: FirewallRule | None = None
+    undecided: list[tuple[bool, tuple[str, ...]]] = []  # (Allow?, unread IP groups) of rules that may match
     for kind in ("network", "application"):
         for collection in (c for c in collections if c.kind == kind):
+            allow = collection.action.lower() == "allow"
             for rule in collection.rules:
-                if _source_matches(inventory, rule, sources) and _rule_matches(rule, requirement):
-                    return FirewallDecision(collection.action.lower() == "allow", collection, rule)
-    return FirewallDecision(False)
+                unread = tuple(
+                    g for g in (*rule.source_ip_groups, *rule.destination_ip_groups) if not _group(inventory, g)
+                )
+                if _matches(inventory, rule, sources, requirement, proxy, unread_match_all=False):
+                    unknown = [group for action, groups in undecided if action != allow for group in groups]
+                    return FirewallDecision(allow, collection, rule, unknown=tuple(dict.fromkeys(unknown)))
+                if unread and _matches(inventory, rule, sources, requirement, proxy, unread_match_all=True):
+                    undecided.append((allow, unread))
+                elif unused is None and not proxy and _matches(inventory, rule, sources, requirement, True, False):
+                    unused = rule
+    unknown = [group for action, groups in undecided if action for group in groups]
+    return FirewallDecision(False, fqdn_rule_without_proxy=unused, unknown=tuple(dict.fromkeys(unknown)))
 
 
-def _source_matches(inventory: NetworkInventory, rule: FirewallRule, sources: Sequence[str]) -> bool:
-    allowed = list(rule.source_addresses)
-    for group_id in rule.source_ip_groups:
-        group = inventory.ip_groups.get(group_id.lower())
-        allowed += group.addresses if group else ()
-    return all(any(spec.strip() == "*" or cidr_within(source, spec) for spec in allowed) for source in sources)
+def _group(inventory: NetworkInventory, group_id: str) -> IpGroup | None:
+    return inventory.ip_groups.get(group_id.lower())
 
 
-def _rule_matches(rule: FirewallRule, requirement: Requirement) -> bool:
+def _matches(
+    inventory: NetworkInventory,
+    rule: FirewallRule,
+    sources: Sequence[str],
+    requirement: Requirement,
+    dns_proxy: bool,
+    unread_match_all: bool,
+) -> bool:
+    """Whether the rule matches the flow; an IP group the snapshot lacks counts as empty, or with
+    `unread_match_all` as holding every address."""
+
+    def addresses(direct: tuple[str, ...], groups: tuple[str, ...]) -> list[str]:
+        found = list(direct)
+        for group_id in groups:
+            group = _group(inventory, group_id)
+            found += group.addresses if group else ("*",) if unread_match_all else ()
+        return found
+
+    allowed = addresses(rule.source_addresses, rule.source_ip_groups)
+    if not all(any(spec.strip() == "*" or cidr_within(source, spec) for spec in allowed) for source in sources):
+        return False
+    destinations = addresses(rule.destination_addresses, rule.destination_ip_groups)
+    return _rule_matches(rule, requirement, dns_proxy, destinations)
+
+
+def dns_proxy(inventory: NetworkInventory, firewall: AzureFirewall) -> bool | None:
+    """Whether the firewall answers DNS on its private IP: its policy's dnsSettings.enableProxy (None when the
+    policy's body was not collected), or a classic firewall's own setting."""
+    if not firewall.policy_id:
+        return firewall.dns_proxy
+    policy = inventory.firewall_policies.get(firewall.policy_id.lower())
+    return policy.dns_proxy if policy else None
+
+
+def dns_proxy_command(firewall: AzureFirewall) -> str:
+    """The `az` command that turns DNS proxy on for this firewall (its policy, or the classic firewall)."""
+    if firewall.policy_id:
+        return (
+            f"az network firewall policy update -g {firewall.policy_id.split('/')[4]} "
+            f"-n {last_segment(firewall.policy_id)} --enable-dns-proxy true"
+        )
+    return f"az network firewall update -g {firewall.id.split('/')[4]} -n {firewall.name} --enable-dns-proxy true"
+
+
+def _rule_matches(rule: FirewallRule, requirement: Requirement, dns_proxy: bool, destinations: list[str]) -> bool:
     if rule.kind == "network":
         protocols = {protocol.lower() for protocol in rule.protocols}
         if not protocols & {"any", requirement.protocol.lower()}:
             return False
         if not any(port_in(spec, requirement.port) for spec in rule.destination_ports):
             return False
-        if requirement.fqdn and any(fqdn_matches(name, requirement.fqdn) for name in rule.destination_fqdns):
+        fqdns = rule.destination_fqdns if dns_proxy else ()
+        if requirement.fqdn and any(fqdn_matches(name, requirement.fqdn) for name in fqdns):
             return True
-        return any(_destination_matches(spec, requirement) for spec in rule.destination_addresses)
+        return any(_destination_matches(spec, requirement) for spec in destinations)
     if requirement.protocol.upper() != "TCP" or not requirement.fqdn:
         return False
     schemes = {"https": 443, "http": 80}

@@ -7,11 +7,13 @@ and both must allow it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
-from checks.netrules.addresses import address_in, network, port_in, protocol_matches
-from model.snapshot import NetworkInventory, NetworkSecurityGroup, SecurityRule
+from checks.netrules.addresses import address_in, network, port_in, protocol_matches, tag_holds
+from checks.netrules.routes import peered_address_space
+from model.snapshot import NetworkInventory, NetworkSecurityGroup, SecurityRule, is_service_tag
 
 
 def _default(name: str, priority: int, direction: str, access: str, source: str, destination: str) -> SecurityRule:
@@ -46,12 +48,18 @@ class Flow:
     source: str  # IP or CIDR (a subnet's prefix stands for its hosts)
     destination: str  # IP, CIDR, or a service tag such as AzureCloud.westeurope
     port: int
+    # A name whose addresses the snapshot does not know (mcr.microsoft.com sits behind global front ends): the
+    # destination is then "Internet", and whether a service tag holds it cannot be told.
+    fqdn: str | None = None
 
 
 @dataclass(frozen=True)
 class NsgDecision:
     nsg: NetworkSecurityGroup
     rule: SecurityRule
+    # earlier rules of the other access that may match or not (a service tag whose addresses are not known to
+    # hold the destination): while they stand, the decision is not certain
+    doubts: tuple[SecurityRule, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -62,32 +70,63 @@ class NsgDecision:
         return f"NSG {self.nsg.name} {kind} {self.rule.name} (priority {self.rule.priority}, {self.rule.access})"
 
 
-def evaluate_nsg(nsg: NetworkSecurityGroup, flow: Flow, vnet_prefixes: Sequence[str]) -> NsgDecision:
+def evaluate_nsg(
+    nsg: NetworkSecurityGroup,
+    flow: Flow,
+    vnet_prefixes: Sequence[str],
+    tags: Mapping[str, Sequence[str]] = MappingProxyType({}),
+) -> NsgDecision:
+    """The first matching rule decides; a rule that may match (a service tag not known to hold the destination)
+    is kept as a doubt when its access differs from the deciding rule's. `tags`: service tag prefixes by
+    lower-cased name."""
     rules = [rule for rule in nsg.rules if rule.direction.lower() == flow.direction.lower()]
     if not any(rule.default for rule in nsg.rules):
         rules += [rule for rule in DEFAULT_RULES if rule.direction == flow.direction]
+    maybe: list[SecurityRule] = []
     for rule in sorted(rules, key=lambda rule: rule.priority):
-        if _matches(rule, flow, vnet_prefixes):
-            return NsgDecision(nsg, rule)
+        matched = _matches(rule, flow, vnet_prefixes, tags)
+        if matched:
+            doubts = tuple(other for other in maybe if other.access.lower() != rule.access.lower())
+            return NsgDecision(nsg, rule, doubts)
+        if matched is None:
+            maybe.append(rule)
     raise AssertionError("the default rules match every flow")  # DenyAll* covers everything
 
 
-def _matches(rule: SecurityRule, flow: Flow, vnet_prefixes: Sequence[str]) -> bool:
+def _matches(
+    rule: SecurityRule, flow: Flow, vnet_prefixes: Sequence[str], tags: Mapping[str, Sequence[str]]
+) -> bool | None:
     if not protocol_matches(rule.protocol, flow.protocol):
         return False
     if not any(port_in(spec, flow.port) for spec in rule.destination_ports or ("*",)):
         return False
     if not any(address_in(spec, flow.source, vnet_prefixes) for spec in rule.source_prefixes or ("*",)):
         return False
-    return any(_destination_in(spec, flow.destination, vnet_prefixes) for spec in rule.destination_prefixes or ("*",))
+    found = [_destination_in(spec, flow, vnet_prefixes, tags) for spec in rule.destination_prefixes or ("*",)]
+    return True if any(found) else None if None in found else False
 
 
-def _destination_in(spec: str, destination: str, vnet_prefixes: Sequence[str]) -> bool:
-    """A destination that is a service tag (AzureCloud.westeurope) matches that tag, its parent tag, or any/Internet."""
-    if network(destination) is not None:
-        return address_in(spec, destination, vnet_prefixes)
-    tag, wanted = destination.lower(), spec.lower()
-    return wanted in ("*", "any", "internet", "0.0.0.0/0") or tag == wanted or tag.startswith(wanted + ".")
+def _destination_in(
+    spec: str, flow: Flow, vnet_prefixes: Sequence[str], tags: Mapping[str, Sequence[str]]
+) -> bool | None:
+    """Whether a rule's destination spec covers the flow's; None when it cannot be told. A service tag is an address
+    list: it holds an address only when its published prefixes do (unknown without them), and an FQDN whose
+    addresses are not known is in no tag for certain ("you can't use network security groups to lock down the
+    outbound traffic" by FQDN, https://learn.microsoft.com/azure/aks/outbound-rules-control-egress). A destination
+    that is itself a tag (AzureCloud.westeurope) matches that tag, its parent tag, or any/Internet."""
+    wanted = spec.strip().lower()
+    if wanted in ("*", "any", "0.0.0.0/0"):
+        return True
+    if flow.fqdn:
+        return True if wanted == "internet" else None if is_service_tag(spec) else False
+    if network(flow.destination) is not None:
+        return (
+            tag_holds(spec, flow.destination, tags)
+            if is_service_tag(spec)
+            else address_in(spec, flow.destination, vnet_prefixes)
+        )
+    tag = flow.destination.lower()
+    return wanted == "internet" or tag == wanted or tag.startswith(wanted + ".")
 
 
 def effective_decision(
@@ -96,24 +135,36 @@ def effective_decision(
     """Decisions of every NSG on the path (subnet's and the NICs'), in the order Azure applies them."""
     subnet = inventory.subnet(subnet_id)
     vnet = inventory.vnet_of_subnet(subnet_id)
-    vnet_prefixes = list(vnet.address_prefixes) if vnet else []
-    if vnet:
-        for peering in vnet.peerings:
-            remote = inventory.virtual_networks.get((peering.remote_vnet_id or "").lower())
-            if remote and peering.state.lower() == "connected":
-                vnet_prefixes += remote.address_prefixes
+    vnet_prefixes = peered_address_space(inventory, vnet) if vnet else []
+    tags = {name: tag.address_prefixes for name, tag in inventory.service_tags.items()}
     subnet_nsgs = [subnet.nsg_id] if subnet and subnet.nsg_id else []
     ordered = [*nic_nsg_ids, *subnet_nsgs] if flow.direction == "Outbound" else [*subnet_nsgs, *nic_nsg_ids]
     decisions = []
     for nsg_id in dict.fromkeys(nsg_id.lower() for nsg_id in ordered):
         nsg = inventory.security_groups.get(nsg_id)
         if nsg is not None:
-            decisions.append(evaluate_nsg(nsg, flow, vnet_prefixes))
+            decisions.append(evaluate_nsg(nsg, flow, vnet_prefixes, tags))
     return decisions
 
 
 def first_denial(decisions: Sequence[NsgDecision]) -> NsgDecision | None:
-    return next((decision for decision in decisions if not decision.allowed), None)
+    """The first NSG that denies the flow for certain (no doubt before an undoubted denial)."""
+    for decision in decisions:
+        if decision.doubts:
+            return None
+        if not decision.allowed:
+            return decision
+    return None
+
+
+def first_doubt(decisions: Sequence[NsgDecision]) -> NsgDecision | None:
+    """The first NSG on the path whose decision a service-tag rule puts in doubt (before any certain denial)."""
+    for decision in decisions:
+        if decision.doubts:
+            return decision
+        if not decision.allowed:
+            return None
+    return None
 
 
 def nic_nsgs_of_subnet(inventory: NetworkInventory, subnet_id: str) -> list[str]:

@@ -13,11 +13,12 @@ from urllib.parse import urlsplit
 
 import requests
 from azure.core.credentials import TokenCredential
+from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.core.pipeline.transport import RequestsTransport
 from azure.monitor.query import LogsQueryClient
 from requests.sessions import merge_setting
 
-from collect.live.resource_manager import ResourceManager
+from collect.live.resource_manager import ArmConnection, ArmPipeline, ResourceManager
 from collect.live.throttling import ArmBucketPolicy, ResourceGraphQuotaPolicy
 
 # Resource Graph and Log Analytics queries are POSTs that change nothing: retried like GETs on timeouts and
@@ -78,7 +79,10 @@ class LiveClients:
     retries: int = 4  # azure-core retries 429 and 5xx, honouring Retry-After, with exponential backoff
     connection_verify: str | bool = True  # a CA bundle path (tests) or True
     concurrency: int = 8  # clusters collected at once: sizes the connection pool and the I/O executor
-    read_secrets: bool = True  # list Helm release Secrets (metadata only); False leaves helm-history skipped
+    read_secrets: bool = False  # list Helm release Secrets (metadata only); False leaves helm-history skipped
+    use_local_account_token: bool = False  # read clusters whose user kubeconfig holds a static (cluster-admin) token
+    kube_max_read_mb: int = 32  # per cluster: bytes read from its API server (decompressed), in MiB
+    kube_max_objects: int = 25_000  # per cluster: objects read from its API server
     # Subscriptions whose clusters several processes of a sweep collect, with how many (ARM pacing shares).
     arm_shared_by: dict[str, int] = field(default_factory=dict)
 
@@ -93,17 +97,13 @@ class LiveClients:
 
     def __post_init__(self) -> None:
         self._session = self._shared_session()
-        # Resource Manager reads in every subscription go through one pipeline; its bucket policy paces each
-        # subscription apart (it reads the subscription from the URL).
+        # Resource Manager reads in every subscription (the management SDKs' clients, one per subscription, and
+        # the generic pipeline) share one bucket policy, which paces each subscription apart (it reads the
+        # subscription from the URL).
         buckets = ArmBucketPolicy(reserve=self.concurrency, shared_by=self.arm_shared_by)
-        self.arm = ResourceManager(
-            self.credential, self.arm_endpoint, per_retry_policies=[buckets], **self._arm_options()
-        )
+        self.arm = ResourceManager(self._arm_connection(buckets))
         # Resource Graph is an ARM endpoint with a quota of its own (per user, announced in its headers).
-        quota = ResourceGraphQuotaPolicy()
-        self.resource_graph = ResourceManager(
-            self.credential, self.arm_endpoint, per_retry_policies=[quota], **self._arm_options()
-        )
+        self.resource_graph = ArmPipeline(self._arm_connection(ResourceGraphQuotaPolicy()))
         # Threads for the I/O of the clusters in flight; they start on demand and are shared by the run.
         self.io = ThreadPoolExecutor(
             max_workers=max(4, IO_THREADS_PER_CLUSTER * self.concurrency), thread_name_prefix="aks-reach-io"
@@ -140,9 +140,9 @@ class LiveClients:
             helper.result()
         return results
 
-    def _arm_options(self) -> dict[str, Any]:
+    def _arm_connection(self, pacing: SansIOHTTPPolicy[Any, Any]) -> ArmConnection:
         scope = self.arm_endpoint.rstrip("/") + "/.default"
-        return {**self._options(), "credential_scopes": [scope]}
+        return ArmConnection(self.credential, self.arm_endpoint, [scope], [pacing], self._options())
 
     @cached_property
     def logs(self) -> LogsQueryClient:

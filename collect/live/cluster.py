@@ -14,7 +14,7 @@ from collect.documents import bounded
 from collect.live import kube, logs
 from collect.live.clients import LiveClients
 from collect.live.network import NetworkSource, resources_for_cluster
-from collect.live.probes import probe_apiserver, tls_context
+from collect.live.probes import probe_apiserver
 from collect.parse import one_line
 from collect.raw import RawCluster
 from model.snapshot import Problem, Source
@@ -70,8 +70,7 @@ def _collect_kube(raw: RawCluster, clients: LiveClients, probe_timeout: float) -
     except (AzureError, kube.KubeconfigError) as exc:
         _kube_problem(raw, Problem("error", f"cluster user credentials: {_error(exc)}"))
         return
-    context = tls_context(endpoint.ca_pem)  # one for the probe, then for the Kubernetes reads
-    raw.probes = {"apiserver": probe_apiserver(endpoint.server, endpoint.ca_pem, probe_timeout, context)}
+    raw.probes = {"apiserver": probe_apiserver(endpoint.server, endpoint.ca_pem, probe_timeout)}
     raw.probe_endpoint = (endpoint.server, endpoint.ca_pem)
     if raw.probes["apiserver"]["error"]:
         _kube_problem(
@@ -79,8 +78,11 @@ def _collect_kube(raw: RawCluster, clients: LiveClients, probe_timeout: float) -
             Problem("unavailable", f"API server not reachable from the checker: {raw.probes['apiserver']['error']}"),
         )
         return
+    if endpoint.static_token and not clients.use_local_account_token:
+        _kube_problem(raw, Problem("unavailable", kube.local_account_refusal(raw.cluster)))
+        return
     try:
-        readings = kube.read_cluster(endpoint, clients, context)
+        readings = kube.read_cluster(endpoint, clients)
     except kube.Unreachable as exc:
         _kube_problem(raw, Problem("unavailable", f"API server not reachable from the checker: {exc}"))
         return

@@ -239,6 +239,15 @@ class PendingInventory:
     def zone_links(self, zone_id: str) -> list[JsonObject]:
         return self._loaded(zone_id).zone_links(zone_id)
 
+    def virtual_hubs_named(self, name: str) -> list[JsonObject]:
+        return self._inventory.virtual_hubs_named(name)  # one Resource Graph query of its own, once per sweep
+
+    def hub_children(self, hub_id: str, child: str) -> list[JsonObject]:
+        return self._inventory.hub_children(hub_id, child)  # an ARM list: not in Resource Graph
+
+    def service_tags(self, subscription: str, location: str) -> JsonObject | None:
+        return self._inventory.service_tags(subscription, location)  # one ARM read per cloud and region
+
 
 def collect_one(
     clients: LiveClients,

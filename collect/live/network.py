@@ -33,14 +33,20 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from collect.arm import ArmView
 from collect.documents import DocumentError, bounded, packed_json, unpacked_json
+from collect.live import resource_graph
 from collect.live.clients import LiveClients
+from collect.live.resource_manager import ResourceIdError
 from collect.parse_network import parse_resource
-from model.arm_ids import parent_id, same_id, vnet_id_of
+from model.arm_ids import last_segment, parent_id, same_id, vnet_id_of
 from model.next_hop import Appliance, firewall_of_ip_configuration, nic_of_ip_configuration, resolve_next_hop
-from model.snapshot import AzureFirewall, NetworkInterface, Subnet, VirtualNetwork
+from model.snapshot import AzureFirewall, NetworkInterface, Subnet, VirtualNetwork, is_service_tag
 
 JsonObject = dict[str, Any]
 RULE_COLLECTION_GROUP = "Microsoft.Network/firewallPolicies/ruleCollectionGroups"
+VIRTUAL_HUBS_QUERY = (
+    "resources | where type =~ 'microsoft.network/virtualhubs' | project id, name, type, location, properties"
+)
+MANAGED_HUB_VNET = "hv_"  # a Virtual WAN hub's managed VNet: HV_<hub name>_<guid>, in a subscription Microsoft owns
 
 
 class NetworkSource(Protocol):
@@ -63,6 +69,19 @@ class NetworkSource(Protocol):
 
     def zone_links(self, zone_id: str) -> list[JsonObject]: ...
 
+    def virtual_hubs_named(self, name: str) -> list[JsonObject]:
+        """The Virtual WAN hubs of this name in every subscription the identity can read (a spoke's peering to the
+        hub's managed VNet names the hub, not its id)."""
+        ...
+
+    def hub_children(self, hub_id: str, child: str) -> list[JsonObject]:
+        """A hub's `hubVirtualNetworkConnections` or `routingIntent`, listed through ARM."""
+        ...
+
+    def service_tags(self, subscription: str, location: str) -> JsonObject | None:
+        """The Service Tag Discovery API's answer for the cloud of this subscription (Reader suffices)."""
+        ...
+
 
 # The types a reference is read as by ARM id (lower-cased), with the type name ARM spells.
 READABLE_TYPES = {
@@ -78,8 +97,14 @@ READABLE_TYPES = {
         "Microsoft.Network/natGateways",
         "Microsoft.Network/networkInterfaces",
         "Microsoft.Network/privateDnsZones",
+        "Microsoft.Network/virtualHubs",
     )
 }
+HUB_CHILD_TYPES = {
+    "hubVirtualNetworkConnections": "Microsoft.Network/virtualHubs/hubVirtualNetworkConnections",
+    "routingIntent": "Microsoft.Network/virtualHubs/routingIntent",
+}
+SERVICE_TAGS_TYPE = "Microsoft.Network/serviceTags"
 
 
 class ArmNetworkReader:
@@ -123,19 +148,21 @@ class ArmNetworkReader:
         top_level = "/".join(parts[:9])  # a subnet's id reads its VNet
         return self._guarded(resource_id, lambda: {**self._clients.arm.get(top_level), "type": type_name})
 
-    def _listing(self, key: str, type_name: str) -> list[JsonObject]:
+    def _listing(self, key: str, type_name: str, items: Callable[[], Iterable[JsonObject]]) -> list[JsonObject]:
         """A list read once per reader (`key`, the list's ARM path, names it like a reference), empty when ARM
         answers 403 or 404."""
 
         def read() -> list[JsonObject]:
-            return [{**item, "type": type_name} for item in self._clients.arm.list_items(key)]
+            return [{**item, "type": type_name} for item in items()]
 
         return self._once(key.lower(), lambda: self._guarded(key, read)) or []
 
     def _guarded(self, key: str, read: Callable[[], Any]) -> Any:
-        """`read()`, or None with the reason recorded when ARM answers 403 or 404."""
+        """`read()`, or None with the reason recorded when ARM answers 403 or 404, or the id is no resource's."""
         try:
             return read()
+        except ResourceIdError as exc:  # an id from an answer that names no resource the reads serve
+            self._unreadable[key.lower()] = f"not readable by its id ({exc})"
         except ResourceNotFoundError:
             self._unreadable[key.lower()] = "404 not found"
         except HttpResponseError as exc:
@@ -147,24 +174,56 @@ class ArmNetworkReader:
 
     def rule_collection_groups(self, policy_id: str) -> list[JsonObject]:
         """A policy's rule collection groups (not in Resource Graph), listed once per policy through ARM."""
-        return self._listing(f"{policy_id}/ruleCollectionGroups", RULE_COLLECTION_GROUP)
+        return self._listing(
+            f"{policy_id}/ruleCollectionGroups",
+            RULE_COLLECTION_GROUP,
+            lambda: self._clients.arm.rule_collection_groups(policy_id),
+        )
 
     def firewalls_in_group(self, group_id: str) -> list[JsonObject]:
         kind = "Microsoft.Network/azureFirewalls"
-        return self._listing(f"{group_id}/providers/{kind}", kind)
+        return self._listing(
+            f"{group_id}/providers/{kind}", kind, lambda: self._clients.arm.firewalls_in_group(group_id)
+        )
 
     def private_dns_zones(self, subscription: str, resource_group: str, zone_suffix: str) -> list[JsonObject]:
         kind = "Microsoft.Network/privateDnsZones"
-        zones = self._clients.arm.list_items(
-            f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/{kind}"
-        )
+        zones = self._clients.arm.private_dns_zones(f"/subscriptions/{subscription}/resourceGroups/{resource_group}")
         try:
             return [{**zone, "type": kind} for zone in zones if str(zone.get("name")).lower().endswith(zone_suffix)]
         except ResourceNotFoundError:
             return []  # no such node resource group: no zone, as a bulk read would find none
 
     def zone_links(self, zone_id: str) -> list[JsonObject]:
-        return self._listing(f"{zone_id}/virtualNetworkLinks", "Microsoft.Network/privateDnsZones/virtualNetworkLinks")
+        return self._listing(
+            f"{zone_id}/virtualNetworkLinks",
+            "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
+            lambda: self._clients.arm.zone_links(zone_id),
+        )
+
+    def virtual_hubs_named(self, name: str) -> list[JsonObject]:
+        """One Resource Graph query per reader for every readable hub (few: one per region of a Virtual WAN)."""
+        hubs = self._once(
+            "resourcegraph:virtualhubs",
+            lambda: self._guarded(
+                "resourcegraph:virtualhubs", lambda: list(resource_graph.query(self._clients, VIRTUAL_HUBS_QUERY))
+            ),
+        )
+        return [{**hub, "type": "Microsoft.Network/virtualHubs"} for hub in hubs or () if hub.get("name") == name]
+
+    def hub_children(self, hub_id: str, child: str) -> list[JsonObject]:
+        return self._listing(
+            f"{hub_id}/{child}", HUB_CHILD_TYPES[child], lambda: self._clients.arm.hub_children(hub_id, child)
+        )
+
+    def service_tags(self, subscription: str, location: str) -> JsonObject | None:
+        path = f"/subscriptions/{subscription}/providers/Microsoft.Network/locations/{location}/serviceTags"
+        return self._once(
+            path.lower(),
+            lambda: self._guarded(
+                path, lambda: {**self._clients.arm.service_tags(subscription, location), "type": SERVICE_TAGS_TYPE}
+            ),
+        )
 
 
 class NetworkInventory(ArmNetworkReader):
@@ -258,6 +317,19 @@ class _References:
         why = self._source.why_unreadable(resource_id)
         return f"could not be read ({why})" if why else None
 
+    def firewalls_in_vnet(self, vnet_id: str) -> list[Appliance]:
+        """The firewalls of the VNet's resource group whose IP configuration sits on one of its subnets (the group
+        may be readable where the VNet itself is not)."""
+        group = vnet_id.rsplit("/providers/", 1)[0]
+        found: list[Appliance] = []
+        for body in self._source.firewalls_in_group(group):
+            if not any(same_id(vnet_id_of(ref), vnet_id) for ref in _firewall_subnets(body)):
+                continue
+            firewall = self._typed(str(body["id"]), AzureFirewall)
+            if firewall and firewall.private_ip:
+                found.append(Appliance(firewall.id, firewall.private_ip, firewall))
+        return found
+
     def _typed(self, resource_id: str, kind: type) -> Any:
         body = self._add(resource_id)
         parsed = parse_resource(body) if body else None
@@ -294,7 +366,11 @@ def resources_for_cluster(
     for vnet_id in sorted(vnet_ids, key=str.lower):
         vnet = add(vnet_id)
         for peering in ArmView(vnet).objs("virtualNetworkPeerings") if vnet else ():
-            add(peering.ref("remoteVirtualNetwork"))
+            remote = peering.ref("remoteVirtualNetwork")
+            if last_segment(remote).lower().startswith(MANAGED_HUB_VNET):
+                _add_virtual_hub(remote or "", vnet_id, walk)  # a hub's managed VNet cannot be read: its hub is
+                continue
+            add(remote)
         for subnet in ArmView(vnet).objs("subnets") if vnet else ():
             add(subnet.ref("networkSecurityGroup"))
             _add_route_path(add(subnet.ref("routeTable")), vnet_id, walk)
@@ -307,6 +383,7 @@ def resources_for_cluster(
     ):
         add(ip)
     _add_private_dns(view, walk)
+    _add_service_tags(view, walk)
     return ClusterNetwork(list(walk.picked.values()), walk.unreadable())
 
 
@@ -360,6 +437,7 @@ def _add_firewall(firewall: JsonObject, walk: _Walk) -> None:
     firewall_view = ArmView(firewall)
     for config in firewall_view.objs("ipConfigurations"):
         walk.add(config.ref("publicIPAddress"))
+        _add_firewall_subnet(config.ref("subnet"), walk)
     rules: list[ArmView] = [
         rule
         for kind in ("networkRuleCollections", "applicationRuleCollections")
@@ -379,6 +457,74 @@ def _add_firewall(firewall: JsonObject, walk: _Walk) -> None:
     for rule in rules:
         for group_id in rule.strs("sourceIpGroups") + rule.strs("destinationIpGroups"):
             walk.add(group_id)
+
+
+def _add_firewall_subnet(subnet_id: str | None, walk: _Walk) -> None:
+    """What the AzureFirewallSubnet itself holds: a NAT gateway (the firewall's egress IPs then are the gateway's)
+    and its own route table (forced tunnelling: 0.0.0.0/0 onward to a gateway or another appliance)."""
+    vnet = walk.add(vnet_id_of(subnet_id)) if subnet_id else None
+    for subnet in ArmView(vnet).objs("subnets") if vnet else ():
+        if not same_id(subnet.str("id"), subnet_id):
+            continue
+        walk.add(subnet.ref("routeTable"))
+        nat = walk.add(subnet.ref("natGateway"))
+        for ip in ArmView(nat).refs("publicIpAddresses") if nat else ():
+            walk.add(ip)
+
+
+def _add_virtual_hub(managed_vnet: str, spoke_vnet: str, walk: _Walk) -> None:
+    """A spoke peered with a Virtual WAN hub's managed VNet (`HV_<hub>_<guid>`): the hub of that name whose
+    hubVirtualNetworkConnection names the spoke, its routing intent, and the firewall its Internet policy names
+    (with the firewall's policy chain), wherever they live."""
+    hub_name = last_segment(managed_vnet)[len(MANAGED_HUB_VNET) :].rsplit("_", 1)[0]
+    for hub in walk.source.virtual_hubs_named(hub_name):
+        hub_id = str(hub["id"])
+        walk.listing(f"{hub_id}/hubVirtualNetworkConnections")
+        connections = [
+            connection
+            for connection in walk.source.hub_children(hub_id, "hubVirtualNetworkConnections")
+            if same_id(ArmView(connection).ref("remoteVirtualNetwork"), spoke_vnet)
+        ]
+        if not connections:
+            continue
+        for kept in (hub, *connections):
+            walk.keep(kept)
+        walk.listing(f"{hub_id}/routingIntent")
+        for intent in walk.source.hub_children(hub_id, "routingIntent"):
+            walk.keep(intent)
+            for policy in ArmView(intent).objs("routingPolicies"):
+                firewall = (
+                    walk.add(policy.str("nextHop"))
+                    if "/azurefirewalls/" in (policy.str("nextHop") or "").lower()
+                    else None
+                )
+                if firewall is not None:
+                    _add_firewall(firewall, walk)
+        return
+
+
+def _add_service_tags(view: ArmView, walk: _Walk) -> None:
+    """The Service Tag Discovery API's answer, cut to the tags the cluster's NSG rules name (the whole list is a
+    few MB; a rule names a handful)."""
+    named = {
+        spec.lower()
+        for body in walk.picked.values()
+        if str(body.get("type")).lower() == "microsoft.network/networksecuritygroups"
+        for rule in ArmView(body).objs("securityRules")
+        for spec in (*rule.strs("destinationAddressPrefix"), *rule.strs("destinationAddressPrefixes"))
+        if is_service_tag(spec)
+    }
+    cluster_id = view.str("id") or ""
+    if not named or not cluster_id.lower().startswith("/subscriptions/"):
+        return
+    tags = walk.source.service_tags(cluster_id.split("/")[2], view.str("location") or "")
+    if tags is None:
+        walk.listing(
+            f"/subscriptions/{cluster_id.split('/')[2]}/providers/Microsoft.Network/locations/{view.str('location')}/serviceTags"
+        )
+        return
+    values = [value for value in tags.get("values") or () if str(value.get("name")).lower() in named]
+    walk.keep({**{key: value for key, value in tags.items() if key != "values"}, "values": values})
 
 
 def _add_private_dns(view: ArmView, walk: _Walk) -> None:

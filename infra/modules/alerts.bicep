@@ -6,6 +6,8 @@ param tags object
 param appInsightsId string
 @description('Action group the alerts notify (its resource id).')
 param actionGroupId string
+@description('A root cause (one shared resource or client) breaking more clusters than this alerts.')
+param rootCauseClusterThreshold int = 5
 
 var rules = [
   {
@@ -34,6 +36,20 @@ var rules = [
     severity: 1
     query: loadTextContent('../alerts/sweep-incomplete.kql')
     dimensions: []
+  }
+  {
+    name: 'root-cause-reach'
+    displayName: 'AKS API Reach: one root cause breaks more than ${rootCauseClusterThreshold} clusters'
+    description: 'One shared resource or client (a hub firewall policy, an NSG rule, a private DNS zone without a link, a leaking client) breaks many clusters: its owners fix it once. The row holds its name, cluster count and fix.'
+    severity: 1
+    query: replace(loadTextContent('../alerts/root-cause-reach.kql'), '{threshold}', string(rootCauseClusterThreshold))
+    dimensions: [
+      {
+        name: 'causeName'
+        operator: 'Include'
+        values: ['*']
+      }
+    ]
   }
 ]
 

@@ -1,5 +1,5 @@
 // The user-assigned managed identity the Function app runs as: the host (storage), Key Vault
-// references, telemetry and the sweep itself (DefaultAzureCredential via AZURE_CLIENT_ID) all use it.
+// references, telemetry and the sweep itself (ManagedIdentityCredential with AZURE_CLIENT_ID) all use it.
 param name string
 param location string
 param tags object

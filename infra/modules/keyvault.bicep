@@ -11,10 +11,18 @@ param teamsWebhooks string
 @secure()
 @description('Webhook of clusters whose owners have none in the map; empty: no secret is stored.')
 param teamsDefaultWebhook string
+@description('Subnet of the private endpoint; empty: public endpoint (Entra RBAC only).')
+param privateEndpointSubnetId string
+@description('privatelink.vaultcore zone id; empty without a private endpoint.')
+param privateDnsZoneId string
+@description('Log Analytics workspace of the audit diagnostic setting.')
+param diagnosticsWorkspaceId string
+
+var isolated = !empty(privateEndpointSubnetId)
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
-  // checkov:skip=CKV_AZURE_109: the platform resolves Key Vault references of an app without VNet integration over the public endpoint, so the firewall cannot deny by default
-  // checkov:skip=CKV_AZURE_189: same reason as CKV_AZURE_109; access is Entra RBAC only (Key Vault Secrets User for the app identity)
+  // checkov:skip=CKV_AZURE_109: without a private endpoint subnet the platform resolves the app's Key Vault references over the public endpoint, so the firewall cannot deny by default; with one it does (isolated)
+  // checkov:skip=CKV_AZURE_189: same reason as CKV_AZURE_109: public access is disabled when a private endpoint subnet is given; access is Entra RBAC only
   name: name
   location: location
   tags: tags
@@ -28,10 +36,10 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
     enablePurgeProtection: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: isolated ? 'Disabled' : 'Enabled'
     networkAcls: {
-      defaultAction: 'Allow'
-      bypass: 'AzureServices'
+      defaultAction: isolated ? 'Deny' : 'Allow'
+      bypass: 'None'
     }
   }
 }
@@ -69,6 +77,35 @@ resource secretsReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     principalId: principalId
     principalType: 'ServicePrincipal'
     description: 'AKS API Reach: resolve the Teams webhook Key Vault references'
+  }
+}
+
+// Every secret read (the platform resolving the webhook references), every access denied and every change of
+// the vault, kept in Log Analytics (AzureDiagnostics, category AuditEvent).
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'aks-reach-audit'
+  scope: vault
+  properties: {
+    workspaceId: diagnosticsWorkspaceId
+    logs: [
+      {
+        categoryGroup: 'audit'
+        enabled: true
+      }
+    ]
+  }
+}
+
+module endpoint 'private-endpoint.bicep' = if (isolated) {
+  name: 'pe-${name}'
+  params: {
+    name: 'pe-${name}'
+    location: location
+    tags: tags
+    subnetId: privateEndpointSubnetId
+    targetId: vault.id
+    groupId: 'vault'
+    privateDnsZoneId: privateDnsZoneId
   }
 }
 

@@ -1,71 +1,98 @@
-// The sweep identity's read-only roles on a management group: inherited by every subscription under
-// it, so a sweep with AKS_REACH_MANAGEMENT_GROUP sees every cluster there. Deploy with
+// The sweep identity's read-only roles on a management group: AKS API Reach Resource Reader, inherited by
+// every subscription under it, so a sweep with AKS_REACH_MANAGEMENT_GROUP sees every cluster there; and the
+// custom role definitions, assignable anywhere under it. Deploy with
 //   az deployment mg create --management-group-id <MG> --location <region> \
 //     --template-file infra/roles/management-group.bicep --parameters principalId=<identityPrincipalId>
+// then grant the Kubernetes and audit-table roles on the clusters and workspaces with roles/access.bicep and
+// this template's outputs (docs/security.md).
 targetScope = 'managementGroup'
 
 @description('Principal (object) id of the sweep identity: the identityPrincipalId output of main.bicep.')
 param principalId string
 
-@description('Also grant Azure Kubernetes Service Cluster User Role (listClusterUserCredential), which the Kubernetes reads need.')
-param grantClusterUserRole bool = true
+@description('Output the id of the role that lists Helm release Secrets (metadata only, but secrets/read also allows reading their values) for access.bicep; false: secretsRoleId is empty, and access.bicep grants no Secrets.')
+param readSecrets bool = false
 
-@description('Let the Kubernetes reader role list Helm release Secrets (metadata only, but secrets/read also allows reading their values). With false, set AKS_REACH_READ_SECRETS=false: helm-history is then skipped.')
-param readSecrets bool = true
+@description('Also grant the legacy AzureDiagnostics table in the Audit Log Reader role (clusters sending kube-audit in Azure diagnostics mode).')
+param auditTablesIncludeAzureDiagnostics bool = true
 
-// Roles and the reason for each are data, shared with subscription.bicep (sweep-roles.json).
-var roles = loadJsonContent('sweep-roles.json')
-var granted = grantClusterUserRole ? concat(roles.always, roles.clusterUser) : roles.always
-
-// One assignment per role; each carries its reason as the assignment's description. Built-in role
-// definitions are tenant-level resources, hence tenantResourceId at this scope.
-resource assignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in granted: {
-  name: guid(managementGroup().id, principalId, role.id)
-  properties: {
-    roleDefinitionId: tenantResourceId('Microsoft.Authorization/roleDefinitions', role.id)
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-    description: 'AKS API Reach: ${role.name}, for ${role.why}'
+var resourceReader = loadJsonContent('resource-reader.json')
+var auditLogs = loadJsonContent('log-analytics-reader.json')
+var kubernetes = loadJsonContent('kubernetes-reader.json')
+var definitions = [
+  {
+    roleName: resourceReader.roleName
+    description: resourceReader.description
+    actions: resourceReader.actions
+    notActions: resourceReader.notActions
+    dataActions: []
   }
-}]
+  {
+    roleName: auditLogs.roleName
+    description: auditLogs.description
+    actions: concat(auditLogs.actions, auditTablesIncludeAzureDiagnostics ? auditLogs.legacyActions : [])
+    notActions: []
+    dataActions: []
+  }
+  {
+    roleName: kubernetes.kubeSystem.roleName
+    description: kubernetes.kubeSystem.description
+    actions: []
+    notActions: []
+    dataActions: kubernetes.kubeSystem.dataActions
+  }
+  {
+    roleName: kubernetes.nodes.roleName
+    description: kubernetes.nodes.description
+    actions: []
+    notActions: []
+    dataActions: kubernetes.nodes.dataActions
+  }
+  {
+    roleName: kubernetes.secrets.roleName
+    description: kubernetes.secrets.description
+    actions: []
+    notActions: []
+    dataActions: kubernetes.secrets.dataActions
+  }
+]
 
-output roleNames array = [for role in granted: role.name]
-
-// The Kubernetes reads on clusters with Azure RBAC for Kubernetes authorization: a custom role with exactly
-// the dataActions the collectors need (kubernetes-reader.json). Azure Kubernetes Service RBAC Reader is not
-// enough: it does not allow Secrets and has no nodes/read. Role names are unique per tenant, hence the scope
-// in the name.
-var kubernetesReader = loadJsonContent('kubernetes-reader.json')
-
-resource kubernetesReaderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(managementGroup().id, kubernetesReader.roleName)
+// Role names are unique per tenant, hence the scope in the name.
+resource customRoles 'Microsoft.Authorization/roleDefinitions@2022-04-01' = [for role in definitions: {
+  name: guid(managementGroup().id, role.roleName)
   properties: {
-    roleName: '${kubernetesReader.roleName} (${managementGroup().name})'
-    description: kubernetesReader.description
+    roleName: '${role.roleName} (${managementGroup().name})'
+    description: role.description
     type: 'CustomRole'
     assignableScopes: [
       managementGroup().id
     ]
     permissions: [
       {
-        actions: []
-        notActions: []
-        dataActions: concat(kubernetesReader.dataActions, readSecrets ? kubernetesReader.secretsDataActions : [])
+        actions: role.actions
+        notActions: role.notActions
+        dataActions: role.dataActions
         notDataActions: []
       }
     ]
   }
-}
+}]
 
-// The custom role above, for the Kubernetes reads of the checks on Azure RBAC clusters.
-resource kubernetesReaderAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(managementGroup().id, principalId, kubernetesReaderRole.name)
+// AKS API Reach Resource Reader on the management group: discovery and ARM reads in every subscription under
+// it, without Reader's log and telemetry reads (resource-reader.json).
+resource resourceReaderAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(managementGroup().id, principalId, customRoles[0].name)
   properties: {
-    roleDefinitionId: tenantResourceId('Microsoft.Authorization/roleDefinitions', kubernetesReaderRole.name)
+    roleDefinitionId: tenantResourceId('Microsoft.Authorization/roleDefinitions', customRoles[0].name)
     principalId: principalId
     principalType: 'ServicePrincipal'
-    description: 'AKS API Reach: ${kubernetesReader.roleName}, for the Kubernetes reads of the checks (kube-system pods and logs, nodes, node metrics, events, Helm release metadata)'
+    description: 'AKS API Reach: ${resourceReader.roleName}, for Resource Graph discovery and ARM reads of clusters, NSGs, route tables, firewalls, VNets and private DNS zones'
   }
 }
 
-output kubernetesReaderRoleId string = kubernetesReaderRole.id
+output roleNames array = [for (role, i) in definitions: customRoles[i].properties.roleName]
+output resourceReaderRoleId string = tenantResourceId('Microsoft.Authorization/roleDefinitions', customRoles[0].name)
+output auditLogRoleId string = tenantResourceId('Microsoft.Authorization/roleDefinitions', customRoles[1].name)
+output kubeSystemRoleId string = tenantResourceId('Microsoft.Authorization/roleDefinitions', customRoles[2].name)
+output nodeRoleId string = tenantResourceId('Microsoft.Authorization/roleDefinitions', customRoles[3].name)
+output secretsRoleId string = readSecrets ? tenantResourceId('Microsoft.Authorization/roleDefinitions', customRoles[4].name) : ''

@@ -6,13 +6,14 @@
   doc.querySelectorAll(".js-only").forEach(function (el) { el.hidden = false; });
 
   // Filters: a cluster is shown when one of its findings matches status, check and muted, and the cluster
-  // matches owner and subscription. Rows and cluster sections share the data attributes, in the same order.
+  // matches owner, subscription and root cause. Rows and cluster sections share the data attributes, in the same order.
   var rows = Array.prototype.slice.call(doc.querySelectorAll(".grid .row[data-f]"));
   var sections = Array.prototype.slice.call(doc.querySelectorAll("details.cluster"));
   var parsed = rows.map(function (row) {
     return {
       owners: row.dataset.owners.split("|"),
       sub: row.dataset.sub,
+      causes: row.dataset.rc ? row.dataset.rc.split(" ") : [],
       findings: row.dataset.f.split(" ").map(function (token) { return token.split(":"); })
     };
   });
@@ -21,11 +22,12 @@
 
   function apply() {
     var status = form.elements.status.value, check = form.elements.check.value, muted = form.elements.muted.value;
-    var owner = form.elements.owner.value, sub = form.elements.sub.value;
+    var owner = form.elements.owner.value, sub = form.elements.sub.value, rc = form.elements.rc.value;
     var count = 0;
     for (var i = 0; i < parsed.length; i++) {
       var cluster = parsed[i];
       var visible = (!owner || cluster.owners.indexOf(owner) >= 0) && (!sub || cluster.sub === sub) &&
+        (!rc || cluster.causes.indexOf(rc) >= 0) &&
         cluster.findings.some(function (f) {
           return (!check || f[0] === check) && (!status || f[1] === status) && (!muted || f[2] === muted);
         });
@@ -35,6 +37,14 @@
     shown.textContent = count + " of " + parsed.length + " clusters shown";
   }
   form.addEventListener("change", apply);
+  // A root cause's "Show only these" button: its clusters alone, through the root-cause filter.
+  doc.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest("button.rc-filter") : null;
+    if (!button) { return; }
+    form.elements.rc.value = button.dataset.rc;
+    apply();
+    doc.getElementById("overview").scrollIntoView();
+  });
   form.addEventListener("reset", function () { setTimeout(apply, 0); });
   form.addEventListener("submit", function (event) { event.preventDefault(); });
   apply();

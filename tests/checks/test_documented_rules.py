@@ -236,8 +236,9 @@ def test_node_to_apiserver_ports_denied_fail_for_each_port() -> None:
 # --- legacy tunnels and NTP (egress-rules) ---------------------------------------------------------------
 
 
-def tutorial_firewall(*names: str) -> AzureFirewall:
-    """limit-egress-traffic.md's classic rules: 'aksfwnr' network rules and the 'aksfwar' FQDN tag rule."""
+def tutorial_firewall(*names: str, dns_proxy: bool = True) -> AzureFirewall:
+    """limit-egress-traffic.md's classic rules: 'aksfwnr' network rules and the 'aksfwar' FQDN tag rule, on the
+    firewall it creates with `--enable-dns-proxy true` (its 'time' rule names ntp.ubuntu.com by FQDN)."""
     network_rules = {
         "apitcp": FirewallRule(
             "apitcp",
@@ -268,6 +269,7 @@ def tutorial_firewall(*names: str) -> AzureFirewall:
             RuleCollection("aksfwnr", 100, "Allow", "network", tuple(network_rules[name] for name in names)),
             RuleCollection("aksfwar", 100, "Allow", "application", (fqdn,)),
         ),
+        dns_proxy=dns_proxy,
     )
 
 
@@ -329,6 +331,12 @@ def test_ntp_only_for_nodes_provisioned_before_april_2021() -> None:
     assert "aks-nodepool1-0 provisioned before April 2021" in blocked.detail
     assert "--destination-fqdns ntp.ubuntu.com --destination-ports 123 --protocols UDP" in blocked.remediation
     assert check(egress_rules, udr_snapshot(tutorial_firewall("time"), nodes=old)).status is Status.PASS
+    without_proxy = check(egress_rules, udr_snapshot(tutorial_firewall("time", dns_proxy=False), nodes=old))
+    assert without_proxy.status is Status.FAIL  # FQDNs in network rules work only with DNS proxy
+    assert (
+        "network rule time names it by FQDN, which works only with DNS proxy enabled, and DNS proxy is off"
+        in without_proxy.detail
+    )
 
 
 # --- a source is needed only by the branch that reads it -------------------------------------------------

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from checks.netrules.addresses import address_in, fqdn_matches, port_in
+from checks.netrules.addresses import address_in, fqdn_matches, port_in, tag_holds
 from checks.netrules.firewall import Requirement, evaluate_firewall, policy_rule_collections
-from checks.netrules.nsg import Flow, effective_decision, evaluate_nsg
+from checks.netrules.nsg import Flow, effective_decision, evaluate_nsg, first_denial
 from model.snapshot import (
     AzureFirewall,
     FirewallPolicy,
@@ -218,3 +220,49 @@ def test_policy_parent_first_and_ip_groups() -> None:
     assert not decision.allowed and "firewall policy parent, rule collection group base" in decision.describe(firewall)
     login = Requirement("Entra", "TCP", 443, fqdn="login.microsoftonline.com", fqdn_tag=True)
     assert evaluate_firewall(inventory, firewall, ["10.224.0.0/16"], login).allowed  # via the IP group
+
+
+def test_a_service_tag_holds_an_address_only_when_its_published_prefixes_do() -> None:
+    tags = {"azurecloud.westeurope": ("20.103.0.0/16",)}
+    assert tag_holds("AzureCloud.westeurope", "20.103.5.6", tags) is True
+    assert tag_holds("AzureCloud.westeurope", "51.124.7.8", tags) is False
+    assert tag_holds("AzureCloud.eastus", "51.124.7.8", tags) is None  # not collected: cannot be told
+    assert tag_holds("AzureCloud.eastus", "10.224.0.4", tags) is False  # tags list public ranges only
+    assert address_in("AzureCloud", "20.1.2.3") is False  # no longer "any public address"
+    fqdn = Flow("Outbound", "Tcp", "10.224.0.0/16", "Internet", 443, fqdn="mcr.microsoft.com")
+    decision = evaluate_nsg(
+        nsg(
+            "n",
+            rule("allow-azure", 100, "Allow", destination="AzureCloud"),
+            rule("deny-web", 200, "Deny", destination="Internet"),
+        ),
+        fqdn,
+        ["10.224.0.0/12"],
+    )
+    assert decision.rule.name == "deny-web" and [r.name for r in decision.doubts] == ["allow-azure"]
+
+
+DESTINATIONS = ("Internet", "AzureCloud", "AzureCloud.westeurope", "Storage", "*", "20.103.0.0/16", "VirtualNetwork")
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(("Allow", "Deny")), st.sampled_from(DESTINATIONS)),
+        max_size=6,
+    ),
+    st.sampled_from(("mcr.microsoft.com", None)),
+    st.booleans(),
+)
+def test_a_doubt_is_never_a_certain_verdict(specs, fqdn, tags_known) -> None:
+    """Whatever the rules: a decision is doubted only by earlier rules of the other access, first_denial never
+    returns a doubted decision, and with the tags known an address flow has no doubt at all."""
+    rules = [rule(f"r{index}", 100 + index, access, destination=spec) for index, (access, spec) in enumerate(specs)]
+    flow = Flow("Outbound", "Tcp", "10.224.0.0/16", "Internet" if fqdn else "20.103.5.6", 443, fqdn=fqdn)
+    tags = {"azurecloud": ("20.103.0.0/16",), "azurecloud.westeurope": ("20.103.0.0/16",), "storage": ("20.60.0.0/16",)}
+    decision = evaluate_nsg(nsg("n", *rules), flow, ["10.224.0.0/12"], tags if tags_known else {})
+    assert all(
+        doubt.access != decision.rule.access and doubt.priority < decision.rule.priority for doubt in decision.doubts
+    )
+    assert first_denial([decision]) is None or not decision.doubts
+    if tags_known and not fqdn:
+        assert decision.doubts == ()

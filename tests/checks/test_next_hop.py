@@ -102,10 +102,13 @@ def test_the_answer_never_depends_on_the_order_resources_were_read(firewalls, hu
 
 
 def test_only_connected_peerings_are_searched() -> None:
-    for state in ("Initiated", "Disconnected"):
-        hop = resolve(inventory(PROD, state=state))
-        assert hop.firewall is None and "is in no address space of vnet-aks" in (hop.problem() or "")
+    initiated = resolve(inventory(PROD, state="Initiated"))
+    assert initiated.firewall is None and "is in no address space of vnet-aks" in (initiated.problem() or "")
     assert egress(inventory(PROD, state="Initiated")).status is Status.WARN
+    disconnected = resolve(inventory(PROD, state="Disconnected"))  # a fact: the route is invalid
+    assert disconnected.firewall is None and disconnected.invalid
+    assert "whose state is Disconnected" in (disconnected.problem() or "")
+    assert egress(inventory(PROD, state="Disconnected")).status is Status.FAIL
 
 
 def test_a_peering_without_its_remote_address_space_reads_the_remote_vnet() -> None:

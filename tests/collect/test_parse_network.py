@@ -7,6 +7,8 @@ from azure.mgmt.network import models as net
 from azure.mgmt.privatedns import models as dns
 
 from collect.parse_network import NetworkParseError, parse_network
+from tests.emulator.landing_zone import WESTEUROPE_TAGS, service_tags
+from tools import make_example_estate as estate
 
 RG = "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-net/providers"
 VNET = f"{RG}/Microsoft.Network/virtualNetworks/vnet-spoke"
@@ -212,3 +214,46 @@ def test_bad_rule_names_the_resource() -> None:
     body["properties"]["securityRules"][0]["properties"]["priority"] = "high"
     with pytest.raises(NetworkParseError, match='nsg-nodes: "priority" should be a number'):
         parse_network([body])
+
+
+def test_dns_proxy_from_a_policys_dns_settings_and_a_classic_firewalls_additional_properties() -> None:
+    policy = arm(
+        net.FirewallPolicy(
+            location="westeurope", dns_settings=net.DnsSettings(enable_proxy=True, servers=["10.0.2.4"])
+        ),
+        POLICY,
+        "Microsoft.Network/firewallPolicies",
+    )
+    classic_id = f"{RG}/Microsoft.Network/azureFirewalls/fw-classic"
+    # `az network firewall create --enable-dns-proxy true` stores the switch as a string
+    classic = arm(
+        net.AzureFirewall(location="westeurope", additional_properties={"Network.DNS.EnableProxy": "true"}),
+        classic_id,
+        "Microsoft.Network/azureFirewalls",
+    )
+    off = arm(net.FirewallPolicy(location="westeurope"), f"{POLICY}-off", "Microsoft.Network/firewallPolicies")
+    inventory = parse_network([policy, classic, off])
+    assert inventory.firewall_policies[POLICY.lower()].dns_proxy is True
+    assert inventory.firewall_policies[f"{POLICY}-off".lower()].dns_proxy is False
+    assert inventory.firewalls[classic_id.lower()].dns_proxy is True
+    flattened = {**policy.pop("properties"), **policy}  # az prints properties flattened
+    assert parse_network([flattened]).firewall_policies[POLICY.lower()].dns_proxy is True
+
+
+def test_service_tags_from_the_discovery_api_answer() -> None:
+    inventory = parse_network([service_tags("11111111-2222-3333-4444-555555555555")])
+    assert inventory.service_tags["azurecloud.westeurope"].address_prefixes == tuple(
+        WESTEUROPE_TAGS["AzureCloud.westeurope"]
+    )
+
+
+def test_a_secured_virtual_hub_with_its_connections_routing_intent_and_firewall() -> None:
+    raw = estate.virtual_wan_cluster("aks-vwan", 251)
+    inventory = parse_network(raw.network or [])
+    hub = inventory.virtual_hubs[estate.VWAN_HUB.lower()]
+    assert hub.routing_intent_read and hub.internet_next_hop == hub.firewall_id == hub.private_next_hop
+    spoke_vnet = next(r["id"] for r in raw.network or [] if r["type"] == "Microsoft.Network/virtualNetworks")
+    assert inventory.hub_of(spoke_vnet) == hub
+    firewall = inventory.firewalls[hub.firewall_id.lower()]
+    assert firewall.private_ip == "10.100.0.132" and firewall.public_addresses == ("198.51.100.96",)
+    assert firewall.virtual_hub_id == estate.VWAN_HUB

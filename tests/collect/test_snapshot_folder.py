@@ -206,6 +206,29 @@ def test_secret_values_never_enter_a_snapshot(tmp_path: Path) -> None:
     assert raw.kube[0]["metadata"]["name"] == "sh.helm.release.v1.web.v1"
 
 
+def test_metadata_only_items_keep_names_and_labels_only(tmp_path: Path) -> None:
+    """Any annotation may hold values (a tool's copy of the object, a token) and managedFields every field's
+    history: neither stays on a Secret or a metadata-only item, whatever the annotation is called."""
+    write(tmp_path / "cluster.json", CLUSTER)
+    metadata = {
+        "name": "sh.helm.release.v1.web.v2",
+        "namespace": "web",
+        "labels": {"owner": "helm", "name": "web", "version": "2"},
+        "annotations": {"meta.helm.sh/release-values": '{"dbPassword": "hunter2"}'},
+        "managedFields": [{"manager": "helm", "fieldsV1": {"f:data": {"f:release": {}}}}],
+    }
+    partial = {"kind": "PartialObjectMetadataList", "items": [{"kind": "PartialObjectMetadata", "metadata": metadata}]}
+    write(tmp_path / "kube" / "helm.json", partial)
+    write(tmp_path / "kube" / "secret.json", {"kind": "Secret", "metadata": metadata, "data": {"release": "SDRz"}})
+    write(tmp_path / "kube" / "pods.json", {"kind": "List", "items": [{"kind": "Pod", "metadata": metadata}]})
+    raw = read_cluster(tmp_path)
+    by_kind = {document["kind"]: document for document in raw.kube or []}
+    kept = [by_kind["PartialObjectMetadataList"]["items"][0]["metadata"], by_kind["Secret"]["metadata"]]
+    assert all(set(entry) == {"name", "namespace", "labels"} for entry in kept)
+    assert "hunter2" not in json.dumps(kept) and "SDRz" not in json.dumps(raw.kube)
+    assert "annotations" in by_kind["List"]["items"][0]["metadata"]  # a pod is not metadata-only: left as it is
+
+
 def test_missing_or_empty_estate(tmp_path: Path) -> None:
     with pytest.raises(SnapshotFileError, match="no such snapshot folder"):
         list(read_estate(tmp_path / "nope"))
@@ -246,3 +269,34 @@ def test_a_lone_surrogate_does_not_stop_the_text_report(tmp_path: Path) -> None:
     )
     assert run.returncode in (0, 1) and "Traceback" not in run.stderr, run.stderr
     assert "aks-a  (s1/rg, west\ufffdeurope)" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("where", "context", "message"),
+    [
+        ("cluster", {"clients": [{"name": "x", "ips": ["300.1.2.3"]}]}, "clients[0] (x): '300.1.2.3' is not an IP"),
+        ("estate", {"clients": [{"name": "vpn", "ips": ["192.0.2.0/33"]}]}, "clients[0] (vpn): '192.0.2.0/33'"),
+        ("cluster", {"clients": [{"name": "hub", "vnet": "vnet-hub"}]}, '"vnet" should be a virtual network'),
+        ("estate", {"owners": "team-a"}, '"owners" should be a list of names'),
+    ],
+)
+def test_a_context_with_an_invalid_entry_is_one_line_naming_the_file_and_exit_2(
+    tmp_path: Path, where: str, context: dict, message: str
+) -> None:
+    write(tmp_path / "a" / "cluster.json", CLUSTER)
+    path = tmp_path / "context.json" if where == "estate" else tmp_path / "a" / "context.json"
+    write(path, context)
+    (folder,) = read_estate(tmp_path)
+    assert folder.unreadable[0].startswith(f"{path}: ") and message in folder.unreadable[0]
+    assert list(folder.raw.problems) == [Source.CONTEXT]
+    run = subprocess.run(
+        [sys.executable, "-m", "sweep", "--snapshot", str(tmp_path), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+    assert run.stderr.startswith(f"error: {path}: ") and message in run.stderr
+    assert json.loads(run.stdout)["clusters"][0]["name"] == "aks-a"  # still reported

@@ -21,6 +21,7 @@ The services' throttling, as Microsoft documents it, answering 429 with Retry-Af
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import math
@@ -96,6 +97,7 @@ KUBE_ROUTES = {
         f"{AKS_DATA}/metrics.k8s.io/nodes/read",
     ),
     "/api/v1/events": ("EventList", "Event", "events", f"{AKS_DATA}/events/read"),
+    "/api/v1/namespaces/kube-system/events": ("EventList", "Event", "events", f"{AKS_DATA}/events/read"),
     "/api/v1/secrets": ("SecretList", "Secret", "secrets", f"{AKS_DATA}/secrets/read"),
     "/api/v1/namespaces/kube-system/configmaps": (
         "ConfigMapList",
@@ -104,6 +106,33 @@ KUBE_ROUTES = {
         f"{AKS_DATA}/configmaps/read",
     ),
 }
+
+
+# Objects read by name: (path pattern, item kind, RBAC resource, dataAction).
+KUBE_OBJECTS = (
+    (re.compile(r"^/api/v1/nodes/([^/]+)$"), "Node", "nodes", f"{AKS_DATA}/nodes/read"),
+    (
+        re.compile(r"^/apis/metrics\.k8s\.io/v1beta1/nodes/([^/]+)$"),
+        "NodeMetrics",
+        "nodes",
+        f"{AKS_DATA}/metrics.k8s.io/nodes/read",
+    ),
+)
+GZIP_THRESHOLD_BYTES = 128 * 1024  # the API server compresses answers above this, at gzip level 1
+
+
+@dataclass
+class KubeStats:
+    """What the clusters' API servers saw and sent: for tests and the big-cluster benchmark."""
+
+    requests: int = 0
+    lists: int = 0
+    unpaged: int = 0  # lists asked without `limit`
+    whole_from_cache: int = 0  # lists with `limit` and resourceVersion=0, answered whole (the watch cache)
+    wire_bytes: int = 0  # answers' bytes as sent (gzip-compressed when asked and large enough)
+    body_bytes: int = 0  # answers' bytes before compression
+    queries: list[str] = field(default_factory=list)  # "path?query" of every request (when `keep_log`)
+    authorizations: Counter[str] = field(default_factory=Counter)  # Authorization headers received
 
 
 class StaticToken:
@@ -208,8 +237,12 @@ class AzureEmulator:
         # Scopes (subscription or resource group ids) where the identity holds no Reader role: ARM answers 403
         # AuthorizationFailed there, and Resource Graph leaves their rows out, as the services do.
         self.denied_scopes: list[str] = []
+        # Management group name -> its subscriptions, for Resource Graph queries of `resourcecontainers`.
+        self.management_groups: dict[str, list[str]] = {}
         self._network_by_id: dict[str, dict[str, Any]] | None = None  # built on first ARM read
         self._network_children: dict[str, list[dict[str, Any]]] = {}
+        # The Service Tag Discovery API's answer (Microsoft.Network/locations/<region>/serviceTags), when served
+        self.service_tags: dict[str, Any] | None = None
         self.latency_seconds = 0.0
         # Every n-th TLS handshake waits this long first (0: none): a probe timed while the checker or the
         # path is loaded, without loading the machine that runs the tests.
@@ -227,13 +260,19 @@ class AzureEmulator:
         self._logs_window: dict[str, list[float]] = {}
         self._logs_running: Counter[str] = Counter()
         self.requests: Counter[str] = Counter()
+        # ("METHOD path", api-version) of every ARM and Resource Graph request: the versions the SDK clients
+        # send, for the test that fails when an SDK upgrade changes one the app's parsers rely on
+        self.api_versions: Counter[tuple[str, str]] = Counter()
         self.connections = 0
         self.by_service: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()  # 429s answered, by service
         self.log: list[str] = []
         self.keep_log = True  # off for long benchmark runs: counters only
         self._kube_cache: dict[int, dict[str, list[dict[str, Any]]]] = {}
-        self._kube_answers: dict[tuple[int, str, str, bool], tuple[int, dict[str, str], bytes]] = {}
+        self._kube_answers: dict[tuple[Any, ...], tuple[int, dict[str, str], bytes]] = {}
+        self.kube = KubeStats()
+        # Many API server versions serve a list with resourceVersion=0 from the watch cache and ignore `limit`.
+        self.watch_cache_ignores_limit = True
         self._lock = threading.Lock()
         self.ca = trustme.CA()
         self._server: ThreadingHTTPServer | None = None
@@ -297,8 +336,12 @@ class AzureEmulator:
         with self._lock:
             self.requests[key] += 1
             self.by_service[service] += 1
+            if service in ("arm", "graph"):
+                self.api_versions[key, (query.get("api-version") or [""])[0]] += 1
             if self.keep_log:
                 self.log.append(key)
+            if service == "kube":
+                self.kube.authorizations[str(headers.get("Authorization"))] += 1
             fault = next((f for f in self.faults if f.times > 0 and re.search(f.pattern, key)), None)
             if fault:
                 fault.times -= 1
@@ -455,12 +498,18 @@ class AzureEmulator:
                 parts = resource["id"].lower().split("/")
                 by_type = f"/subscriptions/{parts[2]}/providers/{parts[6]}/{parts[7]}"
                 self._network_children.setdefault(by_type, []).append(resource)
+        if self.service_tags is not None and re.match(
+            r"^/subscriptions/[^/]+/providers/microsoft\.network/locations/[^/]+/servicetags$", path
+        ):
+            return {**self.service_tags, "id": f"{path.rsplit('/locations/', 1)[0]}/serviceTags/Public"}
         if path in self._network_by_id:
             return self._network_by_id[path]
         if path in self._network_children:
             return {"value": self._network_children[path]}
         if re.match(r"^/subscriptions/[^/]+(/resourcegroups/[^/]+)?/providers/microsoft\.network/[^/]+$", path) or (
-            path.endswith(("/rulecollectiongroups", "/virtualnetworklinks"))
+            path.endswith(
+                ("/rulecollectiongroups", "/virtualnetworklinks", "/hubvirtualnetworkconnections", "/routingintent")
+            )
         ):
             return {"value": []}  # a list with nothing in it
         return None
@@ -498,10 +547,15 @@ class AzureEmulator:
     def _resource_graph(self, request: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         query = str(request.get("query", "")).lower()
         subscriptions = {s.lower() for s in request.get("subscriptions") or []}
-        if "microsoft.containerservice/managedclusters" in query:
+        if query.startswith("resourcecontainers") and "microsoft.resources/subscriptions" in query:
+            groups = request.get("managementGroups") or []
+            members = sorted({s for group in groups for s in self.management_groups.get(group, [])})
+            rows = [{"id": f"/subscriptions/{s}", "subscriptionId": s} for s in members]
+        elif "microsoft.containerservice/managedclusters" in query:
             rows = [_rg_row(c.raw.cluster) for c in self.clusters.values()]
         else:
-            rows = [_rg_row(r) for r in self.network if "/rulecollectiongroups/" not in r["id"].lower()]
+            # the types the query names (`type in~ ('...')`, `type =~ '...'`): child resources are not rows
+            rows = [_rg_row(r) for r in self.network if f"'{r['type'].lower()}'" in query]
         if subscriptions:
             rows = [row for row in rows if row["subscriptionId"].lower() in subscriptions]
         rows = [row for row in rows if not self._denied(row["id"])]
@@ -579,6 +633,22 @@ class AzureEmulator:
         return json.dumps(config)  # JSON is YAML
 
     def _kube(self, path: str, query: dict[str, list[str]], headers: Any) -> tuple[int, dict[str, str], bytes]:
+        """A cluster's API server: lists (selectors, paging, the watch cache), objects by name, pod logs;
+        answers gzip-compressed when asked and large, as the API server does, and counted in `kube`."""
+        status, answer_headers, payload = self._kube_answer(path, query, headers)
+        with self._lock:
+            self.kube.requests += 1
+            self.kube.body_bytes += len(payload)
+            if self.keep_log:
+                self.kube.queries.append(f"{path}?{'&'.join(f'{k}={v[0]}' for k, v in sorted(query.items()))}")
+        if "gzip" in headers.get("Accept-Encoding", "") and len(payload) > GZIP_THRESHOLD_BYTES:
+            payload = gzip.compress(payload, compresslevel=1)
+            answer_headers = {**answer_headers, "Content-Encoding": "gzip"}
+        with self._lock:
+            self.kube.wire_bytes += len(payload)
+        return status, answer_headers, payload
+
+    def _kube_answer(self, path: str, query: dict[str, list[str]], headers: Any) -> tuple[int, dict[str, str], bytes]:
         _, _, name, rest = path.split("/", 3)
         cluster = self.by_name.get(name)
         if cluster is None:
@@ -589,36 +659,56 @@ class AzureEmulator:
         rest = "/" + rest
         logs = re.match(r"^/api/v1/namespaces/kube-system/pods/([^/]+)/log$", rest)
         route = KUBE_ROUTES.get(rest)
-        needed = f"{AKS_DATA}/pods/read" if logs else route[3] if route else None  # pods/log is checked as pods/read
+        by_name = next(((match, entry) for entry in KUBE_OBJECTS if (match := entry[0].match(rest))), None)
+        needed = f"{AKS_DATA}/pods/read" if logs else route[3] if route else by_name[1][3] if by_name else None
         if needed and cluster.data_actions is not None and needed not in cluster.data_actions:
-            resource = "pods/log" if logs else route[2] if route else ""
-            return _forbidden(resource, "get" if logs else "list")
+            resource = "pods/log" if logs else route[2] if route else by_name[1][2] if by_name else ""
+            return _forbidden(resource, "get" if logs or by_name else "list")
         if logs:
-            pod = next((p for p in items.get("Pod", []) if p["metadata"]["name"] == logs[1]), None)
-            if pod is None:
-                return _json(404, {"kind": "Status", "code": 404, "message": f'pods "{logs[1]}" not found'})
-            node = pod.get("spec", {}).get("nodeName")
-            if node in cluster.kubelet_timeouts:
-                ip = _node_ip(items, node)
-                message = (
-                    f'Get "https://{ip}:10250/containerLogs/kube-system/{logs[1]}": dial tcp {ip}:10250: i/o timeout'
-                )
-                return _json(
-                    500, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "code": 500}
-                )
-            text = (cluster.raw.pod_logs or {}).get(
-                f"kube-system/{logs[1]}", "I1125 04:00:00.000000       1 main.go:42] running\n"
-            )
-            return 200, {"Content-Type": "text/plain"}, text.encode()
+            return self._kube_log(cluster, items, logs[1])
+        if by_name:
+            match, (_, kind, _, _) = by_name
+            found = next((item for item in items.get(kind, []) if item["metadata"]["name"] == match[1]), None)
+            if found is None:
+                return _json(404, {"kind": "Status", "code": 404, "reason": "NotFound", "message": "not found"})
+            return _json(200, found)
         if route is None:
             return _json(404, {"kind": "Status", "code": 404})
-        selector = (query.get("labelSelector") or [""])[0]
+        first = {key: values[0] for key, values in query.items()}
+        limit = int(first["limit"]) if first.get("limit", "").isdigit() and int(first["limit"]) > 0 else None
+        whole = limit is not None and first.get("resourceVersion") == "0" and self.watch_cache_ignores_limit
+        with self._lock:
+            self.kube.lists += 1
+            self.kube.unpaged += limit is None
+            self.kube.whole_from_cache += whole
         partial = PARTIAL_METADATA in headers.get("Accept", "")
-        cache_key = (id(cluster.raw.kube), rest, selector, partial)
+        namespace = rest.split("/")[4] if rest.startswith("/api/v1/namespaces/") else None
+        selectors = (first.get("labelSelector", ""), first.get("fieldSelector", ""))
+        page = (None if whole else limit, first.get("continue", ""))
+        cache_key = (id(cluster.raw.kube), rest, selectors, partial, page)
         answer = self._kube_answers.get(cache_key)
         if answer is None:  # the same cluster data answers the same bytes: computed once (benchmarks)
-            answer = self._kube_answers.setdefault(cache_key, _kube_list(items, *route[:2], selector, partial))
+            selected = _selected(items.get(route[1], []), namespace, *selectors)
+            answer = self._kube_answers.setdefault(cache_key, _kube_list(selected, *route[:2], partial, *page))
         return answer
+
+    def _kube_log(
+        self, cluster: EmulatedCluster, items: dict[str, list[dict[str, Any]]], pod_name: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        pod = next((p for p in items.get("Pod", []) if p["metadata"]["name"] == pod_name), None)
+        if pod is None:
+            return _json(404, {"kind": "Status", "code": 404, "message": f'pods "{pod_name}" not found'})
+        node = pod.get("spec", {}).get("nodeName")
+        if node in cluster.kubelet_timeouts:
+            ip = _node_ip(items, node)
+            message = f'Get "https://{ip}:10250/containerLogs/kube-system/{pod_name}": dial tcp {ip}:10250: i/o timeout'
+            return _json(
+                500, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "code": 500}
+            )
+        text = (cluster.raw.pod_logs or {}).get(
+            f"kube-system/{pod_name}", "I1125 04:00:00.000000       1 main.go:42] running\n"
+        )
+        return 200, {"Content-Type": "text/plain"}, text.encode()
 
 
 class _Headers(dict[str, str]):
@@ -741,31 +831,76 @@ def _rg_row(resource: dict[str, Any]) -> dict[str, Any]:
     return {**resource, "subscriptionId": parts[2], "resourceGroup": parts[4].lower(), "type": resource["type"].lower()}
 
 
+def _selected(
+    items: list[dict[str, Any]], namespace: str | None, label_selector: str, field_selector: str
+) -> list[dict[str, Any]]:
+    """The items of a namespace (None: every one) that match both selectors, as the API server filters."""
+    labels = _requirements(label_selector)
+    fields = _requirements(field_selector)
+
+    def field_value(item: dict[str, Any], path: str) -> str:
+        value: Any = item
+        for part in path.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return "" if value is None else str(value)
+
+    return [
+        item
+        for item in items
+        if (namespace is None or item.get("metadata", {}).get("namespace", namespace) == namespace)
+        and all(
+            _matches(op, (item.get("metadata", {}).get("labels") or {}).get(key), values) for key, op, values in labels
+        )
+        and all(_matches(op, field_value(item, key), values) for key, op, values in fields)
+    ]
+
+
+def _requirements(selector: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """`a=b,c!=d,e in (f,g)` -> [(key, operator, values)] (the selector syntax kubectl sends)."""
+    parsed = []
+    for match in re.finditer(r"\s*([^,=!\s]+)\s*(?:(in|notin)\s*\(([^)]*)\)|(==|=|!=)\s*([^,]*))\s*(?:,|$)", selector):
+        key, set_op, members, op, value = match.groups()
+        if set_op:
+            parsed.append((key, set_op, tuple(m.strip() for m in members.split(","))))
+        else:
+            parsed.append((key, "!=" if op == "!=" else "=", (value.strip(),)))
+    return parsed
+
+
+def _matches(op: str, value: str | None, values: tuple[str, ...]) -> bool:
+    if op in ("=", "in"):
+        return value in values
+    return value not in values
+
+
 def _kube_list(
-    items: dict[str, list[dict[str, Any]]], list_kind: str, kind: str, selector: str, partial: bool
+    selected: list[dict[str, Any]], list_kind: str, kind: str, partial: bool, limit: int | None, token: str
 ) -> tuple[int, dict[str, str], bytes]:
-    selected = [dict(item) for item in items.get(kind, [])]
-    if selector:
-        label, _, value = selector.partition("=")
-        selected = [item for item in selected if (item.get("metadata", {}).get("labels") or {}).get(label) == value]
-    for item in selected:
+    """One page (all of it without `limit`) of a list answer; `continue` is the next item's offset."""
+    start = int(base64.b64decode(token).decode()) if token else 0
+    end = len(selected) if limit is None else start + limit
+    metadata: dict[str, Any] = {"resourceVersion": "1"}
+    if end < len(selected):
+        metadata["continue"] = base64.b64encode(str(end).encode()).decode()
+    page = [dict(item) for item in selected[start:end]]
+    for item in page:
         item.pop("kind", None)  # a list call returns items without kind, as the API server does
         item.pop("apiVersion", None)
-    if kind == "Secret" and partial:
+    if partial:
         body = {
             "kind": "PartialObjectMetadataList",
             "apiVersion": "meta.k8s.io/v1",
-            "metadata": {},
+            "metadata": metadata,
             "items": [
                 {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": item["metadata"]}
-                for item in selected
+                for item in page
             ],
         }
         return _json(200, body)
     if kind == "Secret":
-        for item in selected:
-            item["data"] = {"release": "SDRzSUFBQUFBQUFDLytTOWE=="}  # what a full GET would leak
-    return _json(200, {"kind": list_kind, "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": selected})
+        for item in page:
+            item.setdefault("data", {"release": "SDRzSUFBQUFBQUFDLytTOWE=="})  # what a full GET would leak
+    return _json(200, {"kind": list_kind, "apiVersion": "v1", "metadata": metadata, "items": page})
 
 
 def _kube_items(raw: RawCluster) -> dict[str, list[dict[str, Any]]]:

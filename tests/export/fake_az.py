@@ -20,6 +20,11 @@ TYPED = {
     ("network", "public-ip", "show"),
     ("network", "nat", "gateway", "show"),
     ("network", "private-dns", "zone", "show"),
+    ("network", "vhub", "show"),
+}
+HUB_CHILDREN = {
+    ("network", "vhub", "connection", "list"): "hubVirtualNetworkConnections",
+    ("network", "vhub", "routing-intent", "list"): "routingIntent",
 }
 
 
@@ -94,6 +99,17 @@ def main(args: list[str]) -> None:
     elif words == ("network", "private-dns", "link", "vnet", "list"):
         zone = f"/privateDnsZones/{option(args, '-z')}/virtualNetworkLinks/".lower()
         print(json.dumps([flattened(r) for r in cloud["resources"] if zone in r["id"].lower()]))
+    elif words == ("network", "vhub", "list"):
+        name = option(args, "--query").split("'")[1]  # [?name=='<hub>']
+        hubs = [r for r in cloud["resources"] if r["id"].lower().count("/") == 8 and "/virtualhubs/" in r["id"].lower()]
+        print(json.dumps([flattened(r) for r in hubs if r["id"].rsplit("/", 1)[1] == name]))
+    elif words in HUB_CHILDREN:
+        hub = f"/resourceGroups/{option(args, '-g')}/providers/Microsoft.Network/virtualHubs/{option(args, '--vhub-name')}"
+        find(cloud, next(r["id"] for r in cloud["resources"] if r["id"].lower().endswith(hub.lower())))
+        children = f"{hub}/{HUB_CHILDREN[words]}/".lower()
+        print(json.dumps([flattened(r) for r in cloud["resources"] if children in r["id"].lower()]))
+    elif words == ("network", "list-service-tags"):
+        print(json.dumps(cloud["service_tags"]))
     elif words == ("monitor", "log-analytics", "query"):
         assert "| where _ResourceId =~" in option(args, "--analytics-query")
         print(json.dumps(cloud["logs"]))

@@ -26,12 +26,33 @@ def listing(items: list[dict[str, Any]]) -> str:
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}})
 
 
+def custom_columns(spec: str, found: list[dict[str, Any]], headers: bool) -> str:
+    """kubectl's `-o custom-columns=NAME:.path,...`: one row per object, `<none>` for a missing field, columns
+    padded to their widest cell and three spaces apart."""
+    columns = [column.split(":", 1) for column in spec.split(",")]
+    rows = [[name for name, _ in columns]] if headers else []
+    for obj in found:
+        row = []
+        for _, path in columns:
+            value: Any = obj
+            for key in path.lstrip(".").split("."):
+                value = value.get(key) if isinstance(value, dict) else None
+            row.append("<none>" if value is None else str(value))
+        rows.append(row)
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(len(columns))]
+    return "".join(
+        "   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n" for row in rows
+    )
+
+
 def main(args: list[str]) -> None:
     state = json.loads(Path(os.environ["FAKE_KUBE"]).read_text())
     for flag in ("--kubeconfig", "--request-timeout"):
         if flag in args:
             index = args.index(flag)
             del args[index : index + 2]
+    with Path(os.environ["FAKE_KUBE"] + ".calls").open("a") as calls:
+        calls.write(json.dumps(args) + "\n")
     if not state.get("reachable", True):
         fail("Unable to connect to the server: dial tcp 10.228.0.4:443: i/o timeout")
     objects: list[dict[str, Any]] = state["objects"]
@@ -60,6 +81,12 @@ def main(args: list[str]) -> None:
         and (namespace is None or o["metadata"].get("namespace") == namespace)
         and (label is None or (o["metadata"].get("labels") or {}).get(label[0]) == label[1])
     ]
+    output = args[args.index("-o") + 1] if "-o" in args else ""
+    if output.startswith("custom-columns="):
+        if not found:
+            sys.stderr.write("No resources found\n")
+        print(custom_columns(output.removeprefix("custom-columns="), found, "--no-headers" not in args), end="")
+        return
     print(listing(found))
 
 

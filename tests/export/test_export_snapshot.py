@@ -12,11 +12,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from collect.raw import RawCluster
 from collect.snapshot_folder import read_cluster
 from model.finding import Status
 from model.snapshot import Problem, Source
 from sweep.evaluate import evaluate_raw
 from sweep.settings import Settings
+from tests.emulator.landing_zone import (
+    SHAPES_SUB,
+    WESTEUROPE_TAGS,
+    forced_tunnel,
+    hub_spoke,
+    nat_on_firewall_subnet,
+    nsg_to_azure_cloud_only,
+    service_tags,
+)
+from tools import make_example_estate as estate
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples" / "export-snapshot.sh"
@@ -245,3 +256,72 @@ def test_a_private_cluster_exports_its_private_dns_zone_and_the_zones_links(tmp_
     truth = evaluate_raw(read_cluster(sample), Settings.from_env({}))
     reach = {f.check: f for f in truth.findings}["private-cluster-reach"]
     assert findings(out)["private-cluster-reach"].status is reach.status is Status.PASS
+
+
+def test_helm_releases_are_exported_as_names_and_labels_and_no_value_reaches_the_disk(tmp_path: Path) -> None:
+    kube = kubernetes()
+    payload = "SDRzSUFBQUFBQUFDLzZ4VlRXL2JPQkQ5Sw=="  # what every release Secret holds in the fake cluster
+    applied = json.dumps({"kind": "Secret", "data": {"password": "aHVudGVyMg=="}})  # kubectl apply's copy
+    secrets = [obj for obj in kube["objects"] if obj["kind"] == "Secret"]
+    assert secrets and all(obj["data"]["release"] == payload for obj in secrets)
+    secrets[0]["metadata"] = {
+        **secrets[0]["metadata"],
+        "annotations": {"kubectl.kubernetes.io/last-applied-configuration": applied},
+    }
+    run, out = export(tmp_path, landing_zone_cloud(), kube)
+    assert run.returncode == 0, run.stderr
+    calls = [json.loads(line) for line in (tmp_path / "kube.json.calls").read_text().splitlines()]
+    listings = [call for call in calls if call[:1] == ["get"] and call[1] in ("secrets", "configmaps")]
+    assert len(listings) == 2 and all(call[call.index("-o") + 1].startswith("custom-columns=") for call in listings)
+    written = [path for path in tmp_path.rglob("*") if path.is_file() and path.name not in ("kube.json", "cloud.json")]
+    assert not [path for path in written if payload in path.read_text(errors="replace")]
+    assert not [path for path in written if "aHVudGVyMg" in path.read_text(errors="replace")]
+    exported = json.loads((out / "kube" / "helm-secrets.json").read_text())
+    assert exported["kind"] == "SecretList" and len(exported["items"]) == len(secrets)
+    assert all(set(item) == {"apiVersion", "kind", "metadata"} for item in exported["items"])
+    assert all(set(item["metadata"]) == {"namespace", "name", "labels"} for item in exported["items"])
+    assert findings(out)["helm-history"].status is not Status.SKIPPED
+
+
+# --- issue 26's shapes: what the checks read, exported ---------------------------------------------------------
+
+
+def cloud_of(raw: RawCluster, **extra: Any) -> dict[str, Any]:
+    return {"resources": [raw.cluster, *(raw.network or [])], "logs": [], "forbidden_subscriptions": [], **extra}
+
+
+def test_a_virtual_wan_spoke_exports_its_hub_connections_routing_intent_and_firewall(tmp_path: Path) -> None:
+    raw = estate.virtual_wan_cluster("aks-vwan-prod", 235)
+    run, out = export_cluster(tmp_path, cloud_of(raw), kubernetes(), raw.cluster["id"])
+    assert run.returncode == 0, run.stderr
+    no_empty_files(out)
+    types = {resource["type"].lower() for resource in read_cluster(out).network or []}
+    assert {
+        "microsoft.network/virtualhubs",
+        "microsoft.network/virtualhubs/hubvirtualnetworkconnections",
+        "microsoft.network/virtualhubs/routingintent",
+        "microsoft.network/azurefirewalls",
+        "microsoft.network/firewallpolicies/rulecollectiongroups",
+    } <= types
+    egress = findings(out)["egress-rules"]
+    assert egress.status is Status.PASS, egress.detail
+    assert "Virtual WAN hub vhub-weu's routing intent (Internet) -> Azure Firewall afw-vhub-weu" in str(egress.evidence)
+
+
+def test_the_firewall_subnets_nat_gateway_and_route_table_are_exported(tmp_path: Path) -> None:
+    shape = forced_tunnel(nat_on_firewall_subnet(hub_spoke("aks-natfw", 248), "198.51.100.92"))
+    run, out = export_cluster(tmp_path, cloud_of(shape), kubernetes(), shape.cluster["id"])
+    assert run.returncode == 0, run.stderr
+    exported = findings(out)
+    assert exported["egress-rules"].status is Status.WARN and "forced tunnelling" in exported["egress-rules"].detail
+    assert exported["authorized-ip-ranges"].evidence["egressIps"] == ["198.51.100.92"]  # the NAT gateway's
+
+
+def test_only_the_service_tags_the_nsgs_name_are_exported(tmp_path: Path) -> None:
+    shape = nsg_to_azure_cloud_only("aks-tags", 250)
+    tags = service_tags(SHAPES_SUB, {**WESTEUROPE_TAGS, "Storage": ["20.60.0.0/16"]})
+    run, out = export_cluster(tmp_path, cloud_of(shape, service_tags=tags), kubernetes(), shape.cluster["id"])
+    assert run.returncode == 0, run.stderr
+    (exported,) = [r for r in read_cluster(out).network or [] if r["type"].lower() == "microsoft.network/servicetags"]
+    assert [value["name"] for value in exported["values"]] == ["AzureCloud.westeurope"]
+    assert findings(out)["egress-rules"].status is Status.WARN  # the FQDNs hang on the service-tag rule

@@ -41,11 +41,13 @@ def runtime(emulator: AzureEmulator, azurite: Any, ingestion: IngestionCapture, 
             "AKS_REACH_STATE_TABLE": f"state{suffix}",
             "AKS_REACH_REQUEST_TIMEOUT_SECONDS": "5",
             "AKS_REACH_PROBE_TIMEOUT_SECONDS": "2",
+            "AKS_REACH_READ_SECRETS": "true",  # off by default; the storefront's owner hears of its Helm history
             "AzureWebJobsStorage": azurite.connection_string,
             "APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion.connection_string(),
             "AKS_REACH_TEAMS_WEBHOOKS": json.dumps({"team-storefront": webhook.url("/storefront")}),
             "AKS_REACH_TEAMS_DEFAULT_WEBHOOK": webhook.url("/platform"),
             "AKS_REACH_RECHECK_DELAY_SECONDS": str(RECHECK_DELAY_SECONDS),
+            "WEBSITE_AUTH_ENABLED": "True",  # as App Service sets it when its authentication is on
         }
     )
     built = Runtime.build(settings, StaticToken(), connection_verify=str(emulator.ca_path))

@@ -37,6 +37,8 @@ POLICY = estate.rid(estate.HUB_RG, "Microsoft.Network/firewallPolicies", "fwp-hu
 RCG = f"{POLICY}/ruleCollectionGroups/rcg-platform"
 RCG_WRITE = "Microsoft.Network/firewallPolicies/ruleCollectionGroups/write"
 PIPELINE_APP_ID = "6a1f3b2c-0d4e-4f5a-8b6c-7d8e9f0a1b2c"
+OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
+PIPELINE_OID = "5c6d7e8f-9a0b-4c1d-8e2f-3a4b5c6d7e8f"  # the deploy pipeline identity's object id
 
 
 def cluster_id(name: str) -> str:
@@ -127,6 +129,16 @@ def test_a_documented_write_event_by_a_person_names_them() -> None:
     assert change.operation == RCG_WRITE and change.resource_id == RCG and change.resource_name == "rcg-platform"
     assert change.caller == "Ana Silva (ana@contoso.com)" and not change.deleted
     assert change.time.tzinfo is not None and change.event_id == event["id"]
+    # The sample's object id: what events, logs and stored results carry unless AKS_REACH_CALLER_NAMES=true.
+    oid = claims["http://schemas.microsoft.com/identity/claims/objectidentifier"]
+    assert change.caller_id == oid and change.describe(names=False).endswith(
+        f" by object id {oid} at {change.time:%H:%M:%S} UTC"
+    )
+    assert change.to_json(names=False)["caller"] == f"object id {oid}" and "Ana" not in json.dumps(
+        change.to_json(False)
+    )
+    assert "by Ana Silva (ana@contoso.com)" in change.describe(names=True)
+    assert type(change).from_json(change.to_json()) == change  # the recheck claim row keeps the name for the card
 
 
 def test_a_service_principal_is_named_by_its_app_id_and_a_managed_identity_by_its_name_too() -> None:
@@ -339,7 +351,7 @@ def test_a_recheck_that_turns_a_check_to_fail_names_the_write_in_finding_event_a
     ingestion.clear()
     sent = len(webhook.posts)
     without_aks_egress(emulator)
-    pipeline = managed_identity_claims("deploy-pipeline", PIPELINE_APP_ID, SUB)
+    pipeline = {**managed_identity_claims("deploy-pipeline", PIPELINE_APP_ID, SUB), OBJECT_ID_CLAIM: PIPELINE_OID}
     fire(resource_event(RCG, RCG_WRITE, claims=pipeline))
     for message in due_rechecks(runtime):
         FUNCTIONS["check_cluster_message"](message)
@@ -360,7 +372,9 @@ def test_a_recheck_that_turns_a_check_to_fail_names_the_write_in_finding_event_a
     egress = [e for e in ingestion.events(FINDING_EVENT) if e["check"] == "egress-rules"]
     assert {e["status"] for e in egress} == {"fail"} and all(e["sweepId"].startswith("recheck-") for e in egress)
     evidence = json.loads(egress[0]["evidence"])["precedingChanges"]
-    assert evidence[0]["operation"] == RCG_WRITE and evidence[0]["caller"].startswith("deploy-pipeline")
+    assert evidence[0]["operation"] == RCG_WRITE and evidence[0]["caller"] == f"object id {PIPELINE_OID}"
+    assert all(f"by object id {PIPELINE_OID}" in e["detail"] for e in egress)  # telemetry: the id, not the name
+    assert "deploy-pipeline" not in json.dumps(ingestion.events(FINDING_EVENT))
     alpn = [e for e in ingestion.events(FINDING_EVENT) if e["check"] == "alpn-tls"]
     assert alpn and all("failing since" not in e["detail"] for e in alpn)  # failing before the change: not blamed on it
     assert ingestion.events(SWEEP_EVENT) == []  # a recheck is no sweep

@@ -117,7 +117,17 @@ def test_a_hub_rule_change_that_breaks_egress_is_named_in_the_owners_card(
     claims = managed_identity_claims("deploy-pipeline", PIPELINE_APP_ID, CONNECTIVITY_SUB)
     fire(resource_event(PROD_RCG, RCG_WRITE, claims=claims))
     assert rechecked(due_rechecks(landing)) == {PROD}
-    (card,) = webhook.posts[sent:]
-    text = json.dumps(validate_card(card.message))
-    assert "aks-orders-prod" in text and "egress-rules failing since" in text
+    # Two cards: the cluster's owners', naming the write, and one for the root cause it opened, naming it too.
+    cluster_card, cause_card = sorted(
+        (json.dumps(validate_card(post.message)) for post in webhook.posts[sent:]), key=len
+    )
+    texts = [json.loads(cluster_card), json.loads(cause_card)]
+    by_title = {card["body"][0]["text"]: json.dumps(card) for card in texts}
+    text = by_title["AKS API Reach: aks-orders-prod"]
+    assert "egress-rules failing since" in text
     assert f"{RCG_WRITE} on rcg-aks by deploy-pipeline (app id {PIPELINE_APP_ID})" in text
+    cause = by_title[
+        "AKS API Reach root cause: firewall policy afwp-hub-prod-weu (resource group rg-firewall-policies)"
+    ]
+    assert "New root cause: breaks 1 cluster" in cause and "aks-orders-prod (egress-rules)" in cause
+    assert f"by deploy-pipeline (app id {PIPELINE_APP_ID})" in cause

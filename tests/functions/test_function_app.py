@@ -5,7 +5,9 @@ clients; storage is Azurite with the real queue and table clients."""
 
 from __future__ import annotations
 
+import base64
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -52,9 +54,36 @@ def emulator(tmp_path: Path) -> Iterator[AzureEmulator]:
     server.stop()
 
 
-def http(method: str, params: dict[str, str] | None = None, body: bytes = b"") -> func.HttpResponse:
-    request = func.HttpRequest(method, "https://app.example/api/clusters/check", params=params or {}, body=body)
+def http(
+    method: str, params: dict[str, str] | None = None, body: bytes = b"", headers: dict[str, str] | None = None
+) -> func.HttpResponse:
+    """The request as App Service hands it on: by default from a runbook identity holding the app role."""
+    headers = principal_headers(RUNBOOK, roles=["AksApiReach.Check"]) if headers is None else headers
+    request = func.HttpRequest(
+        method, "https://app.example/api/clusters/check", params=params or {}, body=body, headers=headers
+    )
     return FUNCTIONS["check_cluster_http"](request)
+
+
+RUNBOOK = "6f1c2b3a-8d4e-4f5a-9b6c-7d8e9f0a1b2c"  # the object id of a runbook's managed identity
+
+
+def principal_headers(object_id: str, roles: list[str]) -> dict[str, str]:
+    """X-MS-CLIENT-PRINCIPAL as App Service authentication builds it from an app-only Entra ID token
+    (learn.microsoft.com/azure/app-service/configure-authentication-user-identities): its claims after the
+    default claim mapping (`oid` and `roles` become URIs, `roles` one claim per role)."""
+    claims = [
+        {"typ": "aud", "val": "api://aks-api-reach"},
+        {"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier", "val": object_id},
+        {"typ": "appid", "val": "0b7f3c1e-2d4a-4e5b-8c6d-9e0f1a2b3c4d"},
+        *({"typ": "roles", "val": role} for role in roles),
+    ]
+    document = {"auth_typ": "aad", "claims": claims, "name_typ": "name", "role_typ": "roles"}
+    return {
+        "X-MS-CLIENT-PRINCIPAL": base64.b64encode(json.dumps(document).encode()).decode(),
+        "X-MS-CLIENT-PRINCIPAL-ID": object_id,
+        "X-MS-CLIENT-PRINCIPAL-IDP": "aad",
+    }
 
 
 # --- metadata -----------------------------------------------------------------------------------------------
@@ -78,9 +107,24 @@ def test_the_app_declares_its_five_functions_and_their_bindings() -> None:
     assert worker["connection"] == poison["connection"] == "AzureWebJobsStorage"
     trigger, output = bindings["check_cluster_http"]
     assert (
-        trigger["type"] == "httpTrigger" and trigger["authLevel"] == "FUNCTION" and trigger["route"] == "clusters/check"
+        trigger["type"] == "httpTrigger"
+        and trigger["authLevel"] == "ANONYMOUS"
+        and trigger["route"] == "clusters/check"
     )
     assert sorted(trigger["methods"]) == ["GET", "POST"] and output["type"] == "http"
+
+
+def test_in_azure_the_app_uses_its_user_assigned_identity_and_no_credential_chain() -> None:
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    from model.errors import SettingsError
+    from sweep.runtime import app_credential
+
+    azure = {"IDENTITY_ENDPOINT": "http://127.0.0.1:41741/msi/token", "IDENTITY_HEADER": "h"}
+    assert isinstance(app_credential({**azure, "AZURE_CLIENT_ID": RUNBOOK}), ManagedIdentityCredential)
+    with pytest.raises(SettingsError, match=r"^AZURE_CLIENT_ID is not set"):
+        app_credential(azure)
+    assert isinstance(app_credential({}), DefaultAzureCredential)  # a workstation's `func start`: az login
 
 
 def test_host_json_retries_messages_then_poisons_them() -> None:
@@ -362,19 +406,20 @@ def test_bad_requests_get_400_naming_the_field(
     assert error in json.loads(response.get_body())["error"]
 
 
-def test_a_cluster_that_does_not_exist_is_404(runtime: Runtime) -> None:
-    missing = estate.healthy().cluster["id"].replace("aks-payments-prod", "aks-nowhere")
-    response = http("GET", {"clusterId": missing})
-    assert response.status_code == 404 and "no such cluster" in json.loads(response.get_body())["error"]
-
-
-def test_a_cluster_the_identity_may_not_read_is_404_and_a_failing_azure_is_502(
-    runtime: Runtime, emulator: AzureEmulator
+def test_a_missing_cluster_and_one_the_identity_may_not_read_get_the_same_404_and_a_failing_azure_is_502(
+    runtime: Runtime, emulator: AzureEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Two different answers would map which resources the identity can read; the log keeps the difference."""
+    caplog.set_level(logging.INFO, logger="sweep.http_check")
     cluster_id = estate.healthy().cluster["id"]
+    missing = cluster_id.replace("aks-payments-prod", "aks-nowhere")
+    absent = http("GET", {"clusterId": missing})
     emulator.faults.append(Fault(r"GET .*/managedClusters/aks-payments-prod$", 403, times=1))
     forbidden = http("GET", {"clusterId": cluster_id})
-    assert forbidden.status_code == 404 and "not allowed to read" in json.loads(forbidden.get_body())["error"]
+    assert absent.status_code == forbidden.status_code == 404
+    assert json.loads(absent.get_body())["error"] == f"{missing}: no such cluster that this app can check"
+    assert json.loads(forbidden.get_body())["error"] == f"{cluster_id}: no such cluster that this app can check"
+    assert "the identity is not allowed to read this cluster (403)" in caplog.text
     emulator.faults.append(Fault(r"GET .*/managedClusters/aks-payments-prod$", 500, times=100, retry_after=0))
     failing = http("GET", {"clusterId": cluster_id})
     error = json.loads(failing.get_body())["error"]
@@ -483,8 +528,19 @@ def use_mute_list(runtime: Runtime, document: dict[str, Any], by_tag: bool = Fal
 def test_a_muted_cluster_reaches_application_insights_muted_and_sends_no_card(
     runtime: Runtime, ingestion: IngestionCapture, webhook: WebhookCapture, caplog: pytest.LogCaptureFixture
 ) -> None:
-    storefront = {"name": "oci", "checks": ["helm-history"], "clusters": ["aks-storefront-prod"], "reason": "OCI move"}
-    sandbox = {"checks": ["*"], "clusters": ["aks-sandbox-*"], "reason": "rebuilt weekly"}
+    storefront = {
+        "name": "oci",
+        "checks": ["helm-history"],
+        "clusters": ["aks-storefront-prod"],
+        "reason": "OCI move",
+        "expires": "2099-01-31",
+    }
+    sandbox = {
+        "checks": ["*"],
+        "subscriptions": [estate.SUB],
+        "clusters": ["aks-sandbox-*"],
+        "reason": "rebuilt weekly",
+    }
     use_mute_list(runtime, {"mutes": [storefront, sandbox]})
     sweep_once()
     wait_for(lambda: len(ingestion.events(SWEEP_EVENT)) == 1)

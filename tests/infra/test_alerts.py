@@ -80,7 +80,15 @@ def test_rules_are_deployed_with_an_action_group_only_on_the_component() -> None
     assert (condition["timeAggregation"], condition["operator"], condition["threshold"]) == ("Count", "GreaterThan", 0)
     text = (INFRA / "modules" / "alerts.bicep").read_text()
     loaded = set(re.findall(r"loadTextContent\('\.\./alerts/([^']+)'\)", text))
-    assert loaded == {path.name for path in QUERIES} == {"newly-failing.kql", "sweep-incomplete.kql"}
+    assert (
+        loaded
+        == {path.name for path in QUERIES}
+        == {"newly-failing.kql", "sweep-incomplete.kql", "root-cause-reach.kql"}
+    )
+    # N is a parameter of the template, put into the query where it says {threshold}.
+    assert "param rootCauseClusterThreshold int = 5" in text and "let threshold = {threshold};" in kql(
+        "root-cause-reach"
+    )
     # the 15-minute windows in the KQL follow the rule's frequency, so each condition alerts once
     assert "ingested > ago(15m)" in kql("newly-failing") and "between (ago(2h15m) .. ago(2h))" in kql(
         "sweep-incomplete"

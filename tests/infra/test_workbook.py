@@ -7,10 +7,21 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from publish.appinsights import FINDING_EVENT, FINDING_PROPERTIES, SWEEP_EVENT, SWEEP_PROPERTIES
+from publish.appinsights import (
+    FINDING_EVENT,
+    FINDING_PROPERTIES,
+    ROOT_CAUSE_EVENT,
+    ROOT_CAUSE_PROPERTIES,
+    SWEEP_EVENT,
+    SWEEP_PROPERTIES,
+)
 from tests.infra.templates import INFRA, WORKBOOK, parse
 
-EMITTED = {FINDING_EVENT: set(FINDING_PROPERTIES), SWEEP_EVENT: set(SWEEP_PROPERTIES)}
+EMITTED = {
+    FINDING_EVENT: set(FINDING_PROPERTIES),
+    ROOT_CAUSE_EVENT: set(ROOT_CAUSE_PROPERTIES),
+    SWEEP_EVENT: set(SWEEP_PROPERTIES),
+}
 DOTTED = re.compile(r"customDimensions\.([A-Za-z_]\w*)")
 INDEXED = re.compile(r"customDimensions\[\s*[\"']([^\"']+)[\"']\s*\]")
 NAME_EQUALS = re.compile(r"\bname\s*==\s*\"([^\"]+)\"")
@@ -141,4 +152,13 @@ def test_the_workbook_shows_muted_findings_apart_and_failing_clusters_per_check_
     assert "muted" in properties_of(items["trend"]["query"])
     trend = items["failing-per-check-trend"]
     assert trend["visualization"] == "linechart" and "by sweepId, check" in trend["query"]
-    assert events_of(trend["query"]) == set(EMITTED) and "top 48 by closed desc" in trend["query"]
+    assert events_of(trend["query"]) == {FINDING_EVENT, SWEEP_EVENT} and "top 48 by closed desc" in trend["query"]
+
+
+def test_the_workbook_shows_root_causes_by_affected_clusters_and_their_trend() -> None:
+    items = {item.get("name"): item["content"] for item in json.loads(WORKBOOK.read_text())["items"]}
+    tile, trend = items["root-causes"], items["root-causes-trend"]
+    assert events_of(tile["query"]) == events_of(trend["query"]) == {ROOT_CAUSE_EVENT}
+    assert "order by clusters desc" in tile["query"] and "by key" in tile["query"]
+    assert {"causeName", "clusterCount", "subscriptionCount", "fix"} <= properties_of(tile["query"])
+    assert trend["visualization"] == "timechart" and "by sweepId, key" in trend["query"]

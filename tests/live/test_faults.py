@@ -49,6 +49,7 @@ def emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AzureE
 def sweep(emulator: AzureEmulator, timeout: float = 5) -> dict[str, ClusterResult]:
     settings = replace(
         Settings.from_env({}),
+        read_secrets=True,  # off by default; these sweeps judge Helm history too
         arm_endpoint=emulator.url,
         logs_endpoint=f"{emulator.url}/v1",
         request_timeout_seconds=timeout,
@@ -208,7 +209,9 @@ def test_secret_values_are_dropped_when_the_api_server_ignores_the_metadata_only
     }
     full_list = json.dumps({"kind": "SecretList", "apiVersion": "v1", "items": [secret]})
     emulator.faults.append(Fault(r"/k8s/aks-storefront-prod/api/v1/secrets$", 200, times=50, body=full_list))
-    settings = replace(Settings.from_env({}), arm_endpoint=emulator.url, logs_endpoint=f"{emulator.url}/v1")
+    settings = replace(
+        Settings.from_env({}), read_secrets=True, arm_endpoint=emulator.url, logs_endpoint=f"{emulator.url}/v1"
+    )
     saved = tmp_path / "saved"
     run_live(Scope(), {}, settings, StaticToken(), CHECKS, saved, connection_verify=str(emulator.ca_path))
     written = "".join(path.read_text() for path in (saved / "aks-storefront-prod").rglob("*.json"))

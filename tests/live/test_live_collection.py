@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +40,7 @@ from model.finding import Status
 from model.snapshot import Source
 from sweep.cli import evaluate_snapshot
 from sweep.evaluate import evaluate_raw
-from sweep.live import run_live
+from sweep.live import run_live, snapshot_folder_name
 from sweep.probe_timing import settle_probe
 from sweep.settings import Settings
 from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault, StaticToken
@@ -80,7 +81,7 @@ def emulator(tmp_path: Path) -> Iterator[AzureEmulator]:
 
 @pytest.fixture
 def clients(emulator: AzureEmulator) -> LiveClients:
-    return emulator.live_clients()
+    return emulator.live_clients(read_secrets=True)  # off by default; these tests judge Helm history too
 
 
 def run(clients: LiveClients, scope: Scope | None = None) -> dict[str, RawCluster]:
@@ -211,7 +212,10 @@ def test_the_command_lines_live_run_saves_a_snapshot_that_evaluates_the_same(emu
     scope = Scope(subscriptions=(estate.SUB,))
     live = run_live(scope, {}, settings, StaticToken(), CHECKS, saved, connection_verify=str(emulator.ca_path))
     assert [r.cluster.name for r in live] == sorted(r.cluster.name for r in live) and len(live) == 7
-    payments = json.loads((saved / "aks-payments-prod" / "context.json").read_text())
+    payments_id = emulator.by_name["aks-payments-prod"].id
+    folders = sorted(path.name for path in saved.iterdir())
+    assert folders == sorted(snapshot_folder_name(r.cluster.id) for r in live)  # one each, however named
+    payments = json.loads((saved / snapshot_folder_name(payments_id) / "context.json").read_text())
     assert payments["clients"] == [
         {"name": "vpn", "ips": ["192.0.2.0/25"]},
         {"name": "tag:aks-reach-clients", "ips": ["198.51.100.7"]},
@@ -227,6 +231,19 @@ def test_the_command_lines_live_run_saves_a_snapshot_that_evaluates_the_same(emu
     offline, unreadable = evaluate_snapshot(saved, CHECKS, settings)
     assert unreadable == 0
     assert {r.cluster.id: r.findings for r in offline} == {r.cluster.id: r.findings for r in live}
+
+
+def test_saved_folders_are_unique_per_cluster_id_and_one_safe_path_segment() -> None:
+    payments = (
+        "/subscriptions/{}/resourceGroups/rg-aks/providers/Microsoft.ContainerService/managedClusters/aks-payments"
+    )
+    one, other = payments.format(estate.SUB), payments.format("8a7b6c5d-4e3f-4a1b-9c8d-7e6f5a4b3c2d")
+    assert snapshot_folder_name(one) != snapshot_folder_name(other)  # the same name in two subscriptions
+    assert snapshot_folder_name(one) == snapshot_folder_name(one.upper())  # ARM ids ignore case
+    assert re.fullmatch(r"aks-payments-[0-9a-f]{12}", snapshot_folder_name(one))
+    for hostile in ("../../etc", "..", "a/b\\c", "\x00x", ""):
+        name = snapshot_folder_name(f"/subscriptions/x/resourceGroups/g/providers/p/managedClusters/{hostile}")
+        assert "/" not in name and "\\" not in name and not name.startswith(".") and "\x00" not in name
 
 
 def test_resource_graph_quota_headers_pace_the_queries(emulator, clients) -> None:
