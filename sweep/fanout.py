@@ -6,10 +6,10 @@ and the run starts no other (logged), so a backlog never grows by a whole estate
 the deadline is closed here: each cluster still pending gets its `error` result, the last one closes it and
 its summary is sent. That also closes a sweep whose timer died after opening it, before or while enqueueing.
 
-Every step before discovery (the state table's reads, the mute list, the identity's token) is bounded by
-AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS: one that takes longer is logged by name and the run stops, having opened
-nothing. After discovery the steps overlap (`_FanOut`), so the run takes about as long as its slowest
-step, not their sum (docs/function-app-scale.md).
+Every step before discovery (creating the state table when a process starts, its reads, the mute list, the
+identity's token) is bounded by AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS (`sweep.steps`): one that takes longer is
+logged by name and the run stops, having opened nothing. After discovery the steps overlap (`_FanOut`), so the
+run takes about as long as its slowest step, not their sum (docs/function-app-scale.md).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import zip_longest
@@ -39,7 +38,8 @@ from sweep.evaluate import unreachable_result
 from sweep.messages import ClusterMessage
 from sweep.mutes import MuteListError
 from sweep.progress import OpenSweep, PendingCluster, new_sweep_id
-from sweep.runtime import Runtime
+from sweep.runtime import Runtime, Services
+from sweep.steps import StepError, bounded
 
 log = logging.getLogger(__name__)
 TIMER = "timer"  # the closer name of sweeps the timer closes
@@ -51,11 +51,6 @@ T = TypeVar("T")
 READERS = 48  # diagnostic-settings reads at once: 480 a second at 100 ms an answer
 SENDERS = 16  # messages at once (a send takes milliseconds)
 SHARD_WRITERS = 8  # pending-row transactions at once (each encodes a multipart body of up to 100 entities)
-
-
-class StepError(Exception):
-    """A step of the timer before discovery failed (after the SDK's retries) or did not end within
-    AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS; the message names the step."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +68,17 @@ class FanOut:
     read_s: float  # every cluster's diagnostic settings read
     queried_s: float  # every workspace's query answered
     sent_s: float  # every message sent: the run's end
+
+
+def on_timer(services: Services) -> FanOut | None:
+    """The timer trigger: the process's runtime (built on its first trigger, the state table created then,
+    within AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS), then `start_sweep`."""
+    try:
+        runtime = services.get()
+    except StepError as exc:  # nothing opened: the next run builds it again
+        log.error("sweep not started: %s", exc)
+        return None
+    return start_sweep(runtime)
 
 
 def start_sweep(runtime: Runtime, now: datetime | None = None) -> FanOut | None:
@@ -169,25 +175,8 @@ def start_sweep(runtime: Runtime, now: datetime | None = None) -> FanOut | None:
 
 
 def _bounded(runtime: Runtime, step: str, read: Callable[[], T]) -> T:
-    """`read()` on a thread of its own, waited for at most AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS; StepError
-    naming `step` when it takes longer or Azure failed it. The thread is a daemon and ends when its requests
-    time out (it only reads, and nothing of the sweep is opened yet: the run can stop without it)."""
-    seconds = runtime.settings.timer_step_timeout_seconds
-    future: Future[T] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(read())
-        except BaseException as exc:  # handed to the waiting timer, which raises it
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="timer-step", daemon=True).start()
-    try:
-        return future.result(timeout=seconds)
-    except AzureError as exc:
-        raise StepError(f"{step} failed: {one_line(exc)}") from None
-    except FutureTimeout:
-        raise StepError(f"{step} took longer than {seconds:g} s (AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS)") from None
+    """A read before discovery, bounded by AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS (StepError)."""
+    return bounded(step, runtime.settings.timer_step_timeout_seconds, read)
 
 
 def _arm_token(runtime: Runtime) -> object:

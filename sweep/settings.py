@@ -73,8 +73,9 @@ class Settings:
     # A sweep still open this long after it started is closed by the next timer run, its missing clusters as
     # `error`; a younger one is still draining and the timer starts no other (between one and two periods).
     sweep_deadline_minutes: int = 90
-    # Each step of the timer before discovery (the state table's reads, the mute list, the identity's token) may
-    # take this long; past it the run logs the step and stops, having opened nothing (the next run tries again).
+    # Each step of the timer before discovery (creating the state table when a process starts, its reads, the mute
+    # list, the identity's token) may take this long; past it the run logs the step and stops, having opened
+    # nothing (the next run tries again).
     timer_step_timeout_seconds: float = 60.0
     # Change-driven rechecks: Event Grid writes on the same clusters within this window become one recheck.
     recheck_delay_seconds: float = 20.0

@@ -29,11 +29,11 @@ from sweep.live import live_clients
 from sweep.messages import ClusterMessage
 from sweep.mutes import exemption_source
 from sweep.progress import SweepProgress, new_sweep_id
-from sweep.runtime import Runtime
+from sweep.runtime import Runtime, Services
 from sweep.settings import Settings
 from tests.azurite import UnsignedStorageToken
 from tests.capture import IngestionCapture
-from tests.emulator.server import AzureEmulator, Fault
+from tests.emulator.server import AzureEmulator, Fault, StaticToken
 from tests.faults import FaultyTransport
 from tests.functions.harness import FUNCTIONS, QueueHost, drain, wait_for
 from tests.functions.test_function_app import emulator  # noqa: F401  (the three sample clusters)
@@ -401,3 +401,30 @@ def test_an_identity_endpoint_that_refuses_stops_the_run_before_discovery_in_one
     assert line.getMessage().startswith("sweep not started: getting the identity's token for Resource Manager failed: ")
     assert "\n" not in line.getMessage() and line.exc_info is None
     assert served.count("ResourceGraph") == 0 and runtime.progress.open_sweeps() == []
+
+
+def test_a_state_table_that_never_answers_when_a_process_starts_stops_its_first_timer_run_naming_the_step(
+    runtime: Runtime,
+    request: pytest.FixtureRequest,
+    azurite: Any,
+    silent: SilentService,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The first trigger of a process builds its runtime, which creates the state table: the only request
+    before the timer's own steps."""
+    served: AzureEmulator = request.getfixturevalue("emulator")
+    hanging = dataclasses.replace(azurite, table_port=silent.port).connection_string
+    settings = dataclasses.replace(
+        runtime.settings, storage_connection=hanging, timer_step_timeout_seconds=STEP_SECONDS
+    )
+    cold = Services(lambda: Runtime.build(settings, StaticToken(), connection_verify=str(served.ca_path)))
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO):
+        assert fanout.on_timer(cold) is None
+    assert time.monotonic() - started < STEP_SECONDS + 2
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("sweep not started")]
+    assert line == (
+        f"sweep not started: creating the state table {settings.state_table} took longer than {STEP_SECONDS:g} s"
+        " (AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS)"
+    )
+    assert served.count("ResourceGraph") == 0 and silent.connections
