@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TOOLS := .venv-tools
 REQUIRE_PYTHON = command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11" >&2; exit 2; }
 
-.PHONY: demo test lint lock audit fuzz bench bench-sweep bench-bookkeeping bench-html bench-changes bench-function bench-fanout chromium clean
+.PHONY: demo test lint docs lock audit fuzz bench bench-sweep bench-bookkeeping bench-html bench-changes bench-function bench-fanout chromium clean
 
 # The .txt files are locks (every package, pinned, with its hashes: pip refuses anything else); humans edit the
 # .in files and run `make lock`.
@@ -63,6 +63,11 @@ test: $(VENV)/.installed $(TOOLS)/.installed node_modules/.installed chromium
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# docs/settings.md, written from the settings' and thresholds' descriptions in the code (tests/test_settings.py
+# fails when it is out of date)
+docs: $(VENV)/.installed
+	$(PY) -m tools.settings_doc
 
 # The long property-based run (tests/test_fuzz.py, profile "fuzz": 3,000 random inputs per property; about
 # 5 to 12 minutes on 2 shared cores); `make test` runs the same properties on a small fixed set. Prints its figures.

@@ -31,8 +31,11 @@ WINDOW_MINUTES = 60  # what collect/queries/apiserver-requests.kql covers
 @dataclass(frozen=True)
 class Limits:
     throttled_percent: float = 1.0
+    """share of requests answered 429 (with the minimum below) that fails apiserver-load"""
     throttled_min: int = 100
+    """minimum number of 429 answers in the hour for a fail"""
     reads_per_second: float = 10.0
+    """average get/list/watch calls per second of one user agent that names it a leaking client (warn)"""
 
 
 def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:

@@ -24,6 +24,9 @@ DOCS = (
 @dataclass(frozen=True)
 class Limits:
     slow_ms: float = 1000.0
+    """TCP connect or TLS handshake time above which the probe warns; a probe above it (or timed out) amid a
+    live sweep is measured again alone, after the concurrent collection, and the fastest of three lone probes
+    decides (the first measure stays in probes.json as `underLoad`)"""
 
 
 def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:

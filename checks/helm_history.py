@@ -24,7 +24,9 @@ DOCS = (
 @dataclass(frozen=True)
 class Limits:
     warn_revisions: int = 10
+    """stored revisions of one release above which helm-history warns (Helm's default `--history-max`)"""
     fail_revisions: int = 50
+    """stored revisions of one release above which helm-history fails"""
 
 
 def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:

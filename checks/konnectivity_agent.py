@@ -25,8 +25,10 @@ DOCS = "https://learn.microsoft.com/troubleshoot/azure/azure-kubernetes/connecti
 
 @dataclass(frozen=True)
 class Limits:
-    restarts: int = 5  # restarts of one tunnel pod that make it suspect
-    node_usage_percent: float = 90.0  # CPU or memory use of allocatable that makes a node overloaded
+    restarts: int = 5
+    """restarts of one tunnel pod that make it suspect (warn)"""
+    node_usage_percent: float = 90.0
+    """CPU or memory use, in % of allocatable, that makes a tunnel pod's node overloaded"""
 
 
 def evaluate(snapshot: ClusterSnapshot, limits: Limits) -> Verdict:

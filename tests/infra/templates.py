@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 MAIN = INFRA / "main.bicep"
 WORKBOOK = INFRA / "workbook.json"
-README = REPO / "README.md"
+DEPLOYMENT_PAGE = REPO / "docs" / "deployment.md"
 
 
 def bicep_files() -> list[Path]:
@@ -25,16 +25,8 @@ def parse(path: Path) -> dict[str, Any]:
     return BicepParser().parse(file_path=path)
 
 
-def readme_section(title: str) -> str:
-    """The text of README's `## <title>` section, up to the next `## ` heading."""
-    text = README.read_text()
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
-    assert match, f"README has no '## {title}' section"
-    return match.group(1)
-
-
-def table_names(section: str, heading: str) -> list[str]:
-    """First-column `names` of the Markdown table under `### <heading>` in a README section."""
-    match = re.search(rf"^### {re.escape(heading)}\n(.*?)(?=^### |\Z)", section, flags=re.M | re.S)
-    assert match, f"README Deploy section has no '### {heading}'"
+def table_names(page: str, heading: str) -> list[str]:
+    """First-column `names` of the Markdown table under `## <heading>` of a docs page."""
+    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", page, flags=re.M | re.S)
+    assert match, f"the page has no '## {heading}'"
     return re.findall(r"^\| `([^`]+)` \|", match.group(1), flags=re.M)

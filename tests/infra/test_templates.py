@@ -1,4 +1,4 @@
-"""The Bicep parses; its parameters and outputs are the ones README names; the app settings it sets
+"""The Bicep parses; its parameters and outputs are the ones docs/deployment.md names; the app settings it sets
 are the settings the code reads; the identity gets read-only roles only, each with its reason
 (test_least_privilege.py says which, and where)."""
 
@@ -11,7 +11,7 @@ import re
 import pytest
 
 from sweep.settings import Settings, env_name
-from tests.infra.templates import INFRA, MAIN, bicep_files, parse, readme_section, table_names
+from tests.infra.templates import DEPLOYMENT_PAGE, INFRA, MAIN, bicep_files, parse, table_names
 
 SETTING_FIELDS = {field.name: field for field in dataclasses.fields(Settings)}
 
@@ -91,15 +91,15 @@ def test_main_and_role_template_scopes() -> None:
     assert parse(INFRA / "roles" / "management-group.bicep")["globals"]["scope"]["value"] == "managementGroup"
 
 
-def test_readme_deploy_section_names_exactly_the_parameters_and_outputs() -> None:
-    section = readme_section("Deploy")
+def test_deployment_page_names_exactly_the_parameters_and_outputs() -> None:
+    section = DEPLOYMENT_PAGE.read_text()
     main = parse(MAIN)
     assert set(table_names(section, "Parameters")) == set(main["parameters"])
     assert set(table_names(section, "Outputs")) == set(main["outputs"])
     role_parameters = set(parse(INFRA / "roles" / "management-group.bicep")["parameters"])
     assert role_parameters <= set(parse(INFRA / "roles" / "subscription.bicep")["parameters"])
     for name in role_parameters | {"clusterIds", "auditWorkspaceIds"}:
-        assert f"{name}=" in section or f"`{name}`" in section, f"README Deploy does not show {name}"
+        assert f"{name}=" in section or f"`{name}`" in section, f"docs/deployment.md does not show {name}"
     for command in ("azd up", "az deployment sub create", "az deployment mg create", "privatelink."):
         assert command in section
 
