@@ -28,7 +28,7 @@ STORAGE = "AzureWebJobsStorage"  # identity-based in Azure (AzureWebJobsStorage_
 
 @app.timer_trigger(arg_name="timer", schedule="%AKS_REACH_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def sweep_timer(timer: func.TimerRequest) -> None:
-    fanout.start_sweep(services.get())
+    fanout.on_timer(services)
 
 
 @app.queue_trigger(arg_name="message", queue_name="%AKS_REACH_QUEUE%", connection=STORAGE)

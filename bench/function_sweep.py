@@ -31,6 +31,7 @@ a floor of what an instance with its own vCPU does.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import multiprocessing
@@ -41,7 +42,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,10 +188,18 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     instance_cores = {cores[-1]} if args.own_core and len(cores) > 1 else set()
     if instance_cores:  # the timer, the emulator and Azurite (started next) share the other cores
         os.sched_setaffinity(0, set(cores[:-1]))
+    with served(args) as (url, ca_path, storage, pids):
+        return _sweep(args, host, instances, context, url, ca_path, storage, pids, instance_cores)
+
+
+@contextlib.contextmanager
+def served(args: argparse.Namespace) -> Iterator[tuple[str, str, str, tuple[int | None, int | None]]]:
+    """The emulator (its own process) serving the bench estate of `args`, and Azurite: (the emulator's URL, its
+    CA bundle, Azurite's connection string, (the emulator's pid, Azurite's pid))."""
     with tempfile.TemporaryDirectory() as scratch:
         ca_path = str(Path(scratch) / "ca.pem")
         parent, child = multiprocessing.Pipe()
-        emulator = context.Process(
+        emulator = multiprocessing.get_context("spawn").Process(
             target=serve,
             args=(args.clusters, args.subscriptions, args.latency_ms / 1000, ca_path, child),
             kwargs={"workspaces": args.workspaces, "logs_latency": args.logs_latency_ms / 1000},
@@ -201,17 +210,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         azurite = AzuriteProcess()
         storage = azurite.start()
         try:
-            return _sweep(
-                args,
-                host,
-                instances,
-                context,
-                url,
-                ca_path,
-                storage.connection_string,
-                (emulator.pid, azurite.pid),
-                instance_cores,
-            )
+            yield url, ca_path, storage.connection_string, (emulator.pid, azurite.pid)
         finally:
             azurite.stop()
             parent.send("stop")
@@ -233,13 +232,7 @@ def _sweep(
     events = EventCounter()
     ingestion = IngestionCapture(keep=events)
     env = {
-        **{name: value for name, value in os.environ.items() if name.startswith("AKS_REACH_")},  # settings to try
-        "AKS_REACH_ARM_ENDPOINT": url,
-        "AKS_REACH_LOGS_ENDPOINT": f"{url}/v1",
-        "AKS_REACH_SUBSCRIPTIONS": ",".join(subscription_id(i) for i in range(args.subscriptions)),
-        "AKS_REACH_QUEUE": "bench-clusters",
-        "AKS_REACH_STATE_TABLE": "benchstate",
-        "AzureWebJobsStorage": storage,
+        **app_settings(url, storage, args.subscriptions),
         "APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion.connection_string(),
     }
     timer_runtime = Runtime.build(Settings.from_env(env), StaticToken(), connection_verify=ca_path)
@@ -258,7 +251,7 @@ def _sweep(
     started = time.monotonic()
     timer_cpu = time.process_time()
     opened = fanout.start_sweep(timer_runtime)
-    enqueued = opened[1] if opened else 0
+    enqueued = opened.enqueued if opened else 0
     timer_seconds, timer_cpu = time.monotonic() - started, time.process_time() - timer_cpu
     done: list[tuple[int, float, float]] = []
     checked: set[str] = set()
@@ -313,11 +306,7 @@ def _sweep(
             "at once": round(sum(e - b for b, e in mine) / active, 1) if active else 0.0,
         }
     return {
-        "clusters": args.clusters,
-        "subscriptions": args.subscriptions,
-        "workspaces": args.workspaces,
-        "latency ms": args.latency_ms,
-        "logs latency ms": args.logs_latency_ms,
+        **estate_figures(args),
         "instances": instances,
         "at once per instance": host.at_once,
         "at once on average": host.average_at_once,
@@ -341,9 +330,23 @@ def _sweep(
         "audit error clusters": sum(audit_errors.values()),
         "probes measured again": remeasured,
         "raised (retried)": dict(raised.most_common(5)),
-        "emulator cpu s": round(_process_cpu(emulator_pid), 1),
-        "azurite cpu s": round(_process_cpu(azurite_pid), 1),
+        "emulator cpu s": round(process_cpu(emulator_pid), 1),
+        "azurite cpu s": round(process_cpu(azurite_pid), 1),
         "load average": [round(x, 1) for x in os.getloadavg()],
+    }
+
+
+def app_settings(url: str, storage: str, subscriptions: int) -> dict[str, str]:
+    """The Function app's settings for the bench estate: the emulator's endpoints, Azurite's storage, and the
+    AKS_REACH_* variables of the environment (settings to try)."""
+    return {
+        **{name: value for name, value in os.environ.items() if name.startswith("AKS_REACH_")},
+        "AKS_REACH_ARM_ENDPOINT": url,
+        "AKS_REACH_LOGS_ENDPOINT": f"{url}/v1",
+        "AKS_REACH_SUBSCRIPTIONS": ",".join(subscription_id(i) for i in range(subscriptions)),
+        "AKS_REACH_QUEUE": "bench-clusters",
+        "AKS_REACH_STATE_TABLE": "benchstate",
+        "AzureWebJobsStorage": storage,
     }
 
 
@@ -367,7 +370,7 @@ def _summaries(ingestion: IngestionCapture, wait: bool) -> list[dict[str, str]]:
     return ingestion.events(SWEEP_EVENT)
 
 
-def _process_cpu(pid: int | None) -> float:
+def process_cpu(pid: int | None) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
@@ -465,14 +468,47 @@ def table(run: dict[str, Any]) -> str:
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def estate_figures(args: argparse.Namespace) -> dict[str, Any]:
+    """The estate a run was measured on, as its printed figures name it."""
+    return {
+        "clusters": args.clusters,
+        "subscriptions": args.subscriptions,
+        "workspaces": args.workspaces,
+        "latency ms": args.latency_ms,
+        "logs latency ms": args.logs_latency_ms,
+    }
+
+
+def estate_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments of a bench over the emulator's estate (this one's and bench.fanout's)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clusters", type=int, default=10000)
     parser.add_argument("--subscriptions", type=int, default=100)
     parser.add_argument("--workspaces", type=int, default=100, help="shared audit workspaces (0: one per subscription)")
-    parser.add_argument("--instances", type=int, default=0, help="worker processes (default: the template's maximum)")
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--logs-latency-ms", type=float, default=2000.0)
+    parser.add_argument("--json", action="store_true", help="print the run as one JSON object")
+    return parser
+
+
+def run_and_print(
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None,
+    run_once: Callable[[argparse.Namespace], dict[str, Any]],
+    table: Callable[[dict[str, Any]], str],
+) -> int:
+    args = parser.parse_args(argv)
+    if args.clusters < 1 or args.subscriptions < 1 or args.workspaces < 0 or getattr(args, "instances", 0) < 0:
+        parser.error("--clusters and --subscriptions must be >= 1, --workspaces and --instances >= 0")
+    args.subscriptions = min(args.subscriptions, args.clusters)
+    run = run_once(args)
+    print(json.dumps(run) if args.json else table(run))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = estate_parser(__doc__ or "")
+    parser.add_argument("--instances", type=int, default=0, help="worker processes (default: the template's maximum)")
     parser.add_argument(
         "--sample", type=int, default=0, help="stop after this many clusters are checked (the rate is measured on them)"
     )
@@ -481,14 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="the instances on the machine's last core, everything else on the others (measure one instance alone)",
     )
-    parser.add_argument("--json", action="store_true", help="print the run as one JSON object")
-    args = parser.parse_args(argv)
-    if args.clusters < 1 or args.subscriptions < 1 or args.workspaces < 0 or args.instances < 0:
-        parser.error("--clusters and --subscriptions must be >= 1, --workspaces and --instances >= 0")
-    args.subscriptions = min(args.subscriptions, args.clusters)
-    run = run_once(args)
-    print(json.dumps(run) if args.json else table(run))
-    return 0
+    return run_and_print(parser, argv, run_once, table)
 
 
 if __name__ == "__main__":

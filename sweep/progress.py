@@ -41,6 +41,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -126,10 +127,12 @@ class SweepProgress:
     def __init__(self, table: TableClient) -> None:
         self._table = table
 
-    def open(self, sweep_id: str, cluster_ids: Iterable[str]) -> None:
+    def open(self, sweep_id: str, cluster_ids: Iterable[str], width: int = 1) -> None:
         """The timer, before it sends any message: the open row, then each shard's pending rows with its
-        count row (99 pending rows and the count per transaction, so the count always matches the rows). A
-        timer that dies half-way leaves an open sweep the next run closes."""
+        count row (99 pending rows and the count per transaction, so the count always matches the rows), up to
+        `width` shards at once: a shard's transactions go in order (each sets the shard's count to the rows
+        written so far), shards are independent partitions. A timer that dies half-way leaves an open sweep
+        the next run closes."""
         by_shard: dict[int, dict[str, str]] = defaultdict(dict)
         for cluster_id in cluster_ids:
             key = table_key(cluster_id)
@@ -144,20 +147,23 @@ class SweepProgress:
                 "shards": ",".join(f"{shard:02d}" for shard in sorted(by_shard)),
             }
         )
+        partitions = [(_partition(sweep_id, shard), clusters) for shard, clusters in sorted(by_shard.items())]
+        with ThreadPoolExecutor(max_workers=max(1, min(width, len(partitions) or 1))) as pool:
+            list(pool.map(lambda shard: self._open_shard(*shard), partitions))
+
+    def _open_shard(self, partition: str, clusters: Mapping[str, str]) -> None:
+        rows = [
+            {"PartitionKey": partition, "RowKey": PENDING + key, "clusterId": c, "attempts": 0}
+            for key, c in clusters.items()
+        ]
         per_transaction = TRANSACTION_LIMIT - 1
-        for shard, clusters in sorted(by_shard.items()):
-            partition = _partition(sweep_id, shard)
-            rows = [
-                {"PartitionKey": partition, "RowKey": PENDING + key, "clusterId": c, "attempts": 0}
-                for key, c in clusters.items()
-            ]
-            for start in range(0, len(rows), per_transaction):
-                chunk = rows[start : start + per_transaction]
-                count = {"PartitionKey": partition, "RowKey": COUNT, "remaining": start + len(chunk)}
-                count.update(dict.fromkeys(COUNTS, 0))
-                self._table.submit_transaction(
-                    [("upsert", count, {"mode": UpdateMode.REPLACE}), *(("upsert", row) for row in chunk)]
-                )
+        for start in range(0, len(rows), per_transaction):
+            chunk = rows[start : start + per_transaction]
+            count = {"PartitionKey": partition, "RowKey": COUNT, "remaining": start + len(chunk)}
+            count.update(dict.fromkeys(COUNTS, 0))
+            self._table.submit_transaction(
+                [("upsert", count, {"mode": UpdateMode.REPLACE}), *(("upsert", row) for row in chunk)]
+            )
 
     def fanned_out(self, sweep_id: str) -> None:
         """The timer sent every message of the sweep (or gave the clusters it could not send their results)."""

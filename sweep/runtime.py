@@ -37,6 +37,7 @@ from sweep.mutes import ExemptionSource, exemption_source
 from sweep.pending_rechecks import PendingRechecks
 from sweep.progress import SweepProgress
 from sweep.settings import Settings
+from sweep.steps import bounded
 from sweep.storage import queue_client, table_client
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,11 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, credential: TokenCredential, connection_verify: str | bool = True) -> Runtime:
         clients = live_clients(settings, credential, connection_verify)
-        table = table_client(settings, credential)
+        table = bounded(  # the only request of a build; a store that never answers would hold the trigger
+            f"creating the state table {settings.state_table}",
+            settings.timer_step_timeout_seconds,
+            functools.partial(table_client, settings, credential),
+        )
         runtime = cls(
             settings=settings,
             clients=clients,

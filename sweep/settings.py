@@ -56,8 +56,9 @@ class Settings:
     # the cores idle a sixth of the time, 160 keeps them busy in the same time as 192 in less memory, 256 spends
     # the gain on the threads' hand-offs.
     concurrency: int = 160
-    """clusters collected at once in a live run, over all its processes, and the Function timer's senders;
-    fewer hold less memory, below about 128 the cores wait ([performance](performance.md))"""
+    """clusters collected at once in a live run, over all its processes (fewer hold less memory, below about
+    128 the cores wait: [performance](performance.md)); at most this many of each kind of the Function timer's
+    threads (48 readers, 16 senders: [the timer's fan-out](function-app-scale.md#the-timers-fan-out))"""
     processes: int = 0
     """processes of a command-line live run, each with its share of `AKS_REACH_CONCURRENCY`; `0`: one per core
     once there are 200 clusters a process, on Linux (forked; elsewhere one)"""
@@ -105,6 +106,10 @@ class Settings:
     """a sweep still open this long after it started is closed by the next timer run, its unchecked clusters
     as `error`; while a younger sweep drains, the timer starts none (keep it between one and two schedule
     periods)"""
+    timer_step_timeout_seconds: float = 60.0
+    """how long each step of the timer before discovery (creating the state table on a process's first run,
+    reading open sweeps from it, the mute list, the identity's token) may take; past it the run logs the step
+    and stops, opening no sweep (the next run tries again)"""
     recheck_delay_seconds: float = 20.0
     """how long a change-driven recheck waits after the first write that affects a cluster, so the writes of
     one deployment coalesce into one recheck ([change-driven checks](change-driven-checks.md))"""

@@ -8,7 +8,7 @@ import argparse
 
 import pytest
 
-from bench import function_sweep
+from bench import fanout, function_sweep
 from checks.registry import CHECK_IDS
 
 pytestmark = pytest.mark.azurite
@@ -34,3 +34,17 @@ def test_a_tiny_sweep_is_checked_closed_and_summarised() -> None:
     plan = function_sweep.on_paper(run, instances=20)
     assert plan["measured rate"] > 0 and plan["sweep s"] >= run["timer s"]
     assert "closed and finished" in function_sweep.table(run)
+
+
+def test_the_fanout_bench_enqueues_and_records_every_cluster_and_prints_its_bound() -> None:
+    args = argparse.Namespace(clusters=40, subscriptions=4, workspaces=3, latency_ms=5.0, logs_latency_ms=50.0)
+    run = fanout.run_once(args)
+    assert run["enqueued"] == run["on the queue"] == run["pending rows"] == 40 and run["unsent"] == 0
+    assert run["workspace queries"] == run["requests"]["logs"] == 3  # one query per workspace
+    assert run["requests"]["arm"] == 40  # each cluster's diagnostic settings, read once
+    assert run["discovered s"] <= run["recorded s"] <= run["sent s"] <= run["wall s"]
+    assert run["queried s"] <= run["sent s"] and run["cpu ms a cluster"] > 0
+    assert "40 clusters (the bound, 60 s, is for 10,000 clusters)" in fanout.table(run)
+    assert "3 queries, 5 at once" in fanout.table(run)
+    assert fanout.verdict({**run, "clusters": 10_000, "wall s": 59.9}) == "bound 60 s: met"
+    assert fanout.verdict({**run, "clusters": 10_000, "wall s": 60.1}) == "bound 60 s: NOT met"

@@ -126,9 +126,22 @@ class WorkspaceAuditLogs:
     def from_workspace(self, cluster_id: str) -> AuditRows | None:
         """The cluster's rows from its workspace's shared query; None when its diagnostic settings or its
         workspace cannot be read (then only a query scoped to the cluster can tell)."""
+        return self.rows_in(cluster_id, self.workspace_of(cluster_id))
+
+    def workspace_of(self, cluster_id: str) -> str | None:
+        """The workspace the cluster's diagnostic settings send kube-audit to ("" when none does); None when
+        they cannot be read. One ARM read: a caller with many clusters reads them all before waiting on any
+        workspace's query (`rows_in`)."""
         try:
-            workspace = audit_workspace(self._clients, cluster_id)
+            return audit_workspace(self._clients, cluster_id)
         except (AzureError, ValueError):
+            return None
+
+    def rows_in(self, cluster_id: str, workspace: str | None) -> AuditRows | None:
+        """The cluster's rows from the shared query of `workspace` (as `workspace_of` named it: the first caller
+        of a workspace runs its query, the others wait for it); None when the workspace is unknown or its query
+        failed."""
+        if workspace is None:
             return None
         if not workspace:
             return AuditRows(

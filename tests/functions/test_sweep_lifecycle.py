@@ -5,7 +5,13 @@ one drains."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,16 +19,21 @@ import pytest
 from azure.data.tables import TableClient
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
+from azure.identity import ManagedIdentityCredential
 
 import function_app
 from checks.registry import CHECK_IDS
 from publish.appinsights import FINDING_EVENT, SWEEP_EVENT
 from sweep import fanout
+from sweep.live import live_clients
 from sweep.messages import ClusterMessage
+from sweep.mutes import exemption_source
 from sweep.progress import SweepProgress, new_sweep_id
-from sweep.runtime import Runtime
+from sweep.runtime import Runtime, Services
 from sweep.settings import Settings
+from tests.azurite import UnsignedStorageToken
 from tests.capture import IngestionCapture
+from tests.emulator.server import AzureEmulator, Fault, StaticToken
 from tests.faults import FaultyTransport
 from tests.functions.harness import FUNCTIONS, QueueHost, drain, wait_for
 from tests.functions.test_function_app import emulator  # noqa: F401  (the three sample clusters)
@@ -156,18 +167,18 @@ def test_a_timer_run_while_a_sweep_drains_starts_no_other(
     runtime: Runtime, ingestion: IngestionCapture, caplog: pytest.LogCaptureFixture
 ) -> None:
     first = fanout.start_sweep(runtime)
-    assert first is not None and first[1] == CLUSTERS
+    assert first is not None and first.enqueued == CLUSTERS
     with caplog.at_level(logging.WARNING):
         assert fanout.start_sweep(runtime) is None
     assert (
-        f"sweep {first[0]}" in caplog.text
+        f"sweep {first.sweep_id}" in caplog.text
         and f"is still draining, {CLUSTERS} of {CLUSTERS} cluster(s) left" in caplog.text
     )
     assert runtime.queue.get_queue_properties().approximate_message_count == CLUSTERS  # not 6
     run_worker(runtime)
     assert_counted_once(ingestion)
     second = fanout.start_sweep(runtime)  # the first closed: the next run starts a sweep
-    assert second is not None and second[0] > first[0]
+    assert second is not None and second.sweep_id > first.sweep_id
 
 
 def test_a_sweep_past_its_deadline_is_closed_by_the_next_timer_run(
@@ -180,10 +191,10 @@ def test_a_sweep_past_its_deadline_is_closed_by_the_next_timer_run(
     assert ingestion.events(SWEEP_EVENT) == []
 
     reopened = fanout.start_sweep(runtime)
-    assert reopened is not None and reopened[1] == CLUSTERS  # the closed sweep no longer holds the timer back
+    assert reopened is not None and reopened.enqueued == CLUSTERS  # the closed sweep no longer holds the timer back
     closing = closing_events(ingestion)
-    assert [c["sweepId"] for c in closing] == [opened[0]] and closing[0]["clusters"] == str(CLUSTERS)
-    late = [f for f in ingestion.events(FINDING_EVENT) if f["sweepId"] == opened[0] and f["status"] == "error"]
+    assert [c["sweepId"] for c in closing] == [opened.sweep_id] and closing[0]["clusters"] == str(CLUSTERS)
+    late = [f for f in ingestion.events(FINDING_EVENT) if f["sweepId"] == opened.sweep_id and f["status"] == "error"]
     assert len({f["clusterId"] for f in late}) >= CLUSTERS - 1
     overdue = [f for f in late if "not checked within the sweep's deadline (90 minutes" in f["detail"]]
     assert len(overdue) == (CLUSTERS - 1) * len(CHECK_IDS)
@@ -213,6 +224,54 @@ def test_a_sweep_whose_timer_died_before_enqueueing_closes_at_the_next_run(
     assert runtime.queue.get_queue_properties().approximate_message_count == CLUSTERS  # the new sweep's
 
 
+def test_no_read_of_diagnostic_settings_waits_for_a_workspace_query(
+    runtime: Runtime, request: pytest.FixtureRequest
+) -> None:
+    """With a single reader, every cluster's diagnostic settings are read while the first workspace's query is
+    still unanswered (a read used to wait for its workspace's query, so the reads queued behind the queries);
+    the messages carry the rows once it answers."""
+    served: AzureEmulator = request.getfixturevalue("emulator")
+    answer = threading.Event()
+    held = Fault(r"/workspaces/[^/]+/query$", 0, times=1, hold=answer)
+    served.faults.append(held)
+    with ThreadPoolExecutor(max_workers=1) as timer:
+        run = timer.submit(fanout.start_sweep, with_settings(runtime, concurrency=1))
+        wait_for(lambda: served.count(r"diagnosticSettings$") == CLUSTERS)
+        assert served.count(r"diagnosticSettings$") == CLUSTERS and not run.done()
+        answer.set()
+        done = run.result(timeout=30)
+    assert done is not None and done.enqueued == CLUSTERS and not held.held_too_long
+    carried = [ClusterMessage.parse(message.get_body()).audit for message in drain(runtime.queue)]
+    assert len(carried) == CLUSTERS and all(audit is not None for audit in carried)
+
+
+def test_no_message_goes_before_every_pending_row_is_written_and_a_failed_write_is_closed_next_run(
+    runtime: Runtime, azurite: Any, ingestion: IngestionCapture, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The timer reads the clusters' diagnostic settings while it writes their pending rows; one shard's
+    transaction is refused (after the SDK's retries): nothing is sent, and the sweep it opened is closed by the
+    next run once no run of the timer can still be sending, its recorded clusters as errors."""
+    transport = faulty(runtime, azurite)
+    rule = transport.fail("POST", r"\$batch", times=1)
+    with caplog.at_level(logging.ERROR):
+        FUNCTIONS["sweep_timer"](TimerRequest())
+    assert rule.hits == 1
+    [line] = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert "could not all be recorded as pending, so no message was sent: " in line and "\n" not in line
+    assert runtime.queue.peek_messages() == []
+    [opened] = runtime.progress.open_sweeps()
+    assert not opened.fanned_out
+    recorded = {pending.cluster_id for pending in runtime.progress.missing(opened.sweep_id)}
+    assert len(recorded) < CLUSTERS  # the refused shard's clusters were never pending
+
+    later = fanout.start_sweep(runtime, opened.started + runtime.host.function_timeout + timedelta(seconds=1))
+    assert later is not None and later.enqueued == CLUSTERS
+    (closing,) = closing_events(ingestion)
+    assert closing["sweepId"] == opened.sweep_id and closing["clusters"] == str(len(recorded))
+    closed = {f["clusterId"] for f in ingestion.events(FINDING_EVENT) if f["sweepId"] == opened.sweep_id}
+    assert closed == recorded
+
+
 def test_a_sweep_still_being_fanned_out_is_left_alone(runtime: Runtime, ingestion: IngestionCapture) -> None:
     sweep_id = new_sweep_id(datetime.now(UTC) - timedelta(minutes=2))
     runtime.progress.open(sweep_id, [estate.healthy().cluster["id"]])  # its timer may still be sending
@@ -225,4 +284,147 @@ def test_a_deadline_of_zero_minutes_closes_every_earlier_sweep(runtime: Runtime,
     first = fanout.start_sweep(short)
     second = fanout.start_sweep(short)
     assert first is not None and second is not None
-    assert [c["sweepId"] for c in closing_events(ingestion)] == [first[0]]
+    assert [c["sweepId"] for c in closing_events(ingestion)] == [first.sweep_id]
+
+
+# --- every step before discovery is bounded ----------------------------------------------------------------------
+
+STEP_SECONDS = 1.0
+
+
+class SilentService:
+    """A service that hangs: it accepts connections on 127.0.0.1 and never answers (not even a TLS handshake)
+    until closed, when every connection it holds is dropped."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self._socket.getsockname()[1]
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, name="silent-service", daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:  # closed: the test is over
+                return
+            self.connections.append(connection)
+
+    def close(self) -> None:
+        self._socket.close()
+        for connection in self.connections:
+            connection.close()
+
+
+@pytest.fixture
+def silent() -> Iterator[SilentService]:
+    service = SilentService()
+    yield service
+    service.close()
+
+
+def assert_stopped_before_discovery(
+    runtime: Runtime, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture, step: str
+) -> None:
+    """The run returned within the step's bound, said which step in one line, and opened nothing."""
+    served: AzureEmulator = request.getfixturevalue("emulator")
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO):
+        assert fanout.start_sweep(runtime) is None
+    assert time.monotonic() - started < STEP_SECONDS + 2
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("sweep not started")]
+    assert line == (
+        f"sweep not started: {step} took longer than {STEP_SECONDS:g} s (AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS)"
+    )
+    assert served.count("ResourceGraph") == 0  # discovery never began
+    assert runtime.queue.peek_messages() == []
+
+
+def test_a_state_table_that_never_answers_stops_the_run_before_discovery_naming_the_step(
+    runtime: Runtime,
+    request: pytest.FixtureRequest,
+    azurite: Any,
+    silent: SilentService,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hanging = dataclasses.replace(azurite, table_port=silent.port)
+    table = TableClient.from_connection_string(hanging.connection_string, runtime.settings.state_table)
+    stuck = with_settings(runtime, timer_step_timeout_seconds=STEP_SECONDS)
+    stuck.progress = SweepProgress(table)
+    assert_stopped_before_discovery(stuck, request, caplog, "reading the open sweeps from the state table")
+    assert silent.connections  # the read was sent, and is still waiting for its answer
+
+
+def test_a_mute_list_blob_that_never_answers_stops_the_run_before_discovery_naming_the_step(
+    runtime: Runtime, request: pytest.FixtureRequest, silent: SilentService, caplog: pytest.LogCaptureFixture
+) -> None:
+    stuck = with_settings(runtime, timer_step_timeout_seconds=STEP_SECONDS)
+    blob = f"https://127.0.0.1:{silent.port}/config/mute-list.yaml"
+    stuck.exemptions = exemption_source(
+        dataclasses.replace(stuck.settings, mute_list_blob=blob), UnsignedStorageToken()
+    )
+    assert_stopped_before_discovery(stuck, request, caplog, "reading the mute list")
+    assert runtime.progress.open_sweeps() == []
+
+
+def test_an_identity_endpoint_that_never_answers_stops_the_run_before_discovery_naming_the_step(
+    runtime: Runtime,
+    request: pytest.FixtureRequest,
+    silent: SilentService,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The Functions host's managed identity endpoint (IDENTITY_ENDPOINT, as App Service and Functions set it)
+    accepts the connection and never answers."""
+    monkeypatch.setenv("IDENTITY_ENDPOINT", f"http://127.0.0.1:{silent.port}/msi/token")
+    monkeypatch.setenv("IDENTITY_HEADER", "header-of-the-host")
+    stuck = with_settings(runtime, timer_step_timeout_seconds=STEP_SECONDS)
+    served: AzureEmulator = request.getfixturevalue("emulator")
+    stuck.clients = live_clients(stuck.settings, ManagedIdentityCredential(), str(served.ca_path))
+    assert_stopped_before_discovery(stuck, request, caplog, "getting the identity's token for Resource Manager")
+    assert runtime.progress.open_sweeps() == []
+
+
+def test_an_identity_endpoint_that_refuses_stops_the_run_before_discovery_in_one_line(
+    runtime: Runtime, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]  # nothing listens there once closed
+    monkeypatch.setenv("IDENTITY_ENDPOINT", f"http://127.0.0.1:{port}/msi/token")
+    monkeypatch.setenv("IDENTITY_HEADER", "header-of-the-host")
+    served: AzureEmulator = request.getfixturevalue("emulator")
+    refused = with_settings(runtime, timer_step_timeout_seconds=30.0)
+    refused.clients = live_clients(refused.settings, ManagedIdentityCredential(), str(served.ca_path))
+    with caplog.at_level(logging.INFO):
+        assert fanout.start_sweep(refused) is None
+    [line] = [r for r in caplog.records if r.getMessage().startswith("sweep not started")]
+    assert line.getMessage().startswith("sweep not started: getting the identity's token for Resource Manager failed: ")
+    assert "\n" not in line.getMessage() and line.exc_info is None
+    assert served.count("ResourceGraph") == 0 and runtime.progress.open_sweeps() == []
+
+
+def test_a_state_table_that_never_answers_when_a_process_starts_stops_its_first_timer_run_naming_the_step(
+    runtime: Runtime,
+    request: pytest.FixtureRequest,
+    azurite: Any,
+    silent: SilentService,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The first trigger of a process builds its runtime, which creates the state table: the only request
+    before the timer's own steps."""
+    served: AzureEmulator = request.getfixturevalue("emulator")
+    hanging = dataclasses.replace(azurite, table_port=silent.port).connection_string
+    settings = dataclasses.replace(
+        runtime.settings, storage_connection=hanging, timer_step_timeout_seconds=STEP_SECONDS
+    )
+    cold = Services(lambda: Runtime.build(settings, StaticToken(), connection_verify=str(served.ca_path)))
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO):
+        assert fanout.on_timer(cold) is None
+    assert time.monotonic() - started < STEP_SECONDS + 2
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("sweep not started")]
+    assert line == (
+        f"sweep not started: creating the state table {settings.state_table} took longer than {STEP_SECONDS:g} s"
+        " (AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS)"
+    )
+    assert served.count("ResourceGraph") == 0 and silent.connections
