@@ -112,6 +112,7 @@ class Runtime:
             settings.timer_step_timeout_seconds,
             functools.partial(table_client, settings, credential),
         )
+        causes = RootCauseState(table)  # kept with or without Teams: a sweep's events count its root causes
         runtime = cls(
             settings=settings,
             clients=clients,
@@ -122,7 +123,7 @@ class Runtime:
             host=HostLimits.read(HOST_JSON),
             exemptions=exemption_source(settings, credential, connection_verify),
             http_access=HttpAccess.from_settings(settings, management_group_subscriptions(clients, settings)),
-            root_causes=RootCauseState(table),
+            root_causes=causes,
         )
         runtime.rechecks = PendingRechecks(table, runtime.queue, settings.recheck_delay_seconds)
         runtime.rounds = ChangeRounds(table, timedelta(minutes=settings.event_retry_minutes))
@@ -130,7 +131,6 @@ class Runtime:
             state, sender = teams_from_settings(settings, table)
             runtime.teams_state = state
             runtime.notify = functools.partial(notify, state=state, sender=sender, portal_url=settings.portal_url)
-            causes = runtime.root_causes
             runtime.notify_causes = lambda sweep, keys, write: notify_root_causes(
                 causes, sweep, sender, settings.portal_url, keys, write
             )
