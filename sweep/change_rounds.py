@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -84,22 +85,13 @@ class ChangeRounds:
     def scheduled(self, change: ResourceChange) -> CompletedRound | None:
         """Every recheck of the change is queued: from now on a redelivery is dropped. Returns the round when
         its rechecks all ran already (faster than the queueing of the last one)."""
-        for _ in range(MAX_ATTEMPTS):
-            row = self._table.get_entity(PARTITION, row_key(change.event_id))
-            waiting = json.loads(row.get("Waiting") or "[]")
-            done = not waiting and bool(json.loads(row.get("Keys") or "[]"))
-            update = {"PartitionKey": PARTITION, "RowKey": row_key(change.event_id), "Scheduled": True, "Done": done}
-            try:
-                self._table.update_entity(
-                    update,
-                    mode=UpdateMode.MERGE,
-                    etag=row.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except ResourceModifiedError:
-                continue
-            return CompletedRound(change, tuple(json.loads(row["Keys"]))) if done else None
-        raise RuntimeError(f"event {change.event_id}: its round could not be marked scheduled")
+
+        def step(row: TableEntity) -> tuple[dict[str, Any] | None, CompletedRound | None]:
+            keys = tuple(json.loads(row.get("Keys") or "[]"))
+            done = not json.loads(row.get("Waiting") or "[]") and bool(keys)
+            return {"Scheduled": True, "Done": done}, CompletedRound(change, keys) if done else None
+
+        return self._settle(change.event_id, step)
 
     def abandon(self, change: ResourceChange) -> None:
         """Queueing failed: the row goes, so Event Grid's retry of the event is taken as a first delivery."""
@@ -110,43 +102,54 @@ class ChangeRounds:
     ) -> list[CompletedRound]:
         """A recheck of `cluster_id` answering `changes` ran and moved the root causes `keys_by_event` gives
         (each key under the change it is blamed on). Returns the rounds this recheck completed."""
+        cluster = cluster_id.lower()
         completed = []
         for change in changes:
-            done = self._complete_one(cluster_id.lower(), change.event_id, keys_by_event.get(change.event_id, ()))
-            if done is not None:
-                completed.append(done)
+            keys = keys_by_event.get(change.event_id, ())
+
+            def step(
+                row: TableEntity, keys: Sequence[str] = keys
+            ) -> tuple[dict[str, Any] | None, CompletedRound | None]:
+                before = json.loads(row.get("Waiting") or "[]")
+                if row.get("Done") or cluster not in before:
+                    return None, None  # done, or this cluster left the round already (a recheck run twice)
+                waiting = [item for item in before if item != cluster]
+                moved = tuple(dict.fromkeys([*json.loads(row.get("Keys") or "[]"), *keys]))
+                done = not waiting and bool(row.get("Scheduled"))
+                columns = {"Waiting": json.dumps(waiting), "Keys": json.dumps(moved), "Done": done}
+                return columns, CompletedRound(
+                    ResourceChange.from_json(json.loads(row["Change"])), moved
+                ) if done else None
+
+            finished = self._settle(change.event_id, step)
+            if finished is not None:
+                completed.append(finished)
         return completed
 
-    def _complete_one(self, cluster: str, event_id: str, keys: Sequence[str]) -> CompletedRound | None:
+    def _settle(
+        self, event_id: str, step: Callable[[TableEntity], tuple[dict[str, Any] | None, CompletedRound | None]]
+    ) -> CompletedRound | None:
+        """Applies `step` to the event's row under its ETag, re-reading on a race: `step` gives the columns to
+        merge (None: nothing to write) and what to return once written."""
         for _ in range(MAX_ATTEMPTS):
             try:
                 row: TableEntity = self._table.get_entity(PARTITION, row_key(event_id))
             except ResourceNotFoundError:
                 return None  # purged, or delivered before rounds were kept
-            before = json.loads(row.get("Waiting") or "[]")
-            if row.get("Done") or cluster not in before:
-                return None  # done, or this cluster left the round already (a recheck run twice)
-            waiting = [item for item in before if item != cluster]
-            moved = list(dict.fromkeys([*json.loads(row.get("Keys") or "[]"), *keys]))
-            done = not waiting and bool(row.get("Scheduled"))
-            update = {
-                "PartitionKey": PARTITION,
-                "RowKey": row_key(event_id),
-                "Waiting": json.dumps(waiting),
-                "Keys": json.dumps(moved),
-                "Done": done,
-            }
+            columns, result = step(row)
+            if columns is None:
+                return None
             try:
                 self._table.update_entity(
-                    update,
+                    {"PartitionKey": PARTITION, "RowKey": row_key(event_id), **columns},
                     mode=UpdateMode.MERGE,
                     etag=row.metadata["etag"],
                     match_condition=MatchConditions.IfNotModified,
                 )
             except (ResourceModifiedError, ResourceNotFoundError):
                 continue
-            return CompletedRound(ResourceChange.from_json(json.loads(row["Change"])), tuple(moved)) if done else None
-        raise RuntimeError(f"event {event_id}: its round could not be updated after {MAX_ATTEMPTS} attempts")
+            return result
+        raise RuntimeError(f"event {event_id}: its row could not be updated after {MAX_ATTEMPTS} attempts")
 
     def purge(self, now: datetime) -> int:
         """Rows past their retention (a sweep's close calls it); how many went."""
