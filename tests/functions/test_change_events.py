@@ -474,3 +474,22 @@ def test_a_sweep_event_counts_the_estates_root_causes_and_each_has_its_event(
     assert int(sweep["rootCauses"]) == len(causes) > 0
     assert {cause["sweepId"] for cause in causes} == {sweep["sweepId"]}
     assert {cause["key"] for cause in causes} == {row.key for row in runtime.root_causes.rows() if row.members}
+
+
+def test_a_recheck_that_failed_every_delivery_does_not_hold_back_the_changes_root_cause_card(
+    runtime: Runtime, emulator: AzureEmulator, webhook: WebhookCapture
+) -> None:
+    sweep_once(runtime)
+    sent = len(webhook.posts)
+    without_aks_egress(emulator)
+    fire(resource_event(RCG, RCG_WRITE))
+    web, shop = sorted(
+        due_rechecks(runtime), key=lambda m: "aks-shop-prod" in RecheckMessage.parse(m.get_body()).cluster_id
+    )
+    FUNCTIONS["check_cluster_message"](web)
+    assert not [p for p in webhook.posts[sent:] if "root cause" in json.dumps(p.message)]  # the round waits for shop
+    FUNCTIONS["record_poison_message"](QueueMessage(body=shop.get_body(), dequeue_count=5))
+    (cause,) = [
+        json.dumps(p.message) for p in webhook.posts[sent:] if "AKS API Reach root cause" in json.dumps(p.message)
+    ]
+    assert "New root cause: breaks 1 cluster" in cause and "aks-web-prod (egress-rules)" in cause
