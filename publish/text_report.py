@@ -153,6 +153,7 @@ def _estate_view(groups: Sequence[EstateCause], width: int) -> list[str]:
             ("", cause.summary),
             ("lacks: " if cause.kind.value == "firewall" else "denies: ", ", ".join(cause.items)),
             ("held in subscription: ", cause.subscription),
+            ("owners (resource tag): ", ", ".join(cause.owners)),
             ("fix: ", cause.fix),
             ("clusters: ", ", ".join(cluster.name for cluster in group.clusters)),
         ]

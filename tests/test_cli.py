@@ -51,6 +51,7 @@ def test_text_report_lists_failures_first_without_colour_when_piped() -> None:
     assert "\033[" not in run.stdout
     estate_view, first_block = run.stdout.split("\n\n")[:2]
     assert estate_view.startswith("Root causes, largest first") and "\n  #1 FAIL  " in estate_view
+    assert "owners (resource tag): team-connectivity" in estate_view  # the corp hub policy's owner tag
     assert first_block.splitlines()[2].startswith("  FAIL ")
     clusters = len([path for path in ESTATE.iterdir() if (path / "cluster.json").is_file()])
     assert run.stdout.splitlines()[-2].startswith(f"{clusters} clusters: ")
