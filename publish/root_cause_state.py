@@ -3,7 +3,7 @@
 One entity per root cause: PartitionKey `root-causes`, RowKey `rc-<digest of the key>`. Columns: `Key`, `Cause`
 (the cause as JSON: name, resource, summary, fix), `Members` (JSON: cluster id -> [cluster name, check], the
 clusters it breaks now, kept current by each cluster's check), `Parts` (JSON: cluster id -> what it adds to the
-fix and when its check last confirmed it), `Notified` (the same shape as `Members`: the clusters the last card
+fix), `Notified` (the same shape as `Members`: the clusters the last card
 listed), `SweepId` / `SweepStarted` (the newest sweep or recheck whose card was applied), `ClaimedBy` /
 `ClaimedUntil` (a delivery posting its card right now).
 
@@ -11,8 +11,10 @@ Each cluster's check moves only that cluster in or out of the rows (a cluster is
 membership; concurrent writers of one row retry on the ETag). Cards are decided apart (`publish/teams.py`
 `notify_root_causes`): when a sweep closes, or once every recheck of one resource change has run, for every row
 whose members differ from what was notified. So a cause of forty clusters is one card, however its clusters'
-checks interleave. When a sweep closes, a member no check of it confirmed (a deleted cluster, one out of scope)
-leaves (`prune`), and its sources leave the fix.
+checks interleave. A cluster in any root cause also has a row of its own (`root-cause-members` / cluster key,
+`CheckedAt`), written by each of its checks (one writer per row: the shared cause rows are written only when
+what they hold changes); when a sweep closes, a member no check of it confirmed (a deleted cluster, one out of
+scope) leaves (`prune`), and its sources leave the fix.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from model.arm_ids import parse_cluster_id
+from model.arm_ids import parse_cluster_id, table_key
 from model.estate import AffectedCluster, EstateCause, largest_first
 from model.finding import ClusterResult, Status
 from model.root_cause import CauseKind, RootCause
@@ -36,6 +38,7 @@ from model.snapshot import Cluster
 from publish.notify_state import NEVER, StateConflict, SweepRef
 
 PARTITION = "root-causes"
+MEMBERS = "root-cause-members"  # one row per cluster in any root cause: when its check last confirmed it
 MAX_RACES = 20  # re-reads of one row lost to concurrent writers before giving up
 Members = Mapping[str, tuple[str, str]]  # lower-cased cluster id -> (cluster name, check)
 
@@ -44,16 +47,14 @@ def row_key(key: str) -> str:
     return "rc-" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
-def member_part(cause: RootCause, status: Status, checked_at: datetime) -> dict[str, Any]:
-    """What one cluster adds to its cause's fix (its flows, its sources, its commands), whether it fails or is at
-    risk, and when its check last confirmed it: the row keeps one per member, so a spoke that leaves takes its
-    sources out of the fix."""
+def member_part(cause: RootCause, status: Status) -> dict[str, Any]:
+    """What one cluster adds to its cause's fix (its flows, its sources, its commands), and whether it fails or
+    is at risk: the row keeps one per member, so a spoke that leaves takes its sources out of the fix."""
     return {
         "status": status.value,
         "fixes": list(cause.fixes),
         "items": list(cause.items),
         "sources": list(cause.sources),
-        "checkedAt": checked_at.isoformat(),
     }
 
 
@@ -96,13 +97,6 @@ def cause_document(cause: RootCause, parts: Mapping[str, Mapping[str, Any]]) -> 
         "name": joined.name,
         "subscription": joined.subscription,
     }
-
-
-def checked_at(part: Mapping[str, Any]) -> datetime:
-    try:
-        return datetime.fromisoformat(str(part.get("checkedAt")))
-    except ValueError:
-        return NEVER
 
 
 @dataclass(frozen=True)
@@ -153,8 +147,9 @@ class RootCauseState:
     def record_cluster(self, result: ClusterResult) -> list[str]:
         """Moves one checked cluster in or out of every root cause; returns the keys whose members changed. A
         finding that is `error` (not judged) or muted keeps the cluster where it was for its check, as a cluster
-        card keeps such a check's last state. Every membership kept is stamped with this check's time (`prune`
-        drops what no check of a whole sweep confirmed)."""
+        card keeps such a check's last state. A cluster in any cause gets its own row stamped with this check's time
+        (`prune` drops what no check of a whole sweep confirmed); the cause rows, which many clusters' checks
+        share, are written only when what they hold changes."""
         cluster_id = result.cluster.id.lower()
         now = datetime.now(UTC)
         now_in: dict[str, tuple[RootCause, str, Status]] = {}
@@ -169,6 +164,7 @@ class RootCauseState:
                         status = Status.FAIL if Status.FAIL in (known[2], finding.status) else Status.WARN
                         now_in[cause.key] = (known[0].joined(cause), known[1], status)
         changed = []
+        member_of: set[str] = set()
         rows = {row.key: row for row in self.rows()}
         for key in sorted(set(now_in) | {key for key, row in rows.items() if cluster_id in row.members}):
             for _ in range(MAX_RACES):
@@ -179,12 +175,14 @@ class RootCauseState:
                 parts = dict(row.parts) if row else {}
                 if key in now_in:
                     members[cluster_id] = (result.cluster.name, now_in[key][1])
-                    parts[cluster_id] = member_part(now_in[key][0], now_in[key][2], now)
+                    parts[cluster_id] = member_part(now_in[key][0], now_in[key][2])
                 elif cluster_id in members and members[cluster_id][1] not in kept_checks:
                     del members[cluster_id]
                     parts.pop(cluster_id, None)
-                elif cluster_id in members:
-                    parts[cluster_id] = {**parts.get(cluster_id, {}), "checkedAt": now.isoformat()}
+                if cluster_id in members:
+                    member_of.add(key)
+                if row is not None and members == dict(row.members) and parts == dict(row.parts):
+                    break
                 moved = row is None or members != dict(row.members)
                 try:
                     if key in now_in:
@@ -198,20 +196,42 @@ class RootCauseState:
                 break
             else:
                 raise StateConflict(f"root cause {key}: {MAX_RACES} concurrent writers")
+        member_row = {"PartitionKey": MEMBERS, "RowKey": table_key(cluster_id)}
+        if member_of:
+            self._table.upsert_entity(
+                {**member_row, "ClusterId": cluster_id, "CheckedAt": now}, mode=UpdateMode.REPLACE
+            )
+        else:
+            self._table.delete_entity(MEMBERS, member_row["RowKey"])  # no error when there is none
         return changed
 
     def prune(self, checked_since: datetime) -> list[str]:
         """A sweep closed: members no check confirmed since `checked_since` (the sweep's start: every cluster of
         the scope, even one whose check failed, was checked since) are clusters deleted or out of scope; they
-        leave, and their sources leave the fix. Returns the keys whose members changed."""
+        leave, and their sources leave the fix. Returns the keys whose members changed. (One query of the
+        members' own rows finds them: usually none.)"""
+        stale = set()
+        for entity in self._table.query_entities(
+            "PartitionKey eq @partition and CheckedAt lt @since",
+            parameters={"partition": MEMBERS, "since": checked_since},
+        ):
+            try:  # under the ETag read: a cluster checked meanwhile stays
+                self._table.delete_entity(
+                    MEMBERS,
+                    entity["RowKey"],
+                    etag=entity.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except ResourceModifiedError:
+                continue
+            stale.add(str(entity["ClusterId"]))
         changed = []
-        for row in self.rows():
+        for row in self.rows() if stale else []:
             for _ in range(MAX_RACES):
-                gone = {cluster for cluster in row.members if checked_at(row.parts.get(cluster, {})) < checked_since}
-                if not gone:
+                if not stale & set(row.members):
                     break
-                members = {cluster: pair for cluster, pair in row.members.items() if cluster not in gone}
-                parts = {cluster: part for cluster, part in row.parts.items() if cluster not in gone}
+                members = {cluster: pair for cluster, pair in row.members.items() if cluster not in stale}
+                parts = {cluster: part for cluster, part in row.parts.items() if cluster not in stale}
                 try:
                     self._write(row.key, cause_document(cause_of(row.cause), parts), members, parts, row)
                 except StateConflict:

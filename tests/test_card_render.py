@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +83,7 @@ def firewall_cause() -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
         if cause.kind is CauseKind.FIREWALL
     ]
     cause: RootCause = pairs[0][1]
-    parts = {r.cluster.id.lower(): member_part(c, finding_status(r, check), datetime.now(UTC)) for r, c, check in pairs}
+    parts = {r.cluster.id.lower(): member_part(c, finding_status(r, check)) for r, c, check in pairs}
     members = {r.cluster.id.lower(): (r.cluster.name, check) for r, _, check in pairs}
     return cause_document(cause, parts), members
 

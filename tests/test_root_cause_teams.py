@@ -168,8 +168,10 @@ def test_a_sweeps_close_drops_clusters_it_did_not_check_and_their_sources_from_t
         state.record_cluster(result)
     notify_root_causes(state, SWEEP, sender(capture), PORTAL)
     closing_sweep_started = datetime.now(UTC)
+    etags = {row.key: row.etag for row in state.rows()}
     for name in ("aks-prod-1", "aks-prod-2", "aks-dev-2"):  # aks-dev-1 was deleted: no sweep checks it again
         state.record_cluster(zone[name])
+    assert {row.key: row.etag for row in state.rows()} == etags  # the same verdicts write no shared row
     assert state.prune(closing_sweep_started) == [
         row.key for row in state.rows() if row.key.startswith(CauseKind.FIREWALL.value)
     ]
