@@ -16,9 +16,10 @@ import os
 
 import azure.functions as func
 
-from sweep import fanout, http_check, recheck
-from sweep.http_access import trigger_auth_level
-from sweep.runtime import Runtime, Services
+from sweep.app import fanout, http_check
+from sweep.app.http_access import trigger_auth_level
+from sweep.app.runtime import Runtime, Services
+from sweep.rechecks import recheck
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 services = Services(Runtime.from_environment)

@@ -28,8 +28,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
-from sweep import progress as progress_module
-from sweep.progress import SweepProgress, new_sweep_id
+from sweep.app import bookkeeping
+from sweep.app.bookkeeping import SweepProgress, new_sweep_id
 from tests.azurite import AzuriteProcess
 
 COUNTS = {"pass": 7, "fail": 1, "warn": 0, "skipped": 1, "error": 0}
@@ -63,7 +63,7 @@ class Conflicts(logging.Handler):
 def pending_rows(table: TableClient, clusters: list[str], workers: int) -> dict[str, float]:
     progress = SweepProgress(table)
     conflicts = Conflicts()
-    progress_log = logging.getLogger(progress_module.__name__)
+    progress_log = logging.getLogger(bookkeeping.__name__)
     progress_log.addHandler(conflicts)
     progress_log.setLevel(logging.DEBUG)
     sweep_id = new_sweep_id(datetime.now(UTC))

@@ -38,8 +38,8 @@ from azure.functions.queue import QueueMessage
 
 import function_app
 from collect.raw import RawCluster
-from sweep.runtime import Runtime
-from sweep.settings import Settings
+from sweep.app.runtime import Runtime
+from sweep.core.settings import Settings
 from tests.azurite import AzuriteProcess, receive_batch
 from tests.emulator.server import AzureEmulator, EmulatedCluster, StaticToken
 from tests.eventgrid import delivered, managed_identity_claims, resource_event

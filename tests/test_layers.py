@@ -91,8 +91,8 @@ def test_relative_imports_are_not_used() -> None:
 
 
 def test_the_rule_catches_a_bad_import() -> None:
-    tree = ast.parse("def f():\n    from sweep.settings import Settings\n")
-    assert imported_parts(tree) == [(2, "sweep.settings", "sweep")]
+    tree = ast.parse("def f():\n    from sweep.core.settings import Settings\n")
+    assert imported_parts(tree) == [(2, "sweep.core.settings", "sweep")]
     assert "sweep" not in MAY_IMPORT["publish"]
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import function_app
-from sweep.runtime import Runtime
-from sweep.settings import Settings
+from sweep.app.runtime import Runtime
+from sweep.core.settings import Settings
 from tests.capture import IngestionCapture
 from tests.emulator.server import AzureEmulator, StaticToken
 from tests.webhook_capture import WebhookCapture

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from publish.appinsights import FINDING_EVENT, SWEEP_EVENT
-from sweep.changes import ChangeEventError, caller_of, lookup_ids, read_event
-from sweep.pending_rechecks import RecheckMessage
-from sweep.runtime import Runtime
+from sweep.app.runtime import Runtime
+from sweep.rechecks.events import ChangeEventError, caller_of, lookup_ids, read_event
+from sweep.rechecks.pending import RecheckMessage
 from tests.capture import IngestionCapture
 from tests.emulator.server import AzureEmulator, EmulatedCluster
 from tests.eventgrid import SAMPLES, SERVICE_PRINCIPAL_CLAIMS, delivered, managed_identity_claims, resource_event
@@ -220,7 +220,7 @@ def test_malformed_events_are_dropped_with_one_log_line_and_no_retry(
     bad[2]["data"]["resourceUri"] = "/subscriptions/3f2c9a8e-5b1d-4c7a-9e6f-2a1b0c9d8e7f/resourceGroups/rg'; drop"
     for event in bad:
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="sweep.recheck"):
+        with caplog.at_level(logging.INFO, logger="sweep.rechecks.recheck"):
             fire(event)  # returns normally: Event Grid does not redeliver
         errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
         assert len(errors) == 1 and "event dropped" in errors[0].getMessage(), [r.getMessage() for r in errors]

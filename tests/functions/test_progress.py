@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from model.arm_ids import table_key
-from sweep.progress import SweepProgress, SweepTotals, new_sweep_id, shard_of, sweep_started
+from sweep.app.bookkeeping import SweepProgress, SweepTotals, new_sweep_id, shard_of, sweep_started
 
 pytestmark = pytest.mark.azurite
 COUNTS = {"pass": 7, "fail": 1, "warn": 0, "skipped": 0, "error": 0, "muted": 1}

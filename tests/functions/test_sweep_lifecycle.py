@@ -24,13 +24,13 @@ from azure.identity import ManagedIdentityCredential
 import function_app
 from checks.registry import CHECK_IDS
 from publish.appinsights import FINDING_EVENT, SWEEP_EVENT
-from sweep import fanout
-from sweep.live import live_clients
-from sweep.messages import ClusterMessage
-from sweep.mutes import exemption_source
-from sweep.progress import SweepProgress, new_sweep_id
-from sweep.runtime import Runtime, Services
-from sweep.settings import Settings
+from sweep.app import fanout
+from sweep.app.bookkeeping import SweepProgress, new_sweep_id
+from sweep.app.messages import ClusterMessage
+from sweep.app.runtime import Runtime, Services
+from sweep.core.clients import live_clients
+from sweep.core.mutes import exemption_source
+from sweep.core.settings import Settings
 from tests.azurite import UnsignedStorageToken
 from tests.capture import IngestionCapture
 from tests.emulator.server import AzureEmulator, Fault, StaticToken

@@ -17,9 +17,9 @@ from checks.registry import CHECK_IDS, CHECKS
 from collect.live import resource_graph, throttling
 from collect.live.estate import Scope
 from model.finding import ClusterResult, Status
-from sweep.cli import main
-from sweep.live import run_live
-from sweep.settings import Settings
+from sweep.cli.live import run_live
+from sweep.cli.main import main
+from sweep.core.settings import Settings
 from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault, StaticToken
 from tools import make_example_estate as estate
 

@@ -38,11 +38,11 @@ from collect.raw import RawCluster
 from collect.snapshot_folder import read_cluster, write_cluster
 from model.finding import Status
 from model.snapshot import Source
-from sweep.cli import evaluate_snapshot
-from sweep.evaluate import evaluate_raw
-from sweep.live import run_live, snapshot_folder_name
-from sweep.probe_timing import settle_probe
-from sweep.settings import Settings
+from sweep.cli.live import run_live, snapshot_folder_name
+from sweep.cli.main import evaluate_snapshot
+from sweep.core.evaluate import evaluate_raw
+from sweep.core.probe_timing import settle_probe
+from sweep.core.settings import Settings
 from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault, StaticToken
 from tools import make_example_estate as estate
 

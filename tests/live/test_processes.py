@@ -1,4 +1,4 @@
-"""A command-line sweep shared out over processes (sweep/processes.py) against the local emulator: the same
+"""A command-line sweep shared out over processes (sweep/cli/processes.py) against the local emulator: the same
 results as one process, the children's log records in this process's logging, and a child that dies costs
 only the clusters it had not sent, each reported as an `error` naming why."""
 
@@ -15,9 +15,9 @@ from bench.sweep import bench_estate
 from checks.registry import CHECKS
 from collect.live.estate import Scope
 from model.finding import ClusterResult, Status
-from sweep import live
-from sweep.processes import run_in_processes
-from sweep.settings import Settings
+from sweep.cli import live
+from sweep.cli.processes import run_in_processes
+from sweep.core.settings import Settings
 from tests.emulator.server import AzureEmulator, StaticToken
 
 CLUSTERS, SUBSCRIPTIONS = 24, 4

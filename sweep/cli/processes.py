@@ -6,7 +6,7 @@ after discovery and before any thread of the sweep starts, so a child inherits t
 token cache), the settings and its share of the work without pickling any of it, and makes its own
 clients: no socket or lock of this process is ever used by two.
 
-A child sends each item as `(key, item)`, pickled (`sweep.packed.dumps`), and its
+A child sends each item as `(key, item)`, pickled (`sweep.cli.packed.dumps`), and its
 log records, which this process hands to its own logging: they reach the same handlers (the progress bar
 stays on its line) whichever process wrote them. A child that dies or raises ends its share only: the
 caller hears which share ended how, and reports what that share did not send.
@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
-from sweep.packed import dumps
+from sweep.cli.packed import dumps
 
 T = TypeVar("T")
 Emit = Callable[[str, Any], None]

@@ -24,8 +24,8 @@ from azure.storage.queue import QueueClient
 
 from collect.documents import DocumentError, load_json
 from model.arm_ids import parse_cluster_id, table_key
-from sweep.changes import ResourceChange
-from sweep.messages import MAX_MESSAGE_BYTES, MessageError
+from sweep.app.messages import MAX_MESSAGE_BYTES, MessageError
+from sweep.rechecks.events import ResourceChange
 
 PARTITION = "rechecks"
 KIND = "recheck"

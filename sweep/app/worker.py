@@ -1,6 +1,6 @@
 """The queue worker's half of a sweep: check one cluster, publish its findings, count it into its sweep.
 
-A message is acted on only while its cluster is pending in its sweep (sweep/progress.py): a redelivered
+A message is acted on only while its cluster is pending in its sweep (sweep/app/bookkeeping.py): a redelivered
 message, or one naming a cluster the timer did not enqueue, publishes nothing and counts nothing. A delivery
 whose check raises records its attempt and error on the pending row, then raises so the host retries it;
 after host.json's maxDequeueCount the host moves it to `<queue>-poison`, where `record_poison` publishes
@@ -20,12 +20,12 @@ from collect.live.logs import AuditRows
 from model.finding import ClusterResult, Status
 from publish.json_report import summary
 from publish.notify_state import StateConflict, SweepRef
-from sweep.evaluate import evaluate_raw, unreachable_result
-from sweep.messages import ClusterMessage, MessageError
-from sweep.mutes import MuteListError
-from sweep.probe_timing import settle_probe
-from sweep.progress import PendingCluster, SweepTotals, sweep_started
-from sweep.runtime import Runtime
+from sweep.app.bookkeeping import PendingCluster, SweepTotals, sweep_started
+from sweep.app.messages import ClusterMessage, MessageError
+from sweep.app.runtime import Runtime
+from sweep.core.evaluate import evaluate_raw, unreachable_result
+from sweep.core.mutes import MuteListError
+from sweep.core.probe_timing import settle_probe
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def check_cluster(
 
 
 def remember_references(runtime: Runtime, cluster_id: str, network: Sequence[dict[str, Any]] | None) -> None:
-    """Refreshes the cluster's row set in the change index (sweep/change_index.py); a failed network read keeps
+    """Refreshes the cluster's row set in the change index (sweep/rechecks/reference_index.py); a failed network read keeps
     the previous references, and a failed write only costs change-driven rechecks until the next check."""
     if runtime.references is None or network is None:
         return

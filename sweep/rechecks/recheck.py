@@ -2,7 +2,7 @@
 affect -> one debounced recheck per cluster, through the sweep's queue and worker -> a finding, event and
 Teams card that name the change, when a check newly fails.
 
-Debounce: sweep/pending_rechecks.py (a claim row per cluster and one delayed queue message per claim).
+Debounce: sweep/rechecks/pending.py (a claim row per cluster and one delayed queue message per claim).
 
 A recheck is not part of any sweep: its message has its own kind, it is not counted into a sweep's totals,
 and its events carry `sweepId` `recheck-<token>`.
@@ -24,11 +24,11 @@ from collect.live import resource_graph
 from collect.live.estate import ClusterNotFound
 from model.finding import ClusterResult, Status
 from publish.notify_state import SweepRef
-from sweep import worker
-from sweep.changes import ChangeEventError, ResourceChange, cluster_of, lookup_ids, read_event
-from sweep.messages import MessageError
-from sweep.pending_rechecks import RecheckMessage
-from sweep.runtime import Runtime
+from sweep.app import worker
+from sweep.app.messages import MessageError
+from sweep.app.runtime import Runtime
+from sweep.rechecks.events import ChangeEventError, ResourceChange, cluster_of, lookup_ids, read_event
+from sweep.rechecks.pending import RecheckMessage
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def referencing_clusters(runtime: Runtime, resource_id: str) -> set[str]:
 
 
 def route_message(runtime: Runtime, body: str | bytes, dequeue_count: int | None) -> ClusterResult | None:
-    """The queue trigger: a recheck, or a cluster of a sweep (sweep/worker.py)."""
+    """The queue trigger: a recheck, or a cluster of a sweep (sweep/app/worker.py)."""
     if RecheckMessage.matches(body):
         return handle_recheck(runtime, body)
     return worker.handle_message(runtime, body, dequeue_count)

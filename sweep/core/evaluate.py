@@ -13,7 +13,7 @@ from collect.raw import RawCluster
 from model.arm_ids import parse_cluster_id
 from model.finding import ClusterResult
 from model.snapshot import Cluster
-from sweep.settings import Settings
+from sweep.core.settings import Settings
 
 
 def evaluate_raw(raw: RawCluster, settings: Settings, checks: Sequence[Check] = CHECKS) -> ClusterResult:

@@ -27,22 +27,22 @@ from publish.appinsights import EventPublisher, configure_exporter
 from publish.notify_state import NotificationState, SweepRef
 from publish.root_cause_state import RootCauseState
 from publish.teams import TeamsSender, WebhookRoutes, notify, notify_root_causes
-from sweep.change_index import ReferenceIndex
-from sweep.context import settings_layer
-from sweep.http_access import SUBSCRIPTIONS_QUERY, GroupSubscriptions, HttpAccess
-from sweep.live import live_clients
-from sweep.mutes import ExemptionSource, exemption_source
-from sweep.pending_rechecks import PendingRechecks
-from sweep.progress import SweepProgress
-from sweep.settings import Settings
-from sweep.steps import bounded
-from sweep.storage import queue_client, table_client
+from sweep.app.bookkeeping import SweepProgress
+from sweep.app.http_access import SUBSCRIPTIONS_QUERY, GroupSubscriptions, HttpAccess
+from sweep.app.steps import bounded
+from sweep.app.storage import queue_client, table_client
+from sweep.core.clients import live_clients
+from sweep.core.context import settings_layer
+from sweep.core.mutes import ExemptionSource, exemption_source
+from sweep.core.settings import Settings
+from sweep.rechecks.pending import PendingRechecks
+from sweep.rechecks.reference_index import ReferenceIndex
 
 log = logging.getLogger(__name__)
 Notifier = Callable[[Sequence[ClusterResult], SweepRef], Sequence[Any]]
 # Root-cause cards: (sweep, the keys to decide or None for all, the write a recheck answered) -> outcomes.
 CauseNotifier = Callable[[SweepRef, Sequence[str] | None, str], Sequence[Any]]
-HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
+HOST_JSON = Path(__file__).resolve().parents[2] / "host.json"
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def management_group_subscriptions(clients: LiveClients, settings: Settings) -> 
 
 
 def teams_from_settings(settings: Settings, table: TableClient) -> tuple[NotificationState, TeamsSender]:
-    """The Teams state on the app's state table (`sweep.storage.table_client`, made once per runtime) and
+    """The Teams state on the app's state table (`sweep.app.storage.table_client`, made once per runtime) and
     the sender, from the webhook settings."""
     routes = WebhookRoutes.parse(settings.teams_webhooks, settings.teams_default_webhook, settings.teams_webhook_hosts)
     return NotificationState(table), TeamsSender(routes, timeout_seconds=settings.request_timeout_seconds)
