@@ -55,6 +55,7 @@ from sweep.app import fanout, worker
 from sweep.app.runtime import Runtime
 from sweep.app.storage import queue_client
 from sweep.core.settings import Settings
+from sweep.rechecks.plug_in import with_rechecks
 from tests.azurite import AzuriteProcess, receive_batch
 from tests.capture import IngestionCapture
 from tests.emulator.server import StaticToken
@@ -116,7 +117,7 @@ def instance(
     given: an instance with a core of its own)."""
     if cores:
         os.sched_setaffinity(0, cores)
-    runtime = Runtime.build(Settings.from_env(env), StaticToken(), connection_verify=ca_path)
+    runtime = with_rechecks(Runtime.build(Settings.from_env(env), StaticToken(), connection_verify=ca_path))
     queue = runtime.queue
     poison = queue_client(runtime.settings, None, f"{runtime.settings.queue}-poison")
     poison.create_queue() if number == 0 else None

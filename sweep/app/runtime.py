@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from azure.core.credentials import TokenCredential
 from azure.data.tables import TableClient
@@ -35,14 +35,24 @@ from sweep.core.clients import live_clients
 from sweep.core.context import settings_layer
 from sweep.core.mutes import ExemptionSource, exemption_source
 from sweep.core.settings import Settings
-from sweep.rechecks.pending import PendingRechecks
-from sweep.rechecks.reference_index import ReferenceIndex
 
 log = logging.getLogger(__name__)
 Notifier = Callable[[Sequence[ClusterResult], SweepRef], Sequence[Any]]
 # Root-cause cards: (sweep, the keys to decide or None for all, the write a recheck answered) -> outcomes.
 CauseNotifier = Callable[[SweepRef, Sequence[str] | None, str], Sequence[Any]]
 HOST_JSON = Path(__file__).resolve().parents[2] / "host.json"
+
+
+class PlugIn(Protocol):
+    """What another part adds to the Function app without the app importing it (change-driven rechecks:
+    sweep/rechecks/plug_in.py): it hears of every cluster the worker collects, for a sweep, a recheck or
+    the HTTP check."""
+
+    def collected(self, cluster_id: str, network: Sequence[dict[str, Any]] | None) -> None:
+        """`network`: the network resources the cluster's collection read (None: reading them failed)."""
+
+
+PlugInT = TypeVar("PlugInT", bound=PlugIn)
 
 
 @dataclass(frozen=True)
@@ -84,14 +94,21 @@ class Runtime:
     notify: Notifier | None = None  # Teams cards on state changes; None: no webhook configured
     flush: Callable[[], Any] = lambda: None  # sends buffered telemetry before a trigger returns
     context: dict[str, Any] = field(default_factory=dict)  # clients every cluster must admit
-    references: ReferenceIndex | None = None  # clusters by the network resources they use (change events)
-    rechecks: PendingRechecks | None = None  # debounced change-driven rechecks
     teams_state: NotificationState | None = None  # what Teams last heard (None: no webhook configured)
     root_causes: RootCauseState | None = None  # each root cause's clusters and last card (None: no webhook)
     notify_causes: CauseNotifier | None = None  # root-cause cards (None: no webhook configured)
     host: HostLimits = field(default_factory=HostLimits)  # from host.json
     exemptions: ExemptionSource = field(default_factory=lambda: ExemptionSource(tuple))  # none by default
     http_access: HttpAccess = field(default_factory=HttpAccess)  # who may call the HTTP check (default: nobody)
+    state_table: TableClient | None = None  # the app's state table, which its bookkeeping, sinks and plug-ins share
+    plug_ins: list[PlugIn] = field(default_factory=list)  # told of every collected cluster
+
+    def plug_in(self, kind: type[PlugInT]) -> PlugInT:
+        """The plug-in of that kind; LookupError when none is plugged in (the triggers were wired without it)."""
+        for plugged in self.plug_ins:
+            if isinstance(plugged, kind):
+                return plugged
+        raise LookupError(f"{kind.__name__} is not plugged into this runtime")
 
     def muted(self, result: ClusterResult) -> ClusterResult:
         """The result with the mute list's and (when allowed) the cluster's own exemptions applied;
@@ -115,12 +132,11 @@ class Runtime:
             queue=queue_client(settings, credential, settings.queue),
             progress=SweepProgress(table),
             context=settings_layer(settings),
-            references=ReferenceIndex(table),
             host=HostLimits.read(HOST_JSON),
             exemptions=exemption_source(settings, credential, connection_verify),
             http_access=HttpAccess.from_settings(settings, management_group_subscriptions(clients, settings)),
+            state_table=table,
         )
-        runtime.rechecks = PendingRechecks(table, runtime.queue, settings.recheck_delay_seconds)
         if settings.teams_webhooks or settings.teams_default_webhook:
             state, sender = teams_from_settings(settings, table)
             runtime.teams_state = state

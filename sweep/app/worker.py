@@ -42,20 +42,10 @@ def check_cluster(
     )
     if isinstance(collected, CollectionFailure):
         return unreachable_result(collected.cluster_id, collected.message, location=collected.location)
-    remember_references(runtime, cluster_id, collected.network)
+    for plug_in in runtime.plug_ins:  # e.g. change-driven rechecks: the resources this cluster now references
+        plug_in.collected(cluster_id, collected.network)
     settle_probe(collected, settings)  # other clusters of this instance may be in flight: measure again alone
     return evaluate_raw(collected, settings)
-
-
-def remember_references(runtime: Runtime, cluster_id: str, network: Sequence[dict[str, Any]] | None) -> None:
-    """Refreshes the cluster's row set in the change index (sweep/rechecks/reference_index.py); a failed network read keeps
-    the previous references, and a failed write only costs change-driven rechecks until the next check."""
-    if runtime.references is None or network is None:
-        return
-    try:
-        runtime.references.record(cluster_id, [str(resource.get("id") or "") for resource in network])
-    except AzureError as exc:
-        log.warning("%s: change index not updated: %s", cluster_id, str(exc).splitlines()[0][:300])
 
 
 def handle_message(runtime: Runtime, body: str | bytes, dequeue_count: int | None) -> ClusterResult | None:

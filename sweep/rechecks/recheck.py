@@ -29,6 +29,7 @@ from sweep.app.messages import MessageError
 from sweep.app.runtime import Runtime
 from sweep.rechecks.events import ChangeEventError, ResourceChange, cluster_of, lookup_ids, read_event
 from sweep.rechecks.pending import RecheckMessage
+from sweep.rechecks.plug_in import Rechecks
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,11 @@ def on_resource_change(runtime: Runtime, event: func.EventGridEvent) -> list[str
         return []
     cluster = cluster_of(change.resource_id)
     if cluster and change.deleted and cluster.lower() == change.resource_id.lower():
-        runtime.references.forget(cluster)
+        runtime.plug_in(Rechecks).references.forget(cluster)
         log.info("%s: cluster deleted; its references are dropped", change.describe(runtime.settings.caller_names))
         return []
     clusters = sorted({cluster} if cluster else affected_clusters(runtime, change.resource_id))
-    queued = sum(runtime.rechecks.schedule(cluster_id, change) for cluster_id in clusters)
+    queued = sum(runtime.plug_in(Rechecks).pending.schedule(cluster_id, change) for cluster_id in clusters)
     log.info(
         "%s: %d cluster(s) affected, %d new recheck(s) queued",
         change.describe(runtime.settings.caller_names),
@@ -65,9 +66,10 @@ def on_resource_change(runtime: Runtime, event: func.EventGridEvent) -> list[str
 def affected_clusters(runtime: Runtime, resource_id: str) -> set[str]:
     """From the reference index (the resource and its parents); a resource the index does not know is looked
     for in the clusters' own properties with one Resource Graph query (subnet, DNS zone or outbound IP ids)."""
+    references = runtime.plug_in(Rechecks).references
     found: set[str] = set()
     for candidate in lookup_ids(resource_id):
-        found |= runtime.references.clusters_for(candidate)
+        found |= references.clusters_for(candidate)
     return found or referencing_clusters(runtime, lookup_ids(resource_id)[-1])
 
 
@@ -109,7 +111,7 @@ def route_poison(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
         message.cluster_id,
         runtime.host.max_dequeue_count,
     )
-    runtime.rechecks.drop(message)
+    runtime.plug_in(Rechecks).pending.drop(message)
     return None
 
 
@@ -119,7 +121,8 @@ def handle_recheck(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
     except MessageError as exc:
         log.error("%s; message dropped", exc)
         return None
-    pending = runtime.rechecks.claimed(message)
+    rechecks = runtime.plug_in(Rechecks)
+    pending = rechecks.pending.claimed(message)
     if pending is None:
         log.info("recheck %s of %s: done already (a redelivered message)", message.token, message.cluster_id)
         return None
@@ -127,8 +130,8 @@ def handle_recheck(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
         result = worker.check_cluster(runtime, pending.cluster_id)
     except ClusterNotFound as exc:
         log.info("recheck of %s: %s; its references are dropped", pending.cluster_id, exc)
-        runtime.references.forget(pending.cluster_id)
-        runtime.rechecks.finish(pending)
+        rechecks.references.forget(pending.cluster_id)
+        rechecks.pending.finish(pending)
         return None
     newly = newly_failing(runtime, result)
     changed = worker.record_root_causes(runtime, result)
@@ -156,7 +159,7 @@ def handle_recheck(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
             result.cluster.name,
             len(pending.changes),
         )
-    runtime.rechecks.finish(pending)
+    rechecks.pending.finish(pending)
     return result
 
 

@@ -17,6 +17,7 @@ import function_app
 from sweep.app.http_access import HttpAccess, trigger_auth_level
 from sweep.app.runtime import Runtime, management_group_subscriptions
 from sweep.core.settings import Settings
+from sweep.rechecks.plug_in import Rechecks
 from tests.emulator.server import AzureEmulator
 from tests.functions import test_function_app
 from tests.functions.test_function_app import RUNBOOK, http, principal_headers
@@ -97,7 +98,9 @@ def test_a_cluster_outside_the_sweeps_subscriptions_is_403_with_no_request_and_n
     assert error_of(response) == "the cluster's subscription is not in the sweep's scope (AKS_REACH_SUBSCRIPTIONS)"
     assert azure_requests(emulator) == 0
     network_ids = [resource["id"] for resource in estate.healthy().network or []]
-    assert network_ids and not any(runtime.references.clusters_for(rid.lower()) for rid in network_ids)
+    assert network_ids and not any(
+        runtime.plug_in(Rechecks).references.clusters_for(rid.lower()) for rid in network_ids
+    )
 
 
 def test_the_management_group_scope_is_read_once_and_holds_only_its_subscriptions(
