@@ -56,6 +56,7 @@ from collect.live.clients import AKS_SERVER_SCOPE, LiveClients
 from collect.raw import strip_secret_values
 from model.arm_ids import parse_cluster_id
 from model.snapshot import Problem, Source
+from model.text import one_line
 
 PARTIAL_METADATA = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 PAGE_SIZE = 500  # items a list page asks for (the API server's own default chunk for kubectl is 500)
@@ -484,7 +485,7 @@ def _read_logs(api: ApiServer, clients: LiveClients, pods: list[dict[str, Any]],
         return lambda: _attempt(read)
 
     reads = [log(name, LOG_TAIL_LINES) for name in tunnels] + [log(pod, 1) for _, pod in probed]
-    answers = clients.in_parallel(reads, KUBE_CONNECTIONS)
+    answers = clients.io.in_parallel(reads, KUBE_CONNECTIONS)
     if bound := next((answer for answer in answers if isinstance(answer, BoundExceeded)), None):
         raise bound
     for name, answer in zip(tunnels, answers, strict=False):
@@ -554,7 +555,7 @@ def _short(exc: Exception) -> str:
                 text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
                 return text[:300]
         return str(exc.reason or exc.status).splitlines()[0][:300]
-    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    return one_line(exc)
 
 
 def _network_error(exc: Exception) -> str:

@@ -31,8 +31,9 @@ from azure.core.exceptions import AzureError
 
 from collect.live.estate import Scope, discover_clusters
 from collect.live.logs import LOGS_CONCURRENCY, WorkspaceAuditLogs
-from collect.parse import cluster_from_arm, one_line
+from collect.parse import cluster_from_arm
 from model.snapshot import Cluster
+from model.text import one_line
 from sweep.app import worker
 from sweep.app.bookkeeping import OpenSweep, PendingCluster, new_sweep_id
 from sweep.app.messages import ClusterMessage
@@ -324,7 +325,7 @@ class _FanOut:
         try:
             self.runtime.queue.send_message(ClusterMessage(self.sweep_id, cluster_id, rows).to_json())
         except AzureError as exc:
-            return cluster_id, str(exc).splitlines()[0][:300]
+            return cluster_id, one_line(exc)
         return None
 
     def _ended(self, step: str) -> None:

@@ -18,6 +18,7 @@ from azure.core.exceptions import AzureError
 from collect.live.estate import ClusterNotFound, CollectionFailure, collect_one
 from collect.live.logs import AuditRows
 from model.finding import ClusterResult, Status
+from model.text import one_line
 from publish.json_report import summary
 from publish.notify_state import StateConflict, SweepRef
 from sweep.app.bookkeeping import PendingCluster, SweepTotals, sweep_started
@@ -121,7 +122,7 @@ def record_root_causes(runtime: Runtime, result: ClusterResult) -> list[str]:
     try:
         return runtime.root_causes.record_cluster(result)
     except (AzureError, StateConflict) as exc:
-        log.warning("%s: root causes not updated: %s", result.cluster.id, str(exc).splitlines()[0][:300])
+        log.warning("%s: root causes not updated: %s", result.cluster.id, one_line(exc))
         return []
 
 

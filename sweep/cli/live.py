@@ -24,7 +24,7 @@ from typing import Any
 
 from azure.core.credentials import TokenCredential
 
-from checks.finding import Check
+from checks.check import Check
 from collect.live.clients import LiveClients
 from collect.live.estate import CollectionFailure, Scope, discover_clusters, sweep
 from collect.live.logs import LOGS_CONCURRENCY

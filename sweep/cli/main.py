@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from checks import registry as checks
-from checks.finding import Check
-from collect.parse import clients_from_context, one_line, with_tagged_clients
+from checks.check import Check
+from collect.parse import clients_from_context, with_tagged_clients
 from collect.queries import QUERIES_DIR
 from collect.snapshot_folder import SnapshotFileError, read_estate
 from model.arm_ids import parse_cluster_id
 from model.errors import SettingsError
 from model.finding import ClusterResult, Status
+from model.text import one_line
 from publish.appinsights import configure_exporter
 from publish.html_report import render_html
 from publish.json_report import report_document, run_summary

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from checks.check import Check
 from checks.engine import error_findings, evaluate_cluster
-from checks.finding import Check
 from checks.registry import CHECKS
 from collect.parse import SnapshotError, cluster_identity, parse_cluster
 from collect.raw import RawCluster

@@ -11,6 +11,7 @@ from typing import Any
 
 from azure.core.exceptions import AzureError
 
+from model.text import one_line
 from sweep.app.runtime import Runtime
 from sweep.rechecks.pending import PendingRechecks
 from sweep.rechecks.reference_index import ReferenceIndex
@@ -31,7 +32,7 @@ class Rechecks:
         try:
             self.references.record(cluster_id, [str(resource.get("id") or "") for resource in network])
         except AzureError as exc:
-            log.warning("%s: change index not updated: %s", cluster_id, str(exc).splitlines()[0][:300])
+            log.warning("%s: change index not updated: %s", cluster_id, one_line(exc))
 
 
 def with_rechecks(runtime: Runtime) -> Runtime:
