@@ -14,6 +14,7 @@ what was notified. So a cause of forty clusters is one card, however its cluster
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -25,12 +26,13 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from model.etag_retry import retry_on_conflict
 from model.finding import ClusterResult, Status
 from model.root_cause import RootCause
+from model.snapshot import Cluster
 from publish.notify_state import NEVER, StateConflict, SweepRef
 
 PARTITION = "root-causes"
-MAX_RACES = 20  # re-reads of one row lost to concurrent writers before giving up
 Members = Mapping[str, tuple[str, str]]  # lower-cased cluster id -> (cluster name, check)
 
 
@@ -104,26 +106,29 @@ class RootCauseState:
         changed = []
         rows = {row.key: row for row in self.rows()}
         for key in sorted(set(now_in) | {key for key, row in rows.items() if cluster_id in row.members}):
-            for _ in range(MAX_RACES):
-                row = self.read(key)
-                members = dict(row.members) if row else {}
-                if key in now_in:
-                    members[cluster_id] = (result.cluster.name, now_in[key][1])
-                elif cluster_id in members and members[cluster_id][1] not in kept_checks:
-                    del members[cluster_id]
-                if row is not None and members == dict(row.members):
-                    break
-                stored = row.cause if row else None
-                cause = cause_document(now_in[key][0], stored) if key in now_in else (stored or {})
-                try:
-                    self._write(key, cause, members, row)
-                except StateConflict:
-                    continue
+            move = functools.partial(self._move_cluster, key, result.cluster, now_in.get(key), kept_checks)
+            if retry_on_conflict(move, f"root cause {key}"):
                 changed.append(key)
-                break
-            else:
-                raise StateConflict(f"root cause {key}: {MAX_RACES} concurrent writers")
         return changed
+
+    def _move_cluster(
+        self, key: str, cluster: Cluster, placed: tuple[RootCause, str] | None, kept_checks: set[str]
+    ) -> bool:
+        """One try at moving the cluster into the root cause `key` (`placed`: the cause, and the check that
+        blames it) or out of it; True when its members changed. StateConflict when another writer came first."""
+        cluster_id = cluster.id.lower()
+        row = self.read(key)
+        members = dict(row.members) if row else {}
+        if placed:
+            members[cluster_id] = (cluster.name, placed[1])
+        elif cluster_id in members and members[cluster_id][1] not in kept_checks:
+            del members[cluster_id]
+        if row is not None and members == dict(row.members):
+            return False
+        stored = row.cause if row else None
+        cause = cause_document(placed[0], stored) if placed else (stored or {})
+        self._write(key, cause, members, row)
+        return True
 
     def write(
         self,

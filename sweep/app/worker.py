@@ -17,10 +17,11 @@ from azure.core.exceptions import AzureError
 
 from collect.live.estate import ClusterNotFound, CollectionFailure, collect_one
 from collect.live.logs import AuditRows
+from model.etag_retry import RacesLost
 from model.finding import ClusterResult, Status
 from model.text import one_line
 from publish.json_report import summary
-from publish.notify_state import StateConflict, SweepRef
+from publish.notify_state import SweepRef
 from sweep.app.bookkeeping import PendingCluster, SweepTotals, sweep_started
 from sweep.app.messages import ClusterMessage, MessageError
 from sweep.app.runtime import Runtime
@@ -121,7 +122,7 @@ def record_root_causes(runtime: Runtime, result: ClusterResult) -> list[str]:
         return []
     try:
         return runtime.root_causes.record_cluster(result)
-    except (AzureError, StateConflict) as exc:
+    except (AzureError, RacesLost) as exc:  # RacesLost: every try lost to other writers of a root cause
         log.warning("%s: root causes not updated: %s", result.cluster.id, one_line(exc))
         return []
 
