@@ -116,6 +116,21 @@ def test_items_log_records_and_failures_of_every_share_reach_this_process(caplog
     assert ended == {0: "ValueError: five is not allowed"} and arrived == {"2": {"square": 4}}
 
 
+def test_a_childs_logged_exception_arrives_with_its_traceback_once(caplog: pytest.LogCaptureFixture) -> None:
+    def work(share: list[int], emit) -> None:
+        for number in share:
+            try:
+                {}[f"cluster-{number}"]
+            except KeyError:
+                logging.getLogger("aks-reach-test").exception("cluster %d not read", number)
+
+    caplog.set_level(logging.WARNING)
+    assert run_in_processes([[], [7]], work, lambda key, item: None) == {}
+    (record,) = [r for r in caplog.records if r.name == "aks-reach-test"]
+    assert record.getMessage().startswith("cluster 7 not read\nTraceback (most recent call last):")
+    assert record.getMessage().endswith("KeyError: 'cluster-7'") and record.exc_info is None  # told once, as text
+
+
 @pytest.mark.parametrize(
     ("setting", "clusters", "expected"), [(0, 10, 1), (0, 10_000, os.cpu_count() or 1), (3, 2, 2), (4, 100, 4)]
 )
