@@ -118,7 +118,7 @@ def _sweep_rows(sweep_id: str) -> str:
     return f"PartitionKey ge 'sweep-{sweep_id}-' and PartitionKey lt 'sweep-{sweep_id}.'"
 
 
-class SweepProgress:
+class SweepBookkeeping:
     """Each method is one cheap step of the lifecycle; none holds state between calls (any worker or timer
     instance may take the next step)."""
 

@@ -190,7 +190,7 @@ def _arm_token(runtime: Runtime) -> object:
 class _FanOut:
     """Records a sweep's clusters as pending and sends one message each, with the steps overlapping:
 
-    - the pending rows are written (`SweepProgress.open`, SHARD_WRITERS shards at once) while READERS threads
+    - the pending rows are written (`SweepBookkeeping.open`, SHARD_WRITERS shards at once) while READERS threads
       read the clusters' diagnostic settings (`WorkspaceAuditLogs.workspace_of`);
     - a workspace's query starts as soon as one of its clusters names it, LOGS_CONCURRENCY at once, and no read
       waits for a query: with every cluster's read waiting on its workspace's query (as before), the reads

@@ -27,7 +27,7 @@ from publish.appinsights import EventPublisher, configure_exporter
 from publish.notify_state import NotificationState, SweepRef
 from publish.root_cause_state import RootCauseState
 from publish.teams import TeamsSender, WebhookRoutes, notify, notify_root_causes
-from sweep.app.bookkeeping import SweepProgress
+from sweep.app.bookkeeping import SweepBookkeeping
 from sweep.app.http_access import SUBSCRIPTIONS_QUERY, GroupSubscriptions, HttpAccess
 from sweep.app.steps import bounded
 from sweep.app.storage import queue_client, table_client
@@ -89,7 +89,7 @@ class Runtime:
     settings: Settings
     clients: LiveClients
     queue: QueueClient
-    progress: SweepProgress
+    progress: SweepBookkeeping  # which clusters of each sweep are pending, the counts, the one closer
     events: EventPublisher | None = None  # None: no APPLICATIONINSIGHTS_CONNECTION_STRING
     notify: Notifier | None = None  # Teams cards on state changes; None: no webhook configured
     flush: Callable[[], Any] = lambda: None  # sends buffered telemetry before a trigger returns
@@ -130,7 +130,7 @@ class Runtime:
             settings=settings,
             clients=clients,
             queue=queue_client(settings, credential, settings.queue),
-            progress=SweepProgress(table),
+            progress=SweepBookkeeping(table),
             context=settings_layer(settings),
             host=HostLimits.read(HOST_JSON),
             exemptions=exemption_source(settings, credential, connection_verify),
