@@ -27,16 +27,39 @@ QUERY_METHODS = frozenset({"GET", "HEAD", "POST"})
 AKS_SERVER_SCOPE = "6dae42f8-4368-4678-94ff-3960e28e3630/.default"
 
 
+class _NoNetrcEntry(requests.auth.AuthBase):
+    """What an origin without a netrc entry authenticates with: nothing (a request whose `auth` is set is
+    not looked up in netrc again)."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+NO_NETRC_ENTRY = _NoNetrcEntry()
+
+
 class EnvironmentOnceSession(requests.Session):
-    """A session that reads the proxy settings of the environment once per origin, not per request.
+    """A session that reads the proxy settings and the netrc file of the environment once per origin, not
+    per request.
 
     requests reads them for every request: all of `os.environ` twice (`getproxies`), then the NO_PROXY
-    match, about a third of a millisecond of CPU, tens of thousands of times in a large sweep. A run's
-    environment does not change, so the answer for an origin is kept; the merge is requests' own."""
+    match, about a third of a millisecond of CPU, and the netrc file's paths (two `stat`s when there is
+    none), tens of thousands of times in a large sweep. A run's environment does not change, so the answer
+    for an origin is kept; the merge is requests' own."""
 
     def __init__(self) -> None:
         super().__init__()
         self._environment: dict[tuple[str, str, str | None], dict[str, str]] = {}
+        self._netrc: dict[tuple[str, str], Any] = {}
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        if self.trust_env and not request.auth and not self.auth:
+            parts = urlsplit(request.url)
+            key = (parts.scheme, parts.netloc)
+            if key not in self._netrc:  # two threads may both read it: the same answer, kept once
+                self._netrc.setdefault(key, requests.utils.get_netrc_auth(request.url) or NO_NETRC_ENTRY)
+            request.auth = self._netrc[key]
+        return super().prepare_request(request)
 
     def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> dict[str, Any]:
         if not self.trust_env:

@@ -1,7 +1,11 @@
 """The Kubernetes reads, with the cluster *user* kubeconfig (never admin) and, for Entra ID clusters, a
-token for the AKS server application instead of kubelogin; through the `kubernetes` package's typed
-operations, asked for the raw answer (`_preload_content=False`) that the app's bounded loader
-(`collect.documents.load_json`) parses: no model objects, and every answer read within the cluster's bounds.
+token for the AKS server application instead of kubelogin; through the `kubernetes` package's `ApiClient`
+(`param_serialize` + `call_api`, the generic path every typed operation of the client takes: its
+configuration, token authentication, urllib3 pool and `ApiException`), asked for the raw answer that the
+app's bounded loader (`collect.documents.load_json`) parses: no model objects, and every answer read within
+the cluster's bounds. The typed `CoreV1Api` would add nothing here but cost: importing it builds the pydantic
+validators of every core operation and model (about 22 MiB in every process, 0.35 s), and each call
+validates its arguments again; the paths below are the documented REST paths those operations send.
 
 Gentle on the API server it diagnoses (docs/kubernetes-reads.md says the same per source, for operators):
 
@@ -36,7 +40,6 @@ A 403 on one read makes only the sources it feeds unavailable, with a message na
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -44,8 +47,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 import urllib3
-from kubernetes.client.api.core_v1_api import CoreV1Api
-from kubernetes.client.api.custom_objects_api import CustomObjectsApi
 from kubernetes.client.api_client import ApiClient
 from kubernetes.client.configuration import Configuration
 from kubernetes.client.exceptions import ApiException
@@ -73,6 +74,8 @@ KUBELET_SAMPLE_SELECTOR = "component=kube-proxy"  # a DaemonSet: one pod on ever
 # limits, and the other clusters in flight fill the wait, so one kept-alive connection carries every read.
 KUBE_CONNECTIONS = 1
 SYSTEM = "kube-system"
+PODS = f"/api/v1/namespaces/{SYSTEM}/pods"
+TOKEN_AUTH = ["BearerToken"]  # how every operation of the client authenticates: the configuration's api_key
 LOCAL_ACCOUNTS_DOCS = "https://learn.microsoft.com/azure/aks/manage-local-accounts-managed-azure-ad"
 
 
@@ -220,8 +223,6 @@ class ApiServer:
             no_proxy="",
         )
         self._client = ApiClient(configuration)
-        self.core = CoreV1Api(self._client)
-        self.custom = CustomObjectsApi(self._client)
         self.timeout = (timeout, timeout)
         self.bounds = bounds
         self.bytes_read = 0
@@ -229,10 +230,28 @@ class ApiServer:
         self._lock = threading.Lock()
         self._exceeded: str | None = None
 
-    def options(self, accept: str = "application/json") -> dict[str, Any]:
-        """The keyword arguments every read passes: the raw answer, compressed, with the read timeout."""
-        headers = {"Accept": accept, "Accept-Encoding": "gzip"}
-        return {"_preload_content": False, "_headers": headers, "_request_timeout": self.timeout}
+    def get(
+        self,
+        path: str,
+        names: dict[str, str] | None = None,
+        query: dict[str, str | int | None] | None = None,
+        accept: str = "application/json",
+    ) -> urllib3.BaseHTTPResponse:
+        """The raw, compressed answer to a GET of a documented REST path (`{name}` placeholders filled from
+        `names`, quoted), raising `ApiException` on a status outside 2xx as the typed operations do."""
+        request = self._client.param_serialize(
+            "GET",
+            path,
+            path_params=names,
+            query_params=[(key, value) for key, value in (query or {}).items() if value is not None],
+            header_params={"Accept": accept, "Accept-Encoding": "gzip"},
+            auth_settings=TOKEN_AUTH,
+        )
+        response = self._client.call_api(*request, _request_timeout=self.timeout)
+        if not 200 <= response.status <= 299:
+            response.read()
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return response.response
 
     def body(self, response: urllib3.BaseHTTPResponse, objects: int = 0) -> bytes:
         """The answer's bytes, decompressed, read in chunks against the byte bound (a read past it stops
@@ -348,24 +367,20 @@ def _tunnel_pods(api: ApiServer) -> list[dict[str, Any]]:
     """kube-system pods of the tunnel, each once (a konnectivity-agent pod may carry both labels)."""
     found: dict[str, dict[str, Any]] = {}
     for selector in TUNNEL_SELECTORS:
-        call = functools.partial(api.core.list_namespaced_pod, SYSTEM, label_selector=selector, resource_version="0")
-        for pod in _pages(api, call):
+        for pod in _pages(api, PODS, {"labelSelector": selector, "resourceVersion": "0"}):
             found.setdefault(str(pod.get("metadata", {}).get("name")), pod)
     return [found[name] for name in sorted(found)]
 
 
 def _events(api: ApiServer) -> dict[str, Any]:
     """kube-system Warning events only: what kubelet-port reads, and nothing a tenant namespace can write."""
-    items = list(
-        _pages(api, lambda **page: api.core.list_namespaced_event(SYSTEM, field_selector="type=Warning", **page))
-    )
+    items = list(_pages(api, f"/api/v1/namespaces/{SYSTEM}/events", {"fieldSelector": "type=Warning"}))
     return {"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": items}
 
 
 def _helm_secrets(api: ApiServer) -> dict[str, Any]:
     """Helm 3 release Secrets, names and labels only (PartialObjectMetadata)."""
-    call = api.core.list_secret_for_all_namespaces
-    pages = _pages(api, lambda **page: call(label_selector="owner=helm", **page), PARTIAL_METADATA)
+    pages = _pages(api, "/api/v1/secrets", {"labelSelector": "owner=helm"}, PARTIAL_METADATA)
     items = [_metadata_only(item, "PartialObjectMetadata", "meta.k8s.io/v1") for item in pages]
     return {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "items": items}
 
@@ -373,8 +388,7 @@ def _helm_secrets(api: ApiServer) -> dict[str, Any]:
 def _tiller_configmaps(api: ApiServer) -> dict[str, Any]:
     """Helm 2 Tiller ConfigMaps, names and labels only, given back as ConfigMaps without their release payload
     (the kind the parser counts Helm 2 revisions of)."""
-    call = api.core.list_namespaced_config_map
-    pages = _pages(api, lambda **page: call(SYSTEM, label_selector="OWNER=TILLER", **page), PARTIAL_METADATA)
+    pages = _pages(api, f"/api/v1/namespaces/{SYSTEM}/configmaps", {"labelSelector": "OWNER=TILLER"}, PARTIAL_METADATA)
     items = [_metadata_only(item, "ConfigMap", "v1") for item in pages]
     return {"kind": "ConfigMapList", "apiVersion": "v1", "metadata": {}, "items": items}
 
@@ -387,11 +401,14 @@ def _metadata_only(item: dict[str, Any], kind: str, api_version: str) -> dict[st
     return {"kind": kind, "apiVersion": api_version, "metadata": stripped["metadata"]}
 
 
-def _pages(api: ApiServer, call: Callable[..., Any], accept: str = "application/json") -> Iterator[dict[str, Any]]:
+def _pages(
+    api: ApiServer, path: str, query: dict[str, str | int | None], accept: str = "application/json"
+) -> Iterator[dict[str, Any]]:
     """Every item of a list, page by page (`limit` + `continue`), each trimmed of what no check reads."""
     token: str | None = None
     while True:
-        page = kube_list(load_json(api.body(call(limit=PAGE_SIZE, _continue=token, **api.options(accept)))))
+        answer = api.get(path, query={**query, "limit": PAGE_SIZE, "continue": token}, accept=accept)
+        page = kube_list(load_json(api.body(answer)))
         api.count(len(page["items"]))
         for item in page["items"]:
             yield _trimmed(item)
@@ -412,13 +429,11 @@ def _by_name(
 
 
 def _node(api: ApiServer, name: str) -> dict[str, Any] | None:
-    return _object(api, lambda: api.core.read_node(name, **api.options()))
+    return _object(api, lambda: api.get("/api/v1/nodes/{name}", {"name": name}))
 
 
 def _node_metrics(api: ApiServer, name: str) -> dict[str, Any] | None:
-    return _object(
-        api, lambda: api.custom.get_cluster_custom_object("metrics.k8s.io", "v1beta1", "nodes", name, **api.options())
-    )
+    return _object(api, lambda: api.get("/apis/metrics.k8s.io/v1beta1/nodes/{name}", {"name": name}))
 
 
 def _object(api: ApiServer, read: Callable[[], Any]) -> dict[str, Any] | None:
@@ -464,9 +479,7 @@ def _read_logs(api: ApiServer, clients: LiveClients, pods: list[dict[str, Any]],
     at once, up to `KUBE_CONNECTIONS`."""
     tunnels = [name for pod in pods if (name := _name_of(pod))]
     by_node: dict[str, str] = {}
-    sample = api.core.list_namespaced_pod(
-        SYSTEM, label_selector=KUBELET_SAMPLE_SELECTOR, limit=KUBELET_PROBE_MAX_NODES, **api.options()
-    )
+    sample = api.get(PODS, query={"labelSelector": KUBELET_SAMPLE_SELECTOR, "limit": KUBELET_PROBE_MAX_NODES})
     sampled = kube_list(load_json(api.body(sample)))["items"]
     api.count(len(sampled))
     for pod in [*pods, *sampled]:
@@ -478,9 +491,8 @@ def _read_logs(api: ApiServer, clients: LiveClients, pods: list[dict[str, Any]],
     def log(name: str, lines: int) -> Callable[[], bytes | Exception]:
         def read() -> bytes:
             limit = LOG_MAX_BYTES if lines > 1 else 4096
-            options = api.options("*/*")
-            answer = api.core.read_namespaced_pod_log(name, SYSTEM, tail_lines=lines, limit_bytes=limit, **options)
-            return api.body(answer)
+            query: dict[str, str | int | None] = {"tailLines": lines, "limitBytes": limit}
+            return api.body(api.get(f"{PODS}/{{name}}/log", {"name": name}, query, accept="*/*"))
 
         return lambda: _attempt(read)
 

@@ -59,3 +59,26 @@ def test_the_merge_is_requests_own_for_every_request(
         expected = plain.merge_environment_settings(url, copy, None, verify, None)
         copy = dict(request_proxies) if request_proxies is not None else None
         assert once.merge_environment_settings(url, copy, None, verify, None) == expected
+
+
+@pytest.mark.parametrize("entry", [True, False], ids=["netrc entry", "no netrc entry"])
+def test_netrc_is_applied_as_requests_applies_it_and_read_once_per_origin(monkeypatch, tmp_path, entry) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine management.azure.com login ops password s3cret\n" if entry else "")
+    monkeypatch.setenv("NETRC", str(netrc))
+    lookups = []
+    real = requests.utils.get_netrc_auth
+    monkeypatch.setattr(requests.utils, "get_netrc_auth", lambda url, *a: lookups.append(url) or real(url, *a))
+    once, plain = EnvironmentOnceSession(), requests.Session()
+    for _ in range(3):
+        for url in URLS[:2]:
+            ours = once.prepare_request(requests.Request("GET", url))
+            theirs = plain.prepare_request(requests.Request("GET", url))
+            assert ours.headers.get("Authorization") == theirs.headers.get("Authorization")
+    assert (once.prepare_request(requests.Request("GET", URLS[0])).headers.get("Authorization") is not None) is entry
+    assert lookups == URLS[:2]  # once per origin, however many requests (requests itself: every request)
+    explicit = once.prepare_request(requests.Request("GET", URLS[0], auth=("u", "p")))
+    assert (
+        explicit.headers["Authorization"]
+        == plain.prepare_request(requests.Request("GET", URLS[0], auth=("u", "p"))).headers["Authorization"]
+    )
