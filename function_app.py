@@ -7,7 +7,8 @@
   AKS_REACH_HTTP_AUTH says so: the auth level is read when the host indexes the app).
 - `resource_changed`: Event Grid delivers an Azure Resource Manager write or delete; the clusters it can
   affect get a debounced recheck on the same queue, whose failures name the change.
-Each body is one call into sweep/; the Runtime (settings, SDK clients, sinks) is built on first use.
+Each body is one call into sweep/; the Runtime (settings, SDK clients, sinks, and the rechecks plugged into
+it) is built on first use.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import os
 
 import azure.functions as func
 
-from sweep import fanout, http_check, recheck
-from sweep.http_access import trigger_auth_level
-from sweep.runtime import Runtime, Services
+from sweep.app import fanout, http_check
+from sweep.app.http_access import trigger_auth_level
+from sweep.app.runtime import Services
+from sweep.rechecks import recheck
+from sweep.rechecks.plug_in import app_runtime
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-services = Services(Runtime.from_environment)
+services = Services(app_runtime)  # the app's runtime with change-driven rechecks plugged in
 
 STORAGE = "AzureWebJobsStorage"  # identity-based in Azure (AzureWebJobsStorage__queueServiceUri ...)
 

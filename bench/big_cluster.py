@@ -35,8 +35,8 @@ from typing import Any
 from collect.live.clients import LiveClients
 from collect.live.estate import collect_one
 from collect.raw import RawCluster
-from sweep.evaluate import evaluate_raw
-from sweep.settings import Settings
+from sweep.core.evaluate import evaluate_raw
+from sweep.core.settings import Settings
 from tests.emulator.server import AzureEmulator, EmulatedCluster, StaticToken
 from tools import make_example_estate as estate
 

@@ -28,8 +28,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
-from sweep import progress as progress_module
-from sweep.progress import SweepProgress, new_sweep_id
+from sweep.app import bookkeeping
+from sweep.app.bookkeeping import SweepBookkeeping, new_sweep_id
 from tests.azurite import AzuriteProcess
 
 COUNTS = {"pass": 7, "fail": 1, "warn": 0, "skipped": 1, "error": 0}
@@ -50,7 +50,7 @@ def timed(action: Callable[[], object]) -> float:
 
 
 class Conflicts(logging.Handler):
-    """Counts the ETag conflicts of shard count rows that SweepProgress.record logs (at debug) and retries."""
+    """Counts the ETag conflicts of shard count rows that SweepBookkeeping.record logs (at debug) and retries."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -61,9 +61,9 @@ class Conflicts(logging.Handler):
 
 
 def pending_rows(table: TableClient, clusters: list[str], workers: int) -> dict[str, float]:
-    progress = SweepProgress(table)
+    progress = SweepBookkeeping(table)
     conflicts = Conflicts()
-    progress_log = logging.getLogger(progress_module.__name__)
+    progress_log = logging.getLogger(bookkeeping.__name__)
     progress_log.addHandler(conflicts)
     progress_log.setLevel(logging.DEBUG)
     sweep_id = new_sweep_id(datetime.now(UTC))

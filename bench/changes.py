@@ -38,8 +38,9 @@ from azure.functions.queue import QueueMessage
 
 import function_app
 from collect.raw import RawCluster
-from sweep.runtime import Runtime
-from sweep.settings import Settings
+from sweep.app.runtime import Runtime
+from sweep.core.settings import Settings
+from sweep.rechecks.plug_in import with_rechecks
 from tests.azurite import AzuriteProcess, receive_batch
 from tests.emulator.server import AzureEmulator, EmulatedCluster, StaticToken
 from tests.eventgrid import delivered, managed_identity_claims, resource_event
@@ -156,7 +157,7 @@ def run(affected: int, latency_ms: float, delay_seconds: float, azurite_connecti
                     "AKS_REACH_TEAMS_DEFAULT_WEBHOOK": webhook.url("/platform"),
                 }
             )
-            runtime = Runtime.build(settings, StaticToken(), connection_verify=str(emulator.ca_path))
+            runtime = with_rechecks(Runtime.build(settings, StaticToken(), connection_verify=str(emulator.ca_path)))
             runtime.queue.create_queue()
             function_app.services.use(runtime)
             host = Host(runtime, INSTANCES * PER_INSTANCE)

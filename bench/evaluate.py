@@ -21,7 +21,7 @@ from checks.engine import evaluate_cluster
 from checks.registry import CHECKS
 from collect.parse import parse_cluster
 from collect.snapshot_folder import cluster_folders, read_estate
-from sweep.settings import Settings
+from sweep.core.settings import Settings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "estate"
 

@@ -1,4 +1,4 @@
-"""The Function app's timer alone at estate scale: how long `sweep.fanout.start_sweep` takes to discover,
+"""The Function app's timer alone at estate scale: how long `sweep.app.fanout.start_sweep` takes to discover,
 record and enqueue N clusters, over Azurite and the Azure emulator.
 
     python -m bench.fanout [--clusters 10000] [--subscriptions 100] [--workspaces 100]
@@ -29,9 +29,9 @@ from typing import Any
 from bench.function_sweep import app_settings, estate_figures, estate_parser, process_cpu, run_and_print, served
 from bench.sweep import SERVICES, stats
 from collect.live.logs import LOGS_CONCURRENCY
-from sweep import fanout
-from sweep.runtime import Runtime
-from sweep.settings import Settings
+from sweep.app import fanout
+from sweep.app.runtime import Runtime
+from sweep.core.settings import Settings
 from tests.emulator.server import StaticToken
 
 BOUND_SECONDS = 60.0  # issue 25: 10,000 clusters discovered, recorded and enqueued within a minute

@@ -11,9 +11,9 @@ Graph 15 per 5 s, Log Analytics 200 per 30 s and 5 at once, all 429 + Retry-Afte
 and the state table; a local Application Insights endpoint (tests/capture.py) takes the events. AKS_REACH_*
 variables of the environment reach the timer and the instances (settings to try).
 
-The timer is `sweep.fanout.start_sweep` in this process. Each instance is a process that does what the
+The timer is `sweep.app.fanout.start_sweep` in this process. Each instance is a process that does what the
 Functions host does with host.json's `extensions.queues`: it takes `batchSize` messages (one request),
-takes more when `newBatchThreshold` are left, runs `sweep.worker.handle_message` on each (its own thread),
+takes more when `newBatchThreshold` are left, runs `sweep.app.worker.handle_message` on each (its own thread),
 deletes the message when it returns, makes it visible again after `visibilityTimeout` when it raises, and
 hands it to `record_poison` after `maxDequeueCount` tries. Instances start before the timer, as warm
 instances would. `--own-core` pins the instances to the machine's last core and everything else to the
@@ -51,10 +51,11 @@ from typing import Any
 from bench.sweep import SERVICES, serve, stats, subscription_id
 from model.finding import ClusterResult
 from publish.appinsights import FINDING_EVENT, SWEEP_EVENT
-from sweep import fanout, worker
-from sweep.runtime import Runtime
-from sweep.settings import Settings
-from sweep.storage import queue_client
+from sweep.app import fanout, worker
+from sweep.app.runtime import Runtime
+from sweep.app.storage import queue_client
+from sweep.core.settings import Settings
+from sweep.rechecks.plug_in import with_rechecks
 from tests.azurite import AzuriteProcess, receive_batch
 from tests.capture import IngestionCapture
 from tests.emulator.server import StaticToken
@@ -116,7 +117,7 @@ def instance(
     given: an instance with a core of its own)."""
     if cores:
         os.sched_setaffinity(0, cores)
-    runtime = Runtime.build(Settings.from_env(env), StaticToken(), connection_verify=ca_path)
+    runtime = with_rechecks(Runtime.build(Settings.from_env(env), StaticToken(), connection_verify=ca_path))
     queue = runtime.queue
     poison = queue_client(runtime.settings, None, f"{runtime.settings.queue}-poison")
     poison.create_queue() if number == 0 else None
@@ -166,7 +167,7 @@ def instance(
 def _outcome(number: int, started: float, result: ClusterResult | None) -> dict[str, Any]:
     """What one delivery did: a cluster checked (with how many of its findings are `error`, the audit check's
     detail when it is one, and whether its API server probe was slow amid the instance's work and measured
-    again, sweep/probe_timing.py), or nothing (its cluster was counted already)."""
+    again, sweep/core/probe_timing.py), or nothing (its cluster was counted already)."""
     outcome = {"kind": "done" if result else "skipped", "instance": number, "began": started}
     outcome["ended"] = time.monotonic()
     if result:

@@ -25,8 +25,8 @@ from collect.snapshot_folder import read_estate
 from model.finding import ClusterResult
 from model.mutes import MuteRule, apply_mutes
 from publish.html_report import render_html
-from sweep.evaluate import evaluate_raw
-from sweep.settings import Settings
+from sweep.core.evaluate import evaluate_raw
+from sweep.core.settings import Settings
 from tools.headless_chromium import chromium_page
 
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "estate"

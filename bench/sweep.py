@@ -12,7 +12,7 @@ diagnostic setting), answers every request after `--latency-ms`, and throttles a
 buckets per subscription and principal, Resource Graph 15 queries per 5 s, Log Analytics 200 queries per 30 s
 and 5 at once, all with 429 + Retry-After.
 
-The sweep is the command line's live path (`sweep.live.run_live`; settings from the environment, e.g.
+The sweep is the command line's live path (`sweep.cli.live.run_live`; settings from the environment, e.g.
 AKS_REACH_CONCURRENCY and AKS_REACH_PROCESSES); its CPU is this process's and its share processes'. Two
 baselines run on a sample spread over the estate and are extrapolated linearly to N: the straightforward
 fan-out (`collect_one` and the checks per cluster, as a Function worker runs one message, with its own Log
@@ -51,9 +51,9 @@ from checks.registry import CHECKS
 from collect.live.clients import LiveClients
 from collect.live.estate import Scope, collect_one
 from collect.raw import RawCluster
-from sweep.evaluate import evaluate_raw
-from sweep.live import run_live
-from sweep.settings import Settings
+from sweep.cli.live import run_live
+from sweep.core.evaluate import evaluate_raw
+from sweep.core.settings import Settings
 from tests.emulator.server import AzureEmulator, EmulatedCluster, StaticToken
 
 CLUSTERS_PER_SUBSCRIPTION = 50

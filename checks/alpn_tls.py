@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from checks.finding import Check, Verdict
+from checks.check import Check, Verdict
 from checks.netrules.firewall import Requirement, evaluate_firewall
 from checks.netrules.routes import egress_path, onward_route
 from checks.tunnel import LOG_LINE_CHARS, tunnel_logs

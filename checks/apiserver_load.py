@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from checks.finding import Check, Verdict
+from checks.check import Check, Verdict
 from model.finding import Severity, Status
 from model.root_cause import RootCause, normalised_user_agent, user_agent_cause
 from model.snapshot import ClusterSnapshot, QueryScope, Source

@@ -2,7 +2,7 @@
 
 fail: the probe reported an error. warn: TCP connect or TLS handshake above slow_ms. pass otherwise.
 skipped without a probe. A live run measures a probe again, alone, when the first measure (taken amid the
-sweep's own concurrent collection) was above slow_ms or timed out (sweep/probe_timing.py), so the timings
+sweep's own concurrent collection) was above slow_ms or timed out (sweep/core/probe_timing.py), so the timings
 judged here are the path's, not the checker's load.
 Follows https://learn.microsoft.com/troubleshoot/azure/azure-kubernetes/connectivity/tcp-timeouts-kubetctl-third-party-tools-connect-api-server
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.finding import Check, Verdict
+from checks.check import Check, Verdict
 from model.finding import Severity, Status
 from model.snapshot import ClusterSnapshot, Source
 

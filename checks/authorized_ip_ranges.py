@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.finding import Check, Verdict, need
+from checks.check import Check, Verdict, need
 from checks.netrules.addresses import within_any
 from checks.netrules.routes import egress_public_ips
 from model.finding import Severity, Status

@@ -56,7 +56,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from checks.finding import Check, Verdict
+from checks.check import Check, Verdict
 from checks.netrules.addresses import AZURE_LOAD_BALANCER
 from checks.netrules.firewall import (
     Requirement,

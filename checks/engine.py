@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from checks.finding import Check, InputMissing, Verdict
+from checks.check import Check, InputMissing, Verdict
 from model.finding import Finding, Status
 from model.snapshot import ClusterSnapshot, Source
 

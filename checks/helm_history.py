@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from checks.finding import Check, Verdict
+from checks.check import Check, Verdict
 from model.finding import Severity, Status
 from model.snapshot import ClusterSnapshot, Source
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from checks.finding import Check, Verdict
+from checks.check import Check, Verdict
 from checks.tunnel import tunnel_pods
 from model.finding import Severity, Status
 from model.snapshot import ClusterSnapshot, Node, NodeUsage, Pod, Source

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from checks.finding import Check, Verdict
+from checks.check import Check, Verdict
 from checks.netrules.nsg import Flow, allow_rule_command, effective_decision, first_denial, nic_nsgs_of_subnet
 from checks.tunnel import LOG_LINE_CHARS, tunnel_logs
 from model.arm_ids import last_segment

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from checks.finding import Check, Verdict, need
+from checks.check import Check, Verdict, need
 from model.arm_ids import last_segment, same_id, vnet_id_of
 from model.finding import Severity, Status
 from model.next_hop import InventoryLookup

@@ -13,7 +13,7 @@ from checks import (
     kubelet_port,
     private_cluster_reach,
 )
-from checks.finding import Check
+from checks.check import Check
 
 CHECKS: tuple[Check, ...] = (
     konnectivity_agent.CHECK,

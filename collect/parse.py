@@ -24,6 +24,7 @@ from model.snapshot import (
     Source,
     frozen_map,
 )
+from model.text import one_line
 
 APISERVER_REQUESTS = "apiserver-requests"
 
@@ -96,12 +97,6 @@ def parse_cluster(raw: RawCluster, owner_tag: str = "owner") -> ClusterSnapshot:
         ),
         problems=frozen_map(problems),
     )
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one short line: its message, or its type when it has none."""
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
 
 
 def _context(context: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from collect.documents import MAX_DOCUMENT_BYTES, DocumentError, load_document
-from collect.parse import clients_from_context, one_line, owners_from_context
+from collect.parse import clients_from_context, owners_from_context
 from collect.parse_kube import KUBE_LIST_SOURCES, KubeInventory, KubeParseError, parse_document, sources_of
 from collect.raw import JsonObject, RawCluster, strip_secret_values
 from model.snapshot import Problem, Source
+from model.text import one_line
 
 log = logging.getLogger(__name__)
 

@@ -218,12 +218,12 @@ var appSettings = {
   // Read by the host and by the sweep (queue and state table clients).
   AzureWebJobsStorage__queueServiceUri: storage.outputs.queueEndpoint
   AzureWebJobsStorage__tableServiceUri: storage.outputs.tableEndpoint
-  // The app's only credential in Azure: ManagedIdentityCredential(client_id) (sweep/runtime.py app_credential).
+  // The app's only credential in Azure: ManagedIdentityCredential(client_id) (sweep/app/runtime.py app_credential).
   AZURE_CLIENT_ID: identity.outputs.clientId
   // Telemetry, sent with the identity (the component disables local auth).
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
-  // The sweep's own settings (sweep/settings.py).
+  // The sweep's own settings (sweep/core/settings.py).
   // Read by the Python worker: threads for the sync queue trigger; its default, min(32, cores + 4), would run
   // 5 of host.json's 24 messages at once on a one-vCPU instance (learn.microsoft.com/azure/azure-functions/python-scale-performance-reference).
   PYTHON_THREADPOOL_THREAD_COUNT: '24'

@@ -55,7 +55,7 @@ class Finding:
     docs: str
     # The shared resources or actors at fault (model/root_cause.py); empty when the cause is the cluster's own.
     root_causes: tuple[RootCause, ...] = ()
-    # Set after evaluation (sweep/mutes.py): an active exemption keeps the status and mutes the finding;
+    # Set after evaluation (sweep/core/mutes.py): an active exemption keeps the status and mutes the finding;
     # an expired one mutes nothing and is named so the owners hear of the finding again.
     muted: Mute | None = None
     expired_mute: Mute | None = None

@@ -1,6 +1,6 @@
 """Exemptions as values, and the pure rules that match them to clusters and apply them to findings.
 
-A `MuteRule` comes from an entry of the mute list (sweep/mutes.py reads and validates the file) or from
+A `MuteRule` comes from an entry of the mute list (sweep/core/mutes.py reads and validates the file) or from
 a cluster's self-service tag (`tag_rules`, when the platform team allows it). Applying rules never
 changes a finding's status: an active rule adds `muted`; an expired one adds `expired_mute` and a first
 sentence to the detail ("Exemption expired on ..."), so every report, event and card says so.

@@ -1,4 +1,4 @@
-"""Shortening text for people: cut only between words, and say it was cut."""
+"""Text for people: an exception in one line, and shortening that cuts only between words and says it was cut."""
 
 from __future__ import annotations
 
@@ -18,3 +18,9 @@ def shorten(text: str, limit: int) -> str:
     kept = cut[:room]
     # Trailing punctuation goes with the cut, unless it is all there is (": 0" in 2 characters is ":…").
     return (kept.rstrip(" ,;:") or kept.rstrip()) + ELLIPSIS
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one short line: its message, or its type when it has none."""
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__

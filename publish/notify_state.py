@@ -20,6 +20,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, UpdateMode
 
 from model.arm_ids import table_key
+from model.etag_retry import Conflict
 from model.snapshot import Cluster
 
 UNKNOWN_SUBSCRIPTION = "unknown-subscription"
@@ -59,8 +60,8 @@ class Notified:
         return bool(self.claimed_by) and now < self.claimed_until
 
 
-class StateConflict(Exception):
-    """Another delivery changed the cluster's row since it was read: read it again and decide again."""
+class StateConflict(Conflict):
+    """Another delivery changed the row since it was read: read it again and decide again."""
 
 
 class NotificationState:

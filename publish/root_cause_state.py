@@ -19,6 +19,7 @@ scope) leaves (`prune`), and its sources leave the fix.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -32,6 +33,7 @@ from azure.data.tables import TableClient, UpdateMode
 
 from model.arm_ids import parse_cluster_id, table_key
 from model.estate import AffectedCluster, EstateCause, largest_first
+from model.etag_retry import retry_on_conflict
 from model.finding import ClusterResult, Status
 from model.root_cause import CauseKind, RootCause
 from model.snapshot import Cluster
@@ -39,7 +41,6 @@ from publish.notify_state import NEVER, StateConflict, SweepRef
 
 PARTITION = "root-causes"
 MEMBERS = "root-cause-members"  # one row per cluster in any root cause: when its check last confirmed it
-MAX_RACES = 20  # re-reads of one row lost to concurrent writers before giving up
 Members = Mapping[str, tuple[str, str]]  # lower-cased cluster id -> (cluster name, check)
 
 
@@ -164,38 +165,15 @@ class RootCauseState:
                         status = Status.FAIL if Status.FAIL in (known[2], finding.status) else Status.WARN
                         now_in[cause.key] = (known[0].joined(cause), known[1], status)
         changed = []
-        member_of: set[str] = set()
+        member_of: list[str] = []
         rows = {row.key: row for row in self.rows()}
         for key in sorted(set(now_in) | {key for key, row in rows.items() if cluster_id in row.members}):
-            for _ in range(MAX_RACES):
-                row = self.read(key)
-                if row is None and key not in now_in:
-                    break  # the row went meanwhile (nothing to leave)
-                members = dict(row.members) if row else {}
-                parts = dict(row.parts) if row else {}
-                if key in now_in:
-                    members[cluster_id] = (result.cluster.name, now_in[key][1])
-                    parts[cluster_id] = member_part(now_in[key][0], now_in[key][2])
-                elif cluster_id in members and members[cluster_id][1] not in kept_checks:
-                    del members[cluster_id]
-                    parts.pop(cluster_id, None)
-                if cluster_id in members:
-                    member_of.add(key)
-                if row is not None and members == dict(row.members) and parts == dict(row.parts):
-                    break
-                moved = row is None or members != dict(row.members)
-                try:
-                    if key in now_in:
-                        self._write(key, cause_document(now_in[key][0], parts), members, parts, row)
-                    elif row is not None:
-                        self._write(key, cause_document(cause_of(row.cause), parts), members, parts, row)
-                except StateConflict:
-                    continue
-                if moved:
-                    changed.append(key)
-                break
-            else:
-                raise StateConflict(f"root cause {key}: {MAX_RACES} concurrent writers")
+            move = functools.partial(self._move_cluster, key, result.cluster, now_in.get(key), kept_checks)
+            moved, member = retry_on_conflict(move, f"root cause {key}")
+            if moved:
+                changed.append(key)
+            if member:
+                member_of.append(key)
         member_row = {"PartitionKey": MEMBERS, "RowKey": table_key(cluster_id)}
         if member_of:
             self._table.upsert_entity(
@@ -204,6 +182,30 @@ class RootCauseState:
         else:
             self._table.delete_entity(MEMBERS, member_row["RowKey"])  # no error when there is none
         return changed
+
+    def _move_cluster(
+        self, key: str, cluster: Cluster, placed: tuple[RootCause, str, Status] | None, kept_checks: set[str]
+    ) -> tuple[bool, bool]:
+        """One try at moving the cluster into the root cause `key` (`placed`: the cause, the check that blames
+        it and its status) or out of it; (its members changed, the cluster is a member now). The row is written
+        only when its members or their parts change. StateConflict when another writer came first."""
+        cluster_id = cluster.id.lower()
+        row = self.read(key)
+        if row is None and placed is None:
+            return False, False  # the row went meanwhile: nothing to leave
+        members = dict(row.members) if row else {}
+        parts = dict(row.parts) if row else {}
+        if placed:
+            members[cluster_id] = (cluster.name, placed[1])
+            parts[cluster_id] = member_part(placed[0], placed[2])
+        elif cluster_id in members and members[cluster_id][1] not in kept_checks:
+            del members[cluster_id]
+            parts.pop(cluster_id, None)
+        if row is not None and members == dict(row.members) and parts == dict(row.parts):
+            return False, cluster_id in members
+        base = placed[0] if placed else cause_of(row.cause if row else {})
+        self._write(key, cause_document(base, parts), members, parts, row)
+        return row is None or members != dict(row.members), cluster_id in members
 
     def prune(self, checked_since: datetime) -> list[str]:
         """A sweep closed: members no check confirmed since `checked_since` (the sweep's start: every cluster of
@@ -227,22 +229,21 @@ class RootCauseState:
             stale.add(str(entity["ClusterId"]))
         changed = []
         for row in self.rows() if stale else []:
-            for _ in range(MAX_RACES):
-                if not stale & set(row.members):
-                    break
-                members = {cluster: pair for cluster, pair in row.members.items() if cluster not in stale}
-                parts = {cluster: part for cluster, part in row.parts.items() if cluster not in stale}
-                try:
-                    self._write(row.key, cause_document(cause_of(row.cause), parts), members, parts, row)
-                except StateConflict:
-                    fresh = self.read(row.key)
-                    if fresh is None:
-                        break
-                    row = fresh
-                    continue
+            if stale & set(row.members) and retry_on_conflict(
+                functools.partial(self._drop_members, row.key, stale), f"root cause {row.key}"
+            ):
                 changed.append(row.key)
-                break
         return changed
+
+    def _drop_members(self, key: str, gone: set[str]) -> bool:
+        """One try at taking `gone` out of the root cause `key`; True when any was in it."""
+        row = self.read(key)
+        if row is None or not gone & set(row.members):
+            return False
+        members = {cluster: pair for cluster, pair in row.members.items() if cluster not in gone}
+        parts = {cluster: part for cluster, part in row.parts.items() if cluster not in gone}
+        self._write(key, cause_document(cause_of(row.cause), parts), members, parts, row)
+        return True
 
     def estate_causes(self) -> list[EstateCause]:
         """The root causes that break clusters now, as a sweep's report groups them (largest first): what the

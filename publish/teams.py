@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from model.errors import SettingsError
+from model.etag_retry import RacesLost, retry_on_conflict
 from model.finding import ClusterResult, Status
 from publish.notify_state import NotificationState, Notified, StateConflict, SweepRef
 from publish.root_cause_card import CauseChange, PrecedingChange, root_cause_message
@@ -51,7 +52,6 @@ HOSTS_SETTING = "AKS_REACH_TEAMS_WEBHOOK_HOSTS"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})  # plain http only for local test servers
 KEY_VAULT_REFERENCE = "@microsoft.keyvault("
 DEFAULT_LABEL = "default webhook"
-MAX_STATE_RACES = 5  # re-reads of a cluster's state row lost to concurrent deliveries before giving up
 CLAIM_MARGIN_SECONDS = 30.0  # a posting delivery's claim lasts its senders' budgets plus this
 
 
@@ -337,7 +337,7 @@ def _notify_one(
         changes = {"new": change.new, "resolved": change.resolved} if change else {}
         return NotificationOutcome(cluster.id, result.owners, status, reason, **changes, **more)
 
-    for _ in range(MAX_STATE_RACES):
+    def decide_once() -> NotificationOutcome:
         try:
             last = state.read(cluster)
         except Exception as error:  # the table's trouble is this cluster's outcome, not the whole sweep's
@@ -360,11 +360,15 @@ def _notify_one(
             claim = timedelta(seconds=sender.budget_seconds * len(webhooks) + CLAIM_MARGIN_SECONDS)
             claimed = state.write(cluster, last, last.failing, last.sweep, sweep.sweep_id, now + claim)
         except StateConflict:
-            continue  # another delivery wrote the row since it was read: read it and decide again
+            raise  # another delivery wrote the row since it was read: read it and decide again
         except Exception as error:
             return outcome(OutcomeStatus.FAILED, f"state not saved: {type(error).__name__}", change)
         return _send(result, change, webhooks, sweep, state, claimed, last, sender, portal_url, outcome)
-    return outcome(OutcomeStatus.FAILED, f"the state row changed under {MAX_STATE_RACES} concurrent deliveries")
+
+    try:
+        return retry_on_conflict(decide_once, f"Teams state of {cluster.name}")
+    except RacesLost as lost:
+        return outcome(OutcomeStatus.FAILED, str(lost))
 
 
 def _send(
@@ -442,7 +446,7 @@ def _notify_cause(
     portal_url: str,
     preceding_change: PrecedingChange | None,
 ) -> RootCauseOutcome:
-    for _ in range(MAX_STATE_RACES):
+    def decide_once() -> RootCauseOutcome:
         try:
             row = state.read(key)
             if row is None:
@@ -464,11 +468,15 @@ def _notify_cause(
             claim = timedelta(seconds=sender.budget_seconds * len(webhooks) + CLAIM_MARGIN_SECONDS)
             claimed = state.write(row, row.notified, row.sweep, sweep.sweep_id, now + claim)
         except StateConflict:
-            continue
+            raise  # another delivery wrote the row since it was read: read it and decide again
         except Exception as error:
             return RootCauseOutcome(key, OutcomeStatus.FAILED, f"state not saved: {type(error).__name__}")
         return _send_cause(claimed, row, change, webhooks, state, sweep, sender, portal_url, preceding_change)
-    return RootCauseOutcome(key, OutcomeStatus.FAILED, f"the row changed under {MAX_STATE_RACES} writers")
+
+    try:
+        return retry_on_conflict(decide_once, f"root cause {key}")
+    except RacesLost as lost:
+        return RootCauseOutcome(key, OutcomeStatus.FAILED, str(lost))
 
 
 def _send_cause(
@@ -487,20 +495,25 @@ def _send_cause(
     labels = tuple(delivery.webhook for delivery in deliveries)
     refused = [f"{d.webhook}: {d.reason}" for d in deliveries if not d.accepted]
     key = claimed.key
-    for _ in range(MAX_STATE_RACES):  # a cluster's check may move a member meanwhile: record on the fresh row
+
+    def record_once() -> None:  # a cluster's check may move a member meanwhile: record on the fresh row
+        nonlocal claimed
         try:
             if refused:
                 state.write(claimed, row.notified, row.sweep)
             else:
                 state.write(claimed, change.clusters, sweep)
-            break
         except StateConflict:
             fresh = state.read(key)
             if fresh is None:
-                break
+                return
             claimed = fresh
-        except Exception as error:
-            return RootCauseOutcome(key, OutcomeStatus.FAILED, f"state not saved: {type(error).__name__}", change.kind)
+            raise
+
+    try:
+        retry_on_conflict(record_once, f"root cause {key}")
+    except Exception as error:
+        return RootCauseOutcome(key, OutcomeStatus.FAILED, f"state not saved: {type(error).__name__}", change.kind)
     if refused:
         return RootCauseOutcome(key, OutcomeStatus.FAILED, "not accepted by " + "; ".join(refused), change.kind, labels)
     return RootCauseOutcome(

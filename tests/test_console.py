@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import logging
 
-from sweep.console import CLEAR_LINE, Progress
+from sweep.cli.console import CLEAR_LINE, Progress
 
 
 class Clock:

@@ -11,8 +11,8 @@ import pytest
 from checks.registry import CHECK_IDS
 from collect.snapshot_folder import read_estate
 from model.estate import estate_causes
-from sweep.evaluate import evaluate_raw
-from sweep.settings import Settings
+from sweep.core.evaluate import evaluate_raw
+from sweep.core.settings import Settings
 from tools.make_example_estate import write_estate
 
 ESTATE = Path(__file__).resolve().parent.parent / "examples" / "estate"

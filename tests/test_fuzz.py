@@ -36,10 +36,10 @@ from model.finding import ClusterResult
 from publish.json_report import report_document
 from publish.markdown_report import render_markdown
 from publish.text_report import render_text
-from sweep.cli import evaluate_snapshot
-from sweep.http_check import BadRequest, read_request
-from sweep.messages import ClusterMessage, MessageError
-from sweep.settings import Settings
+from sweep.app.http_check import BadRequest, read_request
+from sweep.app.messages import ClusterMessage, MessageError
+from sweep.cli.main import evaluate_snapshot
+from sweep.core.settings import Settings
 
 ESTATE = Path(__file__).resolve().parent.parent / "examples" / "estate"
 FIGURES: Counter[str] = Counter()

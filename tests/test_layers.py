@@ -1,5 +1,9 @@
 """The layers point one way: function_app.py -> sweep/ -> {collect/, checks/, publish/} -> model/.
 
+Inside sweep/, each package is a room of its own: the shared core, the command line, the Function app's
+sweep and change-driven rechecks. The command line and the Function app never import each other; the
+rechecks build on the app's sweep, never the other way round; the core imports none of them.
+
 Walks the syntax tree of every module (imports inside functions count too) and fails naming the
 module, the line and the import that breaks the rule. docs/architecture.md draws the same table.
 """
@@ -15,11 +19,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTS = ("function_app", "sweep", "collect", "checks", "publish", "model")
+SWEEP_ROOMS = ("core", "cli", "app", "rechecks")  # sweep/<room>/: each counts as a part of its own
+BELOW_SWEEP = frozenset({"collect", "checks", "publish", "model"})
 
 # What each part may import of the app's own parts (besides itself and third-party packages).
 MAY_IMPORT: dict[str, frozenset[str]] = {
-    "function_app": frozenset({"sweep"}),
-    "sweep": frozenset({"collect", "checks", "publish", "model"}),
+    "function_app": frozenset({"sweep.app", "sweep.rechecks"}),
+    "sweep": frozenset({"sweep.cli"}),  # sweep/__main__.py: `python -m sweep` is the command line
+    "sweep.core": BELOW_SWEEP,
+    "sweep.cli": BELOW_SWEEP | {"sweep.core"},
+    "sweep.app": BELOW_SWEEP | {"sweep.core"},
+    "sweep.rechecks": BELOW_SWEEP | {"sweep.core", "sweep.app"},
     "collect": frozenset({"model"}),
     "checks": frozenset({"model"}),
     "publish": frozenset({"model"}),
@@ -34,9 +44,17 @@ def modules() -> list[Path]:
     return found
 
 
+def part_named(module: str) -> str:
+    """The part a dotted module name belongs to: a room for sweep.<room>..., else its top package."""
+    names = module.split(".")
+    if names[0] == "sweep" and len(names) > 1 and names[1] in SWEEP_ROOMS:
+        return f"sweep.{names[1]}"
+    return names[0]
+
+
 def part_of(path: Path) -> str:
-    relative = path.relative_to(ROOT)
-    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+    relative = path.relative_to(ROOT).with_suffix("")
+    return part_named(".".join(relative.parts))
 
 
 def imports(tree: ast.AST) -> list[tuple[int, str]]:
@@ -52,7 +70,7 @@ def imports(tree: ast.AST) -> list[tuple[int, str]]:
 
 def imported_parts(tree: ast.AST) -> list[tuple[int, str, str]]:
     """(line, imported module, its part) for every import of one of the app's parts."""
-    return [(line, name, name.split(".", 1)[0]) for line, name in imports(tree) if name.split(".", 1)[0] in PARTS]
+    return [(line, name, part_named(name)) for line, name in imports(tree) if name.split(".", 1)[0] in PARTS]
 
 
 def requirement_names(file: str) -> set[str]:
@@ -91,9 +109,32 @@ def test_relative_imports_are_not_used() -> None:
 
 
 def test_the_rule_catches_a_bad_import() -> None:
-    tree = ast.parse("def f():\n    from sweep.settings import Settings\n")
-    assert imported_parts(tree) == [(2, "sweep.settings", "sweep")]
-    assert "sweep" not in MAY_IMPORT["publish"]
+    tree = ast.parse("def f():\n    from sweep.core.settings import Settings\n")
+    assert imported_parts(tree) == [(2, "sweep.core.settings", "sweep.core")]
+    assert "sweep.core" not in MAY_IMPORT["publish"]
+
+
+def test_every_module_of_sweep_is_in_a_room() -> None:
+    loose = [path.name for path in (ROOT / "sweep").glob("*.py") if path.name not in {"__init__.py", "__main__.py"}]
+    assert loose == [], "a module of sweep/ belongs in one of " + ", ".join(f"sweep/{room}/" for room in SWEEP_ROOMS)
+    assert {part_of(path) for path in modules()} == set(MAY_IMPORT)
+
+
+@pytest.mark.parametrize(
+    ("importer", "imported"),
+    [
+        ("sweep.cli", "sweep.app"),  # the command line and the Function app never import each other
+        ("sweep.app", "sweep.cli"),
+        ("sweep.app", "sweep.rechecks"),  # the rechecks plug into the app's sweep, not the other way round
+        ("sweep.core", "sweep.cli"),
+        ("sweep.core", "sweep.app"),
+        ("sweep.core", "sweep.rechecks"),
+        ("sweep.cli", "sweep.rechecks"),
+        ("function_app", "sweep.cli"),
+    ],
+)
+def test_the_rooms_of_sweep_point_one_way(importer: str, imported: str) -> None:
+    assert imported not in MAY_IMPORT[importer]
 
 
 # The design card's SDKs that do the reading at runtime (requirement name -> import name): runtime packages, which

@@ -25,10 +25,10 @@ from model.snapshot import frozen_map
 from publish.appinsights import FINDING_EVENT, SWEEP_EVENT
 from publish.notify_state import NotificationState, SweepRef
 from publish.teams import OutcomeStatus, TeamsSender, WebhookRoutes, notify
-from sweep.evaluate import evaluate_raw
-from sweep.mutes import SCHEMA_PATH, Exemptions, ExemptionSource, MuteListError, parse_mute_list
-from sweep.progress import new_sweep_id
-from sweep.settings import Settings
+from sweep.app.bookkeeping import new_sweep_id
+from sweep.core.evaluate import evaluate_raw
+from sweep.core.mutes import SCHEMA_PATH, Exemptions, ExemptionSource, MuteListError, parse_mute_list
+from sweep.core.settings import Settings
 from tests.azurite import Azurite
 from tests.builders import SUBSCRIPTION, make_cluster
 from tests.capture import IngestionCapture

@@ -1,4 +1,4 @@
-"""Packed results (sweep/packed.py): kept in a temporary file, read back whole, in order, by index and slice."""
+"""Packed results (sweep/cli/packed.py): kept in a temporary file, read back whole, in order, by index and slice."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model.finding import ClusterResult, Finding, Severity, Status
-from sweep.packed import BlobSpool, PackedResults, pack
+from sweep.cli.packed import BlobSpool, PackedResults, pack
 from tests.builders import make_cluster
 
 texts = st.text(max_size=300)

@@ -19,8 +19,8 @@ from publish.appinsights import ROOT_CAUSE_PROPERTIES, finding_properties, root_
 from publish.json_report import report_document
 from publish.markdown_report import render_markdown
 from publish.text_report import render_text
-from sweep.evaluate import evaluate_raw
-from sweep.settings import Settings
+from sweep.core.evaluate import evaluate_raw
+from sweep.core.settings import Settings
 from tools import make_example_estate as estate
 
 ROOT = Path(__file__).resolve().parent.parent

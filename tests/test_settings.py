@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from model.errors import SettingsError
-from sweep.settings import Settings
+from sweep.core.settings import Settings
 from tools.settings_doc import PAGE, UndocumentedSetting, app_settings, attribute_docs, render, template_sources
 
 

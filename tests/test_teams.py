@@ -38,10 +38,10 @@ from publish.teams import (
     parse_retry_after,
 )
 from publish.teams_card import MAX_MESSAGE_BYTES, FailureChange, encode_message, portal_link, teams_message
-from sweep.evaluate import evaluate_raw, unreachable_result
-from sweep.runtime import teams_from_settings
-from sweep.settings import Settings
-from sweep.storage import table_client
+from sweep.app.runtime import teams_from_settings
+from sweep.app.storage import table_client
+from sweep.core.evaluate import evaluate_raw, unreachable_result
+from sweep.core.settings import Settings
 from tests.azurite import Azurite, UnsignedStorageToken
 from tests.builders import make_cluster
 from tests.webhook_capture import Answer, WebhookCapture

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from checks.registry import CHECKS
-from sweep.settings import Settings, env_name, limit_setting_name
+from sweep.core.settings import Settings, env_name, limit_setting_name
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "settings.md"

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -18,6 +15,7 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.monitor.query import LogsQueryClient
 from requests.sessions import merge_setting
 
+from collect.live.io_pool import IoPool
 from collect.live.resource_manager import ArmConnection, ArmPipeline, ResourceManager
 from collect.live.throttling import ArmBucketPolicy, ResourceGraphQuotaPolicy
 
@@ -27,11 +25,6 @@ QUERY_METHODS = frozenset({"GET", "HEAD", "POST"})
 
 # Microsoft Entra ID server application of every AKS cluster with Entra integration (what kubelogin asks for).
 AKS_SERVER_SCOPE = "6dae42f8-4368-4678-94ff-3960e28e3630/.default"
-# Threads of the shared I/O executor per cluster collected at once: a cluster's Kubernetes reads beyond its
-# own thread, its audit rows and its network walk run there while the cluster's thread reads Kubernetes.
-IO_THREADS_PER_CLUSTER = 4
-
-T = TypeVar("T")
 
 
 class _NoNetrcEntry(requests.auth.AuthBase):
@@ -127,10 +120,7 @@ class LiveClients:
         self.arm = ResourceManager(self._arm_connection(buckets))
         # Resource Graph is an ARM endpoint with a quota of its own (per user, announced in its headers).
         self.resource_graph = ArmPipeline(self._arm_connection(ResourceGraphQuotaPolicy()))
-        # Threads for the I/O of the clusters in flight; they start on demand and are shared by the run.
-        self.io = ThreadPoolExecutor(
-            max_workers=max(4, IO_THREADS_PER_CLUSTER * self.concurrency), thread_name_prefix="aks-reach-io"
-        )
+        self.io = IoPool(self.concurrency)
 
     def _shared_session(self) -> requests.Session:
         """One HTTP session for every Azure client of the run: connections to Resource Manager and Log
@@ -141,27 +131,6 @@ class LiveClients:
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         return session
-
-    def in_parallel(self, tasks: Sequence[Callable[[], T]], width: int) -> list[T]:
-        """Runs the tasks, at most `width` at once (the caller's thread is one of them); results in order.
-        When the executor is busy the caller runs what its helpers have not started: it never waits idle."""
-        results: list[Any] = [None] * len(tasks)
-        indexes = iter(range(len(tasks)))
-        lock = threading.Lock()
-
-        def drain() -> None:
-            while True:
-                with lock:
-                    index = next(indexes, None)
-                if index is None:
-                    return
-                results[index] = tasks[index]()
-
-        helpers = [self.io.submit(drain) for _ in range(min(width, len(tasks)) - 1)]
-        drain()
-        for helper in helpers:
-            helper.result()
-        return results
 
     def _arm_connection(self, pacing: SansIOHTTPPolicy[Any, Any]) -> ArmConnection:
         scope = self.arm_endpoint.rstrip("/") + "/.default"

@@ -15,9 +15,9 @@ from collect.live import kube, logs
 from collect.live.clients import LiveClients
 from collect.live.network import NetworkSource, resources_for_cluster
 from collect.live.probes import probe_apiserver
-from collect.parse import one_line
 from collect.raw import RawCluster
 from model.snapshot import Problem, Source
+from model.text import one_line
 
 KUBE_SOURCES = (
     Source.PODS,

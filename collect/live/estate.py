@@ -23,10 +23,11 @@ from collect.live import resource_graph
 from collect.live.clients import LiveClients
 from collect.live.cluster import collect_cluster
 from collect.live.logs import LOGS_CONCURRENCY, AuditRows, WorkspaceAuditLogs
-from collect.live.network import ArmNetworkReader, JsonObject, NetworkInventory
-from collect.parse import one_line, with_tagged_clients
+from collect.live.network import ArmNetworkReader, BulkNetworkIndex, JsonObject
+from collect.parse import with_tagged_clients
 from collect.raw import RawCluster
 from model.arm_ids import parse_cluster_id, subscription_of
+from model.text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ def inventory_chunks(clusters: Sequence[dict[str, Any]]) -> list[list[str]]:
 
 
 class PendingInventory:
-    """The sweep's `NetworkInventory` while Resource Graph pages are still arriving. The swept subscriptions
+    """The sweep's `BulkNetworkIndex` while Resource Graph pages are still arriving. The swept subscriptions
     are read in chunks, in the order the sweep reaches their clusters, so a cluster's network walk waits only
     for the chunk of the subscription it looks in (not for the whole estate's pages, which need more than one
     quota window); its Kubernetes reads run meanwhile. A reference outside the swept subscriptions (a hub) is
@@ -198,7 +199,7 @@ class PendingInventory:
 
     def __init__(self, clients: LiveClients, chunks: Sequence[Sequence[str]]) -> None:
         self._clients = clients
-        self._inventory = NetworkInventory((), clients)
+        self._inventory = BulkNetworkIndex((), clients)
         self._chunks: list[tuple[list[str], Future[None]]] = [(list(chunk), Future()) for chunk in chunks]
         self._ready = {subscription: done for chunk, done in self._chunks for subscription in chunk}
 
@@ -213,7 +214,7 @@ class PendingInventory:
             else:
                 done.set_result(None)
 
-    def _loaded(self, resource_id: str) -> NetworkInventory:
+    def _loaded(self, resource_id: str) -> BulkNetworkIndex:
         done = self._ready.get(subscription_of(resource_id))
         if done is not None:
             done.result()  # raises the chunk's failure

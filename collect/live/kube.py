@@ -57,6 +57,7 @@ from collect.live.clients import AKS_SERVER_SCOPE, LiveClients
 from collect.raw import strip_secret_values
 from model.arm_ids import parse_cluster_id
 from model.snapshot import Problem, Source
+from model.text import one_line
 
 PARTIAL_METADATA = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 PAGE_SIZE = 500  # items a list page asks for (the API server's own default chunk for kubectl is 500)
@@ -474,8 +475,9 @@ def _name_of(pod: dict[str, Any]) -> str | None:
 def _read_logs(api: ApiServer, clients: LiveClients, pods: list[dict[str, Any]], readings: KubeReadings) -> None:
     """The tunnel pods' logs, and one log line per node of a sample: reading it goes API server -> tunnel ->
     kubelet :10250 on that pod's node (the kubelet probe). The sample: the tunnel pods' nodes, then kube-proxy
-    pods (one per node) up to `KUBELET_PROBE_MAX_NODES` nodes. Reads that do not depend on each other may run
-    at once, up to `KUBE_CONNECTIONS`."""
+    pods (one per node) up to `KUBELET_PROBE_MAX_NODES` nodes. A tunnel pod's own log read is its node's probe
+    (the same path), so no node is read twice. Reads that do not depend on each other may run at once, up to
+    `KUBE_CONNECTIONS`."""
     tunnels = [name for pod in pods if (name := _name_of(pod))]
     by_node: dict[str, str] = {}
     sample = api.get(PODS, query={"labelSelector": KUBELET_SAMPLE_SELECTOR, "limit": KUBELET_PROBE_MAX_NODES})
@@ -486,6 +488,7 @@ def _read_logs(api: ApiServer, clients: LiveClients, pods: list[dict[str, Any]],
         if node and name and node not in by_node and len(by_node) < KUBELET_PROBE_MAX_NODES:
             by_node[node] = name
     probed = sorted(by_node.items())
+    probe_only = [name for _, name in probed if name not in tunnels]
 
     def log(name: str, lines: int) -> Callable[[], bytes | Exception]:
         def read() -> bytes:
@@ -495,11 +498,13 @@ def _read_logs(api: ApiServer, clients: LiveClients, pods: list[dict[str, Any]],
 
         return lambda: _attempt(read)
 
-    reads = [log(name, LOG_TAIL_LINES) for name in tunnels] + [log(pod, 1) for _, pod in probed]
-    answers = clients.in_parallel(reads, KUBE_CONNECTIONS)
+    reads = [log(name, LOG_TAIL_LINES) for name in tunnels] + [log(name, 1) for name in probe_only]
+    answers = clients.io.in_parallel(reads, KUBE_CONNECTIONS)
     if bound := next((answer for answer in answers if isinstance(answer, BoundExceeded)), None):
         raise bound
-    for name, answer in zip(tunnels, answers, strict=False):
+    by_pod = dict(zip([*tunnels, *probe_only], answers, strict=True))
+    for name in tunnels:
+        answer = by_pod[name]
         if _forbidden(answer):
             readings.problems.setdefault(Source.POD_LOGS, _api_problem(answer, PERMISSIONS["pod-logs"]))
             continue
@@ -507,12 +512,12 @@ def _read_logs(api: ApiServer, clients: LiveClients, pods: list[dict[str, Any]],
             readings.problems.setdefault(Source.POD_LOGS, Problem("error", f"logs of {name}: {_short(answer)}"))
             continue
         readings.pod_logs[f"{SYSTEM}/{name}"] = answer.decode("utf-8", errors="replace")
-    probes = answers[len(tunnels) :]
-    denied = next((answer for answer in probes if _forbidden(answer)), None)
+    probes = [(node, by_pod[name]) for node, name in probed]
+    denied = next((answer for _, answer in probes if _forbidden(answer)), None)
     if denied is not None:  # the identity's permission, not the path to the kubelet: no probe result
         readings.problems[Source.KUBELET_PROBE] = _api_problem(denied, PERMISSIONS["pod-logs"])
         return
-    for (node, _), answer in zip(probed, probes, strict=True):
+    for node, answer in probes:
         failed = isinstance(answer, Exception)
         readings.kubelet.append({"node": node, "ok": not failed, "error": _short(answer) if failed else None})
 
@@ -566,7 +571,7 @@ def _short(exc: Exception) -> str:
                 text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
                 return text[:300]
         return str(exc.reason or exc.status).splitlines()[0][:300]
-    return str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    return one_line(exc)
 
 
 def _network_error(exc: Exception) -> str:

@@ -7,7 +7,7 @@ VNets) reads through a `NetworkSource`. Every reference is followed by its ARM i
 it lives: a landing zone's hub (VNet, firewall, policies, IP groups, private DNS zones) sits in a
 connectivity subscription outside the swept scope. Two sources:
 
-- `NetworkInventory`: the swept subscriptions' network resources from a few Resource Graph pages (Resource
+- `BulkNetworkIndex`: the swept subscriptions' network resources from a few Resource Graph pages (Resource
   Graph pages cost one quota unit each, so the whole estate costs tens of queries), and any other reference
   by ARM GET, read once per sweep;
 - `ArmNetworkReader`: typed ARM GETs of only what one cluster references (the Function app's
@@ -226,7 +226,7 @@ class ArmNetworkReader:
         )
 
 
-class NetworkInventory(ArmNetworkReader):
+class BulkNetworkIndex(ArmNetworkReader):
     """A sweep's network resources: those of the swept clusters' subscriptions from a few Resource Graph pages
     (by lower-cased id), and any other reference (a hub in the connectivity subscription) by ARM id.
 

@@ -16,7 +16,7 @@ from typing import Any
 from azure.core.exceptions import AzureError, ClientAuthenticationError, DecodeError
 
 from collect.live.clients import QUERY_METHODS, LiveClients
-from collect.parse import one_line
+from model.text import one_line
 
 SUBSCRIPTION_BATCH = 250  # Resource Graph takes up to 300 subscriptions a query; keep headroom
 PAGE_SIZE = 1000  # the service's maximum rows per page

@@ -53,7 +53,7 @@ from azure.mgmt.core.policies import (
 from azure.mgmt.network import NetworkManagementClient
 
 from collect.documents import DocumentError, load_json
-from collect.parse import one_line
+from model.text import one_line
 
 # The api-version of the reads no runtime SDK serves: what azure-mgmt-privatedns 2.0 sends.
 PRIVATE_DNS_API = "2024-06-01"

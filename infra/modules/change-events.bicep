@@ -1,7 +1,7 @@
 // Change-driven rechecks: an Azure subscription's Event Grid system topic (Microsoft.Resources.Subscriptions)
 // and an event subscription delivering the Resource Manager writes and deletes that can change whether
 // kubectl reaches a cluster to the app's Event Grid trigger. The filter is data shared with the app
-// (sweep/data/watched_changes.json): event types, and operation names by prefix (NSGs, route tables,
+// (sweep/rechecks/data/watched_changes.json): event types, and operation names by prefix (NSGs, route tables,
 // firewalls, firewall policies and their rule collection groups, IP groups, VNets with subnets and peerings,
 // private DNS zones and links, public IPs, NAT gateways, managed clusters and agent pools).
 // Deployed into a resource group of the watched subscription; the topic's source is that subscription.
@@ -15,7 +15,7 @@ param functionAppId string
 @description('Name of the Event Grid trigger function in function_app.py.')
 param functionName string = 'resource_changed'
 
-var watched = loadJsonContent('../../sweep/data/watched_changes.json')
+var watched = loadJsonContent('../../sweep/rechecks/data/watched_changes.json')
 
 resource createdTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' = if (createSystemTopic) {
   name: systemTopicName

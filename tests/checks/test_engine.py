@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from checks.check import Check, Verdict
 from checks.engine import HOW_TO_COLLECT, evaluate_cluster
-from checks.finding import Check, Verdict
 from model.finding import Severity, Status
 from model.snapshot import ClusterSnapshot, Problem, Source
 from tests.builders import make_snapshot

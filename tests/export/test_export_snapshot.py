@@ -16,8 +16,8 @@ from collect.raw import RawCluster
 from collect.snapshot_folder import read_cluster
 from model.finding import Status
 from model.snapshot import Problem, Source
-from sweep.evaluate import evaluate_raw
-from sweep.settings import Settings
+from sweep.core.evaluate import evaluate_raw
+from sweep.core.settings import Settings
 from tests.emulator.landing_zone import (
     SHAPES_SUB,
     WESTEUROPE_TAGS,

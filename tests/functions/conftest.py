@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 import function_app
-from sweep.runtime import Runtime
-from sweep.settings import Settings
+from sweep.app.runtime import Runtime
+from sweep.core.settings import Settings
+from sweep.rechecks.plug_in import with_rechecks
 from tests.capture import IngestionCapture
 from tests.emulator.server import AzureEmulator, StaticToken
 from tests.webhook_capture import WebhookCapture
@@ -50,7 +51,7 @@ def runtime(emulator: AzureEmulator, azurite: Any, ingestion: IngestionCapture, 
             "WEBSITE_AUTH_ENABLED": "True",  # as App Service sets it when its authentication is on
         }
     )
-    built = Runtime.build(settings, StaticToken(), connection_verify=str(emulator.ca_path))
+    built = with_rechecks(Runtime.build(settings, StaticToken(), connection_verify=str(emulator.ca_path)))
     built.queue.create_queue()
     ingestion.clear()
     function_app.services.use(built)

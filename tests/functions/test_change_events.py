@@ -20,9 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from publish.appinsights import FINDING_EVENT, ROOT_CAUSE_EVENT, SWEEP_EVENT
-from sweep.changes import ChangeEventError, caller_of, lookup_ids, read_event
-from sweep.pending_rechecks import RecheckMessage
-from sweep.runtime import Runtime
+from sweep.app.runtime import Runtime
+from sweep.rechecks.events import ChangeEventError, caller_of, lookup_ids, read_event
+from sweep.rechecks.pending import RecheckMessage
+from sweep.rechecks.plug_in import Rechecks
 from tests.capture import IngestionCapture
 from tests.emulator.server import AzureEmulator, EmulatedCluster
 from tests.eventgrid import SAMPLES, SERVICE_PRINCIPAL_CLAIMS, delivered, managed_identity_claims, resource_event
@@ -229,7 +230,7 @@ def test_malformed_events_are_dropped_with_one_log_line_and_no_retry(
     bad[2]["data"]["resourceUri"] = "/subscriptions/3f2c9a8e-5b1d-4c7a-9e6f-2a1b0c9d8e7f/resourceGroups/rg'; drop"
     for event in bad:
         caplog.clear()
-        with caplog.at_level(logging.INFO, logger="sweep.recheck"):
+        with caplog.at_level(logging.INFO, logger="sweep.rechecks.recheck"):
             fire(event)  # returns normally: Event Grid does not redeliver
         errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
         assert len(errors) == 1 and "event dropped" in errors[0].getMessage(), [r.getMessage() for r in errors]
@@ -243,7 +244,10 @@ def test_a_rule_collection_group_change_rechecks_exactly_the_clusters_behind_tha
     runtime: Runtime, emulator: AzureEmulator
 ) -> None:
     sweep_once(runtime)  # each worker writes its cluster's references
-    assert runtime.references.clusters_for(RCG) == {cluster_id("aks-web-prod"), cluster_id("aks-shop-prod")}
+    assert runtime.plug_in(Rechecks).references.clusters_for(RCG) == {
+        cluster_id("aks-web-prod"),
+        cluster_id("aks-shop-prod"),
+    }
     graph_before = emulator.by_service["graph"]
     fire(resource_event(RCG, RCG_WRITE))
     assert rechecked(due_rechecks(runtime)) == {cluster_id("aks-web-prod").lower(), cluster_id("aks-shop-prod").lower()}
@@ -284,7 +288,9 @@ def test_a_cluster_change_rechecks_that_cluster_and_a_deleted_cluster_leaves_the
             cluster_id("aks-web-prod"), "Microsoft.ContainerService/managedClusters/delete", "ResourceDeleteSuccess"
         )
     )
-    assert due_rechecks(runtime) == [] and runtime.references.clusters_for(RCG) == {cluster_id("aks-shop-prod")}
+    assert due_rechecks(runtime) == [] and runtime.plug_in(Rechecks).references.clusters_for(RCG) == {
+        cluster_id("aks-shop-prod")
+    }
 
 
 # --- debounce -----------------------------------------------------------------------------------------------
@@ -303,7 +309,7 @@ def test_a_deployments_many_writes_make_one_recheck_per_cluster(runtime: Runtime
         fire(event)
     fire(events[0])  # Event Grid delivers at least once
     messages = due_rechecks(runtime)
-    pending = runtime.rechecks.claimed(RecheckMessage.parse(messages[0].get_body()))
+    pending = runtime.plug_in(Rechecks).pending.claimed(RecheckMessage.parse(messages[0].get_body()))
     assert pending is not None and sorted(c.event_id for c in pending.changes) == sorted(e["id"] for e in events)
     assert len(messages) == 2 and rechecked(messages) == {
         cluster_id("aks-web-prod").lower(),
@@ -321,19 +327,23 @@ def test_a_redelivered_recheck_does_nothing_and_changes_during_a_recheck_get_the
     )
     fire(resource_event(payments_nsg, "Microsoft.Network/networkSecurityGroups/write"))
     (message,) = due_rechecks(runtime)
-    pending = runtime.rechecks.claimed(RecheckMessage.parse(message.get_body()))  # a worker reads its claim ...
+    pending = runtime.plug_in(Rechecks).pending.claimed(
+        RecheckMessage.parse(message.get_body())
+    )  # a worker reads its claim ...
     assert pending is not None
     rule = f"{payments_nsg}/securityRules/allow-ci"
     fire(resource_event(rule, "Microsoft.Network/networkSecurityGroups/securityRules/write"))  # ... a write lands
     assert drain(runtime.queue) == []  # joined the pending recheck: no message of its own
-    assert runtime.rechecks.finish(pending)  # ... and the worker finishes: that write gets a recheck of its own
+    assert runtime.plug_in(Rechecks).pending.finish(
+        pending
+    )  # ... and the worker finishes: that write gets a recheck of its own
     (follow_up,) = due_rechecks(runtime)
-    again = runtime.rechecks.claimed(RecheckMessage.parse(follow_up.get_body()))
+    again = runtime.plug_in(Rechecks).pending.claimed(RecheckMessage.parse(follow_up.get_body()))
     assert again is not None and [change.resource_id for change in again.changes] == [rule]
     FUNCTIONS["check_cluster_message"](message)  # a redelivery of the first: its claim is gone, nothing runs
     FUNCTIONS["check_cluster_message"](follow_up)  # healthy: nothing is sent
     assert len(webhook.posts) == sent
-    assert runtime.rechecks.claimed(RecheckMessage.parse(follow_up.get_body())) is None
+    assert runtime.plug_in(Rechecks).pending.claimed(RecheckMessage.parse(follow_up.get_body())) is None
 
 
 def test_a_poisoned_recheck_frees_its_claim_and_is_not_counted_into_a_sweep(
@@ -343,7 +353,7 @@ def test_a_poisoned_recheck_frees_its_claim_and_is_not_counted_into_a_sweep(
     fire(resource_event(cluster_id("aks-ledger-prod"), "Microsoft.ContainerService/managedClusters/write"))
     (message,) = due_rechecks(runtime)
     FUNCTIONS["record_poison_message"](QueueMessage(body=message.get_body(), dequeue_count=5))
-    assert runtime.rechecks.claimed(RecheckMessage.parse(message.get_body())) is None
+    assert runtime.plug_in(Rechecks).pending.claimed(RecheckMessage.parse(message.get_body())) is None
     fire(resource_event(cluster_id("aks-ledger-prod"), "Microsoft.ContainerService/managedClusters/write"))
     assert len(due_rechecks(runtime)) == 1  # the next change claims anew
     assert ingestion.events(SWEEP_EVENT) == [] and ingestion.events(FINDING_EVENT) == []
@@ -423,7 +433,9 @@ def test_an_event_delivered_again_after_its_recheck_ran_rechecks_nothing(runtime
 def test_an_event_whose_rechecks_could_not_be_queued_is_taken_as_new_when_retried(runtime: Runtime) -> None:
     sweep_once(runtime)
     event = resource_event(RCG, RCG_WRITE)
-    runtime.rounds.open(read(event), [cluster_id("aks-web-prod")])  # a delivery that stopped before queueing
+    runtime.plug_in(Rechecks).rounds.open(
+        read(event), [cluster_id("aks-web-prod")]
+    )  # a delivery that stopped before queueing
     fire(event)
     assert len(due_rechecks(runtime)) == 2
 

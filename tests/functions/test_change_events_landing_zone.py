@@ -11,7 +11,7 @@ import json
 import pytest
 
 import function_app
-from sweep.runtime import Runtime
+from sweep.app.runtime import Runtime
 from tests.emulator.landing_zone import CONNECTIVITY_SUB, NONPROD_SUB, PROD_SUB, ZONE, LandingZone
 from tests.emulator.server import AzureEmulator
 from tests.eventgrid import managed_identity_claims, resource_event

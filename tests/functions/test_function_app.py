@@ -26,13 +26,13 @@ from azure.storage.blob import BlobServiceClient
 import function_app
 from checks.registry import CHECK_IDS
 from publish.appinsights import FINDING_EVENT, SWEEP_EVENT
-from sweep import worker
-from sweep.fanout import interleaved
-from sweep.messages import ClusterMessage
-from sweep.mutes import MuteListError, exemption_source, read_mute_blob
-from sweep.runtime import Runtime
-from sweep.settings import Settings
-from sweep.storage import queue_client
+from sweep.app import worker
+from sweep.app.fanout import interleaved
+from sweep.app.messages import ClusterMessage
+from sweep.app.runtime import Runtime
+from sweep.app.storage import queue_client
+from sweep.core.mutes import MuteListError, exemption_source, read_mute_blob
+from sweep.core.settings import Settings
 from tests.azurite import UnsignedStorageToken
 from tests.capture import IngestionCapture
 from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault, StaticToken
@@ -118,7 +118,7 @@ def test_in_azure_the_app_uses_its_user_assigned_identity_and_no_credential_chai
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
     from model.errors import SettingsError
-    from sweep.runtime import app_credential
+    from sweep.app.runtime import app_credential
 
     azure = {"IDENTITY_ENDPOINT": "http://127.0.0.1:41741/msi/token", "IDENTITY_HEADER": "h"}
     assert isinstance(app_credential({**azure, "AZURE_CLIENT_ID": RUNBOOK}), ManagedIdentityCredential)
@@ -410,7 +410,7 @@ def test_a_missing_cluster_and_one_the_identity_may_not_read_get_the_same_404_an
     runtime: Runtime, emulator: AzureEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Two different answers would map which resources the identity can read; the log keeps the difference."""
-    caplog.set_level(logging.INFO, logger="sweep.http_check")
+    caplog.set_level(logging.INFO, logger="sweep.app.http_check")
     cluster_id = estate.healthy().cluster["id"]
     missing = cluster_id.replace("aks-payments-prod", "aks-nowhere")
     absent = http("GET", {"clusterId": missing})

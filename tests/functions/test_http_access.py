@@ -14,9 +14,10 @@ import azure.functions as func
 import pytest
 
 import function_app
-from sweep.http_access import HttpAccess, trigger_auth_level
-from sweep.runtime import Runtime, management_group_subscriptions
-from sweep.settings import Settings
+from sweep.app.http_access import HttpAccess, trigger_auth_level
+from sweep.app.runtime import Runtime, management_group_subscriptions
+from sweep.core.settings import Settings
+from sweep.rechecks.plug_in import Rechecks
 from tests.emulator.server import AzureEmulator
 from tests.functions import test_function_app
 from tests.functions.test_function_app import RUNBOOK, http, principal_headers
@@ -97,7 +98,9 @@ def test_a_cluster_outside_the_sweeps_subscriptions_is_403_with_no_request_and_n
     assert error_of(response) == "the cluster's subscription is not in the sweep's scope (AKS_REACH_SUBSCRIPTIONS)"
     assert azure_requests(emulator) == 0
     network_ids = [resource["id"] for resource in estate.healthy().network or []]
-    assert network_ids and not any(runtime.references.clusters_for(rid.lower()) for rid in network_ids)
+    assert network_ids and not any(
+        runtime.plug_in(Rechecks).references.clusters_for(rid.lower()) for rid in network_ids
+    )
 
 
 def test_the_management_group_scope_is_read_once_and_holds_only_its_subscriptions(
@@ -117,7 +120,7 @@ def test_the_management_group_scope_is_read_once_and_holds_only_its_subscription
 def test_the_allow_list_lets_each_caller_check_only_its_clusters_and_the_log_names_the_caller(
     runtime: Runtime, emulator: AzureEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="sweep.http_check")
+    caplog.set_level(logging.INFO, logger="sweep.app.http_check")
     with_access(runtime, AKS_REACH_HTTP_CALLERS=json.dumps({RUNBOOK: [HEALTHY.upper()], OTHER_CALLER: [estate.SUB]}))
     assert http("GET", {"clusterId": HEALTHY}).status_code == 200
     assert f"HTTP check of {HEALTHY} by object id {RUNBOOK}" in caplog.text
@@ -159,7 +162,7 @@ def test_with_the_function_key_the_scope_still_applies(runtime: Runtime, emulato
 def test_a_500_carries_an_incident_id_and_the_log_the_reason(
     runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from sweep.mutes import ExemptionSource, MuteListError
+    from sweep.core.mutes import ExemptionSource, MuteListError
 
     def broken() -> list[Any]:
         raise MuteListError("AKS_REACH_MUTE_LIST_BLOB (https://secret.blob/x): entry 3 (team-x): ...")

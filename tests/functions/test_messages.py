@@ -7,7 +7,7 @@ import uuid
 
 from collect.live.logs import AuditRows
 from model.snapshot import Problem
-from sweep.messages import AUDIT_BUDGET_BYTES, ClusterMessage
+from sweep.app.messages import AUDIT_BUDGET_BYTES, ClusterMessage
 from tools import make_example_estate as estate
 
 CLUSTER = estate.healthy().cluster["id"]

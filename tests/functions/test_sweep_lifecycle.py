@@ -24,13 +24,13 @@ from azure.identity import ManagedIdentityCredential
 import function_app
 from checks.registry import CHECK_IDS
 from publish.appinsights import FINDING_EVENT, SWEEP_EVENT
-from sweep import fanout
-from sweep.live import live_clients
-from sweep.messages import ClusterMessage
-from sweep.mutes import exemption_source
-from sweep.progress import SweepProgress, new_sweep_id
-from sweep.runtime import Runtime, Services
-from sweep.settings import Settings
+from sweep.app import fanout
+from sweep.app.bookkeeping import SweepBookkeeping, new_sweep_id
+from sweep.app.messages import ClusterMessage
+from sweep.app.runtime import Runtime, Services
+from sweep.core.clients import live_clients
+from sweep.core.mutes import exemption_source
+from sweep.core.settings import Settings
 from tests.azurite import UnsignedStorageToken
 from tests.capture import IngestionCapture
 from tests.emulator.server import AzureEmulator, Fault, StaticToken
@@ -74,7 +74,7 @@ def faulty(runtime: Runtime, azurite: Any) -> FaultyTransport:
     table = TableClient.from_connection_string(
         azurite.connection_string, runtime.settings.state_table, transport=transport, retry_total=0
     )
-    function_app.services.use(Runtime(**{**runtime.__dict__, "progress": SweepProgress(table)}))
+    function_app.services.use(Runtime(**{**runtime.__dict__, "progress": SweepBookkeeping(table)}))
     return transport
 
 
@@ -350,7 +350,7 @@ def test_a_state_table_that_never_answers_stops_the_run_before_discovery_naming_
     hanging = dataclasses.replace(azurite, table_port=silent.port)
     table = TableClient.from_connection_string(hanging.connection_string, runtime.settings.state_table)
     stuck = with_settings(runtime, timer_step_timeout_seconds=STEP_SECONDS)
-    stuck.progress = SweepProgress(table)
+    stuck.progress = SweepBookkeeping(table)
     assert_stopped_before_discovery(stuck, request, caplog, "reading the open sweeps from the state table")
     assert silent.connections  # the read was sent, and is still waiting for its answer
 

@@ -13,8 +13,8 @@ import pytest
 from checks.registry import CHECK_IDS
 from model.finding import Finding, Mute, Status
 from publish.appinsights import finding_properties
-from sweep import fanout
-from sweep.http_check import ON_DEMAND_SWEEP_PREFIX
+from sweep.app import fanout
+from sweep.app.http_check import ON_DEMAND_SWEEP_PREFIX
 from tests.builders import make_cluster
 from tests.infra.templates import INFRA, MAIN, parse
 from tests.infra.test_workbook import problems, properties_of

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from sweep.changes import WATCHED
+from sweep.rechecks.events import WATCHED
 from tests.functions.test_function_app import DECLARED
 from tests.infra.templates import INFRA, MAIN, REPO, parse
 
@@ -28,11 +28,11 @@ def test_the_topic_is_the_subscriptions_resource_manager_topic() -> None:
 def test_the_event_subscription_delivers_the_watched_changes_to_the_trigger() -> None:
     template = parse(MODULE)
     assert template["variables"]["watched"]["value"]["function"]["parameters"]["file_path"] == (
-        "../../sweep/data/watched_changes.json"
+        "../../sweep/rechecks/data/watched_changes.json"
     )
     assert (
-        MODULE.parent / "../../sweep/data/watched_changes.json"
-    ).resolve() == REPO / "sweep/data/watched_changes.json"
+        MODULE.parent / "../../sweep/rechecks/data/watched_changes.json"
+    ).resolve() == REPO / "sweep/rechecks/data/watched_changes.json"
     subscription = template["resources"]["changes"]["config"]["properties"]
     assert subscription["destination"]["endpointType"] == "AzureFunction"
     assert subscription["destination"]["properties"]["resourceId"] == "${functionAppId}/functions/${functionName}"

@@ -9,8 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from sweep.settings import Settings
-from sweep.storage import queue_client
+from sweep.app.storage import queue_client
+from sweep.core.settings import Settings
 from tests.azurite import AZURITE_BIN, LISTENING
 from tests.infra.templates import REPO
 

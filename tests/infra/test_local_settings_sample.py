@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from sweep.settings import Settings, all_limit_settings, env_name
+from sweep.core.settings import Settings, all_limit_settings, env_name
 from tests.infra.templates import REPO
 
 SAMPLE = REPO / "local.settings.sample.json"
-# Read by the Functions host and Core Tools locally, not by sweep/settings.py (Flex Consumption in
+# Read by the Functions host and Core Tools locally, not by sweep/core/settings.py (Flex Consumption in
 # Azure takes the runtime from functionAppConfig instead).
 LOCAL_HOST_SETTINGS = {"FUNCTIONS_WORKER_RUNTIME": "python"}
 

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from sweep.settings import Settings, env_name
+from sweep.core.settings import Settings, env_name
 from tests.infra.templates import DEPLOYMENT_PAGE, INFRA, MAIN, bicep_files, parse, table_names
 
 SETTING_FIELDS = {field.name: field for field in dataclasses.fields(Settings)}

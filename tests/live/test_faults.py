@@ -17,9 +17,9 @@ from checks.registry import CHECK_IDS, CHECKS
 from collect.live import resource_graph, throttling
 from collect.live.estate import Scope
 from model.finding import ClusterResult, Status
-from sweep.cli import main
-from sweep.live import run_live
-from sweep.settings import Settings
+from sweep.cli.live import run_live
+from sweep.cli.main import main
+from sweep.core.settings import Settings
 from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault, StaticToken
 from tools import make_example_estate as estate
 
@@ -208,13 +208,16 @@ def test_secret_values_are_dropped_when_the_api_server_ignores_the_metadata_only
         "stringData": {"password": "hunter2"},
     }
     full_list = json.dumps({"kind": "SecretList", "apiVersion": "v1", "items": [secret]})
-    emulator.faults.append(Fault(r"/k8s/aks-storefront-prod/api/v1/secrets$", 200, times=50, body=full_list))
+    ignores_accept = Fault(r"/k8s/aks-storefront-prod/api/v1/secrets$", 200, times=50, body=full_list)
+    emulator.faults.append(ignores_accept)
     settings = replace(
         Settings.from_env({}), read_secrets=True, arm_endpoint=emulator.url, logs_endpoint=f"{emulator.url}/v1"
     )
     saved = tmp_path / "saved"
     run_live(Scope(), {}, settings, StaticToken(), CHECKS, saved, connection_verify=str(emulator.ca_path))
-    written = "".join(path.read_text() for path in (saved / "aks-storefront-prod").rglob("*.json"))
+    assert ignores_accept.times < 50  # the Secrets list came whole, values and all
+    (folder,) = saved.glob("aks-storefront-prod-*")  # named <name>-<digest of its ARM id>
+    written = "".join(path.read_text() for path in folder.rglob("*.json"))
     assert "sh.helm.release.v1.web-frontend.v1" in written
     assert "SDRzSUFB" not in written and "hunter2" not in written and "c2VjcmV0LXRva2Vu" not in written
 

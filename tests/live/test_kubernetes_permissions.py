@@ -13,8 +13,8 @@ import pytest
 from collect.live.estate import collect_one
 from collect.raw import RawCluster
 from model.finding import Finding, Status
-from sweep.evaluate import evaluate_raw
-from sweep.settings import Settings
+from sweep.core.evaluate import evaluate_raw
+from sweep.core.settings import Settings
 from tests.emulator.server import AKS_RBAC_READER_DATA_ACTIONS, AzureEmulator, EmulatedCluster
 from tests.infra.templates import INFRA
 from tools import make_example_estate as estate

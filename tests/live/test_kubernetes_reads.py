@@ -18,8 +18,8 @@ from collect.live.estate import collect_one
 from collect.live.kube import PAGE_SIZE, KubeEndpoint
 from collect.raw import RawCluster
 from model.finding import Finding, Status
-from sweep.evaluate import evaluate_raw
-from sweep.settings import Settings
+from sweep.core.evaluate import evaluate_raw
+from sweep.core.settings import Settings
 from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault
 from tools import make_example_estate as estate
 

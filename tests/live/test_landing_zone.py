@@ -15,8 +15,8 @@ from collect.live.estate import CollectionFailure, Scope, collect_one, discover_
 from collect.raw import RawCluster
 from collect.snapshot_folder import read_cluster, write_cluster
 from model.finding import Finding, Status
-from sweep.evaluate import evaluate_raw
-from sweep.settings import Settings
+from sweep.core.evaluate import evaluate_raw
+from sweep.core.settings import Settings
 from tests.emulator.landing_zone import CONNECTIVITY_SUB, NONPROD_SUB, PROD_SUB, ZONE, LandingZone, landing_zone
 from tests.emulator.server import AzureEmulator, EmulatedCluster
 from tools import make_example_estate as estate

@@ -16,8 +16,8 @@ from collect.live.estate import CollectionFailure, Scope, collect_one, discover_
 from collect.raw import RawCluster
 from collect.snapshot_folder import read_cluster, write_cluster
 from model.finding import Finding, Status
-from sweep.evaluate import evaluate_raw
-from sweep.settings import Settings
+from sweep.core.evaluate import evaluate_raw
+from sweep.core.settings import Settings
 from tests.emulator.landing_zone import (
     SHAPES_SUB,
     forced_tunnel,

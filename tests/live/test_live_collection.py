@@ -33,16 +33,16 @@ from collect.live.estate import (
     slim_row,
     sweep,
 )
-from collect.live.network import NetworkInventory
+from collect.live.network import BulkNetworkIndex
 from collect.raw import RawCluster
 from collect.snapshot_folder import read_cluster, write_cluster
 from model.finding import Status
 from model.snapshot import Source
-from sweep.cli import evaluate_snapshot
-from sweep.evaluate import evaluate_raw
-from sweep.live import run_live, snapshot_folder_name
-from sweep.probe_timing import settle_probe
-from sweep.settings import Settings
+from sweep.cli.live import run_live, snapshot_folder_name
+from sweep.cli.main import evaluate_snapshot
+from sweep.core.evaluate import evaluate_raw
+from sweep.core.probe_timing import settle_probe
+from sweep.core.settings import Settings
 from tests.emulator.server import AzureEmulator, EmulatedCluster, Fault, StaticToken
 from tools import make_example_estate as estate
 
@@ -428,7 +428,7 @@ def test_a_malformed_body_in_the_inventory_is_named_and_costs_only_the_clusters_
     for _ in range(70):
         nested = {"deeper": nested}
     bad["properties"] = {**bad.get("properties", {}), "tags": nested}
-    inventory = NetworkInventory(iter([good, bad]), emulator.live_clients())
+    inventory = BulkNetworkIndex(iter([good, bad]), emulator.live_clients())
     assert inventory.get(good["id"]) == good
     assert inventory.get(bad["id"]) is None
     assert (inventory.why_unreadable(bad["id"]) or "").startswith("malformed answer: nested deeper than 64 levels")

@@ -14,9 +14,9 @@ import pytest
 from bench.sweep import bench_estate
 from checks.registry import CHECKS
 from collect.live.estate import Scope
-from sweep.console import Progress
-from sweep.live import run_live
-from sweep.settings import Settings
+from sweep.cli.console import Progress
+from sweep.cli.live import run_live
+from sweep.core.settings import Settings
 from tests.emulator.server import AzureEmulator, StaticToken
 
 CLUSTERS, SUBSCRIPTIONS = 600, 12

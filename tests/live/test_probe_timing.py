@@ -1,4 +1,4 @@
-"""A slow API server probe is measured again apart from the sweep's load before it warns (sweep/probe_timing.py):
+"""A slow API server probe is measured again apart from the sweep's load before it warns (sweep/core/probe_timing.py):
 with handshakes slowed while a 32-at-once sweep collects (as a loaded checker times them), two identical runs
 give identical verdicts, and a probe recorded as slow is re-measured alone."""
 
@@ -14,10 +14,10 @@ from collect.live.estate import Scope, collect_one
 from collect.live.probes import REMEASURES
 from collect.raw import RawCluster
 from model.finding import Status
-from sweep.evaluate import evaluate_raw
-from sweep.live import run_live
-from sweep.probe_timing import probe_is_slow, settle_probe
-from sweep.settings import Settings
+from sweep.cli.live import run_live
+from sweep.core.evaluate import evaluate_raw
+from sweep.core.probe_timing import probe_is_slow, settle_probe
+from sweep.core.settings import Settings
 from tests.emulator.server import AzureEmulator, StaticToken
 
 SLOW_MS = 1000.0  # the default: a lone loopback handshake is far below it, one queued behind a loaded sweep is not

@@ -1,4 +1,4 @@
-"""A command-line sweep shared out over processes (sweep/processes.py) against the local emulator: the same
+"""A command-line sweep shared out over processes (sweep/cli/processes.py) against the local emulator: the same
 results as one process, the children's log records in this process's logging, and a child that dies costs
 only the clusters it had not sent, each reported as an `error` naming why."""
 
@@ -15,9 +15,9 @@ from bench.sweep import bench_estate
 from checks.registry import CHECKS
 from collect.live.estate import Scope
 from model.finding import ClusterResult, Status
-from sweep import live
-from sweep.processes import run_in_processes
-from sweep.settings import Settings
+from sweep.cli import live
+from sweep.cli.processes import run_in_processes
+from sweep.core.settings import Settings
 from tests.emulator.server import AzureEmulator, StaticToken
 
 CLUSTERS, SUBSCRIPTIONS = 24, 4
@@ -114,6 +114,21 @@ def test_items_log_records_and_failures_of_every_share_reach_this_process(caplog
     arrived.clear()
     ended = run_in_processes([[5, 1], [2]], work, lambda key, item: arrived.__setitem__(key, item))
     assert ended == {0: "ValueError: five is not allowed"} and arrived == {"2": {"square": 4}}
+
+
+def test_a_childs_logged_exception_arrives_with_its_traceback_once(caplog: pytest.LogCaptureFixture) -> None:
+    def work(share: list[int], emit) -> None:
+        for number in share:
+            try:
+                {}[f"cluster-{number}"]
+            except KeyError:
+                logging.getLogger("aks-reach-test").exception("cluster %d not read", number)
+
+    caplog.set_level(logging.WARNING)
+    assert run_in_processes([[], [7]], work, lambda key, item: None) == {}
+    (record,) = [r for r in caplog.records if r.name == "aks-reach-test"]
+    assert record.getMessage().startswith("cluster 7 not read\nTraceback (most recent call last):")
+    assert record.getMessage().endswith("KeyError: 'cluster-7'") and record.exc_info is None  # told once, as text
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from model.arm_ids import table_key
-from sweep.progress import SweepProgress, SweepTotals, new_sweep_id, shard_of, sweep_started
+from sweep.app.bookkeeping import SweepBookkeeping, SweepTotals, new_sweep_id, shard_of, sweep_started
 
 pytestmark = pytest.mark.azurite
 COUNTS = {"pass": 7, "fail": 1, "warn": 0, "skipped": 0, "error": 0, "muted": 1}
@@ -34,17 +34,17 @@ def table(azurite: Any) -> TableClient:
 
 
 @pytest.fixture
-def progress(table: TableClient) -> SweepProgress:
-    return SweepProgress(table)
+def progress(table: TableClient) -> SweepBookkeeping:
+    return SweepBookkeeping(table)
 
 
-def deliver(progress: SweepProgress, sweep_id: str, cluster: str) -> SweepTotals | None:
+def deliver(progress: SweepBookkeeping, sweep_id: str, cluster: str) -> SweepTotals | None:
     """What a worker does with the bookkeeping: count its cluster, then try to close the sweep."""
     progress.record(sweep_id, cluster, COUNTS)
     return progress.settle(sweep_id, closer=cluster.lower())
 
 
-def test_concurrent_workers_count_every_cluster_once_and_one_closes(progress: SweepProgress) -> None:
+def test_concurrent_workers_count_every_cluster_once_and_one_closes(progress: SweepBookkeeping) -> None:
     clusters = 150  # more than one transaction of pending rows
     sweep_id = new_sweep_id(datetime.now(UTC))
     progress.open(sweep_id, [cluster_id(i) for i in range(clusters)])
@@ -63,7 +63,7 @@ def test_concurrent_workers_count_every_cluster_once_and_one_closes(progress: Sw
 
 
 def test_workers_counting_in_one_shard_at_once_retry_on_its_etag_and_count_each_cluster_once(
-    progress: SweepProgress,
+    progress: SweepBookkeeping,
 ) -> None:
     same_shard = [c for c in map(cluster_id, range(5000)) if shard_of(table_key(c)) == 0][:30]
     others = [cluster_id(i) for i in range(5000, 5010)]
@@ -78,7 +78,7 @@ def test_workers_counting_in_one_shard_at_once_retry_on_its_etag_and_count_each_
     assert progress.missing(sweep_id) == []
 
 
-def test_a_shard_of_more_clusters_than_one_transaction_holds_counts_them_all(progress: SweepProgress) -> None:
+def test_a_shard_of_more_clusters_than_one_transaction_holds_counts_them_all(progress: SweepBookkeeping) -> None:
     crowded = [c for c in map(cluster_id, range(30000)) if shard_of(table_key(c)) == 7][:150]
     assert len(crowded) == 150  # its pending rows take two transactions, each carrying the shard's count
     sweep_id = new_sweep_id(datetime.now(UTC))
@@ -90,7 +90,7 @@ def test_a_shard_of_more_clusters_than_one_transaction_holds_counts_them_all(pro
 
 
 def test_a_sweep_whose_timer_stopped_while_opening_it_closes_with_the_clusters_it_recorded(
-    progress: SweepProgress, table: TableClient
+    progress: SweepBookkeeping, table: TableClient
 ) -> None:
     """The open row lists every shard, but the timer stopped before writing some of them: their clusters were
     never enqueued, so the sweep closes without them."""
@@ -107,7 +107,7 @@ def test_a_sweep_whose_timer_stopped_while_opening_it_closes_with_the_clusters_i
     assert outcomes[-1] is not None and outcomes[-1].counts["clusters"] == len(recorded)
 
 
-def test_only_clusters_the_timer_enqueued_count(progress: SweepProgress) -> None:
+def test_only_clusters_the_timer_enqueued_count(progress: SweepBookkeeping) -> None:
     sweep_id = new_sweep_id(datetime.now(UTC))
     progress.open(sweep_id, [cluster_id(1), cluster_id(2)])
     assert progress.record(sweep_id, cluster_id(99), COUNTS) is False  # a made-up cluster of an open sweep
@@ -119,7 +119,7 @@ def test_only_clusters_the_timer_enqueued_count(progress: SweepProgress) -> None
 
 
 def test_a_failed_delivery_leaves_its_attempts_and_first_error_line_for_the_poison_handler(
-    progress: SweepProgress,
+    progress: SweepBookkeeping,
 ) -> None:
     sweep_id = new_sweep_id(datetime.now(UTC))
     progress.open(sweep_id, [cluster_id(1)])
@@ -132,7 +132,7 @@ def test_a_failed_delivery_leaves_its_attempts_and_first_error_line_for_the_pois
     assert progress.pending(sweep_id, cluster_id(1)) is None
 
 
-def test_an_empty_sweep_closes_at_once_and_open_sweeps_sort_oldest_first(progress: SweepProgress) -> None:
+def test_an_empty_sweep_closes_at_once_and_open_sweeps_sort_oldest_first(progress: SweepBookkeeping) -> None:
     now = datetime.now(UTC)
     older, newer = new_sweep_id(now - timedelta(hours=1)), new_sweep_id(now)
     progress.open(newer, [cluster_id(1)])

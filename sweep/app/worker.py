@@ -1,6 +1,6 @@
 """The queue worker's half of a sweep: check one cluster, publish its findings, count it into its sweep.
 
-A message is acted on only while its cluster is pending in its sweep (sweep/progress.py): a redelivered
+A message is acted on only while its cluster is pending in its sweep (sweep/app/bookkeeping.py): a redelivered
 message, or one naming a cluster the timer did not enqueue, publishes nothing and counts nothing. A delivery
 whose check raises records its attempt and error on the pending row, then raises so the host retries it;
 after host.json's maxDequeueCount the host moves it to `<queue>-poison`, where `record_poison` publishes
@@ -9,7 +9,6 @@ the cluster's `error` result with those facts, so no cluster drops out of a swee
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -20,15 +19,17 @@ from azure.core.exceptions import AzureError
 from collect.live.estate import ClusterNotFound, CollectionFailure, collect_one
 from collect.live.logs import AuditRows
 from model.estate import EstateCause
+from model.etag_retry import RacesLost
 from model.finding import ClusterResult, Status
+from model.text import one_line
 from publish.json_report import summary
-from publish.notify_state import StateConflict, SweepRef
-from sweep.evaluate import evaluate_raw, unreachable_result
-from sweep.messages import ClusterMessage, MessageError
-from sweep.mutes import MuteListError
-from sweep.probe_timing import settle_probe
-from sweep.progress import PendingCluster, SweepTotals, sweep_started
-from sweep.runtime import Runtime
+from publish.notify_state import SweepRef
+from sweep.app.bookkeeping import PendingCluster, SweepTotals, sweep_started
+from sweep.app.messages import ClusterMessage, MessageError
+from sweep.app.runtime import Runtime
+from sweep.core.evaluate import evaluate_raw, unreachable_result
+from sweep.core.mutes import MuteListError
+from sweep.core.probe_timing import settle_probe
 
 log = logging.getLogger(__name__)
 
@@ -45,20 +46,10 @@ def check_cluster(
     )
     if isinstance(collected, CollectionFailure):
         return unreachable_result(collected.cluster_id, collected.message, location=collected.location)
-    remember_references(runtime, cluster_id, collected.network)
+    for plug_in in runtime.plug_ins:  # e.g. change-driven rechecks: the resources this cluster now references
+        plug_in.collected(cluster_id, collected.network)
     settle_probe(collected, settings)  # other clusters of this instance may be in flight: measure again alone
     return evaluate_raw(collected, settings)
-
-
-def remember_references(runtime: Runtime, cluster_id: str, network: Sequence[dict[str, Any]] | None) -> None:
-    """Refreshes the cluster's row set in the change index (sweep/change_index.py); a failed network read keeps
-    the previous references, and a failed write only costs change-driven rechecks until the next check."""
-    if runtime.references is None or network is None:
-        return
-    try:
-        runtime.references.record(cluster_id, [str(resource.get("id") or "") for resource in network])
-    except AzureError as exc:
-        log.warning("%s: change index not updated: %s", cluster_id, str(exc).splitlines()[0][:300])
 
 
 def handle_message(runtime: Runtime, body: str | bytes, dequeue_count: int | None) -> ClusterResult | None:
@@ -133,8 +124,8 @@ def record_root_causes(runtime: Runtime, result: ClusterResult) -> list[str]:
         return []
     try:
         return runtime.root_causes.record_cluster(result)
-    except (AzureError, StateConflict) as exc:
-        log.warning("%s: root causes not updated: %s", result.cluster.id, str(exc).splitlines()[0][:300])
+    except (AzureError, RacesLost) as exc:  # RacesLost: every try lost to other writers of a root cause
+        log.warning("%s: root causes not updated: %s", result.cluster.id, one_line(exc))
         return []
 
 
@@ -156,9 +147,8 @@ def send_summary(runtime: Runtime, totals: SweepTotals) -> None:
         runtime.events.publish_root_causes(causes, totals.sweep_id)
         runtime.events.publish_sweep({**totals.counts, "rootCauses": len(causes)}, totals.sweep_id)
         runtime.flush()  # out before the rows that would send it again are gone
-    if runtime.rounds is not None:
-        with contextlib.suppress(AzureError):  # expired event ids: the next close purges them
-            runtime.rounds.purge(datetime.now(UTC))
+    for plug_in in runtime.plug_ins:  # e.g. change-driven rechecks: event ids past their retry window go
+        plug_in.sweep_closed(datetime.now(UTC))
     log.info("sweep %s closed: %s, %d root causes", totals.sweep_id, dict(totals.counts), len(causes))
     runtime.progress.finish(totals.sweep_id)
 
@@ -171,8 +161,8 @@ def close_root_causes(runtime: Runtime, started: datetime) -> list[EstateCause]:
     try:
         runtime.root_causes.prune(started)
         return runtime.root_causes.estate_causes()
-    except (AzureError, StateConflict) as exc:
-        log.warning("root causes not pruned or counted: %s", str(exc).splitlines()[0][:300])
+    except (AzureError, RacesLost) as exc:
+        log.warning("root causes not pruned or counted: %s", one_line(exc))
         return []
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.finding import Check
+from checks.check import Check
 from checks.registry import CHECKS
 from model.errors import SettingsError
 

@@ -27,7 +27,7 @@ import azure.functions as func
 
 from model.arm_ids import subscription_of
 from model.errors import SettingsError
-from sweep.settings import Settings
+from sweep.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

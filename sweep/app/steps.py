@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from azure.core.exceptions import AzureError
 
-from collect.parse import one_line
+from model.text import one_line
 
 T = TypeVar("T")
 SETTING = "AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS"

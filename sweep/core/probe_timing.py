@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collect.live.probes import remeasure_apiserver
 from collect.raw import RawCluster
-from sweep.settings import Settings
+from sweep.core.settings import Settings
 
 TIMED = ("tcpMs", "tlsMs")
 TIMEOUT = "timeout"  # collect/live/probes.py's error for a connect or handshake past the probe timeout

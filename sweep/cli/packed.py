@@ -6,7 +6,7 @@ The packed results are kept in an anonymous temporary file (`BlobSpool`), not in
 are about 29 MB, the largest part of a sweep's memory that grows with the estate.
 
 The pickler sends the model's read-only mappings (`frozen_map`) as plain ones and makes them read-only again
-on arrival; the share processes of a sweep (sweep/processes.py) use it for everything they send.
+on arrival; the share processes of a sweep (sweep/cli/processes.py) use it for everything they send.
 """
 
 from __future__ import annotations

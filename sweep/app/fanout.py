@@ -7,7 +7,7 @@ the deadline is closed here: each cluster still pending gets its `error` result,
 its summary is sent. That also closes a sweep whose timer died after opening it, before or while enqueueing.
 
 Every step before discovery (creating the state table when a process starts, its reads, the mute list, the
-identity's token) is bounded by AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS (`sweep.steps`): one that takes longer is
+identity's token) is bounded by AKS_REACH_TIMER_STEP_TIMEOUT_SECONDS (`sweep.app.steps`): one that takes longer is
 logged by name and the run stops, having opened nothing. After discovery the steps overlap (`_FanOut`), so the
 run takes about as long as its slowest step, not their sum (docs/function-app-scale.md).
 """
@@ -31,15 +31,16 @@ from azure.core.exceptions import AzureError
 
 from collect.live.estate import Scope, discover_clusters
 from collect.live.logs import LOGS_CONCURRENCY, WorkspaceAuditLogs
-from collect.parse import cluster_from_arm, one_line
+from collect.parse import cluster_from_arm
 from model.snapshot import Cluster
-from sweep import worker
-from sweep.evaluate import unreachable_result
-from sweep.messages import ClusterMessage
-from sweep.mutes import MuteListError
-from sweep.progress import OpenSweep, PendingCluster, new_sweep_id
-from sweep.runtime import Runtime, Services
-from sweep.steps import StepError, bounded
+from model.text import one_line
+from sweep.app import worker
+from sweep.app.bookkeeping import OpenSweep, PendingCluster, new_sweep_id
+from sweep.app.messages import ClusterMessage
+from sweep.app.runtime import Runtime, Services
+from sweep.app.steps import StepError, bounded
+from sweep.core.evaluate import unreachable_result
+from sweep.core.mutes import MuteListError
 
 log = logging.getLogger(__name__)
 TIMER = "timer"  # the closer name of sweeps the timer closes
@@ -189,7 +190,7 @@ def _arm_token(runtime: Runtime) -> object:
 class _FanOut:
     """Records a sweep's clusters as pending and sends one message each, with the steps overlapping:
 
-    - the pending rows are written (`SweepProgress.open`, SHARD_WRITERS shards at once) while READERS threads
+    - the pending rows are written (`SweepBookkeeping.open`, SHARD_WRITERS shards at once) while READERS threads
       read the clusters' diagnostic settings (`WorkspaceAuditLogs.workspace_of`);
     - a workspace's query starts as soon as one of its clusters names it, LOGS_CONCURRENCY at once, and no read
       waits for a query: with every cluster's read waiting on its workspace's query (as before), the reads
@@ -324,7 +325,7 @@ class _FanOut:
         try:
             self.runtime.queue.send_message(ClusterMessage(self.sweep_id, cluster_id, rows).to_json())
         except AzureError as exc:
-            return cluster_id, str(exc).splitlines()[0][:300]
+            return cluster_id, one_line(exc)
         return None
 
     def _ended(self, step: str) -> None:

@@ -1,4 +1,5 @@
-"""What a check is, and what its `evaluate` returns (the engine turns that into a `model.finding.Finding`)."""
+"""What a check is (`Check`, `need`, `NoLimits`), and what its `evaluate` returns (a `Verdict`, which the engine
+turns into a `model.finding.Finding`)."""
 
 from __future__ import annotations
 

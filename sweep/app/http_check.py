@@ -4,7 +4,7 @@ Parameters (query string, or a JSON object body): `clusterId` (the cluster's ARM
 `clientIps` (addresses or CIDRs that must reach the API server: a list in JSON, comma-separated in a
 query string). The answer is the JSON report (docs/report.md) for that one cluster. The id is validated
 strictly and only ever used as an ARM resource path on the configured endpoint: a caller cannot make
-the app call a URL of its choosing. Who may call, and for which clusters: sweep/http_access.py.
+the app call a URL of its choosing. Who may call, and for which clusters: sweep/app/http_access.py.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from collect.live.estate import ClusterNotFound
 from collect.parse import clients_from_context
 from model.finding import ClusterResult
 from publish.json_report import report_document
-from sweep.http_access import Caller, Refused
-from sweep.mutes import MuteListError
-from sweep.runtime import Runtime
-from sweep.worker import check_cluster
+from sweep.app.http_access import Caller, Refused
+from sweep.app.runtime import Runtime
+from sweep.app.worker import check_cluster
+from sweep.core.mutes import MuteListError
 
 log = logging.getLogger(__name__)
 

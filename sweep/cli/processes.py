@@ -6,7 +6,7 @@ after discovery and before any thread of the sweep starts, so a child inherits t
 token cache), the settings and its share of the work without pickling any of it, and makes its own
 clients: no socket or lock of this process is ever used by two.
 
-A child sends each item as `(key, item)`, pickled (`sweep.packed.dumps`), and its
+A child sends each item as `(key, item)`, pickled (`sweep.cli.packed.dumps`), and its
 log records, which this process hands to its own logging: they reach the same handlers (the progress bar
 stays on its line) whichever process wrote them. A child that dies or raises ends its share only: the
 caller hears which share ended how, and reports what that share did not send.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import logging.handlers
 import multiprocessing
 import pickle
 import threading
@@ -23,7 +24,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
-from sweep.packed import dumps
+from sweep.cli.packed import dumps
 
 T = TypeVar("T")
 Emit = Callable[[str, Any], None]
@@ -114,7 +115,7 @@ def _child(work: Callable[[Sequence[T], Emit], None], share: Sequence[T], writer
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)  # the parent's handlers, copied by fork: records go to the parent instead
-    root.addHandler(_Forward(send))
+    root.addHandler(logging.handlers.QueueHandler(_LogChannel(send)))  # type: ignore[arg-type]  # put_nowait is all it uses
     try:
         work(share, lambda key, item: send(ITEM, key, item))
     except BaseException as exc:  # whatever ends the share is the parent's to report, with the clusters it left
@@ -124,19 +125,12 @@ def _child(work: Callable[[Sequence[T], Emit], None], share: Sequence[T], writer
     writer.close()  # multiprocessing then ends the child with os._exit: the parent's atexit handlers stay its own
 
 
-class _Forward(logging.Handler):
+class _LogChannel:
+    """The pipe to the parent as the standard QueueHandler's queue: the handler merges each record's message,
+    arguments and traceback into one picklable record, and this sends it as a LOG message."""
+
     def __init__(self, send: Callable[[str, str, Any], None]) -> None:
-        super().__init__()
         self._send = send
 
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = record.getMessage()
-            if record.exc_info:
-                message += "\n" + logging.Formatter().formatException(record.exc_info)
-            forwarded = logging.makeLogRecord(
-                {**record.__dict__, "msg": message, "args": None, "exc_info": None, "exc_text": None}
-            )
-            self._send(LOG, "", forwarded)
-        except Exception:
-            self.handleError(record)
+    def put_nowait(self, record: logging.LogRecord) -> None:
+        self._send(LOG, "", record)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from checks.check import Check
 from checks.engine import error_findings, evaluate_cluster
-from checks.finding import Check
 from checks.registry import CHECKS
 from collect.parse import SnapshotError, cluster_identity, parse_cluster, resource_owners
 from collect.raw import RawCluster
@@ -14,7 +14,7 @@ from model.arm_ids import parse_cluster_id
 from model.finding import ClusterResult
 from model.root_cause import with_owners
 from model.snapshot import Cluster
-from sweep.settings import Settings
+from sweep.core.settings import Settings
 
 
 def evaluate_raw(raw: RawCluster, settings: Settings, checks: Sequence[Check] = CHECKS) -> ClusterResult:

@@ -30,7 +30,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableEntity, UpdateMode
 
-from sweep.changes import ResourceChange
+from sweep.rechecks.events import ResourceChange
 
 PARTITION = "change-events"
 MAX_ATTEMPTS = 50  # ETag races between the rechecks of one change; each retry re-reads the row

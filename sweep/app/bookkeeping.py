@@ -35,9 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 import secrets
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -51,6 +49,7 @@ from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from model.arm_ids import table_key
+from model.etag_retry import Conflict, retry_on_conflict
 from model.finding import Status
 
 log = logging.getLogger(__name__)
@@ -62,7 +61,6 @@ COUNTS = ("clusters", *(status.value for status in Status), "muted")  # the keys
 SHARDS = 100  # partitions a sweep's clusters are spread over
 TRANSACTION_LIMIT = 100  # operations per entity-group transaction (the service's limit)
 ERROR_LIMIT = 500  # characters of a worker's last error kept on its pending row
-COUNT_ATTEMPTS = 20  # tries of one count against other workers of its shard (ETag conflicts) before raising
 
 
 @dataclass(frozen=True)
@@ -120,7 +118,7 @@ def _sweep_rows(sweep_id: str) -> str:
     return f"PartitionKey ge 'sweep-{sweep_id}-' and PartitionKey lt 'sweep-{sweep_id}.'"
 
 
-class SweepProgress:
+class SweepBookkeeping:
     """Each method is one cheap step of the lifecycle; none holds state between calls (any worker or timer
     instance may take the next step)."""
 
@@ -190,12 +188,12 @@ class SweepProgress:
 
     def record(self, sweep_id: str, cluster_id: str, counts: Mapping[str, int]) -> bool:
         """Counts one cluster's findings into its sweep; False when it was not pending (counted already, never
-        enqueued, or the sweep closed). Other storage errors raise: the message is retried and counts then."""
+        enqueued, or the sweep closed). Other storage errors raise, and so does losing every try to the shard's
+        other workers (RacesLost): the message is retried and counts then."""
         key = table_key(cluster_id)
         partition = _partition(sweep_id, shard_of(key))
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def count_once() -> bool:
             try:
                 shard = self._table.get_entity(partition, COUNT)
             except ResourceNotFoundError:
@@ -214,12 +212,13 @@ class SweepProgress:
             except TableTransactionError as error:
                 if error.status_code == 404:  # no pending row (or the sweep finished meanwhile): nothing changed
                     return False
-                if error.status_code == 412 and attempt < COUNT_ATTEMPTS:  # another worker counted in this shard
+                if error.status_code == 412:  # another worker counted in this shard
                     log.debug("sweep %s: %s changed while counting %s; read again", sweep_id, partition, cluster_id)
-                    time.sleep(random.uniform(0, 0.05 * attempt))
-                    continue
+                    raise Conflict(partition) from None
                 raise
             return True
+
+        return retry_on_conflict(count_once, f"sweep {sweep_id}: counting {cluster_id} into {partition}")
 
     def settle(self, sweep_id: str, closer: str) -> SweepTotals | None:
         """Closes the sweep when no cluster is pending; the totals to send when `closer` closed it (or had

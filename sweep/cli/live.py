@@ -1,7 +1,7 @@
 """`python -m sweep` without --snapshot: discover the scope's clusters, collect and evaluate them, and
 optionally save a snapshot.
 
-A large estate is shared out over processes (`AKS_REACH_PROCESSES`, sweep/processes.py): the clusters,
+A large estate is shared out over processes (`AKS_REACH_PROCESSES`, sweep/cli/processes.py): the clusters,
 sorted by id, are cut into contiguous shares, so each subscription's clusters stay in one process but for
 at most one subscription per cut (the network inventory a process reads is its subscriptions' only, and
 ARM's per-subscription buckets are paced on ARM's own headers, which every process reads). Each process
@@ -24,7 +24,7 @@ from typing import Any
 
 from azure.core.credentials import TokenCredential
 
-from checks.finding import Check
+from checks.check import Check
 from collect.live.clients import LiveClients
 from collect.live.estate import CollectionFailure, Scope, discover_clusters, sweep
 from collect.live.logs import LOGS_CONCURRENCY
@@ -32,12 +32,13 @@ from collect.raw import RawCluster
 from collect.snapshot_folder import write_cluster
 from model.arm_ids import last_segment, subscription_of
 from model.finding import ClusterResult
-from sweep.context import layered, settings_layer
-from sweep.evaluate import evaluate_raw, unreachable_result
-from sweep.packed import BlobSpool, PackedResults, pack
-from sweep.probe_timing import probe_is_slow, settle_probe
-from sweep.processes import Emit, run_in_processes
-from sweep.settings import Settings
+from sweep.cli.packed import BlobSpool, PackedResults, pack
+from sweep.cli.processes import Emit, run_in_processes
+from sweep.core.clients import live_clients
+from sweep.core.context import layered, settings_layer
+from sweep.core.evaluate import evaluate_raw, unreachable_result
+from sweep.core.probe_timing import probe_is_slow, settle_probe
+from sweep.core.settings import Settings
 
 # Below this many clusters a process more costs more (its start, its own inventory and token) than it saves.
 MIN_CLUSTERS_PER_PROCESS = 200
@@ -53,7 +54,7 @@ def run_live(
     connection_verify: str | bool = True,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> PackedResults:
-    """Every cluster of the scope's result, sorted by cluster id, packed (sweep/packed.py)."""
+    """Every cluster of the scope's result, sorted by cluster id, packed (sweep/cli/packed.py)."""
     clients = live_clients(settings, credential, connection_verify)
     clusters = discover_clusters(clients, scope, slim=True)  # no process holds the rows whole
     total, processes = len(clusters), process_count(settings.processes, len(clusters))
@@ -182,24 +183,3 @@ def split_subscriptions(shares: Sequence[Sequence[dict[str, Any]]]) -> dict[str,
         for subscription in {subscription_of(str(cluster["id"])) for cluster in share}:
             holders[subscription] = holders.get(subscription, 0) + 1
     return {subscription: count for subscription, count in holders.items() if count > 1}
-
-
-def live_clients(
-    settings: Settings,
-    credential: TokenCredential,
-    connection_verify: str | bool = True,
-    arm_shared_by: dict[str, int] | None = None,
-) -> LiveClients:
-    return LiveClients(
-        credential,
-        arm_endpoint=settings.arm_endpoint,
-        logs_endpoint=settings.logs_endpoint,
-        timeout_seconds=settings.request_timeout_seconds,
-        connection_verify=connection_verify,
-        concurrency=settings.concurrency,
-        read_secrets=settings.read_secrets,
-        use_local_account_token=settings.use_local_account_token,
-        kube_max_read_mb=settings.kube_max_read_mb,
-        kube_max_objects=settings.kube_max_objects,
-        arm_shared_by=dict(arm_shared_by or {}),
-    )

@@ -2,7 +2,7 @@
 affect -> one debounced recheck per cluster, through the sweep's queue and worker -> a finding, event and
 Teams card that name the change, when a check newly fails.
 
-Debounce: sweep/pending_rechecks.py (a claim row per cluster and one delayed queue message per claim).
+Debounce: sweep/rechecks/pending.py (a claim row per cluster and one delayed queue message per claim).
 
 A recheck is not part of any sweep: its message has its own kind, it is not counted into a sweep's totals,
 and its events carry `sweepId` `recheck-<token>`.
@@ -24,14 +24,16 @@ from collect.live import resource_graph
 from collect.live.estate import ClusterNotFound
 from model.finding import ClusterResult, Finding, Status
 from model.root_cause import key_resource
+from model.text import one_line
 from publish.notify_state import SweepRef
 from publish.root_cause_card import PrecedingChange
-from sweep import worker
-from sweep.change_rounds import CompletedRound
-from sweep.changes import ChangeEventError, ResourceChange, cluster_of, lookup_ids, read_event
-from sweep.messages import MessageError
-from sweep.pending_rechecks import Pending, RecheckMessage
-from sweep.runtime import Runtime
+from sweep.app import worker
+from sweep.app.messages import MessageError
+from sweep.app.runtime import Runtime
+from sweep.rechecks.events import ChangeEventError, ResourceChange, cluster_of, lookup_ids, read_event
+from sweep.rechecks.pending import Pending, RecheckMessage
+from sweep.rechecks.plug_in import Rechecks
+from sweep.rechecks.rounds import CompletedRound
 
 log = logging.getLogger(__name__)
 
@@ -52,22 +54,21 @@ def on_resource_change(runtime: Runtime, event: func.EventGridEvent) -> list[str
     cluster = cluster_of(change.resource_id)
     deleted = bool(cluster and change.deleted and cluster.lower() == change.resource_id.lower())
     clusters = [] if deleted else sorted({cluster} if cluster else affected_clusters(runtime, change.resource_id))
-    rounds = runtime.rounds
-    if rounds is not None and not rounds.open(change, clusters):
+    rechecks = runtime.plug_in(Rechecks)
+    if not rechecks.rounds.open(change, clusters):
         log.info(
             "event %s was delivered before; dropped (Event Grid retries an event it thinks failed)", change.event_id
         )
         return []
     if deleted and cluster:
-        runtime.references.forget(cluster)
+        rechecks.references.forget(cluster)
         log.info("%s: cluster deleted; its references are dropped", change.describe(runtime.settings.caller_names))
     try:
-        queued = sum(runtime.rechecks.schedule(cluster_id, change) for cluster_id in clusters)
+        queued = sum(rechecks.pending.schedule(cluster_id, change) for cluster_id in clusters)
     except Exception:
-        if rounds is not None:  # Event Grid retries the event: it must then count as a first delivery
-            rounds.abandon(change)
+        rechecks.rounds.abandon(change)  # Event Grid retries the event: it must then count as a first delivery
         raise
-    if rounds is not None and (completed := rounds.scheduled(change)) is not None:
+    if (completed := rechecks.rounds.scheduled(change)) is not None:
         notify_round(runtime, completed)
     log.info(
         "%s: %d cluster(s) affected, %d new recheck(s) queued",
@@ -81,9 +82,10 @@ def on_resource_change(runtime: Runtime, event: func.EventGridEvent) -> list[str
 def affected_clusters(runtime: Runtime, resource_id: str) -> set[str]:
     """From the reference index (the resource and its parents); a resource the index does not know is looked
     for in the clusters' own properties with one Resource Graph query (subnet, DNS zone or outbound IP ids)."""
+    references = runtime.plug_in(Rechecks).references
     found: set[str] = set()
     for candidate in lookup_ids(resource_id):
-        found |= runtime.references.clusters_for(candidate)
+        found |= references.clusters_for(candidate)
     return found or referencing_clusters(runtime, lookup_ids(resource_id)[-1])
 
 
@@ -103,7 +105,7 @@ def referencing_clusters(runtime: Runtime, resource_id: str) -> set[str]:
 
 
 def route_message(runtime: Runtime, body: str | bytes, dequeue_count: int | None) -> ClusterResult | None:
-    """The queue trigger: a recheck, or a cluster of a sweep (sweep/worker.py)."""
+    """The queue trigger: a recheck, or a cluster of a sweep (sweep/app/worker.py)."""
     if RecheckMessage.matches(body):
         return handle_recheck(runtime, body)
     return worker.handle_message(runtime, body, dequeue_count)
@@ -125,10 +127,11 @@ def route_poison(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
         message.cluster_id,
         runtime.host.max_dequeue_count,
     )
-    pending = runtime.rechecks.claimed(message)
+    rechecks = runtime.plug_in(Rechecks)
+    pending = rechecks.pending.claimed(message)
     if pending is not None:
         close_rounds(runtime, pending, {})  # its changes' other clusters need not wait for it
-        runtime.rechecks.finish(pending)
+        rechecks.pending.finish(pending)
     return None
 
 
@@ -138,7 +141,8 @@ def handle_recheck(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
     except MessageError as exc:
         log.error("%s; message dropped", exc)
         return None
-    pending = runtime.rechecks.claimed(message)
+    rechecks = runtime.plug_in(Rechecks)
+    pending = rechecks.pending.claimed(message)
     if pending is None:
         log.info("recheck %s of %s: done already (a redelivered message)", message.token, message.cluster_id)
         return None
@@ -146,9 +150,9 @@ def handle_recheck(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
         result = worker.check_cluster(runtime, pending.cluster_id)
     except ClusterNotFound as exc:
         log.info("recheck of %s: %s; its references are dropped", pending.cluster_id, exc)
-        runtime.references.forget(pending.cluster_id)
+        rechecks.references.forget(pending.cluster_id)
         close_rounds(runtime, pending, {})
-        runtime.rechecks.finish(pending)
+        rechecks.pending.finish(pending)
         return None
     newly = newly_failing(runtime, result)
     changed = worker.record_root_causes(runtime, result)
@@ -174,7 +178,7 @@ def handle_recheck(runtime: Runtime, body: str | bytes) -> ClusterResult | None:
             result.cluster.name,
             len(pending.changes),
         )
-    runtime.rechecks.finish(pending)
+    rechecks.pending.finish(pending)
     return result
 
 
@@ -194,12 +198,10 @@ def blame_causes(result: ClusterResult, keys: Sequence[str], changes: Sequence[R
 
 def close_rounds(runtime: Runtime, pending: Pending, keys_by_event: dict[str, list[str]]) -> None:
     """This cluster's recheck ran: its changes' rounds hear of it, and a round it completes sends its cards."""
-    if runtime.rounds is None:
-        return
     try:
-        completed = runtime.rounds.complete(pending.cluster_id, pending.changes, keys_by_event)
+        completed = runtime.plug_in(Rechecks).rounds.complete(pending.cluster_id, pending.changes, keys_by_event)
     except AzureError as exc:  # its causes' cards wait for the next sweep's close
-        log.warning("recheck of %s: change rounds not updated: %s", pending.cluster_id, str(exc).splitlines()[0][:300])
+        log.warning("recheck of %s: change rounds not updated: %s", pending.cluster_id, one_line(exc))
         return
     for round_ in completed:
         notify_round(runtime, round_)

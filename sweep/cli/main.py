@@ -20,24 +20,25 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from checks import registry as checks
-from checks.finding import Check
-from collect.parse import clients_from_context, one_line, with_tagged_clients
+from checks.check import Check
+from collect.parse import clients_from_context, with_tagged_clients
 from collect.queries import QUERIES_DIR
 from collect.snapshot_folder import SnapshotFileError, read_estate
 from model.arm_ids import parse_cluster_id
 from model.errors import SettingsError
 from model.finding import ClusterResult, Status
+from model.text import one_line
 from publish.appinsights import configure_exporter
 from publish.html_report import render_html
 from publish.json_report import report_document, run_summary
 from publish.markdown_report import render_markdown
 from publish.text_report import only_statuses, render_text
-from sweep.console import Progress
-from sweep.context import layered, settings_layer
-from sweep.evaluate import evaluate_raw, unreachable_result
-from sweep.mutes import Exemptions, MuteReport, read_mute_file
-from sweep.packed import PackedResults
-from sweep.settings import Settings
+from sweep.cli.console import Progress
+from sweep.cli.packed import PackedResults
+from sweep.core.context import layered, settings_layer
+from sweep.core.evaluate import evaluate_raw, unreachable_result
+from sweep.core.mutes import Exemptions, MuteReport, read_mute_file
+from sweep.core.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--mute-list",
         type=Path,
         metavar="FILE",
-        help="exemptions (YAML or JSON, sweep/mute-list.schema.json): matching findings are reported as muted",
+        help="exemptions (YAML or JSON, sweep/core/mute-list.schema.json): matching findings are reported as muted",
     )
     live = parser.add_argument_group(
         "live runs (without --snapshot; DefaultAzureCredential: az login or a managed identity); give a scope"
@@ -206,7 +207,7 @@ def evaluate_live(
     from azure.identity import DefaultAzureCredential
 
     from collect.live.estate import ClusterNotFound, Scope
-    from sweep.live import run_live
+    from sweep.cli.live import run_live
 
     if args.all_subscriptions and (args.subscription or args.management_group or args.cluster):
         raise UsageError(

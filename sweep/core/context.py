@@ -12,7 +12,7 @@ from typing import Any
 
 from collect.parse import clients_from_context
 from model.errors import SettingsError
-from sweep.settings import Settings
+from sweep.core.settings import Settings
 
 
 def layered(*layers: dict[str, Any]) -> dict[str, Any]:

@@ -24,13 +24,13 @@ from azure.storage.queue import QueueClient
 
 from collect.documents import DocumentError, load_json
 from model.arm_ids import parse_cluster_id, table_key
-from sweep.changes import ResourceChange
-from sweep.messages import MAX_MESSAGE_BYTES, MessageError
+from model.etag_retry import Conflict, retry_on_conflict
+from sweep.app.messages import MAX_MESSAGE_BYTES, MessageError
+from sweep.rechecks.events import ResourceChange
 
 PARTITION = "rechecks"
 KIND = "recheck"
 MAX_CHANGES = 20  # kept per pending recheck (the latest); a deployment may write hundreds of resources
-MAX_ATTEMPTS = 50  # ETag races between concurrent events and workers; each retry re-reads the row
 # A claim row whose message never arrived (queueing failed after the row was written) is taken over after
 # the delay plus the Functions timeout (host.json functionTimeout, 10 minutes).
 ORPHANED_AFTER = timedelta(minutes=15)
@@ -97,17 +97,17 @@ class PendingRechecks:
     def schedule(self, cluster_id: str, change: ResourceChange) -> bool:
         """Adds the change to the cluster's pending recheck, or claims a new one; True when a message was queued."""
         key = table_key(cluster_id)
-        for _ in range(MAX_ATTEMPTS):
+
+        def schedule_once() -> bool:
             try:
                 row: TableEntity | None = self._table.get_entity(PARTITION, key)
             except ResourceNotFoundError:
                 row = None
             now = datetime.now(UTC)
             if row is None or row["ScheduledAt"] < now - ORPHANED_AFTER - timedelta(seconds=self.delay_seconds):
-                claimed = self._claim(cluster_id, [change], row, now)
-                if claimed:
+                if self._claim(cluster_id, [change], row, now):
                     return True
-                continue
+                raise Conflict(key)
             changes = _changes(row)
             if any(known.event_id == change.event_id for known in changes):
                 return False  # Event Grid delivered this event again
@@ -117,9 +117,10 @@ class PendingRechecks:
                     row, mode=UpdateMode.MERGE, etag=row.metadata["etag"], match_condition=MatchConditions.IfNotModified
                 )
             except ResourceModifiedError:
-                continue
+                raise Conflict(key) from None
             return False
-        raise RuntimeError(f"{cluster_id}: could not schedule a recheck after {MAX_ATTEMPTS} attempts")
+
+        return retry_on_conflict(schedule_once, f"{cluster_id}: scheduling a recheck")
 
     def _claim(
         self, cluster_id: str, changes: Sequence[ResourceChange], row: TableEntity | None, now: datetime
@@ -170,7 +171,9 @@ class PendingRechecks:
         key = table_key(pending.cluster_id)
         handled = {change.event_id for change in pending.changes}
         etag = pending.etag
-        for _ in range(MAX_ATTEMPTS):
+
+        def finish_once() -> bool:
+            nonlocal etag
             try:
                 self._table.delete_entity(PARTITION, key, etag=etag, match_condition=MatchConditions.IfNotModified)
                 return False
@@ -185,10 +188,12 @@ class PendingRechecks:
             later = [change for change in _changes(row) if change.event_id not in handled]
             if not later:
                 etag = row.metadata["etag"]
-                continue
+                raise Conflict(key)
             if self._claim(pending.cluster_id, later, row, datetime.now(UTC)):
                 return True
-        raise RuntimeError(f"{pending.cluster_id}: could not finish its recheck after {MAX_ATTEMPTS} attempts")
+            raise Conflict(key)
+
+        return retry_on_conflict(finish_once, f"{pending.cluster_id}: finishing its recheck")
 
     def drop(self, message: RecheckMessage) -> None:
         """A recheck that failed every retry: its claim goes, so the next change claims a new one."""

@@ -11,7 +11,7 @@ from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64E
 
 from collect.live.clients import EnvironmentOnceSession
 from model.errors import SettingsError
-from sweep.settings import Settings
+from sweep.core.settings import Settings
 
 
 def pooled_transport(settings: Settings) -> RequestsTransport:

@@ -1,6 +1,6 @@
 """Exemptions, read and applied after evaluation: the mute list (file, setting or blob) and owners' tags.
 
-The list's format is sweep/mute-list.schema.json (YAML or JSON). A list that breaks it stops the run
+The list's format is sweep/core/mute-list.schema.json (YAML or JSON). A list that breaks it stops the run
 with one line naming the entry (`MuteListError`); matching itself is pure (model/mutes.py).
 """
 
@@ -25,7 +25,8 @@ from model.errors import SettingsError
 from model.finding import ClusterResult
 from model.mutes import MuteRule, TagMuteError, apply_mutes, tag_rules
 from model.snapshot import Cluster, frozen_map
-from sweep.settings import Settings
+from model.text import one_line
+from sweep.core.settings import Settings
 
 SCHEMA_PATH = Path(__file__).with_name("mute-list.schema.json")
 SELECTORS = ("clusters", "subscriptions", "resourceGroups", "tags")
@@ -128,7 +129,7 @@ def read_mute_blob(blob_url: str, credential: Any, connection_verify: str | bool
         log.warning("%s: no such blob; nothing is muted", where)
         return []
     except AzureError as exc:
-        raise MuteListError(f"{where}: cannot read: {str(exc).splitlines()[0][:300]}") from None
+        raise MuteListError(f"{where}: cannot read: {one_line(exc)}") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

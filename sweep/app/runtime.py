@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from azure.core.credentials import TokenCredential
 from azure.data.tables import TableClient
@@ -28,23 +28,35 @@ from publish.notify_state import NotificationState, SweepRef
 from publish.root_cause_card import PrecedingChange
 from publish.root_cause_state import RootCauseState
 from publish.teams import TeamsSender, WebhookRoutes, notify, notify_root_causes
-from sweep.change_index import ReferenceIndex
-from sweep.change_rounds import ChangeRounds
-from sweep.context import settings_layer
-from sweep.http_access import SUBSCRIPTIONS_QUERY, GroupSubscriptions, HttpAccess
-from sweep.live import live_clients
-from sweep.mutes import ExemptionSource, exemption_source
-from sweep.pending_rechecks import PendingRechecks
-from sweep.progress import SweepProgress
-from sweep.settings import Settings
-from sweep.steps import bounded
-from sweep.storage import queue_client, table_client
+from sweep.app.bookkeeping import SweepBookkeeping
+from sweep.app.http_access import SUBSCRIPTIONS_QUERY, GroupSubscriptions, HttpAccess
+from sweep.app.steps import bounded
+from sweep.app.storage import queue_client, table_client
+from sweep.core.clients import live_clients
+from sweep.core.context import settings_layer
+from sweep.core.mutes import ExemptionSource, exemption_source
+from sweep.core.settings import Settings
 
 log = logging.getLogger(__name__)
 Notifier = Callable[[Sequence[ClusterResult], SweepRef], Sequence[Any]]
 # Root-cause cards: (sweep, the keys to decide or None for all, the write a recheck answered) -> outcomes.
 CauseNotifier = Callable[[SweepRef, Sequence[str] | None, PrecedingChange | None], Sequence[Any]]
-HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
+HOST_JSON = Path(__file__).resolve().parents[2] / "host.json"
+
+
+class PlugIn(Protocol):
+    """What another part adds to the Function app without the app importing it (change-driven rechecks:
+    sweep/rechecks/plug_in.py): it hears of every cluster the worker collects, for a sweep, a recheck or
+    the HTTP check."""
+
+    def collected(self, cluster_id: str, network: Sequence[dict[str, Any]] | None) -> None:
+        """`network`: the network resources the cluster's collection read (None: reading them failed)."""
+
+    def sweep_closed(self, now: datetime) -> None:
+        """A sweep closed and its summary went: housekeeping that waits for it (expired rows)."""
+
+
+PlugInT = TypeVar("PlugInT", bound=PlugIn)
 
 
 @dataclass(frozen=True)
@@ -81,20 +93,26 @@ class Runtime:
     settings: Settings
     clients: LiveClients
     queue: QueueClient
-    progress: SweepProgress
+    progress: SweepBookkeeping  # which clusters of each sweep are pending, the counts, the one closer
     events: EventPublisher | None = None  # None: no APPLICATIONINSIGHTS_CONNECTION_STRING
     notify: Notifier | None = None  # Teams cards on state changes; None: no webhook configured
     flush: Callable[[], Any] = lambda: None  # sends buffered telemetry before a trigger returns
     context: dict[str, Any] = field(default_factory=dict)  # clients every cluster must admit
-    references: ReferenceIndex | None = None  # clusters by the network resources they use (change events)
-    rechecks: PendingRechecks | None = None  # debounced change-driven rechecks
-    rounds: ChangeRounds | None = None  # delivered change events and the root causes their rechecks moved
     teams_state: NotificationState | None = None  # what Teams last heard (None: no webhook configured)
     root_causes: RootCauseState | None = None  # each root cause's clusters and last card
     notify_causes: CauseNotifier | None = None  # root-cause cards (None: no webhook configured)
     host: HostLimits = field(default_factory=HostLimits)  # from host.json
     exemptions: ExemptionSource = field(default_factory=lambda: ExemptionSource(tuple))  # none by default
     http_access: HttpAccess = field(default_factory=HttpAccess)  # who may call the HTTP check (default: nobody)
+    state_table: TableClient | None = None  # the app's state table, which its bookkeeping, sinks and plug-ins share
+    plug_ins: list[PlugIn] = field(default_factory=list)  # told of every collected cluster
+
+    def plug_in(self, kind: type[PlugInT]) -> PlugInT:
+        """The plug-in of that kind; LookupError when none is plugged in (the triggers were wired without it)."""
+        for plugged in self.plug_ins:
+            if isinstance(plugged, kind):
+                return plugged
+        raise LookupError(f"{kind.__name__} is not plugged into this runtime")
 
     def muted(self, result: ClusterResult) -> ClusterResult:
         """The result with the mute list's and (when allowed) the cluster's own exemptions applied;
@@ -117,16 +135,14 @@ class Runtime:
             settings=settings,
             clients=clients,
             queue=queue_client(settings, credential, settings.queue),
-            progress=SweepProgress(table),
+            progress=SweepBookkeeping(table),
             context=settings_layer(settings),
-            references=ReferenceIndex(table),
             host=HostLimits.read(HOST_JSON),
             exemptions=exemption_source(settings, credential, connection_verify),
             http_access=HttpAccess.from_settings(settings, management_group_subscriptions(clients, settings)),
             root_causes=causes,
+            state_table=table,
         )
-        runtime.rechecks = PendingRechecks(table, runtime.queue, settings.recheck_delay_seconds)
-        runtime.rounds = ChangeRounds(table, timedelta(minutes=settings.event_retry_minutes))
         if settings.teams_webhooks or settings.teams_default_webhook:
             state, sender = teams_from_settings(settings, table)
             runtime.teams_state = state
@@ -171,7 +187,7 @@ def management_group_subscriptions(clients: LiveClients, settings: Settings) -> 
 
 
 def teams_from_settings(settings: Settings, table: TableClient) -> tuple[NotificationState, TeamsSender]:
-    """The Teams state on the app's state table (`sweep.storage.table_client`, made once per runtime) and
+    """The Teams state on the app's state table (`sweep.app.storage.table_client`, made once per runtime) and
     the sender, from the webhook settings."""
     routes = WebhookRoutes.parse(settings.teams_webhooks, settings.teams_default_webhook, settings.teams_webhook_hosts)
     return NotificationState(table), TeamsSender(routes, timeout_seconds=settings.request_timeout_seconds)
