@@ -102,6 +102,13 @@ def rechecked(messages: list[QueueMessage]) -> set[str]:
     return {RecheckMessage.parse(m.get_body()).cluster_id.lower() for m in messages}
 
 
+def swept_then_hub_broken(runtime: Runtime, emulator: AzureEmulator, webhook: WebhookCapture) -> int:
+    """A sweep, then the hub's AKS collection removed (not yet announced); the cards posted so far."""
+    sweep_once(runtime)
+    without_aks_egress(emulator)
+    return len(webhook.posts)
+
+
 def card_title(card: dict[str, Any]) -> str:
     return str(card["body"][0]["text"])
 
@@ -443,9 +450,7 @@ def test_an_event_whose_rechecks_could_not_be_queued_is_taken_as_new_when_retrie
 def test_after_a_burst_the_card_names_the_write_that_broke_it_not_the_last(
     runtime: Runtime, emulator: AzureEmulator, webhook: WebhookCapture
 ) -> None:
-    sweep_once(runtime)
-    sent = len(webhook.posts)
-    without_aks_egress(emulator)
+    sent = swept_then_hub_broken(runtime, emulator, webhook)
     route_table = estate.rid("rg-aks-web-prod", "Microsoft.Network/routeTables", "rt-aks-web-prod")
     broke = datetime(2026, 1, 5, 9, 14, 7, tzinfo=UTC)
     fire(resource_event(RCG, RCG_WRITE, when=broke))
@@ -491,9 +496,7 @@ def test_a_sweep_event_counts_the_estates_root_causes_and_each_has_its_event(
 def test_a_recheck_that_failed_every_delivery_does_not_hold_back_the_changes_root_cause_card(
     runtime: Runtime, emulator: AzureEmulator, webhook: WebhookCapture
 ) -> None:
-    sweep_once(runtime)
-    sent = len(webhook.posts)
-    without_aks_egress(emulator)
+    sent = swept_then_hub_broken(runtime, emulator, webhook)
     fire(resource_event(RCG, RCG_WRITE))
     web, shop = sorted(
         due_rechecks(runtime), key=lambda m: "aks-shop-prod" in RecheckMessage.parse(m.get_body()).cluster_id
