@@ -27,11 +27,6 @@ from typing import Any, TypeVar
 from sweep.cli.packed import dumps
 
 T = TypeVar("T")
-# Allocations between two collections of the youngest generation (CPython's default: 700). A sweep allocates
-# JSON answers by the million and frees them by reference counting; at 700 the collector walks the young objects
-# thousands of times a second for cycles that are not there. bench/sweep.py, 1,000 clusters, A/B twice:
-# 21.6-22.6 ms of CPU a cluster at 20,000 against 23.9-24.6 at 700, the same memory.
-YOUNG_GENERATION_THRESHOLD = 20_000
 Emit = Callable[[str, Any], None]
 
 ITEM, LOG, DONE, FAILED = "item", "log", "done", "failed"
@@ -53,8 +48,6 @@ def run_in_processes(
     # every object it visits, so the objects that exist now are kept out of its reach (the gc docs' advice
     # for forking servers): a child then copies only the pages its own work touches.
     gc.freeze()
-    thresholds = gc.get_threshold()
-    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *thresholds[1:])
     readers: dict[Connection, int] = {}
     children: dict[int, Any] = {}
     for index, share in enumerate(shares[1:], start=1):  # forked before this process starts any thread
@@ -104,7 +97,6 @@ def run_in_processes(
                 ended[index] = payload
     here.join()
     gc.unfreeze()
-    gc.set_threshold(*thresholds)
     for index, child in children.items():
         child.join()
         if index not in finished and index not in ended:
