@@ -262,11 +262,7 @@ class ResourceManager:
 
     def service_tags(self, subscription: str, location: str) -> JsonObject:
         """The Service Tag Discovery API's answer for a region (`serviceTags.list`, stream=True: ARM's JSON)."""
-        operation = self._network_client(subscription).service_tags.list
-        response, chunks = operation(
-            location, stream=True, cls=lambda pipeline, chunks, _: (pipeline.http_response, chunks)
-        )
-        return read_object(response, chunks)
+        return _typed_read(self._network_client(subscription).service_tags.list, location)
 
     def private_dns_zones(self, group_id: str) -> Iterator[JsonObject]:
         """The private DNS zones of a resource group: the generic pipeline (no runtime SDK serves them)."""
@@ -312,10 +308,11 @@ def read_object(response: HttpResponse, chunks: Iterable[bytes]) -> JsonObject:
     return value
 
 
-def _typed_read(operation: Callable[..., Any], group: str, name: str) -> JsonObject:
-    """A typed operation's answer as the JSON ARM sent (`stream=True`: no model deserialisation)."""
+def _typed_read(operation: Callable[..., Any], *arguments: str) -> JsonObject:
+    """A typed operation's answer as the JSON ARM sent (`stream=True`: no model deserialisation); `arguments`:
+    the operation's own (a resource group and a name, or a location)."""
     response, chunks = operation(
-        group, name, stream=True, cls=lambda pipeline, chunks, _: (pipeline.http_response, chunks)
+        *arguments, stream=True, cls=lambda pipeline, chunks, _: (pipeline.http_response, chunks)
     )
     return read_object(response, chunks)
 
